@@ -1,0 +1,121 @@
+/**
+ * Kysely types for every table, in one place. Column types follow Kysely's convention: `Generated<T>` for
+ * columns the database fills, `ColumnType<Select, Insert, Update>` where reading and writing differ.
+ */
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type RequiredTimestamp = ColumnType<Date, Date | string, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** jsonb: read as parsed JSON, written as a JSON string (pg does not stringify arrays for us). */
+type Json<T> = ColumnType<T, string, string>;
+
+export interface TenantsTable {
+  tenant_id: string;
+  name: string;
+  created_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  key_id: Generated<string>;
+  tenant_id: string;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  scopes: ColumnType<string[], string[], string[]>;
+  created_at: Timestamp;
+  last_used_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface TasksTable {
+  tenant_id: string;
+  task_id: string;
+  status: string;
+  metadata: Json<Record<string, unknown>>;
+  retry_count: ColumnType<number, number | undefined, number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export type InboxStatus = 'pending' | 'processing' | 'completed' | 'failed' | 'dead';
+
+export interface SupervisorInboxTable {
+  inbox_id: Generated<string>;
+  tenant_id: string;
+  event_id: string;
+  task_id: string;
+  event_type: string;
+  source: string;
+  payload: Json<Record<string, unknown>>;
+  trace_id: string | null;
+  event_ts: RequiredTimestamp;
+  received_at: Timestamp;
+  status: ColumnType<InboxStatus, InboxStatus | undefined, InboxStatus>;
+  attempts: ColumnType<number, number | undefined, number>;
+  claim_generation: ColumnType<number, number | undefined, number>;
+  claimed_at: NullableTimestamp;
+  claim_expires_at: NullableTimestamp;
+  next_attempt_at: NullableTimestamp;
+  processed_at: NullableTimestamp;
+  error: string | null;
+}
+
+export interface DecisionsTable {
+  decision_id: string;
+  tenant_id: string;
+  task_id: string;
+  event_id: string;
+  decision_type: string;
+  reason: string;
+  findings: Json<unknown[]>;
+  actions: Json<unknown[]>;
+  policy: string;
+  policy_version: string;
+  would_have: string | null;
+  created_at: Timestamp;
+}
+
+export interface TaskAuditsTable {
+  audit_id: Generated<string>;
+  tenant_id: string;
+  task_id: string;
+  event_type: string;
+  level: string;
+  decision_id: string | null;
+  event_id: string | null;
+  source_event_ts: NullableTimestamp;
+  processed_at: Timestamp;
+  payload: Json<Record<string, unknown>>;
+  created_at: Timestamp;
+}
+
+export interface TaskGatesTable {
+  tenant_id: string;
+  gate_id: string;
+  task_id: string;
+  checkpoint: string;
+  reason: string;
+  state: ColumnType<'open' | 'released', 'open' | 'released' | undefined, 'open' | 'released'>;
+  decision_id: string | null;
+  opened_at: Timestamp;
+  released_at: NullableTimestamp;
+  released_by: string | null;
+}
+
+export interface Database {
+  tenants: TenantsTable;
+  api_keys: ApiKeysTable;
+  tasks: TasksTable;
+  supervisor_inbox: SupervisorInboxTable;
+  decisions: DecisionsTable;
+  task_audits: TaskAuditsTable;
+  task_gates: TaskGatesTable;
+}
+
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type TaskRow = Selectable<TasksTable>;
+export type InboxRow = Selectable<SupervisorInboxTable>;
+export type NewInboxRow = Insertable<SupervisorInboxTable>;
+export type AuditRow = Selectable<TaskAuditsTable>;
+export type GateRow = Selectable<TaskGatesTable>;

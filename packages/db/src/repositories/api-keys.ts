@@ -1,0 +1,79 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Scope } from '@warden/domain';
+import type { Database } from '../database.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface ApiKeyRecord {
+  keyId: string;
+  tenantId: string;
+  name: string;
+  keyPrefix: string;
+  scopes: Scope[];
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+export interface NewApiKey {
+  tenantId: string;
+  name: string;
+  keyHash: string;
+  keyPrefix: string;
+  scopes: readonly Scope[];
+}
+
+export async function insertApiKey(db: Executor, key: NewApiKey): Promise<ApiKeyRecord> {
+  const row = await db
+    .insertInto('api_keys')
+    .values({
+      tenant_id: key.tenantId,
+      name: key.name,
+      key_hash: key.keyHash,
+      key_prefix: key.keyPrefix,
+      scopes: [...key.scopes],
+    })
+    .returning(['key_id', 'tenant_id', 'name', 'key_prefix', 'scopes', 'created_at', 'revoked_at'])
+    .executeTakeFirstOrThrow();
+  return toRecord(row);
+}
+
+/** The live (not revoked) key with this hash, or undefined. */
+export async function findActiveApiKeyByHash(db: Executor, keyHash: string): Promise<ApiKeyRecord | undefined> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select(['key_id', 'tenant_id', 'name', 'key_prefix', 'scopes', 'created_at', 'revoked_at'])
+    .where('key_hash', '=', keyHash)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return row ? toRecord(row) : undefined;
+}
+
+export async function revokeApiKey(db: Executor, keyId: string): Promise<boolean> {
+  const result = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: new Date() })
+    .where('key_id', '=', keyId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+function toRecord(row: {
+  key_id: string;
+  tenant_id: string;
+  name: string;
+  key_prefix: string;
+  scopes: string[];
+  created_at: Date;
+  revoked_at: Date | null;
+}): ApiKeyRecord {
+  return {
+    keyId: row.key_id,
+    tenantId: row.tenant_id,
+    name: row.name,
+    keyPrefix: row.key_prefix,
+    scopes: row.scopes as Scope[],
+    createdAt: row.created_at,
+    revokedAt: row.revoked_at,
+  };
+}

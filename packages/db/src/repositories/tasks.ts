@@ -1,0 +1,92 @@
+import type { Kysely, Transaction } from 'kysely';
+import { encodeCursor, type AuditView, type Gate, type Page, type TaskStatus, type TaskView } from '@warden/domain';
+import type { Database, GateRow } from '../database.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export function toGate(row: GateRow): Gate {
+  return {
+    gate_id: row.gate_id,
+    task_id: row.task_id,
+    checkpoint: row.checkpoint,
+    reason: row.reason,
+    state: row.state,
+    decision_id: row.decision_id,
+    opened_at: row.opened_at.toISOString(),
+    released_at: row.released_at?.toISOString() ?? null,
+    released_by: row.released_by,
+  };
+}
+
+/** The task with its open gates, scoped to the tenant; undefined for an unknown or foreign task. */
+export async function findTaskView(db: Executor, tenantId: string, taskId: string): Promise<TaskView | undefined> {
+  const task = await db
+    .selectFrom('tasks')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('task_id', '=', taskId)
+    .executeTakeFirst();
+  if (!task) return undefined;
+  const gates = await db
+    .selectFrom('task_gates')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('task_id', '=', taskId)
+    .where('state', '=', 'open')
+    .orderBy('opened_at')
+    .execute();
+  return {
+    task_id: task.task_id,
+    status: task.status as TaskStatus,
+    metadata: task.metadata,
+    retry_count: task.retry_count,
+    created_at: task.created_at.toISOString(),
+    updated_at: task.updated_at.toISOString(),
+    open_gates: gates.map(toGate),
+  };
+}
+
+/** True when the tenant has a task with this id. */
+export async function taskExists(db: Executor, tenantId: string, taskId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('tasks')
+    .select('task_id')
+    .where('tenant_id', '=', tenantId)
+    .where('task_id', '=', taskId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * A task's audit rows, oldest first, keyset-paginated on `audit_id` so pages stay stable while rows are
+ * appended. `afterAuditId` is the last id of the previous page.
+ */
+export async function listTaskAudits(
+  db: Executor,
+  tenantId: string,
+  taskId: string,
+  options: { limit: number; afterAuditId?: string },
+): Promise<Page<AuditView>> {
+  let query = db
+    .selectFrom('task_audits')
+    .select(['audit_id', 'event_type', 'level', 'decision_id', 'payload', 'created_at'])
+    .where('tenant_id', '=', tenantId)
+    .where('task_id', '=', taskId)
+    .orderBy('audit_id')
+    .limit(options.limit + 1);
+  if (options.afterAuditId !== undefined) query = query.where('audit_id', '>', options.afterAuditId);
+  const rows = await query.execute();
+  const page = rows.slice(0, options.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((row) => ({
+      audit_id: row.audit_id,
+      event_type: row.event_type,
+      level: row.level as AuditView['level'],
+      decision_id: row.decision_id,
+      payload: row.payload,
+      created_at: row.created_at.toISOString(),
+    })),
+    next_cursor: rows.length > options.limit && last ? encodeCursor({ after: last.audit_id }) : null,
+  };
+}

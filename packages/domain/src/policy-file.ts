@@ -1,0 +1,99 @@
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { ValidationError, type ErrorDetail } from './errors.js';
+import { describeIssues } from './validation.js';
+
+/**
+ * Parses a YAML policy or rules file against its schema. Both YAML syntax errors (with line and column)
+ * and schema violations (with the dotted path of the field) become a {@link ValidationError} naming `fileName`.
+ */
+export function parsePolicyYaml<S extends z.ZodType>(text: string, schema: S, fileName: string): z.output<S> {
+  const doc = parseDocument(text, { prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const details: ErrorDetail[] = doc.errors.map((error) => {
+      const pos = error.linePos?.[0];
+      return { path: pos ? `line ${pos.line}, column ${pos.col}` : '(root)', message: error.message.split('\n')[0] ?? 'YAML syntax error' };
+    });
+    throw new ValidationError(`${fileName}: not valid YAML: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+  }
+  const result = schema.safeParse(doc.toJS() ?? {});
+  if (result.success) return result.data;
+  const details = describeIssues(result.error.issues);
+  throw new ValidationError(`${fileName}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+}
+
+const regexString = z.string().refine(
+  (source) => {
+    try {
+      new RegExp(source, 'i');
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not a valid regular expression' },
+);
+
+export const EnforcementModeSchema = z.enum(['enforce', 'monitor']);
+export type EnforcementMode = z.infer<typeof EnforcementModeSchema>;
+
+/**
+ * The supervisor's policy file (`infra/policies/supervisor.yaml`): thresholds, redlines and enforcement
+ * modes. Every field has the SPEC §2 default, so an empty file is a valid, strict policy.
+ */
+export const SupervisorPolicyFileSchema = z
+  .object({
+    /** Bumped by whoever edits the file; recorded on every decision. @defaultValue `1` */
+    version: z.union([z.string(), z.number()]).transform(String).default('1'),
+    thresholds: z
+      .object({
+        /** `risk_indicators.error_rate` above this → RISK/MEDIUM. @defaultValue `0.3` */
+        error_rate: z.number().min(0).max(1).default(0.3),
+        /** `risk_indicators.resource_usage` above this → RISK/MEDIUM. @defaultValue `0.8` */
+        resource_usage: z.number().min(0).max(1).default(0.8),
+        /** `risk_indicators.security_score` below this → RISK/MEDIUM. @defaultValue `50` */
+        security_score: z.number().min(0).max(100).default(50),
+        /** Retries allowed when the task's metadata does not say. @defaultValue `3` */
+        max_retries: z.number().int().min(0).max(100).default(3),
+        /** A policy running longer than this fails closed (REQUIRE_REVIEW). @defaultValue `200` */
+        policy_timeout_ms: z.number().int().min(1).max(60_000).default(200),
+      })
+      .strict()
+      .prefault({}),
+    redlines: z
+      .object({
+        /** Regular expressions (case-insensitive) matched against the whole normalized command line. */
+        forbidden_commands: z
+          .array(z.object({ pattern: regexString, description: z.string().default('forbidden command') }).strict())
+          .default([
+            { pattern: String.raw`\brm\s+-[a-z]*r[a-z]*f?[a-z]*\s+/(\s|$)`, description: 'recursive delete of /' },
+            { pattern: String.raw`\b(curl|wget)\b[^|]*\|\s*(sudo\s+)?(ba|z)?sh\b`, description: 'pipe a download into a shell' },
+            { pattern: String.raw`(^|\s|;|&&)sudo\s`, description: 'privilege escalation with sudo' },
+            { pattern: String.raw`>\s*\S*(\.env|secrets?|credentials)\b`, description: 'write to a secrets file' },
+          ]),
+        /** Globs no command argument or declared path may name. */
+        forbidden_paths: z.array(z.string().min(1)).default(['/etc/**', '**/.ssh/**', '**/.env', '**/*.pem', '**/*.key']),
+        /** Fields each spec must declare when present. */
+        required_fields: z
+          .object({
+            agent_spec: z.array(z.string()).default(['name', 'capabilities']),
+            command_spec: z.array(z.string()).default(['name', 'command']),
+            rule_spec: z.array(z.string()).default(['name', 'condition', 'action']),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    enforcement: z
+      .object({
+        /** Mode for every event type and tenant not listed below. @defaultValue `enforce` */
+        default: EnforcementModeSchema.default('enforce'),
+        event_types: z.record(z.string(), EnforcementModeSchema).default({}),
+        tenants: z.record(z.string(), EnforcementModeSchema).default({}),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+export type SupervisorPolicyFile = z.infer<typeof SupervisorPolicyFileSchema>;

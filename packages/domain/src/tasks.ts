@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/**
+ * Lifecycle of a supervised task as Warden sees it. A task starts `running` on first sight; decisions move
+ * it to `verifying` (allowed), `paused` (a gate is open), `blocked`, or `retrying`.
+ */
+export const TaskStatusSchema = z.enum(['running', 'verifying', 'paused', 'blocked', 'retrying', 'completed', 'failed']);
+export type TaskStatus = z.infer<typeof TaskStatusSchema>;
+
+export const GateStateSchema = z.enum(['open', 'released']);
+export type GateState = z.infer<typeof GateStateSchema>;
+
+/** A pause: the task waits at `checkpoint` until a person releases the gate. */
+export const GateSchema = z.object({
+  gate_id: z.string(),
+  task_id: z.string(),
+  checkpoint: z.string(),
+  reason: z.string(),
+  state: GateStateSchema,
+  decision_id: z.string().nullable(),
+  opened_at: z.string(),
+  released_at: z.string().nullable(),
+  released_by: z.string().nullable(),
+});
+export type Gate = z.infer<typeof GateSchema>;
+
+export const TaskViewSchema = z.object({
+  task_id: z.string(),
+  status: TaskStatusSchema,
+  metadata: z.record(z.string(), z.unknown()),
+  retry_count: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  open_gates: z.array(GateSchema),
+});
+export type TaskView = z.infer<typeof TaskViewSchema>;
+
+export const AuditLevelSchema = z.enum(['info', 'warn', 'error']);
+export type AuditLevel = z.infer<typeof AuditLevelSchema>;
+
+export const AuditViewSchema = z.object({
+  audit_id: z.string(),
+  event_type: z.string(),
+  level: AuditLevelSchema,
+  decision_id: z.string().nullable(),
+  payload: z.record(z.string(), z.unknown()),
+  created_at: z.string(),
+});
+export type AuditView = z.infer<typeof AuditViewSchema>;

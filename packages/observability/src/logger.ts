@@ -1,0 +1,41 @@
+import { destination, pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
+import { redactKeysInText, redactSecrets } from './redact.js';
+
+export type { Logger } from 'pino';
+
+export interface CreateLoggerOptions {
+  /** The service name stamped on every line (`service` field). */
+  service: string;
+  /** pino level. @defaultValue `info` */
+  level?: string;
+  /** Where lines go. @defaultValue standard output */
+  destination?: DestinationStream;
+}
+
+/**
+ * The root logger: one JSON line per event with the SPEC §7 fields (`ts, level, service, module, action,
+ * status, trace_id, run_id, latency_ms, error_code, msg`); children add `module`. Secret-named fields are
+ * redacted at any depth and API keys inside messages are masked.
+ */
+export function createLogger(options: CreateLoggerOptions): Logger {
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: options.service },
+      messageKey: 'msg',
+      timestamp: () => `,"ts":"${new Date().toISOString()}"`,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (object) => redactSecrets(object) as Record<string, unknown>,
+      },
+      hooks: {
+        logMethod(args, method) {
+          const masked = args.map((arg) => (typeof arg === 'string' ? redactKeysInText(arg) : arg)) as Parameters<typeof method>;
+          method.apply(this, masked);
+        },
+      },
+      serializers: { err: stdSerializers.err, error: stdSerializers.err },
+    },
+    options.destination ?? destination({ sync: false }),
+  );
+}

@@ -1,0 +1,96 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { parseOrThrow } from '@warden/domain';
+import { jobDefinition, type JobInput, type JobName } from './catalog.js';
+import type { QueueName } from './names.js';
+
+export interface WardenQueuesOptions {
+  /** The Redis client every queue shares (for request paths, one made with role `producer`). */
+  connection: Redis;
+  /** BullMQ key prefix. @defaultValue `warden` */
+  prefix?: string;
+}
+
+export interface EnqueueOptions extends JobsOptions {
+  /** Give up waiting for Redis after this long and reject. @defaultValue no limit */
+  timeoutMs?: number;
+}
+
+/**
+ * The producer side of every queue: one lazily created BullMQ `Queue` per name, a typed `enqueue` that
+ * validates the payload against the job catalog before it leaves the process, and one `close()`.
+ *
+ * @example
+ * const queues = new WardenQueues({ connection: createRedis(url, 'producer') });
+ * await queues.enqueue('supervisor-events', 'event', event, { jobId: eventJobId(event.tenant_id, event.event_id) });
+ */
+export class WardenQueues {
+  readonly prefix: string;
+  private readonly connection: Redis;
+  private readonly queues = new Map<QueueName, Queue>();
+
+  constructor(options: WardenQueuesOptions) {
+    this.connection = options.connection;
+    this.prefix = options.prefix ?? 'warden';
+  }
+
+  /** The BullMQ queue (created on first use); for Bull Board, metrics and tests. */
+  get(name: QueueName): Queue {
+    let queue = this.queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      queue.on('error', () => {});
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  async enqueue<Q extends QueueName, N extends JobName<Q>>(
+    queue: Q,
+    name: N,
+    payload: JobInput<Q, N>,
+    options: EnqueueOptions = {},
+  ): Promise<string | undefined> {
+    const [id] = await this.enqueueBulk(queue, name, [{ payload, options }], options.timeoutMs);
+    return id;
+  }
+
+  /** Adds several jobs of one kind in one round trip. Returns their ids in order. */
+  async enqueueBulk<Q extends QueueName, N extends JobName<Q>>(
+    queue: Q,
+    name: N,
+    jobs: ReadonlyArray<{ payload: JobInput<Q, N>; options?: JobsOptions }>,
+    timeoutMs?: number,
+  ): Promise<Array<string | undefined>> {
+    const definition = jobDefinition(queue, name);
+    if (!definition) throw new Error(`queue ${queue} has no job named ${name} in the catalog`);
+    const bulk = jobs.map(({ payload, options }) => ({
+      name,
+      data: parseOrThrow(definition.schema, payload, `job ${queue}/${name}`),
+      opts: { ...definition.defaultOptions, ...options },
+    }));
+    const adding = this.get(queue).addBulk(bulk);
+    const added = timeoutMs === undefined ? await adding : await withTimeout(adding, timeoutMs, `enqueue on ${queue}`);
+    return added.map((job) => job.id);
+  }
+
+  /** Closes every queue this object opened. The shared connection stays with its owner. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));
+    this.queues.clear();
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  // The losing promise may still reject later; keep that from becoming an unhandled rejection.
+  promise.catch(() => {});
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,68 @@
+import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ValidationError, describeIssues } from '@warden/domain';
+import { jobDefinition, type JobName, type JobPayload } from './catalog.js';
+import type { QueueName } from './names.js';
+
+/** The part of a pino logger the worker factory uses. */
+export interface WorkerLogger {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface ValidatedWorkerOptions<Q extends QueueName, R> {
+  queue: Q;
+  /** A connection made with role `worker` (`maxRetriesPerRequest: null`); BullMQ duplicates it as needed. */
+  connection: Redis;
+  /** BullMQ key prefix. @defaultValue `warden` */
+  prefix?: string;
+  /** Jobs processed at once. @defaultValue `1` */
+  concurrency?: number;
+  logger: WorkerLogger;
+  /** Handles one valid job. Throw `UnrecoverableError` (or a `ValidationError`) to fail without retry. */
+  process: (payload: JobPayload<Q, JobName<Q>>, job: Job, name: JobName<Q>) => Promise<R>;
+  /** Called for a job whose name or payload is not in the catalog, before it is failed (e.g. to audit it). */
+  onInvalid?: (job: Job, error: ValidationError) => Promise<void> | void;
+  /** Extra BullMQ worker options. */
+  workerOptions?: Partial<WorkerOptions>;
+}
+
+/**
+ * A BullMQ worker that validates every job against the catalog before handing it over. An invalid job is
+ * logged, reported to `onInvalid` and failed as unrecoverable: it never crashes the worker and is never retried.
+ */
+export function createValidatedWorker<Q extends QueueName, R>(options: ValidatedWorkerOptions<Q, R>): Worker {
+  const { queue, logger } = options;
+  const worker = new Worker(
+    queue,
+    async (job: Job) => {
+      const definition = jobDefinition(queue, job.name);
+      const parsed = definition?.schema.safeParse(job.data);
+      if (!definition || !parsed || !parsed.success) {
+        const details = parsed && !parsed.success ? describeIssues(parsed.error.issues, 'data') : [{ path: 'name', message: `unknown job name "${job.name}"` }];
+        const error = new ValidationError(`invalid job ${queue}/${job.name}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+        logger.warn({ module: 'queue', action: 'validate_job', status: 'invalid', queue, job_id: job.id, details }, error.message);
+        try {
+          await options.onInvalid?.(job, error);
+        } catch (hookError) {
+          logger.error({ module: 'queue', queue, job_id: job.id, err: hookError }, 'onInvalid hook failed');
+        }
+        throw new UnrecoverableError(error.message);
+      }
+      try {
+        return await options.process(parsed.data as JobPayload<Q, JobName<Q>>, job, job.name as JobName<Q>);
+      } catch (error) {
+        if (error instanceof ValidationError) throw new UnrecoverableError(error.message);
+        throw error;
+      }
+    },
+    {
+      connection: options.connection,
+      prefix: options.prefix ?? 'warden',
+      concurrency: options.concurrency ?? 1,
+      ...options.workerOptions,
+    },
+  );
+  worker.on('error', (error) => logger.error({ module: 'queue', queue, err: error }, 'worker error'));
+  return worker;
+}

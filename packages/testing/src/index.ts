@@ -1,0 +1,4 @@
+export * from './database.js';
+export * from './redis.js';
+export * from './servers.js';
+export * from './template.js';
