@@ -6,3 +6,4 @@ export * from './repositories/inbox.js';
 export * from './repositories/tasks.js';
 export * from './repositories/tenants.js';
 export { migrations } from './migrations/index.js';
+export * from './health.js';

@@ -1,3 +1,4 @@
+export * from './health.js';
 export * from './catalog.js';
 export * from './job-ids.js';
 export * from './names.js';
