@@ -9,8 +9,10 @@ export interface OpsServerOptions {
   /** Interface to bind. @defaultValue `0.0.0.0` */
   host?: string;
   registry: Registry;
-  /** Dependencies `/readyz` checks (Redis, Postgres, migrations…). */
+  /** Dependencies `/readyz` requires (Redis, Postgres, migrations…). */
   readiness: Record<string, ReadinessCheck>;
+  /** Dependencies `/readyz` reports without failing on them (the API keeps accepting events while Redis is away). */
+  informational?: Record<string, ReadinessCheck>;
 }
 
 export interface OpsServer {
@@ -25,7 +27,7 @@ export interface OpsServer {
  * answer; 503 with each failing check otherwise) and `/metrics` (Prometheus text format).
  */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
-  const handler = createOpsHandler(options.registry, options.readiness);
+  const handler = createOpsHandler(options.registry, options.readiness, options.informational);
   const server = createServer((req, res) => {
     handler(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -44,14 +46,22 @@ export async function startOpsServer(options: OpsServerOptions): Promise<OpsServ
 }
 
 /** The request handler behind {@link startOpsServer}; the API mounts the same paths on express. */
-export function createOpsHandler(registry: Registry, readiness: Record<string, ReadinessCheck>) {
+export function createOpsHandler(
+  registry: Registry,
+  readiness: Record<string, ReadinessCheck>,
+  informational: Record<string, ReadinessCheck> = {},
+) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       sendJson(res, 200, { status: 'ok' });
     } else if (path === '/readyz') {
-      const report = await runReadinessChecks(readiness);
-      sendJson(res, report.ready ? 200 : 503, { status: report.ready ? 'ready' : 'not_ready', checks: report.checks });
+      const [report, info] = await Promise.all([runReadinessChecks(readiness), runReadinessChecks(informational)]);
+      const degraded = report.ready && !info.ready;
+      sendJson(res, report.ready ? 200 : 503, {
+        status: report.ready ? (degraded ? 'degraded' : 'ready') : 'not_ready',
+        checks: [...report.checks, ...info.checks.map((check) => ({ ...check, required: false }))],
+      });
     } else if (path === '/metrics') {
       const body = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType });

@@ -1,0 +1,93 @@
+import express, { type Express, type RequestHandler } from 'express';
+import type { Db } from '@warden/db';
+import { createOpsHandler, type Logger, type ReadinessCheck, type Registry } from '@warden/observability';
+import type { WardenQueues } from '@warden/queue';
+import { authenticate, requireScope } from './auth.js';
+import { bullBoardRouter } from './bull-board.js';
+import { errorMiddleware, notFoundRoute } from './http-errors.js';
+import { createApiMetrics } from './metrics.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { eventsRouter } from './routes/events.js';
+import { tasksRouter } from './routes/tasks.js';
+
+export interface AppOptions {
+  db: Db;
+  queues: WardenQueues;
+  logger: Logger;
+  registry: Registry;
+  /** Dependencies `/readyz` requires (Postgres, migrations). */
+  readiness: Record<string, ReadinessCheck>;
+  /** Dependencies `/readyz` reports but does not require (Redis: ingest goes on without it). */
+  informational: Record<string, ReadinessCheck>;
+  /** Largest JSON body. @defaultValue `5mb` */
+  maxBody?: string;
+  /** @defaultValue `500` */
+  enqueueTimeoutMs?: number;
+  /** @defaultValue `10000` */
+  authCacheTtlMs?: number;
+}
+
+export const BULL_BOARD_PATH = '/admin/queues';
+
+/** The express application: routes, auth, OpenAPI, Bull Board, ops endpoints and the one error handler. */
+export function createApp(options: AppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  const metrics = createApiMetrics(options.registry);
+
+  app.use(requestLogging(options.logger, metrics.requestDuration));
+
+  const ops = createOpsHandler(options.registry, options.readiness, options.informational);
+  app.get(['/healthz', '/readyz', '/metrics'], (req, res) => ops(req, res));
+  const openApiDocument = buildOpenApiDocument();
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+
+  app.use(
+    BULL_BOARD_PATH,
+    authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000, allowBasic: true, realm: 'Warden Bull Board' }),
+    requireScope('admin'),
+    bullBoardRouter(options.queues, BULL_BOARD_PATH),
+  );
+
+  const v1 = express.Router();
+  v1.use(express.json({ limit: options.maxBody ?? '5mb', type: ['application/json', 'application/*+json'] }));
+  v1.use(authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000 }));
+  v1.use(
+    eventsRouter({ db: options.db, queues: options.queues, logger: options.logger, metrics, enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500 }),
+  );
+  v1.use(tasksRouter({ db: options.db }));
+  app.use('/v1', v1);
+
+  app.use(notFoundRoute);
+  app.use(errorMiddleware(options.logger));
+  return app;
+}
+
+function requestLogging(logger: Logger, histogram: ReturnType<typeof createApiMetrics>['requestDuration']): RequestHandler {
+  const log = logger.child({ module: 'http' });
+  return (req, res, next) => {
+    const started = performance.now();
+    res.on('finish', () => {
+      const latency = performance.now() - started;
+      // The matched route pattern keeps label cardinality bounded; unmatched paths collapse into one label.
+      const route = (req.route?.path as string | undefined) ? `${req.baseUrl}${req.route.path}` : req.baseUrl || 'unmatched';
+      histogram.observe({ method: req.method, route, status: String(res.statusCode) }, latency / 1000);
+      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
+      log[level](
+        {
+          action: 'request',
+          status: res.statusCode,
+          method: req.method,
+          path: req.path,
+          latency_ms: Math.round(latency * 10) / 10,
+          trace_id: req.headers['x-trace-id'],
+        },
+        `${req.method} ${req.path} ${res.statusCode}`,
+      );
+    });
+    next();
+  };
+}

@@ -1,0 +1,83 @@
+import type { RequestHandler, Response } from 'express';
+import { findActiveApiKeyByHash, type ApiKeyRecord, type Db } from '@warden/db';
+import { ForbiddenError, UnauthorizedError, hasScope, hashApiKey, type Scope } from '@warden/domain';
+
+/** Who is calling: set on `res.locals.auth` by {@link authenticate}. */
+export interface AuthContext {
+  keyId: string;
+  tenantId: string;
+  scopes: Scope[];
+}
+
+export function authOf(res: Response): AuthContext {
+  const auth = res.locals.auth as AuthContext | undefined;
+  if (!auth) throw new UnauthorizedError('not authenticated');
+  return auth;
+}
+
+export interface AuthenticateOptions {
+  db: Db;
+  /** How long a verified key is trusted without a lookup. @defaultValue `10000` */
+  cacheTtlMs?: number;
+  /** Also accept HTTP Basic with the key as password (for browsers: Bull Board). @defaultValue `false` */
+  allowBasic?: boolean;
+  /** `realm` of the Basic challenge when `allowBasic`. @defaultValue `Warden` */
+  realm?: string;
+}
+
+const MAX_CACHED_KEYS = 10_000;
+
+/**
+ * Verifies `Authorization: Bearer <api key>` against the hashed keys in Postgres. Verified keys are cached
+ * for a few seconds: ingest is the hot path and a lookup per request would halve it. A revoked key
+ * therefore stops working within `cacheTtlMs`.
+ */
+export function authenticate(options: AuthenticateOptions): RequestHandler {
+  const ttl = options.cacheTtlMs ?? 10_000;
+  const cache = new Map<string, { record: ApiKeyRecord; expiresAt: number }>();
+  return async (req, res, next) => {
+    const key = readKey(req.headers.authorization, options.allowBasic ?? false);
+    if (!key) {
+      if (options.allowBasic) res.setHeader('www-authenticate', `Basic realm="${options.realm ?? 'Warden'}"`);
+      throw new UnauthorizedError('missing or malformed Authorization header; send "Authorization: Bearer <api key>"');
+    }
+    const hash = hashApiKey(key);
+    const now = Date.now();
+    let record = cache.get(hash);
+    if (!record || record.expiresAt <= now) {
+      const found = await findActiveApiKeyByHash(options.db, hash);
+      if (!found) {
+        cache.delete(hash);
+        if (options.allowBasic) res.setHeader('www-authenticate', `Basic realm="${options.realm ?? 'Warden'}"`);
+        throw new UnauthorizedError('invalid or revoked API key');
+      }
+      if (cache.size >= MAX_CACHED_KEYS) cache.clear();
+      record = { record: found, expiresAt: now + ttl };
+      if (ttl > 0) cache.set(hash, record);
+    }
+    res.locals.auth = { keyId: record.record.keyId, tenantId: record.record.tenantId, scopes: record.record.scopes } satisfies AuthContext;
+    next();
+  };
+}
+
+function readKey(header: string | undefined, allowBasic: boolean): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(' ', 2);
+  if (!value) return undefined;
+  if (scheme?.toLowerCase() === 'bearer') return value.trim() || undefined;
+  if (allowBasic && scheme?.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon >= 0 ? decoded.slice(colon + 1) || undefined : undefined;
+  }
+  return undefined;
+}
+
+/** 403 unless the caller's key has `scope` (or `admin`). */
+export function requireScope(scope: Scope): RequestHandler {
+  return (_req, res, next) => {
+    const auth = authOf(res);
+    if (!hasScope(auth.scopes, scope)) throw new ForbiddenError(`this API key lacks the "${scope}" scope`);
+    next();
+  };
+}

@@ -1,0 +1,73 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import type { Logger, RunnableService } from '@warden/observability';
+import { WardenQueues, createRedis, pingRedis } from '@warden/queue';
+import { openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+
+export interface ApiService extends RunnableService {
+  /** The bound port once started (useful with PORT=0). */
+  port(): number;
+  runtime(): ServiceRuntime | undefined;
+  queues(): WardenQueues | undefined;
+}
+
+/** The HTTP API: one express app over Postgres and the producer side of the queues. */
+export function createApiService(config: Config, options: { logger?: Logger } = {}): ApiService {
+  let runtime: ServiceRuntime | undefined;
+  let producer: Redis | undefined;
+  let queues: WardenQueues | undefined;
+  let server: Server | undefined;
+
+  return {
+    port: () => (server?.address() as AddressInfo | null)?.port ?? 0,
+    runtime: () => runtime,
+    queues: () => queues,
+    async start() {
+      runtime = await openRuntime({ service: 'api', config, maxDbConnections: config.DB_POOL_SIZE, ...(options.logger ? { logger: options.logger } : {}) });
+      producer = createRedis(config.REDIS_URL, 'producer');
+      queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
+      const producerConnection = producer;
+      const app = createApp({
+        db: runtime.db,
+        queues,
+        logger: runtime.logger,
+        registry: runtime.registry,
+        readiness: { postgres: runtime.readiness.postgres!, migrations: runtime.readiness.migrations! },
+        informational: { redis: () => pingRedis(producerConnection) },
+        maxBody: config.MAX_BODY,
+        enqueueTimeoutMs: config.ENQUEUE_TIMEOUT_MS,
+        authCacheTtlMs: config.AUTH_CACHE_TTL_MS,
+      });
+      const listening = app.listen(config.PORT, config.HOST);
+      server = listening;
+      await new Promise<void>((resolve, reject) => {
+        listening.once('listening', resolve);
+        listening.once('error', reject);
+      });
+      // Keep-alive longer than typical load balancers' idle timeout, so they close first.
+      listening.keepAliveTimeout = 65_000;
+      runtime.logger.info({ module: 'lifecycle', action: 'start', status: 'ok', port: this.port() }, `api listening on :${this.port()}`);
+    },
+    async stop() {
+      const current = server;
+      server = undefined;
+      if (current) {
+        await new Promise<void>((resolve) => {
+          current.close(() => resolve());
+          // In-flight requests get a moment; idle keep-alive sockets are closed at once.
+          current.closeIdleConnections();
+          setTimeout(() => current.closeAllConnections(), 5000).unref();
+        });
+      }
+      await queues?.close();
+      queues = undefined;
+      producer?.disconnect();
+      producer = undefined;
+      await runtime?.close();
+      runtime = undefined;
+    },
+  };
+}
