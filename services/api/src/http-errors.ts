@@ -61,7 +61,7 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     }
     if (error instanceof WardenError) {
       const status = statusOf(error);
-      if (status === 401) res.setHeader('www-authenticate', 'Bearer');
+      if (status === 401 && !res.hasHeader('www-authenticate')) res.setHeader('www-authenticate', 'Bearer');
       res.status(status).json(body(error.code, error.message, error.details));
       return;
     }

@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUE_NAMES, eventJobId } from '@warden/queue';
+import { call, event, startTestApi, type TestApi } from '../support/api.js';
+
+describe('POST /v1/events', () => {
+  let api: TestApi;
+  let key: string;
+
+  beforeAll(async () => {
+    api = await startTestApi();
+    key = await api.createKey('acme', ['events:write', 'tasks:read']);
+  });
+  afterAll(async () => {
+    await api.stop();
+  });
+
+  const inboxRows = (eventId: string) =>
+    api.db.selectFrom('supervisor_inbox').selectAll().where('tenant_id', '=', 'acme').where('event_id', '=', eventId).execute();
+
+  it('should store the event as pending in the inbox and enqueue it under the derived job id', async () => {
+    const res = await call(`${api.url}/v1/events`, { key, body: event('evt-single', { trace_id: 'tr-1' }) });
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: 1, duplicates: 0 });
+    const rows = await inboxRows('evt-single');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ status: 'pending', source: 'http', task_id: 'task-1', event_type: 'TASK_CREATED', trace_id: 'tr-1', payload: { step: 1 } });
+    const job = await api.service.queues()!.get(QUEUE_NAMES.supervisorEvents).getJob(eventJobId('acme', 'evt-single'));
+    expect(job?.data).toMatchObject({ event_id: 'evt-single', tenant_id: 'acme', source: 'http' });
+  });
+
+  it('should count the same event id twice in one batch as one accepted and one duplicate', async () => {
+    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('dup-a'), event('dup-b'), event('dup-a')] } });
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: 2, duplicates: 1 });
+    expect(await inboxRows('dup-a')).toHaveLength(1);
+  });
+
+  it('should count an event id seen in an earlier request as a duplicate and keep one row', async () => {
+    await call(`${api.url}/v1/events`, { key, body: event('again') });
+    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('again'), event('again-new')] } });
+    expect(res.body).toEqual({ accepted: 1, duplicates: 1 });
+    expect(await inboxRows('again')).toHaveLength(1);
+  });
+
+  it('should keep equal event ids of different tenants apart', async () => {
+    const other = await api.createKey('globex', ['events:write']);
+    await call(`${api.url}/v1/events`, { key, body: event('shared-id') });
+    const res = await call(`${api.url}/v1/events`, { key: other, body: event('shared-id') });
+    expect(res.body).toEqual({ accepted: 1, duplicates: 0 });
+  });
+
+  it('should accept a batch of exactly 500', async () => {
+    const events = Array.from({ length: 500 }, (_, i) => event(`bulk-${i}`));
+    const res = await call(`${api.url}/v1/events`, { key, body: { events } });
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: 500, duplicates: 0 });
+  });
+
+  describe('when the body is invalid', () => {
+    it.each([
+      ['malformed JSON', { rawBody: '{"event_id": ' }, 'invalid_json', '(root)'],
+      ['a wrong type', { body: event('x', { event_id: 42 }) }, 'validation_error', 'event_id'],
+      ['a missing field', { body: { event_id: 'x', event_type: 'TASK_CREATED' } }, 'validation_error', 'task_id'],
+      ['a bad field inside a batch', { body: { events: [event('ok'), event('bad', { ts: 'yesterday' })] } }, 'validation_error', 'events.1.ts'],
+      ['a batch over 500', { body: { events: Array.from({ length: 501 }, (_, i) => event(`e${i}`)) } }, 'validation_error', 'events'],
+      ['an empty batch', { body: { events: [] } }, 'validation_error', 'events'],
+      ['a JSON array', { body: [event('a')] }, 'validation_error', '(root)'],
+    ])('should answer 400 naming the failing path for %s', async (_name, request, code, path) => {
+      const res = await call(`${api.url}/v1/events`, { key, ...request });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe(code);
+      expect(res.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
+      expect(JSON.stringify(res.body)).not.toMatch(/\n\s+at /);
+    });
+
+    it('should store nothing from a batch with one bad event', async () => {
+      await call(`${api.url}/v1/events`, { key, body: { events: [event('all-or-nothing'), event('bad', { task_id: '' })] } });
+      expect(await inboxRows('all-or-nothing')).toHaveLength(0);
+    });
+  });
+
+  it('should refuse a body that names another tenant, with 403 and the path', async () => {
+    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('t-ok'), event('t-bad', { tenant_id: 'globex' })] } });
+    expect(res.status).toBe(403);
+    expect(res.body.error.details[0].path).toBe('events.1.tenant_id');
+    expect(await inboxRows('t-ok')).toHaveLength(0);
+  });
+
+  it('should accept a body that names its own tenant', async () => {
+    const res = await call(`${api.url}/v1/events`, { key, body: event('own-tenant', { tenant_id: 'acme' }) });
+    expect(res.status).toBe(202);
+  });
+});
+
+describe('POST /v1/events with a small body limit', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startTestApi({ MAX_BODY: '1kb' });
+  });
+  afterAll(async () => {
+    await api.stop();
+  });
+
+  it('should answer 413 for a body over the limit and store nothing', async () => {
+    const key = await api.createKey('acme', ['events:write']);
+    const res = await call(`${api.url}/v1/events`, { key, body: event('big', { payload: { blob: 'x'.repeat(4096) } }) });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+    const rows = await api.db.selectFrom('supervisor_inbox').select('event_id').execute();
+    expect(rows).toHaveLength(0);
+  });
+});
+
+describe('when Redis is unreachable for the API', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    // Port 1 refuses connections: the producer cannot reach Redis at all.
+    api = await startTestApi({ REDIS_URL: 'redis://127.0.0.1:1', ENQUEUE_TIMEOUT_MS: '200' });
+  });
+  afterAll(async () => {
+    await api.stop();
+  });
+
+  it('should still answer 202 with the event durable and pending in Postgres', async () => {
+    const key = await api.createKey('acme', ['events:write']);
+    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('no-redis-1'), event('no-redis-2')] } });
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ accepted: 2, duplicates: 0 });
+    const rows = await api.db.selectFrom('supervisor_inbox').select(['event_id', 'status']).orderBy('event_id').execute();
+    expect(rows).toEqual([
+      { event_id: 'no-redis-1', status: 'pending' },
+      { event_id: 'no-redis-2', status: 'pending' },
+    ]);
+  });
+
+  it('should report itself ready but degraded, naming Redis', async () => {
+    const res = await call(`${api.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('degraded');
+    expect(res.body.checks.find((c: { name: string }) => c.name === 'redis').ok).toBe(false);
+  });
+});
