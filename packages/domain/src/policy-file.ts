@@ -8,11 +8,11 @@ import { describeIssues } from './validation.js';
  * and schema violations (with the dotted path of the field) become a {@link ValidationError} naming `fileName`.
  */
 export function parsePolicyYaml<S extends z.ZodType>(text: string, schema: S, fileName: string): z.output<S> {
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     const details: ErrorDetail[] = doc.errors.map((error) => {
       const pos = error.linePos?.[0];
-      return { path: pos ? `line ${pos.line}, column ${pos.col}` : '(root)', message: error.message.split('\n')[0] ?? 'YAML syntax error' };
+      return { path: pos ? `line ${pos.line}, column ${pos.col}` : '(root)', message: (error.message.split('\n')[0] ?? 'YAML syntax error').replace(/ at line \d+, column \d+:?$/, '') };
     });
     throw new ValidationError(`${fileName}: not valid YAML: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
   }

@@ -1,0 +1,357 @@
+#!/usr/bin/env node
+// The two commands of the quick start, for a fresh machine with only Node and npm:
+//   npm run up    set up, then run all five services in the foreground (Ctrl-C stops them all)
+//   npm test      set up, then typecheck, lint, the import-cycle check and every test
+// Set-up: pnpm (installed into .tools/ if missing), dependencies, Redis and Postgres reachable (started from
+// installed binaries into .warden/ when nothing answers), the database created and migrated.
+// Plain Node on purpose: it runs before any dependency is installed.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const stateDir = join(root, '.warden');
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/warden';
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+const SERVICES = [
+  { name: 'api', entry: 'services/api/src/main.ts', portEnv: 'PORT', port: 3000 },
+  { name: 'supervisor-worker', entry: 'services/supervisor-worker/src/main.ts', portEnv: 'OPS_PORT', port: 9101 },
+  { name: 'scheduler', entry: 'services/scheduler/src/main.ts', portEnv: 'OPS_PORT', port: 9102 },
+  { name: 'lead-miner', entry: 'services/lead-miner/src/main.ts', portEnv: 'OPS_PORT', port: 9103 },
+  { name: 'executor', entry: 'services/executor/src/main.ts', portEnv: 'OPS_PORT', port: 9104 },
+];
+
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code, text) => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
+const step = (text) => console.log(paint('1;36', `▸ ${text}`));
+const note = (text) => console.log(`  ${text}`);
+
+class SetupError extends Error {}
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: process.env, ...options });
+  if (result.error) throw new SetupError(`${command} could not be started: ${result.error.message}`);
+  return result.status ?? 1;
+}
+
+function mustRun(command, args, what, options) {
+  const status = run(command, args, options);
+  if (status !== 0) throw new SetupError(`${what} failed (exit ${status})`);
+}
+
+// ── pnpm ────────────────────────────────────────────────────────────────────────────────────────────
+function wantedPnpm() {
+  const spec = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager ?? 'pnpm@10';
+  return spec.replace(/^pnpm@/, '').split('+')[0];
+}
+
+function pnpmVersion(command) {
+  const result = spawnSync(command, ['--version'], { cwd: root, encoding: 'utf8', env: { ...process.env, COREPACK_ENABLE_STRICT: '0' } });
+  return result.status === 0 ? result.stdout.trim() : undefined;
+}
+
+/** The pnpm to use: one on PATH with the pinned major, else one installed into .tools/ (no root needed). */
+function ensurePnpm() {
+  const wanted = wantedPnpm();
+  const major = wanted.split('.')[0];
+  const onPath = pnpmVersion('pnpm');
+  if (onPath && onPath.split('.')[0] === major) return 'pnpm';
+  const local = join(root, '.tools', 'node_modules', '.bin', 'pnpm');
+  if (existsSync(local) && pnpmVersion(local) === wanted) return local;
+  step(`installing pnpm ${wanted} into .tools/`);
+  mustRun('npm', ['install', '--prefix', join(root, '.tools'), '--no-save', '--no-audit', '--no-fund', '--loglevel=error', `pnpm@${wanted}`], 'installing pnpm');
+  return local;
+}
+
+// ── Redis and Postgres ──────────────────────────────────────────────────────────────────────────────
+function reachable(host, port, timeoutMs = 1500) {
+  return new Promise((resolvePromise) => {
+    const socket = connect({ host, port });
+    const done = (ok) => {
+      socket.destroy();
+      resolvePromise(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+const isLocalHost = (host) => ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(host, port, seconds) {
+  for (let i = 0; i < seconds * 5; i++) {
+    if (await reachable(host, port, 500)) return true;
+    await sleep(200);
+  }
+  return false;
+}
+
+function findBinary(name, extraDirs = []) {
+  for (const dir of [...(process.env.PATH ?? '').split(':'), ...extraDirs]) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+function postgresBinDirs() {
+  const base = '/usr/lib/postgresql';
+  if (!existsSync(base)) return [];
+  return readdirSync(base)
+    .sort((a, b) => Number(b) - Number(a))
+    .map((version) => join(base, version, 'bin'));
+}
+
+const INSTALL_HINT = `
+  Install them, or point REDIS_URL / DATABASE_URL at running servers:
+    Debian/Ubuntu:  sudo apt-get install -y redis-server postgresql
+    macOS:          brew install redis postgresql@15
+    Docker:         docker compose up -d redis postgres`;
+
+async function ensureRedis(url) {
+  const { hostname, port: portText } = new URL(url);
+  const port = Number(portText || 6379);
+  if (await reachable(hostname, port)) return note(`Redis     ${url} ✓`);
+  const server = isLocalHost(hostname) ? findBinary('redis-server') : undefined;
+  if (!server) throw new SetupError(`nothing answers at ${url} and no redis-server is installed here.${INSTALL_HINT}`);
+  const dir = join(stateDir, 'redis');
+  mkdirSync(dir, { recursive: true });
+  step(`starting a local Redis on port ${port} (data in .warden/redis)`);
+  // hz 100: timers (and so cron fires) wake within ~10 ms instead of ~100 ms.
+  mustRun(server, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'yes', '--hz', '100', '--appendonly', 'yes', '--logfile', join(dir, 'redis.log')], 'starting Redis');
+  if (!(await waitFor('127.0.0.1', port, 10))) throw new SetupError(`Redis did not come up on port ${port}; see .warden/redis/redis.log`);
+  note(`Redis     ${url} ✓ (started; stop it with: redis-cli -p ${port} shutdown)`);
+}
+
+async function ensurePostgres(url) {
+  const { hostname, port: portText } = new URL(url);
+  const port = Number(portText || 5432);
+  if (await reachable(hostname, port)) return note(`Postgres  ${hostname}:${port} ✓`);
+  const dirs = postgresBinDirs();
+  const initdb = isLocalHost(hostname) ? findBinary('initdb', dirs) : undefined;
+  const pgCtl = isLocalHost(hostname) ? findBinary('pg_ctl', dirs) : undefined;
+  if (!initdb || !pgCtl) throw new SetupError(`nothing answers at ${hostname}:${port} and no Postgres server binaries (initdb, pg_ctl) are installed here.${INSTALL_HINT}`);
+  const dataDir = join(stateDir, 'postgres');
+  // Postgres refuses to run as root; as root, run it as the "postgres" system user the packages create.
+  const asRoot = process.getuid?.() === 0;
+  const wrap = (cmd, args) => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  mkdirSync(dataDir, { recursive: true });
+  if (asRoot) mustRun('chown', ['-R', 'postgres', stateDir], 'giving .warden/ to the postgres user');
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    step('initializing a local Postgres cluster in .warden/postgres');
+    mustRun(...wrap(initdb, ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8']), 'initdb');
+  }
+  step(`starting the local Postgres on port ${port}`);
+  mustRun(
+    ...wrap(pgCtl, ['-D', dataDir, '-l', join(dataDir, 'server.log'), '-w', '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k /tmp`, 'start']),
+    'starting Postgres',
+  );
+  note(`Postgres  ${hostname}:${port} ✓ (started; stop it with: ${asRoot ? 'runuser -u postgres -- ' : ''}${pgCtl} -D ${dataDir} stop)`);
+}
+
+// ── set-up ──────────────────────────────────────────────────────────────────────────────────────────
+async function setup() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 19)) throw new SetupError(`Node ${process.versions.node} is too old: Warden needs Node 20.19 or newer`);
+  process.env.DATABASE_URL ??= DEFAULT_DATABASE_URL;
+  process.env.REDIS_URL ??= DEFAULT_REDIS_URL;
+
+  const pnpm = ensurePnpm();
+  step('installing dependencies');
+  mustRun(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only', '--loglevel=warn'], 'pnpm install');
+
+  step('checking Redis and Postgres');
+  await ensureRedis(process.env.REDIS_URL);
+  await ensurePostgres(process.env.DATABASE_URL);
+
+  step('creating and migrating the database');
+  mustRun(pnpm, ['--silent', 'warden', 'migrate', '--create-db'], 'migration');
+  return pnpm;
+}
+
+// ── npm test ────────────────────────────────────────────────────────────────────────────────────────
+async function test() {
+  const pnpm = await setup();
+  // Tests make a database of their own per file on the same server, and a queue prefix of their own.
+  process.env.TEST_DATABASE_URL ??= process.env.DATABASE_URL;
+  process.env.TEST_REDIS_URL ??= process.env.REDIS_URL;
+  mkdirSync(stateDir, { recursive: true });
+  const report = join(stateDir, 'vitest-report.json');
+  const checks = [
+    ['typecheck', ['typecheck']],
+    ['lint', ['lint']],
+    ['import cycles', ['check:cycles']],
+    ['tests', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`]],
+  ];
+  const failed = [];
+  for (const [name, args] of checks) {
+    step(name);
+    if (run(pnpm, args) !== 0) failed.push(name);
+  }
+  if (existsSync(report)) {
+    const { numPassedTests, numFailedTests, numPendingTests } = JSON.parse(readFileSync(report, 'utf8'));
+    // The plain closing line CI reads, whatever the runner.
+    console.log(`\ntests: ${numPassedTests} passed, ${numFailedTests} failed, ${numPendingTests} skipped`);
+  }
+  if (failed.length > 0) {
+    console.error(paint('1;31', `✗ failed: ${failed.join(', ')}`));
+    process.exit(1);
+  }
+  console.log(paint('1;32', '✓ all checks passed'));
+}
+
+// ── npm run up ──────────────────────────────────────────────────────────────────────────────────────
+const LEVEL_COLORS = { fatal: '1;31', error: '31', warn: '33', info: '32', debug: '90', trace: '90' };
+
+/** Service logs are JSON; in a terminal show them as one readable line each. */
+function prettyLine(service, line) {
+  const tag = paint('1;35', `[${service}]`.padEnd(20));
+  try {
+    const entry = JSON.parse(line);
+    if (typeof entry !== 'object' || entry === null || !('msg' in entry)) throw new Error('not a log line');
+    const { ts: _ts, level, msg, service: _service, ...rest } = entry;
+    const extra = Object.entries(rest)
+      .filter(([, v]) => v !== undefined && v !== null && typeof v !== 'object')
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    return `${tag} ${paint(LEVEL_COLORS[level] ?? '0', String(level).padEnd(5))} ${msg}${extra ? paint('90', ` ${extra}`) : ''}`;
+  } catch {
+    return `${tag} ${line}`;
+  }
+}
+
+async function httpStatus(url, key) {
+  try {
+    const response = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(2000) });
+    await response.arrayBuffer();
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+/** The development admin key: kept in .warden/dev-admin-key and reused while it still works. */
+async function devAdminKey(pnpm, apiUrl) {
+  const file = join(stateDir, 'dev-admin-key');
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    // 404 for an unknown task means the key authenticated; 401 means it is gone (e.g. a new database).
+    if ((await httpStatus(`${apiUrl}/v1/tasks/__dev_key_probe__`, key)) === 404) return key;
+  }
+  const result = spawnSync(pnpm, ['--silent', 'warden', 'keys', 'create', '--tenant', 'dev', '--scopes', 'admin', '--name', 'dev-admin', '--json'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: process.env,
+  });
+  if (result.status !== 0) throw new SetupError(`could not create a development key: ${result.stderr.trim()}`);
+  const key = JSON.parse(result.stdout.trim().split('\n').at(-1)).key;
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(file, key + '\n');
+  chmodSync(file, 0o600);
+  return key;
+}
+
+async function up() {
+  const pnpm = await setup();
+  step('starting the five services');
+  const children = new Map();
+  let stopping = false;
+  const stopAll = (code) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(paint('1;33', '\n▸ stopping all services…'));
+    for (const child of children.values()) child.kill('SIGTERM');
+    const force = setTimeout(() => {
+      for (const child of children.values()) child.kill('SIGKILL');
+    }, 30_000);
+    force.unref();
+    const wait = setInterval(() => {
+      if ([...children.values()].every((c) => c.exitCode !== null || c.signalCode !== null)) {
+        clearInterval(wait);
+        process.exit(code);
+      }
+    }, 100);
+  };
+  process.on('SIGINT', () => stopAll(0));
+  process.on('SIGTERM', () => stopAll(0));
+
+  for (const service of SERVICES) {
+    const port = Number(process.env[`WARDEN_${service.name.toUpperCase().replaceAll('-', '_')}_PORT`] ?? service.port);
+    service.port = port;
+    const child = spawn(process.execPath, ['--import', 'tsx', service.entry], {
+      cwd: root,
+      env: { ...process.env, [service.portEnv]: String(port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.set(service.name, child);
+    for (const stream of [child.stdout, child.stderr]) {
+      let buffered = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk) => {
+        buffered += chunk;
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) if (line.trim()) console.log(prettyLine(service.name, line));
+      });
+    }
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(paint('1;31', `✗ ${service.name} exited (${signal ?? `code ${code}`}); stopping the others`));
+        stopAll(1);
+      }
+    });
+  }
+
+  const apiPort = SERVICES[0].port;
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  for (const service of SERVICES) {
+    let ready = false;
+    for (let i = 0; i < 120 && !stopping && !ready; i++) {
+      ready = (await httpStatus(`http://127.0.0.1:${service.port}/readyz`)) === 200;
+      if (!ready) await sleep(250);
+    }
+    if (stopping) return;
+    if (!ready) {
+      console.error(paint('1;31', `✗ ${service.name} did not become ready on port ${service.port} within 30 s`));
+      return stopAll(1);
+    }
+  }
+  const key = await devAdminKey(pnpm, apiUrl);
+  const banner = [
+    '',
+    paint('1;32', '✓ Warden is up'),
+    `  API           ${apiUrl}   (OpenAPI: ${apiUrl}/openapi.json)`,
+    `  Bull Board    ${apiUrl}/admin/queues   (user: anything, password: the key below)`,
+    `  Admin key     ${key}   (tenant "dev"; saved in .warden/dev-admin-key)`,
+    `  Metrics       ${SERVICES.map((s) => `:${s.port}`).join(' ')}  at /metrics`,
+    '',
+    '  Send an event:',
+    `    curl -s -X POST ${apiUrl}/v1/events -H "authorization: Bearer ${key}" -H 'content-type: application/json' \\`,
+    `      -d '{"event_id":"evt-1","task_id":"task-1","event_type":"TASK_CREATED","payload":{}}'`,
+    '',
+    '  Ctrl-C stops every service.',
+    '',
+  ];
+  console.log(banner.join('\n'));
+}
+
+// ── main ────────────────────────────────────────────────────────────────────────────────────────────
+const commands = { up, test, setup: async () => void (await setup()) };
+const name = process.argv[2];
+if (!commands[name]) {
+  console.error(`usage: node scripts/stack.mjs ${Object.keys(commands).join('|')}`);
+  process.exit(2);
+}
+try {
+  await commands[name]();
+} catch (error) {
+  if (error instanceof SetupError) {
+    console.error(paint('1;31', `✗ ${error.message}`));
+    process.exit(1);
+  }
+  throw error;
+}
