@@ -1,0 +1,332 @@
+/**
+ * `warden preflight`: everything that must hold before Warden starts, checked at once and reported
+ * together, so an operator fixes all problems in one round instead of one per restart.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Command } from 'commander';
+import { pendingMigrations, type Db } from '@warden/db';
+import { parsePolicyYaml, SupervisorPolicyFileSchema, ValidationError } from '@warden/domain';
+import { ALL_QUEUE_NAMES, createRedis, pingRedis, WardenQueues, type QueueName } from '@warden/queue';
+import { inspectConfig, type CliEnvironment } from '../config.js';
+import { CommandFailedError, describeError } from '../errors.js';
+import { describeUrl, plural, writeJson, type CliIo } from '../output.js';
+import { closePostgres, connectPostgres } from '../postgres.js';
+import { withTimeout } from '../timeout.js';
+
+export type CheckStatus =
+  | 'ok'
+  | 'fail'
+  /** Not run because a check it depends on failed (that failure is the problem to fix). */
+  | 'skip';
+
+export interface PreflightCheck {
+  /** `configuration`, `supervisor policy`, `postgres`, `migrations`, `redis`, `queue <name>`. */
+  name: string;
+  status: CheckStatus;
+  /** Why it passed (what was found) or why it did not. One line. */
+  reason: string;
+}
+
+export interface PreflightReport {
+  /** True when no check failed. */
+  ok: boolean;
+  /** Every check, in a fixed order, whatever happened to the others. */
+  checks: PreflightCheck[];
+  /** `name: reason` of each failed check. */
+  problems: string[];
+  durationMs: number;
+}
+
+export interface PreflightOptions {
+  /** Variables the configuration is read from. @defaultValue `process.env` */
+  env?: NodeJS.ProcessEnv;
+  /** Directory relative file paths resolve against. @defaultValue `process.cwd()` */
+  cwd?: string;
+  /** Supervisor policy file to validate. @defaultValue `SUPERVISOR_POLICY_FILE` from the configuration */
+  supervisorPolicyFile?: string;
+  /** Longest wait for any one server (connect, or one request) before its check fails. @defaultValue `3000` */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 3000;
+
+/**
+ * Runs every check and returns the report; never throws for a failed check. The file check and the two
+ * server groups (Postgres → migrations, Redis → queues) run side by side, each bounded by `timeoutMs`,
+ * so an unreachable host costs at most one timeout. Every client it opens is closed before it returns.
+ *
+ * @example
+ * const report = await runPreflight({ env: { DATABASE_URL: url, REDIS_URL: 'redis://127.0.0.1:6379' } });
+ * if (!report.ok) console.error(report.problems.join('\n'));
+ */
+export async function runPreflight(options: PreflightOptions = {}): Promise<PreflightReport> {
+  const started = performance.now();
+  const environment: CliEnvironment = { env: options.env ?? process.env, cwd: options.cwd ?? process.cwd() };
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  const inspection = inspectConfig(environment);
+  const { fields } = inspection;
+  const configuration: PreflightCheck = inspection.error
+    ? { name: 'configuration', status: 'fail', reason: inspection.error.message }
+    : {
+        name: 'configuration',
+        status: 'ok',
+        reason: `DATABASE_URL ${describeUrl(fields.DATABASE_URL ?? '')}, REDIS_URL ${describeUrl(fields.REDIS_URL ?? '')}, QUEUE_PREFIX ${fields.QUEUE_PREFIX}`,
+      };
+  const policyFile =
+    options.supervisorPolicyFile === undefined
+      ? fields.SUPERVISOR_POLICY_FILE
+      : resolve(environment.cwd, options.supervisorPolicyFile);
+
+  const [policy, postgres, redis] = await Promise.all([
+    checkSupervisorPolicy(policyFile, environment.cwd),
+    checkPostgres(fields.DATABASE_URL, timeoutMs),
+    checkRedis(fields.REDIS_URL, fields.QUEUE_PREFIX, timeoutMs),
+  ]);
+
+  const checks = [configuration, policy, ...postgres, ...redis];
+  const problems = checks
+    .filter((check) => check.status === 'fail')
+    .map((check) => `${check.name}: ${check.reason}`);
+  return { ok: problems.length === 0, checks, problems, durationMs: Math.round(performance.now() - started) };
+}
+
+async function checkSupervisorPolicy(file: string | undefined, cwd: string): Promise<PreflightCheck> {
+  const name = 'supervisor policy';
+  if (file === undefined) return { name, status: 'skip', reason: 'SUPERVISOR_POLICY_FILE is invalid' };
+  const shown = displayPath(file, cwd);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return {
+      name,
+      status: 'fail',
+      reason: code === 'ENOENT' ? `${shown} does not exist` : `${shown}: ${describeError(error)}`,
+    };
+  }
+  try {
+    const policy = parsePolicyYaml(text, SupervisorPolicyFileSchema, shown);
+    return { name, status: 'ok', reason: `${shown} is valid (version ${policy.version})` };
+  } catch (error) {
+    // parsePolicyYaml's message already names the file and each field path or YAML line.
+    const reason = error instanceof ValidationError ? error.message : `${shown}: ${describeError(error)}`;
+    return { name, status: 'fail', reason };
+  }
+}
+
+async function checkPostgres(url: string | undefined, timeoutMs: number): Promise<PreflightCheck[]> {
+  if (url === undefined) {
+    return [
+      { name: 'postgres', status: 'skip', reason: 'DATABASE_URL is invalid' },
+      { name: 'migrations', status: 'skip', reason: 'DATABASE_URL is invalid' },
+    ];
+  }
+  let db: Db;
+  try {
+    db = await connectPostgres(url, timeoutMs);
+  } catch (error) {
+    return [
+      { name: 'postgres', status: 'fail', reason: describeError(error) },
+      { name: 'migrations', status: 'skip', reason: 'not checked: Postgres is unreachable' },
+    ];
+  }
+  try {
+    const version = await withTimeout(serverVersion(db), timeoutMs, 'reading the server version').catch(
+      () => 'version unknown',
+    );
+    const postgres: PreflightCheck = {
+      name: 'postgres',
+      status: 'ok',
+      reason: `reachable at ${describeUrl(url)} (PostgreSQL ${version})`,
+    };
+    return [postgres, await checkMigrations(db, timeoutMs)];
+  } finally {
+    await closePostgres(db);
+  }
+}
+
+async function serverVersion(db: Db): Promise<string> {
+  const row = await db
+    .selectNoFrom((eb) => eb.fn<string>('current_setting', [eb.val('server_version')]).as('version'))
+    .executeTakeFirstOrThrow();
+  return row.version;
+}
+
+async function checkMigrations(db: Db, timeoutMs: number): Promise<PreflightCheck> {
+  const name = 'migrations';
+  try {
+    const pending = await withTimeout(pendingMigrations(db), timeoutMs, 'reading the migration table');
+    if (pending.length === 0) return { name, status: 'ok', reason: 'database is current' };
+    return {
+      name,
+      status: 'fail',
+      reason: `database is behind: ${plural(pending.length, 'pending migration')} (${pending.join(', ')}); run \`warden migrate\``,
+    };
+  } catch (error) {
+    return { name, status: 'fail', reason: describeError(error) };
+  }
+}
+
+async function checkRedis(
+  url: string | undefined,
+  prefix: string | undefined,
+  timeoutMs: number,
+): Promise<PreflightCheck[]> {
+  const queueChecks = (status: CheckStatus, reason: string): PreflightCheck[] =>
+    ALL_QUEUE_NAMES.map((queue) => ({ name: `queue ${queue}`, status, reason }));
+  if (url === undefined)
+    return [
+      { name: 'redis', status: 'skip', reason: 'REDIS_URL is invalid' },
+      ...queueChecks('skip', 'REDIS_URL is invalid'),
+    ];
+
+  // The default clients reconnect forever, which would hang preflight on a dead host: this one tries once.
+  const redis = createRedis(url, 'general', {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  // ioredis rejects with a bare "Connection is closed."; the socket's own error says why (ECONNREFUSED…).
+  let socketError: unknown;
+  redis.on('error', (error: unknown) => {
+    socketError ??= error;
+  });
+  let queues: WardenQueues | undefined;
+  try {
+    try {
+      await withTimeout(redis.connect(), timeoutMs, 'connecting');
+      await withTimeout(pingRedis(redis), timeoutMs, 'PING');
+    } catch (error) {
+      const reason = `cannot connect to Redis at ${describeUrl(url)}: ${describeError(socketError ?? error)}`;
+      return [
+        { name: 'redis', status: 'fail', reason },
+        ...queueChecks('skip', 'not checked: Redis is unreachable'),
+      ];
+    }
+    const redisCheck = await describeRedisServer(redis, url, timeoutMs);
+
+    const opened = new WardenQueues({ connection: redis, ...(prefix === undefined ? {} : { prefix }) });
+    queues = opened;
+    const results = await Promise.all(ALL_QUEUE_NAMES.map((queue) => checkQueue(opened, queue, timeoutMs)));
+    return [redisCheck, ...results];
+  } finally {
+    if (queues) await withTimeout(queues.close(), timeoutMs, 'closing queues').catch(() => {});
+    redis.disconnect();
+  }
+}
+
+/**
+ * Reads the server version and eviction policy. BullMQ loses jobs under any policy but `noeviction`, so
+ * another policy fails the check; managed Redis services that forbid CONFIG leave the policy unknown.
+ */
+async function describeRedisServer(
+  redis: ReturnType<typeof createRedis>,
+  url: string,
+  timeoutMs: number,
+): Promise<PreflightCheck> {
+  const name = 'redis';
+  const where = `reachable at ${describeUrl(url)}`;
+  const info = await withTimeout(redis.info('server'), timeoutMs, 'INFO').catch(() => '');
+  const version = /redis_version:(\S+)/.exec(info)?.[1];
+  const found = version ? `${where} (Redis ${version})` : where;
+  let policy: string | undefined;
+  try {
+    const reply = (await withTimeout(
+      redis.config('GET', 'maxmemory-policy'),
+      timeoutMs,
+      'CONFIG GET',
+    )) as unknown;
+    if (Array.isArray(reply) && typeof reply[1] === 'string') policy = reply[1];
+  } catch {
+    policy = undefined;
+  }
+  if (policy !== undefined && policy !== 'noeviction') {
+    return {
+      name,
+      status: 'fail',
+      reason: `${found}, but maxmemory-policy is ${policy}; BullMQ needs noeviction or Redis may evict jobs`,
+    };
+  }
+  return { name, status: 'ok', reason: policy === undefined ? `${found}, eviction policy unknown` : found };
+}
+
+async function checkQueue(queues: WardenQueues, name: QueueName, timeoutMs: number): Promise<PreflightCheck> {
+  const queue = queues.get(name);
+  try {
+    const [counts, paused] = await withTimeout(
+      Promise.all([queue.getJobCounts('waiting', 'active', 'delayed', 'failed'), queue.isPaused()]),
+      timeoutMs,
+      'reading job counts',
+    );
+    const summary = Object.entries(counts)
+      .map(([state, count]) => `${state} ${count}`)
+      .join(', ');
+    return { name: `queue ${name}`, status: 'ok', reason: `${summary}${paused ? ', paused' : ''}` };
+  } catch (error) {
+    return { name: `queue ${name}`, status: 'fail', reason: describeError(error) };
+  }
+}
+
+function displayPath(file: string, cwd: string): string {
+  const inside = relative(cwd, file);
+  return inside !== '' && !inside.startsWith('..') && !isAbsolute(inside) ? inside : file;
+}
+
+/** The report as a table, then the problems, for a person at a terminal. */
+export function formatPreflightReport(report: PreflightReport): string {
+  const width = Math.max(...report.checks.map((check) => check.name.length));
+  const lines = report.checks.map(
+    (check) => `  ${check.status.padEnd(4)}  ${check.name.padEnd(width)}  ${check.reason}`,
+  );
+  if (report.ok) {
+    lines.push(`all ${report.checks.length} checks passed (${report.durationMs} ms)`);
+  } else {
+    lines.push(
+      '',
+      `${plural(report.problems.length, 'problem')}:`,
+      ...report.problems.map((problem) => `  - ${problem}`),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function registerPreflightCommand(program: Command, environment: CliEnvironment, io: CliIo): void {
+  program
+    .command('preflight')
+    .description(
+      'check configuration, policy files, Postgres, migrations, Redis and queues; exit 1 listing what is wrong',
+    )
+    .option(
+      '--supervisor-policy <file>',
+      'supervisor policy file to validate (default: $SUPERVISOR_POLICY_FILE or infra/policies/supervisor.yaml)',
+    )
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: { supervisorPolicy?: string; json?: boolean }) => {
+      const report = await runPreflight({
+        env: environment.env,
+        cwd: environment.cwd,
+        ...(flags.supervisorPolicy === undefined ? {} : { supervisorPolicyFile: flags.supervisorPolicy }),
+      });
+      if (flags.json) {
+        writeJson(io, {
+          ok: report.ok,
+          checks: report.checks,
+          problems: report.problems,
+          duration_ms: report.durationMs,
+        });
+      } else {
+        io.out(formatPreflightReport(report));
+      }
+      if (!report.ok) {
+        const failed = report.checks.filter((check) => check.status === 'fail').map((check) => check.name);
+        throw new CommandFailedError(
+          `preflight found ${plural(failed.length, 'problem')} (${failed.join(', ')})`,
+        );
+      }
+    });
+}

@@ -1,0 +1,61 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { commonEnvShape, ConfigError, parseConfig } from '@warden/domain';
+
+export const configSchema = z.object({
+  DATABASE_URL: commonEnvShape.DATABASE_URL,
+  REDIS_URL: commonEnvShape.REDIS_URL,
+  QUEUE_PREFIX: commonEnvShape.QUEUE_PREFIX,
+  /**
+   * The supervisor policy file, resolved against the current directory.
+   * @defaultValue `infra/policies/supervisor.yaml`
+   */
+  SUPERVISOR_POLICY_FILE: z.string().min(1).default('infra/policies/supervisor.yaml'),
+});
+export type CliConfig = z.infer<typeof configSchema>;
+
+/** What the CLI needs from its surroundings; commands receive it instead of reading globals. */
+export interface CliEnvironment {
+  /** Variables the configuration is read from. @defaultValue `process.env` */
+  env: NodeJS.ProcessEnv;
+  /** Directory relative paths (the policy file, `--supervisor-policy`) resolve against. @defaultValue `process.cwd()` */
+  cwd: string;
+}
+
+export function processEnvironment(): CliEnvironment {
+  return { env: process.env, cwd: process.cwd() };
+}
+
+/** Reads the configuration once; throws a ConfigError naming every bad variable (exit 2). */
+export function loadConfig({ env, cwd }: CliEnvironment): CliConfig {
+  const config = parseConfig(configSchema, env, 'configuration');
+  return { ...config, SUPERVISOR_POLICY_FILE: resolve(cwd, config.SUPERVISOR_POLICY_FILE) };
+}
+
+export interface ConfigInspection {
+  /** The whole configuration when every variable is valid. */
+  config?: CliConfig;
+  /** Why it is not, naming every bad variable. */
+  error?: ConfigError;
+  /** Each variable that is valid on its own, so preflight can still run the checks that need only those. */
+  fields: Partial<CliConfig>;
+}
+
+/** Like {@link loadConfig}, but never throws: reports the error and keeps the variables that are fine. */
+export function inspectConfig(environment: CliEnvironment): ConfigInspection {
+  try {
+    const config = loadConfig(environment);
+    return { config, fields: config };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const fields: Record<string, unknown> = {};
+    for (const [name, schema] of Object.entries(configSchema.shape)) {
+      const result = schema.safeParse(environment.env[name]);
+      if (result.success) fields[name] = result.data;
+    }
+    if (typeof fields.SUPERVISOR_POLICY_FILE === 'string') {
+      fields.SUPERVISOR_POLICY_FILE = resolve(environment.cwd, fields.SUPERVISOR_POLICY_FILE);
+    }
+    return { error, fields: fields as Partial<CliConfig> };
+  }
+}

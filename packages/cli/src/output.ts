@@ -1,0 +1,35 @@
+/** Where commands write, so the program can be driven in-process as well as from a terminal. */
+export interface CliIo {
+  /** Results: what a script would capture. @defaultValue `process.stdout` */
+  out: (text: string) => void;
+  /** Errors and notes. @defaultValue `process.stderr` */
+  err: (text: string) => void;
+}
+
+export const processIo: CliIo = {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+};
+
+/** Writes `value` as indented JSON followed by a newline. */
+export function writeJson(io: CliIo, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** `1 migration`, `3 migrations`. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}
+
+/**
+ * A connection string fit to print: scheme, host, port and path, never the user name or password
+ * (`postgres://postgres:secret@db:5432/warden` → `postgres://db:5432/warden`).
+ */
+export function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
