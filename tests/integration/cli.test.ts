@@ -283,7 +283,6 @@ describe('warden preflight', () => {
       'migrations',
       'redis',
       'queue supervisor-events',
-      'queue supervisor-decisions',
       'queue cron-fires',
       'queue lead-scans',
       'queue changesets',

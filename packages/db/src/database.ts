@@ -59,6 +59,7 @@ export interface SupervisorInboxTable {
   next_attempt_at: NullableTimestamp;
   processed_at: NullableTimestamp;
   error: string | null;
+  last_enqueued_at: NullableTimestamp;
 }
 
 export interface DecisionsTable {
@@ -88,6 +89,17 @@ export interface TaskAuditsTable {
   processed_at: Timestamp;
   payload: Json<Record<string, unknown>>;
   created_at: Timestamp;
+  /** Position in the tenant's hash chain (1, 2, …); null only on rows written outside the supervisor path. */
+  chain_seq: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  prev_hash: string | null;
+  row_hash: string | null;
+}
+
+export interface AuditChainHeadsTable {
+  tenant_id: string;
+  chain_seq: ColumnType<string, number | string, number | string>;
+  row_hash: string;
+  updated_at: Timestamp;
 }
 
 export interface TaskGatesTable {
@@ -111,6 +123,7 @@ export interface Database {
   decisions: DecisionsTable;
   task_audits: TaskAuditsTable;
   task_gates: TaskGatesTable;
+  audit_chain_heads: AuditChainHeadsTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -7,3 +7,5 @@ export * from './repositories/tasks.js';
 export * from './repositories/tenants.js';
 export { migrations } from './migrations/index.js';
 export * from './health.js';
+export * from './repositories/decisions.js';
+export * from './repositories/supervisor-inbox.js';

@@ -8,3 +8,7 @@ export * from './policy-file.js';
 export * from './scopes.js';
 export * from './tasks.js';
 export * from './validation.js';
+export * from './audit-chain.js';
+export * from './canonical-json.js';
+export * from './glob.js';
+export * from './supervisor/index.js';

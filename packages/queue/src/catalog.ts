@@ -23,18 +23,6 @@ export const jobCatalog = {
       defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 200 }, ...keepForAWhile },
     },
   },
-  'supervisor-decisions': {
-    decision: {
-      schema: z.object({
-        tenant_id: TenantIdSchema,
-        task_id: z.string(),
-        event_id: z.string(),
-        decision_id: z.string(),
-        decision_type: z.string(),
-      }),
-      defaultOptions: { attempts: 1, ...keepForAWhile },
-    },
-  },
   'cron-fires': {
     fire: {
       schema: z.object({ trigger_id: z.string(), tenant_id: TenantIdSchema }).loose(),

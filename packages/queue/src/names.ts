@@ -2,8 +2,6 @@
 export const QUEUE_NAMES = {
   /** Task events to decide on (api, SDK) → supervisor-worker. */
   supervisorEvents: 'supervisor-events',
-  /** Decisions published after commit → agent runtimes waiting on them. */
-  supervisorDecisions: 'supervisor-decisions',
   /** Cron fires → scheduler workers. */
   cronFires: 'cron-fires',
   /** Lead scans → lead-miner. */
@@ -14,3 +12,12 @@ export const QUEUE_NAMES = {
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 export const ALL_QUEUE_NAMES: readonly QueueName[] = Object.values(QUEUE_NAMES);
+
+/**
+ * The Redis stream decisions are published on after commit (fields: tenant_id, task_id, event_id,
+ * decision_id, decision_type). A stream rather than a queue: any number of readers can follow it, and an
+ * agent runtime waiting on one task's decision reads without consuming it for others.
+ */
+export function decisionStreamKey(prefix: string): string {
+  return `${prefix}:stream:supervisor-decisions`;
+}

@@ -1,10 +1,36 @@
 import { z } from 'zod';
 import { commonEnvShape, parseConfig, portField } from '@warden/domain';
 
+const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
 export const configSchema = z.object({
   ...commonEnvShape,
   /** Port of /healthz, /readyz and /metrics. @defaultValue `9101` */
   OPS_PORT: portField(9101),
+  /** The supervisor policy file (thresholds, redlines, enforcement). @defaultValue `infra/policies/supervisor.yaml` */
+  SUPERVISOR_POLICY_FILE: z.string().min(1).default('infra/policies/supervisor.yaml'),
+  /** Jobs taken off the queue at once; they are decided in groups. @defaultValue `256` */
+  WORKER_CONCURRENCY: int(1, 5000, 256),
+  /** Most events decided and committed in one transaction. @defaultValue `128` */
+  MAX_GROUP_SIZE: int(1, 1000, 128),
+  /** Group transactions in flight at once (each holds a Postgres connection). @defaultValue `3` */
+  MAX_GROUPS_IN_FLIGHT: int(1, 64, 3),
+  /** A claim not completed within this is considered abandoned and released by the poller. @defaultValue `30000` */
+  CLAIM_TTL_MS: int(1000, 3_600_000, 30_000),
+  /** Processing attempts before an event is `dead`. @defaultValue `5` */
+  MAX_ATTEMPTS: int(1, 100, 5),
+  /** First retry delay after a failed attempt; doubles each attempt, capped at 5 minutes. @defaultValue `1000` */
+  RETRY_BASE_DELAY_MS: int(10, 300_000, 1000),
+  /** How often the poller runs. @defaultValue `10000` */
+  POLL_INTERVAL_MS: int(100, 3_600_000, 10_000),
+  /** A pending row older than this (and not re-enqueued within it) is re-enqueued. @defaultValue `5000` */
+  POLL_GRACE_MS: int(0, 3_600_000, 5000),
+  /** Rows the poller handles per pass. @defaultValue `50` */
+  POLL_BATCH_SIZE: int(1, 10_000, 50),
+  /** Completed inbox rows are kept this many days. @defaultValue `7` */
+  INBOX_RETENTION_DAYS: int(1, 3650, 7),
+  /** Postgres pool size. @defaultValue `8` */
+  DB_POOL_SIZE: int(1, 200, 8),
 });
 export type Config = z.infer<typeof configSchema>;
 

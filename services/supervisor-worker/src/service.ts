@@ -1,20 +1,117 @@
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { builtInPolicies, type TaskEvent } from '@warden/domain';
+import type { Logger, RunnableService } from '@warden/observability';
+import { QUEUE_NAMES, WardenQueues, createRedis, createValidatedWorker } from '@warden/queue';
 import { openRuntime, type ServiceRuntime } from '@warden/runtime';
-import type { RunnableService } from '@warden/observability';
 import type { Config } from './config.js';
+import { DecisionProcessor, type EventOutcome } from './decision-processor.js';
+import { GroupCommitter } from './group-committer.js';
+import { createSupervisorMetrics } from './metrics.js';
+import { InboxPoller } from './poller.js';
+import { loadSupervisorPolicy } from './policy-loader.js';
+import { createDecisionPublisher } from './publisher.js';
 
-/** The supervisor-worker: decides on every task event through policies and records each decision atomically (issue #3 adds the consumer). */
-export function createService(config: Config): RunnableService & { runtime(): ServiceRuntime | undefined } {
+export interface SupervisorService extends RunnableService {
+  runtime(): ServiceRuntime | undefined;
+  processor(): DecisionProcessor | undefined;
+  poller(): InboxPoller | undefined;
+}
+
+/**
+ * The supervisor worker: consumes `supervisor-events`, decides each event through the policies in group
+ * transactions, publishes decisions, and runs the inbox poller.
+ */
+export function createSupervisorService(config: Config, options: { logger?: Logger } = {}): SupervisorService {
   let runtime: ServiceRuntime | undefined;
+  let workerConnection: Redis | undefined;
+  let producer: Redis | undefined;
+  let queues: WardenQueues | undefined;
+  let worker: Worker | undefined;
+  let processor: DecisionProcessor | undefined;
+  let poller: InboxPoller | undefined;
+
   return {
     runtime: () => runtime,
+    processor: () => processor,
+    poller: () => poller,
     async start() {
-      runtime = await openRuntime({ service: 'supervisor-worker', config, opsPort: config.OPS_PORT });
-      runtime.logger.info({ module: 'lifecycle', action: 'start', status: 'ok', ops_port: runtime.ops?.port }, 'supervisor-worker started');
+      // The policy first: a bad file stops the service before it touches anything.
+      const policy = await loadSupervisorPolicy(config.SUPERVISOR_POLICY_FILE);
+      runtime = await openRuntime({
+        service: 'supervisor-worker',
+        config,
+        opsPort: config.OPS_PORT,
+        maxDbConnections: config.DB_POOL_SIZE,
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+      const { db, logger, registry, redis } = runtime;
+      const metrics = createSupervisorMetrics(registry, db);
+      processor = new DecisionProcessor({
+        db,
+        policy,
+        registry: builtInPolicies(),
+        logger,
+        metrics,
+        claimTtlMs: config.CLAIM_TTL_MS,
+        maxAttempts: config.MAX_ATTEMPTS,
+        retryBaseDelayMs: config.RETRY_BASE_DELAY_MS,
+        onDecided: createDecisionPublisher(redis, config.QUEUE_PREFIX),
+      });
+      const activeProcessor = processor;
+      const committer = new GroupCommitter<TaskEvent, EventOutcome>({
+        run: (events) => activeProcessor.processEvents(events),
+        maxGroupSize: config.MAX_GROUP_SIZE,
+        maxInFlight: config.MAX_GROUPS_IN_FLIGHT,
+      });
+
+      producer = createRedis(config.REDIS_URL, 'general');
+      queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
+      poller = new InboxPoller({
+        db,
+        queues,
+        logger,
+        metrics,
+        intervalMs: config.POLL_INTERVAL_MS,
+        graceMs: config.POLL_GRACE_MS,
+        batchSize: config.POLL_BATCH_SIZE,
+        maxAttempts: config.MAX_ATTEMPTS,
+        retentionDays: config.INBOX_RETENTION_DAYS,
+      });
+      poller.start();
+
+      workerConnection = createRedis(config.REDIS_URL, 'worker');
+      worker = createValidatedWorker({
+        queue: QUEUE_NAMES.supervisorEvents,
+        connection: workerConnection,
+        prefix: config.QUEUE_PREFIX,
+        concurrency: config.WORKER_CONCURRENCY,
+        logger,
+        process: async (event) => {
+          const outcome = await committer.submit(event);
+          // Postgres holds the retry state (failed rows come back through the poller); the job is done.
+          return outcome;
+        },
+      });
+      logger.info(
+        { module: 'lifecycle', action: 'start', status: 'ok', ops_port: runtime.ops?.port, policy_version: policy.version, concurrency: config.WORKER_CONCURRENCY },
+        'supervisor-worker started',
+      );
     },
     async stop() {
-      const current = runtime;
+      // Workers first (finish in-flight groups), then the poller, queues, Redis, Postgres.
+      await worker?.close();
+      worker = undefined;
+      await poller?.stop();
+      poller = undefined;
+      await queues?.close();
+      queues = undefined;
+      workerConnection?.disconnect();
+      producer?.disconnect();
+      workerConnection = producer = undefined;
+      await runtime?.close();
       runtime = undefined;
-      await current?.close();
+      processor = undefined;
     },
   };
 }

@@ -1,0 +1,157 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database, InboxRow } from '../database.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface InboxKey {
+  tenant_id: string;
+  event_id: string;
+}
+
+/** A claimed inbox row: the processor owns it while `claim_generation` is unchanged and the claim has not expired. */
+export type ClaimedEvent = InboxRow;
+
+/**
+ * Claims the given events for processing: rows that are `pending`, `failed` and due, or `processing` with an
+ * expired claim. Each claim bumps `claim_generation` and `attempts`. Rows another processor holds (locked or
+ * validly claimed) and finished rows are skipped, so a duplicate delivery claims nothing.
+ */
+export async function claimInboxEvents(db: Executor, keys: readonly InboxKey[], claimTtlMs: number): Promise<ClaimedEvent[]> {
+  if (keys.length === 0) return [];
+  const tenants = keys.map((k) => k.tenant_id);
+  const events = keys.map((k) => k.event_id);
+  const result = await sql<ClaimedEvent>`
+    update supervisor_inbox as i
+       set status = 'processing',
+           claim_generation = i.claim_generation + 1,
+           attempts = i.attempts + 1,
+           claimed_at = now(),
+           claim_expires_at = now() + make_interval(secs => ${claimTtlMs / 1000}),
+           error = null
+      from (
+        select inbox_id from supervisor_inbox
+         where (tenant_id, event_id) in (select * from unnest(${tenants}::text[], ${events}::text[]))
+           and (   (status = 'pending')
+                or (status = 'failed' and coalesce(next_attempt_at, now()) <= now())
+                or (status = 'processing' and claim_expires_at < now()))
+         order by inbox_id
+           for update skip locked
+      ) as claimable
+     where i.inbox_id = claimable.inbox_id
+ returning i.*`.execute(db);
+  return result.rows;
+}
+
+/**
+ * Marks claimed rows completed, but only those whose claim is still the one given: a processor whose claim
+ * expired and was taken over completes nothing. Returns the inbox ids it completed (and now holds locked
+ * until the transaction ends).
+ */
+export async function completeClaimedEvents(trx: Transaction<Database>, claims: ReadonlyArray<{ inbox_id: string; claim_generation: number }>): Promise<Set<string>> {
+  if (claims.length === 0) return new Set();
+  const sorted = [...claims].sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
+  const result = await sql<{ inbox_id: string }>`
+    update supervisor_inbox as i
+       set status = 'completed', processed_at = now(), claim_expires_at = null, error = null, next_attempt_at = null
+      from unnest(${sorted.map((c) => c.inbox_id)}::bigint[], ${sorted.map((c) => c.claim_generation)}::int[]) as owned(inbox_id, generation)
+     where i.inbox_id = owned.inbox_id and i.claim_generation = owned.generation and i.status = 'processing'
+ returning i.inbox_id`.execute(trx);
+  return new Set(result.rows.map((r) => String(r.inbox_id)));
+}
+
+/**
+ * Records a failed attempt on a still-owned claim: `failed` with a retry time, or `dead` once `attempts`
+ * reached `maxAttempts`. Returns the new status, or undefined when the claim had moved on.
+ */
+export async function failClaimedEvent(
+  db: Executor,
+  claim: { inbox_id: string; claim_generation: number; attempts: number },
+  error: string,
+  options: { maxAttempts: number; retryDelayMs: number },
+): Promise<'failed' | 'dead' | undefined> {
+  const dead = claim.attempts >= options.maxAttempts;
+  const row = await db
+    .updateTable('supervisor_inbox')
+    .set({
+      status: dead ? 'dead' : 'failed',
+      error: error.slice(0, 2000),
+      claim_expires_at: null,
+      next_attempt_at: dead ? null : new Date(Date.now() + options.retryDelayMs),
+    })
+    .where('inbox_id', '=', claim.inbox_id)
+    .where('claim_generation', '=', claim.claim_generation)
+    .where('status', '=', 'processing')
+    .returning('status')
+    .executeTakeFirst();
+  return row?.status as 'failed' | 'dead' | undefined;
+}
+
+/** Claims that expired (their processor died): back to `pending`, or `dead` past the attempt cap. */
+export async function releaseExpiredClaims(db: Executor, maxAttempts: number, limit: number): Promise<{ released: InboxRow[]; dead: InboxRow[] }> {
+  const result = await sql<InboxRow>`
+    update supervisor_inbox as i
+       set status = case when i.attempts >= ${maxAttempts} then 'dead' else 'pending' end,
+           claim_expires_at = null,
+           error = case when i.attempts >= ${maxAttempts} then 'claim expired ' || i.attempts || ' times' else i.error end
+      from (select inbox_id from supervisor_inbox
+             where status = 'processing' and claim_expires_at < now()
+             order by claim_expires_at limit ${limit} for update skip locked) as expired
+     where i.inbox_id = expired.inbox_id
+ returning i.*`.execute(db);
+  return { released: result.rows.filter((r) => r.status === 'pending'), dead: result.rows.filter((r) => r.status === 'dead') };
+}
+
+/**
+ * Rows the queue may have lost: `pending` for longer than `graceMs` (or `failed` and due), not re-enqueued
+ * within the grace period either. Marks them enqueued now and returns them for the caller to enqueue.
+ */
+export async function takeRowsToReenqueue(db: Executor, graceMs: number, limit: number): Promise<InboxRow[]> {
+  const result = await sql<InboxRow>`
+    update supervisor_inbox as i
+       set last_enqueued_at = now()
+      from (select inbox_id from supervisor_inbox
+             where ((status = 'pending' and received_at < now() - make_interval(secs => ${graceMs / 1000}))
+                 or (status = 'failed' and coalesce(next_attempt_at, now()) <= now()))
+               and (last_enqueued_at is null or last_enqueued_at < now() - make_interval(secs => ${graceMs / 1000}))
+             order by received_at limit ${limit} for update skip locked) as due
+     where i.inbox_id = due.inbox_id
+ returning i.*`.execute(db);
+  return result.rows;
+}
+
+/** Deletes completed rows processed before `olderThan`, in batches; returns how many went. */
+export async function deleteCompletedInboxRows(db: Executor, olderThan: Date, batchSize = 5000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const result = await sql`
+      delete from supervisor_inbox where inbox_id in (
+        select inbox_id from supervisor_inbox where status = 'completed' and processed_at < ${olderThan} limit ${batchSize})`.execute(db);
+    const deleted = Number(result.numAffectedRows ?? 0);
+    total += deleted;
+    if (deleted < batchSize) return total;
+  }
+}
+
+export interface BacklogStats {
+  pending: number;
+  processing: number;
+  completed: number;
+  failed: number;
+  dead: number;
+  oldest_pending_age_seconds: number;
+}
+
+/** Inbox counts by status and the age of the oldest pending row, optionally for one tenant. */
+export async function backlogStats(db: Executor, tenantId?: string): Promise<BacklogStats> {
+  const tenantFilter = tenantId === undefined ? sql`true` : sql`tenant_id = ${tenantId}`;
+  const result = await sql<{ status: string; n: string; oldest: number | null }>`
+    select status, count(*) as n,
+           extract(epoch from now() - min(received_at)) filter (where status = 'pending') as oldest
+      from supervisor_inbox where ${tenantFilter} group by status`.execute(db);
+  const stats: BacklogStats = { pending: 0, processing: 0, completed: 0, failed: 0, dead: 0, oldest_pending_age_seconds: 0 };
+  for (const row of result.rows) {
+    if (row.status in stats) (stats as unknown as Record<string, number>)[row.status] = Number(row.n);
+    if (row.status === 'pending' && row.oldest !== null) stats.oldest_pending_age_seconds = Math.max(0, Number(row.oldest));
+  }
+  return stats;
+}

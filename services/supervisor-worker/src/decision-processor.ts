@@ -1,0 +1,246 @@
+import {
+  appendAudits,
+  claimInboxEvents,
+  completeClaimedEvents,
+  failClaimedEvent,
+  findTasksHoldingResources,
+  insertDecisions,
+  insertPendingEvents,
+  lockTaskContexts,
+  openGates,
+  taskContextKey,
+  updateTasks,
+  type ClaimedEvent,
+  type Database,
+  type Db,
+  type NewAudit,
+  type TaskUpdate,
+} from '@warden/db';
+import {
+  decide,
+  decisionIdFor,
+  type DecisionPlan,
+  type DecisionType,
+  type PolicyRegistry,
+  type SupervisorPolicyFile,
+  type TaskEvent,
+} from '@warden/domain';
+import type { Logger } from '@warden/observability';
+import type { Transaction } from 'kysely';
+import type { SupervisorMetrics } from './metrics.js';
+
+/** What became of one delivered event. */
+export type EventOutcome =
+  | { status: 'decided'; decision_id: string; decision_type: DecisionType }
+  /** Nothing to do: finished already, claimed by another processor, or its claim moved on. */
+  | { status: 'skipped'; reason: 'not_claimable' | 'claim_lost' | 'already_decided' }
+  | { status: 'failed'; error: string; dead: boolean };
+
+export interface DecidedEvent {
+  tenant_id: string;
+  task_id: string;
+  event_id: string;
+  decision_id: string;
+  decision_type: DecisionType;
+}
+
+export interface DecisionProcessorOptions {
+  db: Db;
+  policy: SupervisorPolicyFile;
+  registry: PolicyRegistry;
+  logger: Logger;
+  metrics?: SupervisorMetrics;
+  /** @defaultValue `30000` */
+  claimTtlMs?: number;
+  /** @defaultValue `5` */
+  maxAttempts?: number;
+  /** @defaultValue `1000` */
+  retryBaseDelayMs?: number;
+  /** Called after commit with the decisions made (publishing); failures are logged, never thrown. */
+  onDecided?: (decided: DecidedEvent[]) => Promise<void>;
+  /** Test hook: runs inside each decision transaction before commit (failure injection). */
+  beforeCommit?: (trx: Transaction<Database>, claims: ClaimedEvent[]) => Promise<void>;
+}
+
+const keyOf = (e: { tenant_id: string; event_id: string }) => `${e.tenant_id}\u0000${e.event_id}`;
+
+function toTaskEvent(row: ClaimedEvent): TaskEvent {
+  return {
+    event_id: row.event_id,
+    tenant_id: row.tenant_id,
+    task_id: row.task_id,
+    event_type: row.event_type,
+    ts: row.event_ts.toISOString(),
+    source: row.source as TaskEvent['source'],
+    payload: row.payload,
+    ...(row.trace_id ? { trace_id: row.trace_id } : {}),
+  };
+}
+
+/**
+ * Turns delivered events into decisions, exactly once per event however often and by whichever path
+ * (queue, HTTP, poller) it arrives: ensure the inbox row → claim it (generation + expiry) → in ONE
+ * transaction complete the still-owned claims, lock the tasks, decide, and store decisions, task changes,
+ * gates and hash-chained audit rows. Many events share one transaction (group commit); when a group fails,
+ * each event is retried alone so one bad event cannot hold the others back.
+ */
+export class DecisionProcessor {
+  private readonly claimTtlMs: number;
+  private readonly maxAttempts: number;
+  private readonly retryBaseDelayMs: number;
+
+  constructor(private readonly options: DecisionProcessorOptions) {
+    this.claimTtlMs = options.claimTtlMs ?? 30_000;
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.retryBaseDelayMs = options.retryBaseDelayMs ?? 1000;
+  }
+
+  async processEvents(events: readonly TaskEvent[]): Promise<EventOutcome[]> {
+    const { db } = this.options;
+    // Events enqueued straight onto the queue (SDK, in-cluster) have no inbox row yet.
+    await insertPendingEvents(db, events);
+    const claimed = await claimInboxEvents(db, events, this.claimTtlMs);
+
+    const results = new Map<string, EventOutcome>();
+    if (claimed.length > 0) {
+      try {
+        for (const [key, outcome] of await this.decideAndApply(claimed)) results.set(key, outcome);
+      } catch (groupError) {
+        if (claimed.length === 1) {
+          results.set(keyOf(claimed[0]!), await this.recordFailure(claimed[0]!, groupError));
+        } else {
+          this.options.logger.warn({ module: 'supervisor', action: 'group_commit', status: 'retry_singly', size: claimed.length, err: groupError }, 'group failed; deciding its events one by one');
+          for (const claim of claimed) {
+            try {
+              for (const [key, outcome] of await this.decideAndApply([claim])) results.set(key, outcome);
+            } catch (error) {
+              results.set(keyOf(claim), await this.recordFailure(claim, error));
+            }
+          }
+        }
+      }
+    }
+    return events.map((event) => results.get(keyOf(event)) ?? { status: 'skipped', reason: 'not_claimable' });
+  }
+
+  private async decideAndApply(claims: ClaimedEvent[]): Promise<Map<string, EventOutcome>> {
+    const outcomes = new Map<string, EventOutcome>();
+    const decided: DecidedEvent[] = [];
+    const committedAt = await this.options.db.transaction().execute(async (trx) => {
+      const owned = await completeClaimedEvents(trx, claims);
+      const mine = claims.filter((claim) => owned.has(String(claim.inbox_id)));
+      for (const claim of claims) if (!owned.has(String(claim.inbox_id))) outcomes.set(keyOf(claim), { status: 'skipped', reason: 'claim_lost' });
+      if (mine.length === 0) return new Date();
+
+      // A decision can exist already if an operator replayed a completed row: never decide an event twice.
+      const existing = new Set(
+        (
+          await trx
+            .selectFrom('decisions')
+            .select('decision_id')
+            .where('decision_id', 'in', mine.map((c) => decisionIdFor(c.tenant_id, c.event_id)))
+            .execute()
+        ).map((r) => r.decision_id),
+      );
+      const toDecide = mine
+        .filter((claim) => {
+          if (!existing.has(decisionIdFor(claim.tenant_id, claim.event_id))) return true;
+          outcomes.set(keyOf(claim), { status: 'skipped', reason: 'already_decided' });
+          return false;
+        })
+        // Within a group a task's events apply in the order they happened.
+        .sort((a, b) => a.event_ts.getTime() - b.event_ts.getTime() || Number(a.inbox_id) - Number(b.inbox_id));
+
+      const contexts = await lockTaskContexts(trx, toDecide);
+      const needsHolders = toDecide.some((c) => c.event_type === 'TASK_CREATED' && Array.isArray(c.payload.exclusive_resources) && c.payload.exclusive_resources.length > 0);
+      const holders = needsHolders ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))]) : new Map();
+
+      const plans: Array<{ claim: ClaimedEvent; plan: DecisionPlan }> = [];
+      const touched = new Map<string, TaskUpdate>();
+      for (const claim of toDecide) {
+        const key = taskContextKey(claim);
+        const context = contexts.get(key)!;
+        const plan = decide({ event: toTaskEvent(claim), task: context, runningTasks: holders.get(claim.tenant_id) ?? [], config: this.options.policy }, this.options.registry);
+        // Later events of the same task in this group see this decision's effects.
+        context.status = plan.task.status ?? context.status ?? 'running';
+        context.retry_count = plan.task.retry_count ?? context.retry_count;
+        context.metadata = plan.task.metadata ?? context.metadata;
+        touched.set(key, { tenant_id: claim.tenant_id, task_id: claim.task_id, status: context.status, retry_count: context.retry_count, metadata: context.metadata });
+        plans.push({ claim, plan });
+      }
+
+      await insertDecisions(trx, plans.map(({ claim, plan }) => ({ tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, decision: plan.decision })));
+      await updateTasks(trx, [...touched.values()]);
+      await openGates(
+        trx,
+        plans.flatMap(({ claim, plan }) => (plan.gate ? [{ tenant_id: claim.tenant_id, task_id: claim.task_id, ...plan.gate, decision_id: plan.decision.decision_id }] : [])),
+      );
+      const processedAt = new Date();
+      const audits: NewAudit[] = plans.flatMap(({ claim, plan }) =>
+        plan.audits.map((audit) => ({ ...audit, tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, source_event_ts: claim.event_ts })),
+      );
+      await appendAudits(trx, audits, processedAt);
+      await this.options.beforeCommit?.(trx, mine);
+
+      for (const { claim, plan } of plans) {
+        outcomes.set(keyOf(claim), { status: 'decided', decision_id: plan.decision.decision_id, decision_type: plan.decision.decision_type });
+        decided.push({ tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, decision_id: plan.decision.decision_id, decision_type: plan.decision.decision_type });
+      }
+      return processedAt;
+    });
+
+    const metrics = this.options.metrics;
+    if (metrics && decided.length > 0) {
+      metrics.groupSize.observe(decided.length);
+      const byKey = new Map(claims.map((c) => [keyOf(c), c]));
+      for (const d of decided) {
+        metrics.processed.inc({ decision_type: d.decision_type });
+        const lag = (committedAt.getTime() - byKey.get(keyOf(d))!.event_ts.getTime()) / 1000;
+        if (lag >= 0) metrics.decisionLatency.observe(lag);
+      }
+    }
+    if (decided.length > 0 && this.options.onDecided) {
+      await this.options.onDecided(decided).catch((error) =>
+        this.options.logger.warn({ module: 'supervisor', action: 'publish', status: 'error', err: error }, 'decisions are committed but could not be published'),
+      );
+    }
+    return outcomes;
+  }
+
+  /** A failed attempt: `failed` with backoff, or `dead` past the cap (audited). Throws when Postgres is down. */
+  private async recordFailure(claim: ClaimedEvent, error: unknown): Promise<EventOutcome> {
+    const message = error instanceof Error ? error.message : String(error);
+    const delay = Math.min(this.retryBaseDelayMs * 2 ** Math.max(0, claim.attempts - 1), 300_000);
+    const status = await failClaimedEvent(this.options.db, claim, message, { maxAttempts: this.maxAttempts, retryDelayMs: delay });
+    if (status === undefined) return { status: 'skipped', reason: 'claim_lost' };
+    this.options.metrics?.failed.inc({ outcome: status });
+    const log = { module: 'supervisor', action: 'decide', status, tenant_id: claim.tenant_id, event_id: claim.event_id, attempts: claim.attempts, error_code: 'processing_failed', err: error };
+    if (status === 'dead') {
+      this.options.logger.error(log, `event is dead after ${claim.attempts} attempts`);
+      await auditDeadEvents(this.options.db, [claim], message);
+    } else {
+      this.options.logger.warn(log, `attempt ${claim.attempts} failed; retrying in ${delay} ms`);
+    }
+    return { status: 'failed', error: message, dead: status === 'dead' };
+  }
+}
+
+/** A `SUPERVISOR_EVENT_DEAD` audit row per event that gave up, so the trail shows what was never decided. */
+export async function auditDeadEvents(db: Db, rows: ReadonlyArray<Pick<ClaimedEvent, 'tenant_id' | 'task_id' | 'event_id' | 'event_type' | 'event_ts' | 'attempts' | 'error'>>, error?: string): Promise<void> {
+  if (rows.length === 0) return;
+  await db.transaction().execute((trx) =>
+    appendAudits(
+      trx,
+      rows.map((row) => ({
+        tenant_id: row.tenant_id,
+        task_id: row.task_id,
+        event_type: 'SUPERVISOR_EVENT_DEAD',
+        level: 'error',
+        decision_id: null,
+        event_id: row.event_id,
+        source_event_ts: row.event_ts,
+        payload: { event_id: row.event_id, event_type: row.event_type, attempts: row.attempts, error: error ?? row.error ?? 'unknown' },
+      })),
+    ),
+  );
+}
