@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerPreflightCommand } from './commands/preflight.js';
@@ -37,5 +38,6 @@ export function createProgram(options: CreateProgramOptions = {}): Command {
   registerMigrateCommand(program, environment, io);
   registerKeysCommand(program, environment, io);
   registerPreflightCommand(program, environment, io);
+  registerAuditCommand(program, environment, io);
   return program;
 }

@@ -9,3 +9,5 @@ export { migrations } from './migrations/index.js';
 export * from './health.js';
 export * from './repositories/decisions.js';
 export * from './repositories/supervisor-inbox.js';
+export * from './repositories/audit-chain.js';
+export * from './repositories/gates.js';

@@ -8,6 +8,7 @@ import { errorMiddleware, notFoundRoute } from './http-errors.js';
 import { createApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { eventsRouter } from './routes/events.js';
+import { supervisorRouter } from './routes/supervisor.js';
 import { tasksRouter } from './routes/tasks.js';
 
 export interface AppOptions {
@@ -59,6 +60,7 @@ export function createApp(options: AppOptions): Express {
     eventsRouter({ db: options.db, queues: options.queues, logger: options.logger, metrics, enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500 }),
   );
   v1.use(tasksRouter({ db: options.db }));
+  v1.use(supervisorRouter({ db: options.db }));
   app.use('/v1', v1);
 
   app.use(notFoundRoute);

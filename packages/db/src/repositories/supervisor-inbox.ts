@@ -146,7 +146,7 @@ export async function backlogStats(db: Executor, tenantId?: string): Promise<Bac
   const tenantFilter = tenantId === undefined ? sql`true` : sql`tenant_id = ${tenantId}`;
   const result = await sql<{ status: string; n: string; oldest: number | null }>`
     select status, count(*) as n,
-           extract(epoch from now() - min(received_at)) filter (where status = 'pending') as oldest
+           extract(epoch from now() - min(received_at)) as oldest
       from supervisor_inbox where ${tenantFilter} group by status`.execute(db);
   const stats: BacklogStats = { pending: 0, processing: 0, completed: 0, failed: 0, dead: 0, oldest_pending_age_seconds: 0 };
   for (const row of result.rows) {

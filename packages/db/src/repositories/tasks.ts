@@ -90,3 +90,41 @@ export async function listTaskAudits(
     next_cursor: rows.length > options.limit && last ? encodeCursor({ after: last.audit_id }) : null,
   };
 }
+
+export interface DecisionView {
+  decision_id: string;
+  event_id: string;
+  decision_type: string;
+  reason: string;
+  findings: unknown[];
+  actions: unknown[];
+  policy: string;
+  policy_version: string;
+  would_have: string | null;
+  created_at: string;
+}
+
+/** A task's decisions, newest first, optionally only the one for `eventId`. */
+export async function listTaskDecisions(db: Executor, tenantId: string, taskId: string, options: { eventId?: string; limit: number }): Promise<DecisionView[]> {
+  let query = db
+    .selectFrom('decisions')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('task_id', '=', taskId)
+    .orderBy('created_at', 'desc')
+    .limit(options.limit);
+  if (options.eventId !== undefined) query = query.where('event_id', '=', options.eventId);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    decision_id: row.decision_id,
+    event_id: row.event_id,
+    decision_type: row.decision_type,
+    reason: row.reason,
+    findings: row.findings,
+    actions: row.actions,
+    policy: row.policy,
+    policy_version: row.policy_version,
+    would_have: row.would_have,
+    created_at: row.created_at.toISOString(),
+  }));
+}

@@ -1,10 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { findTaskView, listTaskAudits, taskExists, type Db } from '@warden/db';
-import { NotFoundError, PageQuerySchema, TaskIdSchema, ValidationError, decodeCursor, parseOrThrow } from '@warden/domain';
+import { findTaskView, listTaskAudits, listTaskDecisions, releaseGate, taskExists, type Db } from '@warden/db';
+import { ConflictError, NotFoundError, PageQuerySchema, TaskIdSchema, ValidationError, decodeCursor, parseOrThrow } from '@warden/domain';
 import { authOf, requireScope } from '../auth.js';
 
 const AuditCursorSchema = z.object({ after: z.string().regex(/^\d+$/) });
+const GateIdSchema = z.string().min(1).max(200);
+const ReleaseBodySchema = z.object({ note: z.string().max(2000).optional() }).default({});
+const DecisionsQuerySchema = z.object({ event_id: z.string().min(1).max(200).optional(), limit: z.coerce.number().int().min(1).max(100).default(50) });
 
 /** Task reads, always scoped to the caller's tenant: another tenant's task is a 404, never a 403. */
 export function tasksRouter(options: { db: Db }): Router {
@@ -29,6 +32,29 @@ export function tasksRouter(options: { db: Db }): Router {
     }
     if (!(await taskExists(options.db, tenantId, taskId))) throw new NotFoundError(`task "${taskId}" not found`);
     res.json(await listTaskAudits(options.db, tenantId, taskId, { limit: query.limit, ...(afterAuditId ? { afterAuditId } : {}) }));
+  });
+
+  router.get('/tasks/:id/decisions', requireScope('tasks:read'), async (req, res) => {
+    const tenantId = authOf(res).tenantId;
+    const taskId = parseOrThrow(TaskIdSchema, req.params.id, 'task id');
+    const query = parseOrThrow(DecisionsQuerySchema, req.query, 'query');
+    if (!(await taskExists(options.db, tenantId, taskId))) throw new NotFoundError(`task "${taskId}" not found`);
+    const items = await listTaskDecisions(options.db, tenantId, taskId, { limit: query.limit, ...(query.event_id ? { eventId: query.event_id } : {}) });
+    res.json({ items, next_cursor: null });
+  });
+
+  // Releasing a pause is a person's decision: audited with the key that did it, refused across tenants (404).
+  router.post('/tasks/:id/gates/:gate/release', requireScope('tasks:write'), async (req, res) => {
+    const auth = authOf(res);
+    const taskId = parseOrThrow(TaskIdSchema, req.params.id, 'task id');
+    const gateId = parseOrThrow(GateIdSchema, req.params.gate, 'gate id');
+    const body = parseOrThrow(ReleaseBodySchema, req.body ?? {}, 'request body');
+    const result = await options.db.transaction().execute((trx) =>
+      releaseGate(trx, { tenantId: auth.tenantId, taskId, gateId, releasedBy: `api_key:${auth.keyId}`, ...(body.note ? { note: body.note } : {}) }),
+    );
+    if (result.status === 'not_found') throw new NotFoundError(`gate "${gateId}" of task "${taskId}" not found`);
+    if (result.status === 'already_released') throw new ConflictError(`gate "${gateId}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`);
+    res.json(result.gate);
   });
 
   return router;
