@@ -1,0 +1,1 @@
+export { loadConfig, configSchema, type Config } from './config.js';
