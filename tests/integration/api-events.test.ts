@@ -65,6 +65,7 @@ describe('POST /v1/events', () => {
       ['a batch over 500', { body: { events: Array.from({ length: 501 }, (_, i) => event(`e${i}`)) } }, 'validation_error', 'events'],
       ['an empty batch', { body: { events: [] } }, 'validation_error', 'events'],
       ['a JSON array', { body: [event('a')] }, 'validation_error', '(root)'],
+      ['a NUL character Postgres cannot store', { body: event('nul', { payload: { note: 'a\u0000b' } }) }, 'validation_error', 'payload.note'],
     ])('should answer 400 naming the failing path for %s', async (_name, request, code, path) => {
       const res = await call(`${api.url}/v1/events`, { key, ...request });
       expect(res.status).toBe(400);

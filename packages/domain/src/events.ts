@@ -26,7 +26,7 @@ export const TaskEventSchema = z.object({
   source: EventSourceSchema,
   payload: z.record(z.string(), z.unknown()),
   trace_id: z.string().max(200).optional(),
-});
+}).superRefine(refuseNulCharacters);
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
 
 /**
@@ -41,8 +41,28 @@ export const IncomingEventSchema = z.object({
   ts: z.iso.datetime({ offset: true }).optional(),
   payload: z.record(z.string(), z.unknown()).default({}),
   trace_id: z.string().max(200).optional(),
-});
+}).superRefine(refuseNulCharacters);
 export type IncomingEvent = z.infer<typeof IncomingEventSchema>;
+
+/**
+ * Postgres cannot store the NUL character in text or jsonb; an event carrying one would fail at insert. It is
+ * refused up front, with the path of the offending field, instead.
+ */
+function refuseNulCharacters(value: Record<string, unknown>, ctx: z.core.$RefinementCtx): void {
+  const walk = (node: unknown, path: Array<string | number>): void => {
+    if (typeof node === 'string') {
+      if (node.includes('\u0000')) ctx.addIssue({ code: 'custom', message: 'must not contain the NUL character (\\u0000)', path });
+    } else if (Array.isArray(node)) {
+      node.forEach((item, index) => walk(item, [...path, index]));
+    } else if (node !== null && typeof node === 'object') {
+      for (const [key, inner] of Object.entries(node)) {
+        if (key.includes('\u0000')) ctx.addIssue({ code: 'custom', message: 'keys must not contain the NUL character', path });
+        walk(inner, [...path, key]);
+      }
+    }
+  };
+  walk(value, []);
+}
 
 /** The most events one `POST /v1/events` may carry. */
 export const MAX_EVENTS_PER_BATCH = 500;
