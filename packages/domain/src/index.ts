@@ -12,4 +12,5 @@ export * from './audit-chain.js';
 export * from './canonical-json.js';
 export * from './glob.js';
 export * from './supervisor/index.js';
+export * from './executor/index.js';
 export * from './backlog.js';

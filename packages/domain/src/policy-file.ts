@@ -66,9 +66,9 @@ export const SupervisorPolicyFileSchema = z
         forbidden_commands: z
           .array(z.object({ pattern: regexString, description: z.string().default('forbidden command') }).strict())
           .default([
-            { pattern: String.raw`\brm\s+-[a-z]*r[a-z]*f?[a-z]*\s+/(\s|$)`, description: 'recursive delete of /' },
-            { pattern: String.raw`\b(curl|wget)\b[^|]*\|\s*(sudo\s+)?(ba|z)?sh\b`, description: 'pipe a download into a shell' },
-            { pattern: String.raw`(^|\s|;|&&)sudo\s`, description: 'privilege escalation with sudo' },
+            { pattern: String.raw`(^|[\s;&|(])rm\s+((\S+\s+)*)(-[a-z]*r[a-z]*|--recursive)\s+((\S+\s+)*)/\*?(\s|$)`, description: 'recursive delete of /' },
+            { pattern: String.raw`\b(curl|wget)\b[^|]*\|\s*(sudo\s+)?(\S*/)?(ba|z|da|k|fi)?sh\b`, description: 'pipe a download into a shell' },
+            { pattern: String.raw`(^|[;&|(]\s*)sudo\s`, description: 'privilege escalation with sudo' },
             { pattern: String.raw`>\s*\S*(\.env|secrets?|credentials)\b`, description: 'write to a secrets file' },
           ]),
         /** Globs no command argument or declared path may name. */

@@ -35,7 +35,9 @@ export function decisionIdFor(tenantId: string, eventId: string): string {
 /** Tenant setting first, then event type, then the file's default. */
 export function enforcementFor(input: PolicyInput): EnforcementMode {
   const { enforcement } = input.config;
-  return enforcement.tenants[input.event.tenant_id] ?? enforcement.event_types[input.event.event_type] ?? enforcement.default;
+  // Own keys only: a tenant named "constructor" must not pick up Object.prototype.constructor.
+  const own = (table: Record<string, EnforcementMode>, key: string) => (Object.hasOwn(table, key) ? table[key] : undefined);
+  return own(enforcement.tenants, input.event.tenant_id) ?? own(enforcement.event_types, input.event.event_type) ?? enforcement.default;
 }
 
 /**

@@ -14,13 +14,52 @@ import {
 
 // Shell words that reach the network or write files; a task must declare the capability to use them.
 const NETWORK_WORDS = /(^|[\s;|&(])(curl|wget|ssh|scp|rsync|nc|ncat|telnet|ftp|git\s+(clone|push|pull|fetch))(\s|$)|https?:\/\//i;
-const FILE_WRITE_WORDS = /(^|[\s;|&(])(rm|mv|cp|touch|mkdir|rmdir|tee|truncate|dd|chmod|chown|ln|sed\s+-i)(\s|$)|>>?/;
+const FILE_WRITE_WORDS = /(^|[\s;|&(])(rm|mv|cp|touch|mkdir|rmdir|tee|truncate|dd|chmod|chown|ln|sed\s+-i)(\s|$)|>>?(?!&)\s*(?!\/dev\/null\b)[^\s&|;]/;
 const DESTRUCTIVE_RULE_ACTIONS = /\b(delete|drop|truncate|destroy|shutdown|wipe|purge)\b/i;
 
-/** `command` joined with `args`, whitespace collapsed: what the redline patterns read. */
+/**
+ * `command` joined with `args`, whitespace collapsed: what the redline patterns read. `args` given as one
+ * string is read as words rather than dropped, so a malformed spec cannot hide its arguments.
+ */
 export function commandLine(commandSpec: Record<string, unknown>): string {
-  const parts = [typeof commandSpec.command === 'string' ? commandSpec.command : '', ...asStringArray(commandSpec.args)];
+  const args = typeof commandSpec.args === 'string' ? [commandSpec.args] : asStringArray(commandSpec.args);
+  const parts = [typeof commandSpec.command === 'string' ? commandSpec.command : '', ...args];
   return parts.join(' ').replace(/\s+/g, ' ').trim();
+}
+
+/** Resolves `.` and `..` lexically (`/tmp/../etc/shadow` → `/etc/shadow`), keeping a leading `/`. */
+export function normalizePath(path: string): string {
+  const absolute = path.startsWith('/');
+  const out: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (out.length > 0 && out.at(-1) !== '..') out.pop();
+      else if (!absolute) out.push('..');
+    } else {
+      out.push(segment);
+    }
+  }
+  return (absolute ? '/' : '') + out.join('/');
+}
+
+/** Every word of a command line that could name a file: plain words, `key=value` values, redirect targets. */
+function candidatePaths(line: string): string[] {
+  const words = line.split(' ').flatMap((word) => {
+    const cleaned = word.replace(/^\d*>>?/, '').replace(/^['"]|['"]$/g, '');
+    const value = cleaned.includes('=') ? cleaned.slice(cleaned.indexOf('=') + 1) : cleaned;
+    return value === '' || value.startsWith('-') ? [] : [value];
+  });
+  return [...new Set(words)];
+}
+
+/**
+ * A path is forbidden when, with `..` resolved, it matches a glob — or is the very directory a `dir/**` glob
+ * protects (`rm -rf /etc` must not slip past `/etc/**`), hence the second try with a trailing slash.
+ */
+function isForbiddenPath(path: string, globs: readonly string[]): boolean {
+  const normalized = normalizePath(path);
+  return matchesAnyGlob(normalized, globs) || matchesAnyGlob(`${normalized}/`, globs);
 }
 
 function redlineFindings(input: PolicyInput): FindingDraft[] {
@@ -46,8 +85,7 @@ function redlineFindings(input: PolicyInput): FindingDraft[] {
         findings.push(finding('REDLINE_FORBIDDEN_COMMAND', 'REDLINE', 'HIGH', `forbidden command: ${rule.description}`, [{ command_line: line, pattern: rule.pattern }]));
       }
     }
-    const paths = line.split(' ').filter((word) => word.includes('/') || word.startsWith('.'));
-    const forbidden = paths.filter((path) => matchesAnyGlob(path.replace(/^[>]+/, ''), redlines.forbidden_paths));
+    const forbidden = candidatePaths(line.split(' ').slice(1).join(' ')).filter((path) => isForbiddenPath(path, redlines.forbidden_paths));
     if (forbidden.length > 0) {
       findings.push(finding('REDLINE_FORBIDDEN_PATH', 'REDLINE', 'HIGH', `command names forbidden paths: ${forbidden.join(', ')}`, [{ paths: forbidden }]));
     }
@@ -60,7 +98,7 @@ function redlineFindings(input: PolicyInput): FindingDraft[] {
   }
 
   const declaredPaths = asStringArray(payload.paths);
-  const forbiddenDeclared = declaredPaths.filter((path) => matchesAnyGlob(path, redlines.forbidden_paths));
+  const forbiddenDeclared = declaredPaths.filter((path) => isForbiddenPath(path, redlines.forbidden_paths));
   if (forbiddenDeclared.length > 0) {
     findings.push(finding('REDLINE_FORBIDDEN_PATH', 'REDLINE', 'HIGH', `task declares forbidden paths: ${forbiddenDeclared.join(', ')}`, [{ paths: forbiddenDeclared }]));
   }

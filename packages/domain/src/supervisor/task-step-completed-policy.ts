@@ -30,15 +30,20 @@ export const taskStepCompletedPolicy: Policy = {
     if (security !== undefined && security < thresholds.security_score) {
       findings.push(finding('RISK_SECURITY_SCORE', 'RISK', 'MEDIUM', `security score ${security} is below ${thresholds.security_score}`, [{ security_score: security, threshold: thresholds.security_score }]));
     }
-    const warnings = asStringArray(asRecord(payload.result)?.warnings);
+    const rawWarnings = asRecord(payload.result)?.warnings;
+    // Warnings come as strings or as objects ({ code, message }); any non-empty list counts.
+    const warnings = Array.isArray(rawWarnings) ? rawWarnings : [];
     if (warnings.length > 0) {
       findings.push(finding('RISK_STEP_WARNINGS', 'RISK', 'LOW', `step reported ${warnings.length} warning(s)`, warnings.slice(0, 5)));
     }
 
     const step = asRecord(payload.step) ?? {};
-    const stepMode = typeof step.mode === 'string' ? step.mode : typeof payload.mode === 'string' ? payload.mode : undefined;
-    const taskMode = typeof task.metadata.run_mode === 'string' ? task.metadata.run_mode : undefined;
-    if (stepMode && taskMode && (RUN_MODE_RANK[stepMode] ?? 0) > (RUN_MODE_RANK[taskMode] ?? 0)) {
+    const stepMode = typeof step.mode === 'string' ? step.mode.toLowerCase() : typeof payload.mode === 'string' ? payload.mode.toLowerCase() : undefined;
+    const taskMode = typeof task.metadata.run_mode === 'string' ? task.metadata.run_mode.toLowerCase() : undefined;
+    const taskRank = taskMode === undefined ? undefined : RUN_MODE_RANK[taskMode];
+    // A step mode we do not know is treated as the most autonomous: unknown must not mean allowed.
+    const stepRank = stepMode === undefined ? undefined : (Object.hasOwn(RUN_MODE_RANK, stepMode) ? RUN_MODE_RANK[stepMode]! : Number.POSITIVE_INFINITY);
+    if (stepRank !== undefined && taskRank !== undefined && stepRank > taskRank) {
       findings.push(finding('CONSTRAINT_RUN_MODE_EXCEEDED', 'CONSTRAINT', 'HIGH', `a ${stepMode} step in a ${taskMode} task`, [{ step_mode: stepMode, task_mode: taskMode }]));
     }
     const tool = typeof step.tool === 'string' ? step.tool : typeof payload.tool === 'string' ? payload.tool : undefined;
