@@ -120,3 +120,38 @@ describe('supervisor routes and the audit trail', () => {
     });
   });
 });
+
+describe('WardenClient.waitForDecision', () => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await startTestApi();
+  });
+  afterAll(async () => {
+    await api.stop();
+  });
+
+  it('should wait through the 404 of an unseen task and return the decision once it is made', async () => {
+    const { WardenClient } = await import('@warden/client');
+    const client = new WardenClient({ baseUrl: api.url, apiKey: await api.createKey('acme', ['events:write', 'tasks:read']) });
+    const { event_ids } = await client.sendEvents([{ task_id: 'waited', event_type: 'TASK_FAILED', payload: { error_type: 'network_timeout' } }]);
+    const processor = new DecisionProcessor({
+      db: api.db,
+      policy: SupervisorPolicyFileSchema.parse({}),
+      registry: builtInPolicies(),
+      logger: createLogger({ service: 'test', level: 'silent' }),
+    });
+    // Decide only after the client has started waiting, so the first polls see no task at all.
+    const waiting = client.waitForDecision('waited', event_ids[0]!, { timeoutMs: 20_000, pollIntervalMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const row = await api.db.selectFrom('supervisor_inbox').selectAll().where('event_id', '=', event_ids[0]!).executeTakeFirstOrThrow();
+    await processor.processEvents([{ ...taskEvent('acme', row.event_id, 'waited', 'TASK_FAILED', row.payload), ts: row.event_ts.toISOString() }]);
+    const decision = await waiting;
+    expect(decision).toMatchObject({ event_id: event_ids[0], decision_type: 'RETRY', policy: 'task_failed_retry' });
+  });
+
+  it('should time out with a WardenConnectionError when no decision comes', async () => {
+    const { WardenClient, WardenConnectionError } = await import('@warden/client');
+    const client = new WardenClient({ baseUrl: api.url, apiKey: await api.createKey('acme', ['tasks:read']) });
+    await expect(client.waitForDecision('never', 'nope', { timeoutMs: 300, pollIntervalMs: 50 })).rejects.toBeInstanceOf(WardenConnectionError);
+  });
+});
