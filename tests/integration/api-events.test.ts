@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUEUE_NAMES, eventJobId } from '@warden/queue';
+import { QUEUE_NAMES, eventBatchJobId, eventJobId } from '@warden/queue';
 import { call, event, startTestApi, type TestApi } from '../support/api.js';
 
 describe('POST /v1/events', () => {
@@ -26,6 +26,15 @@ describe('POST /v1/events', () => {
     expect(rows[0]).toMatchObject({ status: 'pending', source: 'http', task_id: 'task-1', event_type: 'TASK_CREATED', trace_id: 'tr-1', payload: { step: 1 } });
     const job = await api.service.queues()!.get(QUEUE_NAMES.supervisorEvents).getJob(eventJobId('acme', 'evt-single'));
     expect(job?.data).toMatchObject({ event_id: 'evt-single', tenant_id: 'acme', source: 'http' });
+  });
+
+  it('should enqueue the new events of a batch as one job, leaving duplicates out', async () => {
+    await call(`${api.url}/v1/events`, { key, body: event('batch-old') });
+    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('batch-a'), event('batch-old'), event('batch-b')] } });
+    expect(res.body).toEqual({ accepted: 2, duplicates: 1 });
+    const job = await api.service.queues()!.get(QUEUE_NAMES.supervisorEvents).getJob(eventBatchJobId('acme', ['batch-b', 'batch-a']));
+    expect(job?.name).toBe('events');
+    expect(job?.data.events.map((e: { event_id: string }) => e.event_id)).toEqual(['batch-a', 'batch-b']);
   });
 
   it('should count the same event id twice in one batch as one accepted and one duplicate', async () => {

@@ -8,3 +8,13 @@ import { createHash } from 'node:crypto';
 export function eventJobId(tenantId: string, eventId: string): string {
   return 'evt-' + createHash('sha256').update(tenantId).update('\u0000').update(eventId).digest('hex').slice(0, 40);
 }
+
+/**
+ * The job id of a batch of one tenant's events: a digest of the tenant and the event ids, so the same request
+ * enqueued twice is one job, whatever order its events came in.
+ */
+export function eventBatchJobId(tenantId: string, eventIds: readonly string[]): string {
+  const hash = createHash('sha256').update(tenantId);
+  for (const id of [...eventIds].sort()) hash.update('\u0000').update(id);
+  return 'evts-' + hash.digest('hex').slice(0, 40);
+}

@@ -16,6 +16,16 @@ export interface EnqueueOptions extends JobsOptions {
   timeoutMs?: number;
 }
 
+export interface EnqueueBulkOptions {
+  /** Give up waiting for Redis after this long and reject. @defaultValue no limit */
+  timeoutMs?: number;
+  /**
+   * Validate payloads against the catalog before they leave the process. Only a producer whose payloads are
+   * already parsed by the same schemas (the ingest path) should turn this off. @defaultValue `true`
+   */
+  validate?: boolean;
+}
+
 /**
  * The producer side of every queue: one lazily created BullMQ `Queue` per name, a typed `enqueue` that
  * validates the payload against the job catalog before it leaves the process, and one `close()`.
@@ -51,7 +61,7 @@ export class WardenQueues {
     payload: JobInput<Q, N>,
     options: EnqueueOptions = {},
   ): Promise<string | undefined> {
-    const [id] = await this.enqueueBulk(queue, name, [{ payload, options }], options.timeoutMs);
+    const [id] = await this.enqueueBulk(queue, name, [{ payload, options }], options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
     return id;
   }
 
@@ -60,13 +70,14 @@ export class WardenQueues {
     queue: Q,
     name: N,
     jobs: ReadonlyArray<{ payload: JobInput<Q, N>; options?: JobsOptions }>,
-    timeoutMs?: number,
+    bulkOptions: EnqueueBulkOptions = {},
   ): Promise<Array<string | undefined>> {
+    const { timeoutMs, validate = true } = bulkOptions;
     const definition = jobDefinition(queue, name);
     if (!definition) throw new Error(`queue ${queue} has no job named ${name} in the catalog`);
     const bulk = jobs.map(({ payload, options }) => ({
       name,
-      data: parseOrThrow(definition.schema, payload, `job ${queue}/${name}`),
+      data: validate ? parseOrThrow(definition.schema, payload, `job ${queue}/${name}`) : payload,
       opts: { ...definition.defaultOptions, ...options },
     }));
     const adding = this.get(queue).addBulk(bulk);

@@ -87,7 +87,7 @@ export class InboxPoller {
           },
           options: { jobId: `${eventJobId(row.tenant_id, row.event_id)}-poll-${now}` },
         })),
-        5000,
+        { timeoutMs: 5000 },
       );
       this.options.metrics?.reenqueued.inc(due.length);
     }

@@ -87,10 +87,14 @@ export function createSupervisorService(config: Config, options: { logger?: Logg
         prefix: config.QUEUE_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
         logger,
-        process: async (event) => {
-          const outcome = await committer.submit(event);
-          // Postgres holds the retry state (failed rows come back through the poller); the job is done.
-          return outcome;
+        // Postgres holds the retry state (failed rows come back through the poller); the job is done once
+        // every event in it has an outcome. A batch job's events join the same groups as single ones.
+        process: async (payload, _job, name) => {
+          if (name === 'events') {
+            const { events } = payload as { events: TaskEvent[] };
+            return Promise.all(events.map((event) => committer.submit(event)));
+          }
+          return committer.submit(payload as TaskEvent);
         },
       });
       logger.info(

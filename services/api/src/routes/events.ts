@@ -10,7 +10,7 @@ import {
   type IngestResult,
 } from '@warden/domain';
 import type { Logger } from '@warden/observability';
-import { QUEUE_NAMES, eventJobId, type WardenQueues } from '@warden/queue';
+import { QUEUE_NAMES, eventBatchJobId, eventJobId, type WardenQueues } from '@warden/queue';
 import { authOf, requireScope } from '../auth.js';
 import type { ApiMetrics } from '../metrics.js';
 
@@ -33,7 +33,7 @@ function readEvents(body: unknown): IncomingEvent[] {
 
 /**
  * `POST /v1/events`: the ingest path. Events are durable in Postgres (inbox rows, `pending`) before the 202;
- * the enqueue that follows is an optimisation — if Redis is away the reply is still 202 and the supervisor's
+ * the enqueue that follows (one job for the request's new events) is an optimisation — if Redis is away the reply is still 202 and the supervisor's
  * poller enqueues the rows later. Duplicates (same tenant + event id, in the batch or from before) are
  * counted, not stored twice.
  */
@@ -58,12 +58,21 @@ export function eventsRouter(options: EventsRouteOptions): Router {
 
     if (fresh.length > 0) {
       try {
-        await options.queues.enqueueBulk(
-          QUEUE_NAMES.supervisorEvents,
-          'event',
-          fresh.map((event) => ({ payload: event, options: { jobId: eventJobId(event.tenant_id, event.event_id) } })),
-          options.enqueueTimeoutMs,
-        );
+        // One job per request: a single event keeps its own job id (tenant + event id); a batch is one job
+        // whose id derives from the tenant and its event ids. The payloads were parsed by the same schemas.
+        const [first] = fresh;
+        if (fresh.length === 1 && first) {
+          await options.queues.enqueueBulk(QUEUE_NAMES.supervisorEvents, 'event', [{ payload: first, options: { jobId: eventJobId(first.tenant_id, first.event_id) } }], {
+            timeoutMs: options.enqueueTimeoutMs,
+            validate: false,
+          });
+        } else {
+          const jobId = eventBatchJobId(auth.tenantId, fresh.map((event) => event.event_id));
+          await options.queues.enqueueBulk(QUEUE_NAMES.supervisorEvents, 'events', [{ payload: { events: fresh }, options: { jobId } }], {
+            timeoutMs: options.enqueueTimeoutMs,
+            validate: false,
+          });
+        }
       } catch (error) {
         options.metrics.enqueueFailures.inc(fresh.length);
         options.logger.warn(
