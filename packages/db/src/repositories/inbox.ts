@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { TaskEvent } from '@warden/domain';
 import type { Database } from '../database.js';
 
@@ -10,24 +10,19 @@ type Executor = Kysely<Database> | Transaction<Database>;
  */
 export async function insertPendingEvents(db: Executor, events: readonly TaskEvent[]): Promise<TaskEvent[]> {
   if (events.length === 0) return [];
-  const inserted = await db
-    .insertInto('supervisor_inbox')
-    .values(
-      events.map((event) => ({
-        tenant_id: event.tenant_id,
-        event_id: event.event_id,
-        task_id: event.task_id,
-        event_type: event.event_type,
-        source: event.source,
-        payload: JSON.stringify(event.payload),
-        trace_id: event.trace_id ?? null,
-        event_ts: event.ts,
-      })),
-    )
-    .onConflict((oc) => oc.columns(['tenant_id', 'event_id']).doNothing())
-    .returning(['tenant_id', 'event_id'])
-    .execute();
-  const fresh = new Set(inserted.map((row) => `${row.tenant_id}\u0000${row.event_id}`));
+  // One array parameter per column (unnest) rather than a VALUES list of 8 × n parameters: the statement
+  // stays the same size whatever the batch, so neither Kysely nor Postgres has a large query to build or plan.
+  const column = <T>(pick: (event: TaskEvent) => T) => events.map(pick);
+  const inserted = await sql<{ tenant_id: string; event_id: string }>`
+    insert into supervisor_inbox (tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts)
+    select tenant_id, event_id, task_id, event_type, source, payload::jsonb, trace_id, event_ts
+      from unnest(${column((e) => e.tenant_id)}::text[], ${column((e) => e.event_id)}::text[], ${column((e) => e.task_id)}::text[],
+                  ${column((e) => e.event_type)}::text[], ${column((e) => e.source)}::text[], ${column((e) => JSON.stringify(e.payload))}::text[],
+                  ${column((e) => e.trace_id ?? null)}::text[], ${column((e) => e.ts)}::timestamptz[])
+           as e(tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts)
+    on conflict (tenant_id, event_id) do nothing
+    returning tenant_id, event_id`.execute(db);
+  const fresh = new Set(inserted.rows.map((row) => `${row.tenant_id}\u0000${row.event_id}`));
   // Within one batch the same id may appear twice; only its first occurrence is the inserted one.
   const result: TaskEvent[] = [];
   for (const event of events) {
