@@ -23,6 +23,7 @@ import {
   type DecisionType,
   type PolicyRegistry,
   type SupervisorPolicyFile,
+  type RunningTaskResources,
   type TaskEvent,
 } from '@warden/domain';
 import type { Logger } from '@warden/observability';
@@ -153,7 +154,7 @@ export class DecisionProcessor {
 
       const contexts = await lockTaskContexts(trx, toDecide);
       const needsHolders = toDecide.some((c) => c.event_type === 'TASK_CREATED' && Array.isArray(c.payload.exclusive_resources) && c.payload.exclusive_resources.length > 0);
-      const holders = needsHolders ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))]) : new Map();
+      const holders: Map<string, RunningTaskResources[]> = needsHolders ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))]) : new Map();
 
       const plans: Array<{ claim: ClaimedEvent; plan: DecisionPlan }> = [];
       const touched = new Map<string, TaskUpdate>();
@@ -167,6 +168,7 @@ export class DecisionProcessor {
         context.metadata = plan.task.metadata ?? context.metadata;
         touched.set(key, { tenant_id: claim.tenant_id, task_id: claim.task_id, status: context.status, retry_count: context.retry_count, metadata: context.metadata });
         plans.push({ claim, plan });
+        if (needsHolders) trackHolder(holders, claim, context);
       }
 
       await insertDecisions(trx, plans.map(({ claim, plan }) => ({ tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, decision: plan.decision })));
@@ -223,6 +225,16 @@ export class DecisionProcessor {
     }
     return { status: 'failed', error: message, dead: status === 'dead' };
   }
+}
+
+const HOLDING_STATUSES = new Set(['running', 'verifying', 'paused']);
+
+/** Keeps the group's view of resource holders current, so a later event in the same group sees this task. */
+function trackHolder(holders: Map<string, RunningTaskResources[]>, claim: ClaimedEvent, context: { status: string | undefined; metadata: Record<string, unknown> }): void {
+  const others = (holders.get(claim.tenant_id) ?? []).filter((holder) => holder.task_id !== claim.task_id);
+  const resources = Array.isArray(context.metadata.exclusive_resources) ? context.metadata.exclusive_resources.filter((r): r is string => typeof r === 'string') : [];
+  if (context.status && HOLDING_STATUSES.has(context.status) && resources.length > 0) others.push({ task_id: claim.task_id, resources });
+  holders.set(claim.tenant_id, others);
 }
 
 /** A `SUPERVISOR_EVENT_DEAD` audit row per event that gave up, so the trail shows what was never decided. */

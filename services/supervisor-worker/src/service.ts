@@ -103,8 +103,10 @@ export function createSupervisorService(config: Config, options: { logger?: Logg
       );
     },
     async stop() {
-      // Workers first (finish in-flight groups), then the poller, queues, Redis, Postgres.
-      await worker?.close();
+      // Workers first (finish in-flight groups), then the poller, queues, Redis, Postgres. BullMQ's close can
+      // hang while Redis is away (taskforcesh/bullmq#4656); after a grace period it is forced — in-flight
+      // events are safe either way: their claims expire and the poller hands them out again.
+      if (worker) await closeWorker(worker, 10_000);
       worker = undefined;
       await poller?.stop();
       poller = undefined;
@@ -118,4 +120,13 @@ export function createSupervisorService(config: Config, options: { logger?: Logg
       processor = undefined;
     },
   };
+}
+
+async function closeWorker(worker: Worker, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const graceful = worker.close().then(() => true);
+  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
+  const closed = await Promise.race([graceful, expired]);
+  clearTimeout(timer);
+  if (!closed) await Promise.race([worker.close(true), new Promise((resolve) => setTimeout(resolve, 2000))]);
 }

@@ -52,14 +52,21 @@ export function taskContextKey(key: TaskKey): string {
   return taskKey(key);
 }
 
-/** Running (or paused, or verifying) tasks of these tenants that hold exclusive resources, for conflict checks. */
-export async function findTasksHoldingResources(db: Executor, tenantIds: readonly string[]): Promise<Map<string, RunningTaskResources[]>> {
+/**
+ * Running (or paused, or verifying) tasks of these tenants that hold exclusive resources, for conflict checks.
+ * Takes a transaction-scoped advisory lock per tenant first (tenants in sorted order), so two transactions
+ * admitting tasks of one tenant check conflicts one after the other: the second sees the first's new holder.
+ */
+export async function findTasksHoldingResources(trx: Transaction<Database>, tenantIds: readonly string[]): Promise<Map<string, RunningTaskResources[]>> {
   const result = new Map<string, RunningTaskResources[]>();
   if (tenantIds.length === 0) return result;
+  for (const tenant of [...new Set(tenantIds)].sort()) {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${'warden:exclusive-resources:' + tenant}, 0))`.execute(trx);
+  }
   const rows = await sql<{ tenant_id: string; task_id: string; resources: unknown }>`
     select tenant_id, task_id, metadata -> 'exclusive_resources' as resources from tasks
      where tenant_id = any(${[...tenantIds]}::text[])
-       and status in ('running', 'verifying', 'paused') and metadata ? 'exclusive_resources'`.execute(db);
+       and status in ('running', 'verifying', 'paused') and metadata ? 'exclusive_resources'`.execute(trx);
   for (const row of rows.rows) {
     const resources = Array.isArray(row.resources) ? row.resources.filter((r): r is string => typeof r === 'string') : [];
     if (resources.length === 0) continue;
