@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { createApiKey, runPreflight, type PreflightCheck, type PreflightReport } from '@warden/cli';
 import { createDb, dropDatabase, migrations, pendingMigrations } from '@warden/db';
+import { ALL_QUEUE_NAMES } from '@warden/queue';
 import { hashApiKey, SCOPES } from '@warden/domain';
 import {
   createTestDatabase,
@@ -282,10 +283,7 @@ describe('warden preflight', () => {
       'postgres',
       'migrations',
       'redis',
-      'queue supervisor-events',
-      'queue cron-fires',
-      'queue lead-scans',
-      'queue changesets',
+      ...ALL_QUEUE_NAMES.map((name) => `queue ${name}`),
     ]);
     expect(check(report, 'supervisor policy').reason).toContain('infra/policies/supervisor.yaml');
   });

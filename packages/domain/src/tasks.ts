@@ -2,9 +2,10 @@ import { z } from 'zod';
 
 /**
  * Lifecycle of a supervised task as Warden sees it. A task starts `running` on first sight; decisions move
- * it to `verifying` (allowed), `paused` (a gate is open), `blocked`, or `retrying`.
+ * it to `verifying` (allowed), `paused` (a gate is open), `blocked`, or `retrying`. Follow-up tasks that
+ * Warden opens itself (the lead miner) start `ready` for work or as a `draft` for a person to triage.
  */
-export const TaskStatusSchema = z.enum(['running', 'verifying', 'paused', 'blocked', 'retrying', 'completed', 'failed']);
+export const TaskStatusSchema = z.enum(['draft', 'ready', 'running', 'verifying', 'paused', 'blocked', 'retrying', 'completed', 'failed']);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
 export const GateStateSchema = z.enum(['open', 'released']);
