@@ -1,9 +1,12 @@
 import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { registerAuditCommand } from './commands/audit.js';
+import { registerChangeSetsCommand } from './commands/changesets.js';
 import { registerKeysCommand } from './commands/keys.js';
+import { registerLeadCommand } from './commands/lead.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerPreflightCommand } from './commands/preflight.js';
+import { registerTriggersCommand } from './commands/triggers.js';
 import { processEnvironment, type CliEnvironment } from './config.js';
 import { processIo, type CliIo } from './output.js';
 
@@ -39,5 +42,8 @@ export function createProgram(options: CreateProgramOptions = {}): Command {
   registerKeysCommand(program, environment, io);
   registerPreflightCommand(program, environment, io);
   registerAuditCommand(program, environment, io);
+  registerLeadCommand(program, environment, io);
+  registerChangeSetsCommand(program, environment, io);
+  registerTriggersCommand(program, environment, io);
   return program;
 }

@@ -3,6 +3,16 @@
  * columns the database fills, `ColumnType<Select, Insert, Update>` where reading and writing differ.
  */
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type {
+  ChangeSetJournalEntriesTable,
+  ChangeSetJournalsTable,
+  ChangeSetStepsTable,
+  ChangeSetsTable,
+  ExecutorIdempotencyTable,
+  WorkspaceFencesTable,
+} from './changeset-tables.js';
+import type { CronExecutionAttemptsTable, CronExecutionsTable, CronRollbackReportsTable, CronTriggersTable } from './cron-tables.js';
+import type { LeadFindingsTable, LeadScansTable } from './lead-tables.js';
 
 type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type RequiredTimestamp = ColumnType<Date, Date | string, Date | string>;
@@ -124,6 +134,18 @@ export interface Database {
   task_audits: TaskAuditsTable;
   task_gates: TaskGatesTable;
   audit_chain_heads: AuditChainHeadsTable;
+  lead_scans: LeadScansTable;
+  lead_findings: LeadFindingsTable;
+  changesets: ChangeSetsTable;
+  changeset_steps: ChangeSetStepsTable;
+  changeset_journals: ChangeSetJournalsTable;
+  changeset_journal_entries: ChangeSetJournalEntriesTable;
+  executor_idempotency: ExecutorIdempotencyTable;
+  workspace_fences: WorkspaceFencesTable;
+  cron_triggers: CronTriggersTable;
+  cron_executions: CronExecutionsTable;
+  cron_execution_attempts: CronExecutionAttemptsTable;
+  cron_rollback_reports: CronRollbackReportsTable;
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;

@@ -12,5 +12,7 @@ export * from './audit-chain.js';
 export * from './canonical-json.js';
 export * from './glob.js';
 export * from './supervisor/index.js';
+export * from './lead/index.js';
+export * from './scheduler/index.js';
 export * from './executor/index.js';
 export * from './backlog.js';

@@ -1,6 +1,6 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { TaskEventSchema, TenantIdSchema } from '@warden/domain';
+import { ChangeSetIdSchema, HandlerReportSchema, LeadScanTriggerSchema, LeadWindowKindSchema, TaskEventSchema, TenantIdSchema } from '@warden/domain';
 import type { QueueName } from './names.js';
 
 /** A job kind on one queue: the payload schema shared by producer and consumer, and its default options. */
@@ -32,20 +32,71 @@ export const jobCatalog = {
     },
   },
   'cron-fires': {
+    /**
+     * A fire. From a trigger's job scheduler (its id `repeat:<trigger_id>:<millis>` carries the fire time), or
+     * a manual run / backfill whose ledger row exists already (`scheduled_for` given). Postgres dedupes.
+     */
     fire: {
-      schema: z.object({ trigger_id: z.string(), tenant_id: TenantIdSchema }).loose(),
-      defaultOptions: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, ...keepForAWhile },
+      schema: z.object({
+        tenant_id: TenantIdSchema,
+        trigger_id: z.string().min(1),
+        scheduled_for: z.iso.datetime().optional(),
+        schedule_hash: z.string().optional(),
+        /** The trigger's priority: higher fires are governed first when many wait. */
+        priority: z.number().int().optional(),
+      }),
+      defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, ...keepForAWhile },
+    },
+    /** Move a run on: a retry or jittered start that is due, or a buffered run whose turn came. */
+    advance: {
+      schema: z.object({ tenant_id: TenantIdSchema, execution_id: z.string().min(1) }),
+      defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 500 }, ...keepForAWhile },
+    },
+    /** A handler call's deadline (`max_duration_ms`): if it is still running then, it timed out. */
+    deadline: {
+      schema: z.object({ tenant_id: TenantIdSchema, execution_id: z.string().min(1), attempt_id: z.string().min(1) }),
+      defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } },
+    },
+    /** Bring the job schedulers in line with Postgres: one trigger, or all of them when no id is given. */
+    reconcile: {
+      schema: z.object({ trigger_id: z.string().min(1).optional() }),
+      defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } },
+    },
+  },
+  'cron-results': {
+    /** How a handler call ended, reported by the trigger worker that ran it. */
+    result: {
+      schema: HandlerReportSchema,
+      defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 500 }, ...keepForAWhile },
     },
   },
   'lead-scans': {
+    /**
+     * One tenant's scan. From the API (its `lead_scans` row is queued: `scan_id`), or fanned out by `scan-all`.
+     * Not retried: a failed scan is recorded and the next scheduled one starts afresh.
+     */
     scan: {
-      schema: z.object({ tenant_id: TenantIdSchema, window: z.string(), dry_run: z.boolean().default(false) }),
+      schema: z.object({
+        tenant_id: TenantIdSchema,
+        window: LeadWindowKindSchema,
+        dry_run: z.boolean().default(false),
+        force: z.boolean().default(false),
+        scan_id: z.uuid().optional(),
+        trigger: LeadScanTriggerSchema.default('queue'),
+        requested_by: z.string().max(200).optional(),
+      }),
       defaultOptions: { attempts: 1, ...keepForAWhile },
+    },
+    /** A scheduled scan of every tenant: the lead miner's job schedulers add it; it enqueues one `scan` per tenant. */
+    'scan-all': {
+      schema: z.object({ window: LeadWindowKindSchema, dry_run: z.boolean().default(false) }),
+      defaultOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, ...keepForAWhile },
     },
   },
   changesets: {
     execute: {
-      schema: z.object({ tenant_id: TenantIdSchema, changeset_id: z.string() }),
+      schema: z.object({ tenant_id: TenantIdSchema, changeset_id: ChangeSetIdSchema }),
+      // Postgres holds the change set; retries cover transient faults (a busy workspace is a delay, not an attempt).
       defaultOptions: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, ...keepForAWhile },
     },
   },

@@ -18,3 +18,11 @@ export function eventBatchJobId(tenantId: string, eventIds: readonly string[]): 
   for (const id of [...eventIds].sort()) hash.update('\u0000').update(id);
   return 'evts-' + hash.digest('hex').slice(0, 40);
 }
+
+/**
+ * The BullMQ job id of a change set's execution: a digest of tenant and change-set id, so the API and the
+ * executor's re-enqueue never put two live jobs on the queue for one change set.
+ */
+export function changesetJobId(tenantId: string, changesetId: string): string {
+  return 'cs-' + createHash('sha256').update(tenantId).update('\u0000').update(changesetId).digest('hex').slice(0, 40);
+}

@@ -2,8 +2,10 @@
 export const QUEUE_NAMES = {
   /** Task events to decide on (api, SDK) → supervisor-worker. */
   supervisorEvents: 'supervisor-events',
-  /** Cron fires → scheduler workers. */
+  /** Cron fires, and the scheduler's own follow-ups (advance a run, a handler deadline, reconcile) → scheduler. */
   cronFires: 'cron-fires',
+  /** Reports of trigger handlers (SDK trigger workers) → scheduler. */
+  cronResults: 'cron-results',
   /** Lead scans → lead-miner. */
   leadScans: 'lead-scans',
   /** Approved or allowed change sets → executor. */
@@ -12,6 +14,15 @@ export const QUEUE_NAMES = {
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 export const ALL_QUEUE_NAMES: readonly QueueName[] = Object.values(QUEUE_NAMES);
+
+/**
+ * The BullMQ queue behind a trigger's `{ queue }` handler target: namespaced by tenant, so one tenant's
+ * trigger can never feed another tenant's workers. Tenant ids may contain "." but handler queue names may not,
+ * so the name splits back unambiguously at its last ".".
+ */
+export function triggerHandlerQueueName(tenantId: string, queue: string): string {
+  return `cron-handler.${tenantId}.${queue}`;
+}
 
 /**
  * The Redis stream decisions are published on after commit (fields: tenant_id, task_id, event_id,

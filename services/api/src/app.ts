@@ -8,8 +8,11 @@ import { errorMiddleware, notFoundRoute } from './http-errors.js';
 import { createApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { eventsRouter } from './routes/events.js';
+import { leadRouter } from './routes/lead.js';
 import { supervisorRouter } from './routes/supervisor.js';
 import { tasksRouter } from './routes/tasks.js';
+import { triggersRouter } from './routes/triggers.js';
+import { changeSetsRouter, type ApiWriteGatePolicy } from './routes/changesets.js';
 
 export interface AppOptions {
   db: Db;
@@ -26,6 +29,8 @@ export interface AppOptions {
   enqueueTimeoutMs?: number;
   /** @defaultValue `10000` */
   authCacheTtlMs?: number;
+  /** The WriteGate policy change sets are gated with, loaded and validated at start-up. */
+  writeGate: ApiWriteGatePolicy;
 }
 
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -61,6 +66,9 @@ export function createApp(options: AppOptions): Express {
   );
   v1.use(tasksRouter({ db: options.db }));
   v1.use(supervisorRouter({ db: options.db }));
+  v1.use(leadRouter({ db: options.db, queues: options.queues, logger: options.logger }));
+  v1.use(triggersRouter({ db: options.db, queues: options.queues, logger: options.logger, enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500 }));
+  v1.use(changeSetsRouter({ db: options.db, queues: options.queues, logger: options.logger, writeGate: options.writeGate, enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500 }));
   app.use('/v1', v1);
 
   app.use(notFoundRoute);

@@ -21,6 +21,8 @@ export const configSchema = z.object({
   AUTH_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(10_000),
   /** Postgres pool size. @defaultValue `20` */
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
+  /** The WriteGate policy change sets are gated with at submission; validated at start-up. @defaultValue `infra/policies/writegate.yaml` */
+  WRITEGATE_POLICY_FILE: z.string().min(1).default('infra/policies/writegate.yaml'),
 });
 export type Config = z.infer<typeof configSchema>;
 

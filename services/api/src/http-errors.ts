@@ -1,5 +1,14 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import {
+  ChangeSetStateError,
+  ChecksumMismatchError,
+  CompareAndSwapError,
+  ConcurrentExecutionError,
+  ForbiddenPathError,
+  IdempotencyConflictError,
+  SelfApprovalError,
+  StaleLockError,
+  WriteGateDeniedError,
   ConflictError,
   ForbiddenError,
   NotFoundError,
@@ -17,6 +26,17 @@ function statusOf(error: WardenError): number {
   if (error instanceof ForbiddenError) return 403;
   if (error instanceof NotFoundError) return 404;
   if (error instanceof ConflictError) return 409;
+  // The change-set path's own errors (packages/domain/src/executor/executor-errors.ts).
+  if (error instanceof ChecksumMismatchError) return 400;
+  if (error instanceof ForbiddenPathError || error instanceof WriteGateDeniedError || error instanceof SelfApprovalError) return 403;
+  if (
+    error instanceof ChangeSetStateError ||
+    error instanceof IdempotencyConflictError ||
+    error instanceof ConcurrentExecutionError ||
+    error instanceof CompareAndSwapError ||
+    error instanceof StaleLockError
+  )
+    return 409;
   return 500;
 }
 

@@ -1,6 +1,9 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { AuditViewSchema, EventBatchSchema, IncomingEventSchema, IngestResultSchema, TaskViewSchema } from '@warden/domain';
+import { registerChangeSetPaths } from './routes/changesets.js';
+import { registerLeadPaths } from './routes/lead.js';
+import { registerTriggerPaths } from './routes/triggers.js';
 
 const ErrorSchema = z
   .object({
@@ -77,6 +80,9 @@ function generate(): object {
       404: errorResponse('No such task for this tenant'),
     },
   });
+  registerChangeSetPaths(registry, { security, common, errorResponse, json, Audit });
+  registerTriggerPaths(registry, { security, common, errorResponse, json });
+  registerLeadPaths(registry, { security, common, errorResponse, json });
   for (const path of ['/healthz', '/readyz']) {
     registry.registerPath({ method: 'get', path, summary: path === '/healthz' ? 'The process is alive' : 'Postgres and migrations are ready', responses: { 200: { description: 'OK' }, 503: { description: 'Not ready' } } });
   }

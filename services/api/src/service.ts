@@ -5,6 +5,7 @@ import type { Logger, RunnableService } from '@warden/observability';
 import { WardenQueues, createRedis, pingRedis } from '@warden/queue';
 import { openRuntime, type ServiceRuntime } from '@warden/runtime';
 import { createApp } from './app.js';
+import { loadWriteGatePolicyFile } from './routes/changesets.js';
 import type { Config } from './config.js';
 
 export interface ApiService extends RunnableService {
@@ -26,6 +27,8 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
     runtime: () => runtime,
     queues: () => queues,
     async start() {
+      // The policy first: a bad file stops the API before it opens any connection.
+      const writeGate = await loadWriteGatePolicyFile(config.WRITEGATE_POLICY_FILE);
       runtime = await openRuntime({ service: 'api', config, maxDbConnections: config.DB_POOL_SIZE, ...(options.logger ? { logger: options.logger } : {}) });
       producer = createRedis(config.REDIS_URL, 'producer');
       queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
@@ -40,6 +43,7 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
         maxBody: config.MAX_BODY,
         enqueueTimeoutMs: config.ENQUEUE_TIMEOUT_MS,
         authCacheTtlMs: config.AUTH_CACHE_TTL_MS,
+        writeGate,
       });
       const listening = app.listen(config.PORT, config.HOST);
       server = listening;

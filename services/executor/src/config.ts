@@ -1,14 +1,102 @@
 import { z } from 'zod';
-import { commonEnvShape, parseConfig, portField } from '@warden/domain';
+import { commonEnvShape, parseConfig, portField, TenantIdSchema, WorkspaceNameSchema } from '@warden/domain';
+
+const int = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+/** One workspace: a root directory, optionally reserved for some tenants. */
+export const WorkspaceEntrySchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      root: z.string().min(1),
+      /** Tenants whose change sets may name this workspace. @defaultValue every tenant */
+      tenants: z.array(TenantIdSchema).min(1).optional(),
+    })
+    .strict(),
+]);
+/** `{ "<name>": "/abs/root" }` or `{ "<name>": { "root": "/abs/root", "tenants": ["acme"] } }`. */
+export const WorkspacesSchema = z.record(WorkspaceNameSchema, WorkspaceEntrySchema);
+export type WorkspacesConfig = z.infer<typeof WorkspacesSchema>;
+
+const workspacesJson = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `not valid JSON: ${(error as Error).message}` });
+      return z.NEVER;
+    }
+  })
+  .pipe(WorkspacesSchema);
 
 export const configSchema = z.object({
   ...commonEnvShape,
   /** Port of /healthz, /readyz and /metrics. @defaultValue `9104` */
   OPS_PORT: portField(9104),
+  /** The WriteGate policy, validated at start-up; the executor re-runs the gate with it before writing. @defaultValue `infra/policies/writegate.yaml` */
+  WRITEGATE_POLICY_FILE: z.string().min(1).default('infra/policies/writegate.yaml'),
+  /**
+   * Named workspace roots as JSON: `{ "app": "/srv/app" }` or `{ "app": { "root": "/srv/app", "tenants": ["acme"] } }`.
+   * A change set names its workspace; names not listed here are refused. @defaultValue `{}` (none)
+   */
+  EXECUTOR_WORKSPACES: workspacesJson.default({}),
+  /** A YAML or JSON file with the same shape as `EXECUTOR_WORKSPACES`, merged over it. @defaultValue none */
+  EXECUTOR_WORKSPACES_FILE: z.string().min(1).optional(),
+  /** Change sets executed at once (on different workspaces; one workspace has one writer). @defaultValue `4` */
+  EXECUTOR_CONCURRENCY: int(1, 64, 4),
+  /** Workspace lock time-to-live; extended every third of it while the executor works. @defaultValue `30000` */
+  EXECUTOR_LOCK_TTL_MS: int(1000, 600_000, 30_000),
+  /** How long a job waits for a busy workspace before it is put back on the queue (delayed). @defaultValue `30000` */
+  EXECUTOR_LOCK_WAIT_MS: int(0, 600_000, 30_000),
+  /** How long taking a fencing token waits for a holder that is mid-write. @defaultValue `5000` */
+  EXECUTOR_FENCE_WAIT_MS: int(100, 120_000, 5000),
+  /** How long a duplicate waits for an identical change set that is running before it is put back on the queue. @defaultValue `30000` */
+  EXECUTOR_DUPLICATE_WAIT_MS: int(0, 600_000, 30_000),
+  /** Idempotency records are kept this long after their execution ends (at least 24 h). @defaultValue `48` */
+  EXECUTOR_IDEMPOTENCY_RETENTION_HOURS: int(24, 24 * 365, 48),
+  /** Upper bound on any verification command or health check, whatever the plan asks. @defaultValue `600000` */
+  EXECUTOR_MAX_COMMAND_TIMEOUT_MS: int(1000, 3_600_000, 600_000),
+  /** Environment variables passed to verification commands (nothing else of the executor's leaks). @defaultValue `PATH,HOME,LANG,LC_ALL,TZ,TMPDIR` */
+  EXECUTOR_COMMAND_ENV: z
+    .string()
+    .default('PATH,HOME,LANG,LC_ALL,TZ,TMPDIR')
+    .transform((list) =>
+      list
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    ),
+  /** Command output kept per check (the last bytes). @defaultValue `16384` */
+  EXECUTOR_OUTPUT_LIMIT_BYTES: int(256, 10 * 1024 * 1024, 16_384),
+  /** How long an HTTP health check's circuit stays open before a trial request. @defaultValue `30000` */
+  EXECUTOR_BREAKER_RESET_MS: int(100, 3_600_000, 30_000),
+  /** How often lost jobs are re-enqueued, abandoned journals recovered and old records pruned. @defaultValue `10000` */
+  EXECUTOR_POLL_INTERVAL_MS: int(100, 3_600_000, 10_000),
+  /** An executable change set not started this long after it was queued is enqueued again. @defaultValue `60000` */
+  EXECUTOR_REQUEUE_GRACE_MS: int(100, 86_400_000, 60_000),
+  /** Backups of finished change sets are kept this many days. @defaultValue `7` */
+  EXECUTOR_BACKUP_RETENTION_DAYS: int(1, 3650, 7),
+  /** Files written at once during apply and rollback. @defaultValue `16` */
+  EXECUTOR_WRITE_CONCURRENCY: int(1, 256, 16),
+  /** Names this executor in locks, journals and logs. @defaultValue `<hostname>-<pid>` */
+  EXECUTOR_ID: z.string().min(1).max(200).optional(),
+  /** Fault injection for chaos tests: wait this long before each file write. Keep 0 in production. @defaultValue `0` */
+  EXECUTOR_FAULT_WRITE_DELAY_MS: int(0, 60_000, 0),
+  /** Postgres pool size. @defaultValue `8` */
+  DB_POOL_SIZE: int(1, 200, 8),
 });
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<typeof configSchema> & {
+  /** The values of the `EXECUTOR_COMMAND_ENV` variables, read from the same environment: what commands get. */
+  commandEnv: Record<string, string>;
+};
 
 /** Reads the configuration once; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  return parseConfig(configSchema, env, 'executor configuration');
+  const config = parseConfig(configSchema, env, 'executor configuration');
+  const commandEnv = Object.fromEntries(
+    config.EXECUTOR_COMMAND_ENV.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]!]])),
+  );
+  return { ...config, commandEnv };
 }

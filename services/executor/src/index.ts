@@ -1,1 +1,13 @@
 export { loadConfig, configSchema, type Config } from './config.js';
+export { createExecutorService, type ExecutorService, type ExecutorServiceOptions } from './service.js';
+export {
+  ChangeSetRunner,
+  type ExecuteOutcome,
+  type ExecutionPoint,
+  type ExecutorHooks,
+} from './change-set-runner.js';
+export { ExecutorPoller, type PollReport } from './executor-poller.js';
+export { JournalRecovery } from './journal-recovery.js';
+export { loadWriteGatePolicy, type LoadedWriteGatePolicy } from './policy-loader.js';
+export { loadWorkspaces, WorkspaceRegistry, type Workspace } from './workspaces.js';
+export { WorkspaceLocks, HeldWorkspace } from './workspace-lock.js';

@@ -1,7 +1,7 @@
 import { ConfigError } from '@warden/domain';
 import { createLogger, runService } from '@warden/observability';
 import { loadConfig } from './config.js';
-import { createService } from './service.js';
+import { createLeadMinerService } from './service.js';
 
 let config;
 try {
@@ -12,4 +12,4 @@ try {
   process.exit(1);
 }
 const logger = createLogger({ service: 'lead-miner', level: config.LOG_LEVEL });
-await runService(createService(config), logger);
+await runService(createLeadMinerService(config, { logger }), logger);

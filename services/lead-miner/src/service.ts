@@ -1,20 +1,102 @@
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { redlockLeadScanLock } from '@warden/db';
+import type { LeadRulesFile } from '@warden/domain';
+import type { Logger, RunnableService } from '@warden/observability';
+import { QUEUE_NAMES, WardenQueues, createRedis, createRedlock, createValidatedWorker } from '@warden/queue';
 import { openRuntime, type ServiceRuntime } from '@warden/runtime';
-import type { RunnableService } from '@warden/observability';
 import type { Config } from './config.js';
+import { createLeadMetrics } from './metrics.js';
+import { loadLeadRules } from './rules-loader.js';
+import { createScanJobHandler } from './scan-jobs.js';
+import { reconcileLeadSchedules } from './scan-schedules.js';
 
-/** The lead-miner: mines the audit trail for systemic risk (issue #5 adds the scans). */
-export function createService(config: Config): RunnableService & { runtime(): ServiceRuntime | undefined } {
+export interface LeadMinerService extends RunnableService {
+  runtime(): ServiceRuntime | undefined;
+  /** The rules loaded at start. */
+  rules(): LeadRulesFile | undefined;
+  /** The queues this service produces on (the fan-out of scheduled scans). */
+  queues(): WardenQueues | undefined;
+}
+
+/**
+ * The lead miner: consumes `lead-scans` (one tenant's scan, or a scheduled scan of every tenant), owns the
+ * job schedulers of the default scans (24h daily, 7d weekly) until the scheduler service registers them as
+ * built-in triggers, and serves /healthz, /readyz and /metrics.
+ */
+export function createLeadMinerService(config: Config, options: { logger?: Logger } = {}): LeadMinerService {
   let runtime: ServiceRuntime | undefined;
+  let rules: LeadRulesFile | undefined;
+  let producer: Redis | undefined;
+  let workerConnection: Redis | undefined;
+  let queues: WardenQueues | undefined;
+  let worker: Worker | undefined;
+
   return {
     runtime: () => runtime,
+    rules: () => rules,
+    queues: () => queues,
     async start() {
-      runtime = await openRuntime({ service: 'lead-miner', config, opsPort: config.OPS_PORT });
-      runtime.logger.info({ module: 'lifecycle', action: 'start', status: 'ok', ops_port: runtime.ops?.port }, 'lead-miner started');
+      // The rules first: a bad file stops the service before it touches anything.
+      rules = await loadLeadRules(config.LEAD_RULES_FILE);
+      runtime = await openRuntime({
+        service: 'lead-miner',
+        config,
+        opsPort: config.OPS_PORT,
+        maxDbConnections: config.DB_POOL_SIZE,
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+      const { db, logger, registry, redis } = runtime;
+      const metrics = createLeadMetrics(registry);
+      producer = createRedis(config.REDIS_URL, 'general');
+      queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
+      const lock = redlockLeadScanLock(createRedlock([redis]), { ttlMs: config.LEAD_SCAN_LOCK_TTL_MS });
+
+      const schedules = await reconcileLeadSchedules(queues.get(QUEUE_NAMES.leadScans), config);
+
+      workerConnection = createRedis(config.REDIS_URL, 'worker');
+      worker = createValidatedWorker({
+        queue: QUEUE_NAMES.leadScans,
+        connection: workerConnection,
+        prefix: config.QUEUE_PREFIX,
+        concurrency: config.WORKER_CONCURRENCY,
+        logger,
+        process: createScanJobHandler({
+          db,
+          rules,
+          lock,
+          queues,
+          prefix: config.QUEUE_PREFIX,
+          logger,
+          metrics,
+        }),
+        // A scan can read for minutes; BullMQ must not declare it stalled and hand it to another worker meanwhile.
+        workerOptions: { lockDuration: 120_000 },
+      });
+      logger.info(
+        {
+          module: 'lifecycle',
+          action: 'start',
+          status: 'ok',
+          ops_port: runtime.ops?.port,
+          rules_version: rules.version,
+          schedules,
+          concurrency: config.WORKER_CONCURRENCY,
+        },
+        'lead-miner started',
+      );
     },
     async stop() {
-      const current = runtime;
+      // The worker first (lets a running scan finish), then queues, Redis, Postgres.
+      await worker?.close();
+      worker = undefined;
+      await queues?.close();
+      queues = undefined;
+      workerConnection?.disconnect();
+      producer?.disconnect();
+      workerConnection = producer = undefined;
+      await runtime?.close();
       runtime = undefined;
-      await current?.close();
     },
   };
 }

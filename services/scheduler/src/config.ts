@@ -1,10 +1,47 @@
 import { z } from 'zod';
 import { commonEnvShape, parseConfig, portField } from '@warden/domain';
 
+const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+
 export const configSchema = z.object({
   ...commonEnvShape,
-  /** Port of /healthz, /readyz and /metrics. @defaultValue `9102` */
+  /** Port of /healthz, /readyz, /health and /metrics. @defaultValue `9102` */
   OPS_PORT: portField(9102),
+  /** Jobs taken off `cron-fires` at once; fires among them are governed in groups. @defaultValue `256` */
+  FIRE_CONCURRENCY: int(1, 5000, 256),
+  /** Most fires governed in one transaction. @defaultValue `100` */
+  FIRE_BATCH_SIZE: int(1, 1000, 100),
+  /** Fire transactions at once (each holds a Postgres connection). @defaultValue `2` */
+  FIRE_BATCHES_IN_FLIGHT: int(1, 64, 2),
+  /** Handler reports recorded at once. @defaultValue `16` */
+  RESULT_CONCURRENCY: int(1, 1000, 16),
+  /** Postgres pool size. @defaultValue `20` */
+  DB_POOL_SIZE: int(1, 200, 20),
+  /** How often every trigger's job scheduler is checked against Postgres (changes are applied at once anyway). @defaultValue `60000` */
+  RECONCILE_INTERVAL_MS: int(1000, 3_600_000, 60_000),
+  /** How often the sweeper looks for runs whose jobs were lost. @defaultValue `5000` */
+  SWEEP_INTERVAL_MS: int(100, 3_600_000, 5000),
+  /** How long past due a run must be before the sweeper moves it on. @defaultValue `5000` */
+  SWEEP_GRACE_MS: int(0, 3_600_000, 5000),
+  /** Rows per kind the sweeper handles per pass. @defaultValue `100` */
+  SWEEP_BATCH_SIZE: int(1, 10_000, 100),
+  /** A handler call's time limit when its trigger sets no `max_duration_ms`. @defaultValue `900000` (15 min) */
+  DEFAULT_MAX_DURATION_MS: int(100, 24 * 3_600_000, 900_000),
+  /**
+   * Hosts HTTP handler targets may call, comma-separated: `*`, exact names, or `*.example.com`. Narrow it in
+   * production so a trigger cannot aim the scheduler at internal endpoints. @defaultValue `*`
+   */
+  HTTP_TARGET_ALLOWED_HOSTS: z
+    .string()
+    .default('*')
+    .transform((value) => value.split(',').map((h) => h.trim()).filter((h) => h !== ''))
+    .pipe(z.array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9.-]+)$/, 'a host name, "*" or "*.suffix"')).min(1, 'name at least one host or "*"')),
+  /** How long an HTTP target's breaker stays open before one call may try again. @defaultValue `30000` */
+  HTTP_BREAKER_RESET_MS: int(100, 3_600_000, 30_000),
+  /** A Postgres or Redis round trip slower than this makes `/health` say `degraded`. @defaultValue `250` */
+  HEALTH_SLOW_MS: int(1, 60_000, 250),
+  /** On stop, how long to wait for HTTP handler calls in flight (their deadlines cover the rest). @defaultValue `10000` */
+  STOP_GRACE_MS: int(0, 120_000, 10_000),
 });
 export type Config = z.infer<typeof configSchema>;
 

@@ -12,4 +12,4 @@ try {
   process.exit(1);
 }
 const logger = createLogger({ service: 'scheduler', level: config.LOG_LEVEL });
-await runService(createService(config), logger);
+await runService(createService(config, { logger }), logger);

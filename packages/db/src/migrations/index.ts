@@ -1,6 +1,9 @@
 import type { Migration } from 'kysely';
 import * as createCoreTables from './2026_11_22_0001_create_core_tables.js';
 import * as addAuditChain from './2026_11_22_0002_add_audit_chain.js';
+import * as createLeadTables from './2026_11_22_0003_create_lead_tables.js';
+import * as createChangesets from './2026_11_22_0004_create_changesets.js';
+import * as createCronTables from './2026_11_22_0005_create_cron_tables.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from a folder) so the same
@@ -9,4 +12,7 @@ import * as addAuditChain from './2026_11_22_0002_add_audit_chain.js';
 export const migrations: Record<string, Migration> = {
   '2026_11_22_0001_create_core_tables': createCoreTables,
   '2026_11_22_0002_add_audit_chain': addAuditChain,
+  '2026_11_22_0003_create_lead_tables': createLeadTables,
+  '2026_11_22_0004_create_changesets': createChangesets,
+  '2026_11_22_0005_create_cron_tables': createCronTables,
 };

@@ -29,12 +29,34 @@ export const ChangeSetStatusSchema = z.enum(CHANGESET_STATUSES);
 export type ChangeSetStatus = z.infer<typeof ChangeSetStatusSchema>;
 
 /** Statuses nothing moves a change set out of. */
-export const TERMINAL_CHANGESET_STATUSES: readonly ChangeSetStatus[] = ['completed', 'failed', 'rolled_back', 'rollback_failed', 'rejected', 'denied'];
+export const TERMINAL_CHANGESET_STATUSES: readonly ChangeSetStatus[] = [
+  'completed',
+  'failed',
+  'rolled_back',
+  'rollback_failed',
+  'rejected',
+  'denied',
+];
 /** Statuses of a change set the executor is working on. */
-export const EXECUTING_CHANGESET_STATUSES: readonly ChangeSetStatus[] = ['validating', 'backing_up', 'applying', 'verifying', 'health_checking'];
+export const EXECUTING_CHANGESET_STATUSES: readonly ChangeSetStatus[] = [
+  'validating',
+  'backing_up',
+  'applying',
+  'verifying',
+  'health_checking',
+];
 
 export function isTerminalChangeSetStatus(status: string): boolean {
   return (TERMINAL_CHANGESET_STATUSES as readonly string[]).includes(status);
+}
+
+/**
+ * True when nothing more will happen to the change set. `failed` is final only once `finished_at` is set: a
+ * change set that failed after writing is `failed` while its rollback runs, then `rolled_back`.
+ */
+export function isChangeSetFinished(status: string, finishedAt: string | Date | null): boolean {
+  if (status === 'failed') return finishedAt !== null;
+  return isTerminalChangeSetStatus(status);
 }
 
 /** `not_required` (ALLOW or DENY), `pending` (NEED_APPROVAL, waiting), `approved`, `rejected` (final). */
@@ -129,11 +151,26 @@ export type ChangeSetView = z.infer<typeof ChangeSetViewSchema>;
 /** `POST /v1/changesets/:id/approve`: the checksum the approver reviewed (checked against the stored one). */
 export const ApproveChangeSetSchema = z
   .object({
-    checksum: z.string().regex(/^[0-9a-f]{64}$/, 'must be the change set checksum (64 lowercase hex digits)').optional(),
-    note: z.string().max(2000).optional(),
+    checksum: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'must be the change set checksum (64 lowercase hex digits)')
+      .optional(),
+    note: z
+      .string()
+      .max(2000)
+      .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters')
+      .optional(),
   })
   .strict();
 export type ApproveChangeSet = z.infer<typeof ApproveChangeSetSchema>;
 
-export const RejectChangeSetSchema = z.object({ reason: z.string().max(2000).optional() }).strict();
+export const RejectChangeSetSchema = z
+  .object({
+    reason: z
+      .string()
+      .max(2000)
+      .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters')
+      .optional(),
+  })
+  .strict();
 export type RejectChangeSet = z.infer<typeof RejectChangeSetSchema>;

@@ -11,14 +11,29 @@ import { sha256Hex } from '../canonical-json.js';
 export const RiskLevelSchema = SeveritySchema;
 export type RiskLevel = z.infer<typeof RiskLevelSchema>;
 
-export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest: 64 lowercase hex digits');
+/**
+ * Free text that is stored and audited. NUL is refused: Postgres cannot store it in text or jsonb, and no
+ * legitimate description needs it. (Paths are not free text: a NUL there is a WriteGate DENY, escaped on display.)
+ */
+const text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => !value.includes('\u0000'), 'must not contain NUL characters');
+
+export const Sha256HexSchema = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a SHA-256 digest: 64 lowercase hex digits');
 
 /** Ids chosen by the agent: printable, URL- and log-safe. */
 const ClientIdSchema = z
   .string()
   .min(1)
   .max(200)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/, 'must start with a letter or digit and use only letters, digits, "_", ".", ":", "@" and "-"');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/,
+    'must start with a letter or digit and use only letters, digits, "_", ".", ":", "@" and "-"',
+  );
 
 export const ChangeSetIdSchema = ClientIdSchema;
 export const PlanIdSchema = ClientIdSchema;
@@ -28,20 +43,23 @@ export const WorkspaceNameSchema = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and use only letters, digits, "_", "." and "-"');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+    'must start with a letter or digit and use only letters, digits, "_", "." and "-"',
+  );
 
 /** A program and its arguments, run without a shell in the workspace root. */
 export const CommandSpecSchema = z
   .object({
     /** Shown in steps and audits. @defaultValue the command */
-    name: z.string().min(1).max(200).optional(),
+    name: text(200).min(1).optional(),
     /** An executable on the executor's PATH (a bare name such as `npm`), never a shell line. */
     command: z
       .string()
       .min(1)
       .max(500)
-      .refine((c) => !/[\u0000-\u001f]/.test(c), 'must not contain control characters'),
-    args: z.array(z.string().max(4000)).max(100).default([]),
+      .refine((c) => !/\p{Cc}/u.test(c), 'must not contain control characters'),
+    args: z.array(text(4000)).max(100).default([]),
     /** Killed (with its children) after this long; counts as a failure. @defaultValue `60000` */
     timeout_ms: z.number().int().min(1).max(3_600_000).default(60_000),
   })
@@ -58,7 +76,7 @@ const retryShape = {
 export const HttpHealthCheckSchema = z
   .object({
     type: z.literal('http'),
-    name: z.string().min(1).max(200),
+    name: text(200).min(1),
     url: z.url({ protocol: /^https?$/ }),
     /** @defaultValue `GET` */
     method: z.enum(['GET', 'HEAD']).default('GET'),
@@ -72,13 +90,16 @@ export const HttpHealthCheckSchema = z
 
 export const CommandHealthCheckSchema = CommandSpecSchema.extend({
   type: z.literal('command'),
-  name: z.string().min(1).max(200),
+  name: text(200).min(1),
   /** @defaultValue `30000` */
   timeout_ms: z.number().int().min(1).max(3_600_000).default(30_000),
   ...retryShape,
 }).strict();
 
-export const HealthCheckSchema = z.discriminatedUnion('type', [HttpHealthCheckSchema, CommandHealthCheckSchema]);
+export const HealthCheckSchema = z.discriminatedUnion('type', [
+  HttpHealthCheckSchema,
+  CommandHealthCheckSchema,
+]);
 export type HealthCheck = z.infer<typeof HealthCheckSchema>;
 
 /** How the change is verified: prose for the reviewer and commands the executor runs after applying. */
@@ -87,7 +108,7 @@ export const VerificationPlanSchema = z.preprocess(
   (value) => (typeof value === 'string' ? { description: value } : value),
   z
     .object({
-      description: z.string().max(8000).default(''),
+      description: text(8000).default(''),
       commands: z.array(CommandSpecSchema).max(20).default([]),
     })
     .strict(),
@@ -97,18 +118,18 @@ export type VerificationPlan = z.infer<typeof VerificationPlanSchema>;
 export const ChangePlanSchema = z
   .object({
     plan_id: PlanIdSchema,
-    intent: z.string().min(1).max(2000),
-    objective: z.string().max(4000).default(''),
-    rationale: z.string().max(8000).default(''),
+    intent: text(2000).min(1),
+    objective: text(4000).default(''),
+    rationale: text(8000).default(''),
     affected_paths: z.array(z.string().max(4096)).max(10_000).default([]),
     risk_level_proposed: RiskLevelSchema,
     /** How to undo the change by hand if it comes to that (the executor rolls back on its own). */
-    rollback_plan: z.string().max(8000).default(''),
+    rollback_plan: text(8000).default(''),
     verification_plan: VerificationPlanSchema.optional(),
     health_checks: z.array(HealthCheckSchema).max(20).default([]),
-    created_by: z.string().min(1).max(200),
+    created_by: text(200).min(1),
     confidence: z.number().min(0).max(1),
-    run_id: z.string().max(200).optional(),
+    run_id: text(200).optional(),
   })
   .strict();
 export type ChangePlan = z.infer<typeof ChangePlanSchema>;
@@ -131,21 +152,34 @@ export const FileChangeSchema = z
   })
   .strict()
   .superRefine((change, ctx) => {
-    const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    const problem = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
     if (change.operation === 'create') {
       if (change.new_content === undefined) problem('new_content', 'a create needs new_content');
-      if (change.old_content !== undefined || change.old_hash !== undefined) problem('old_hash', 'a create must not name old content: the file must not exist');
+      if (change.old_content !== undefined || change.old_hash !== undefined)
+        problem('old_hash', 'a create must not name old content: the file must not exist');
     } else if (change.operation === 'update') {
       if (change.new_content === undefined) problem('new_content', 'an update needs new_content');
-      if (change.old_content === undefined && change.old_hash === undefined) problem('old_hash', 'an update needs old_hash (or old_content): it is the compare-and-swap guard');
+      if (change.old_content === undefined && change.old_hash === undefined)
+        problem('old_hash', 'an update needs old_hash (or old_content): it is the compare-and-swap guard');
     } else {
-      if (change.new_content !== undefined || change.new_hash !== undefined) problem('new_content', 'a delete must not carry new content');
-      if (change.old_content === undefined && change.old_hash === undefined) problem('old_hash', 'a delete needs old_hash (or old_content): it is the compare-and-swap guard');
+      if (change.new_content !== undefined || change.new_hash !== undefined)
+        problem('new_content', 'a delete must not carry new content');
+      if (change.old_content === undefined && change.old_hash === undefined)
+        problem('old_hash', 'a delete needs old_hash (or old_content): it is the compare-and-swap guard');
     }
-    if (change.old_content !== undefined && change.old_hash !== undefined && sha256Hex(change.old_content) !== change.old_hash) {
+    if (
+      change.old_content !== undefined &&
+      change.old_hash !== undefined &&
+      sha256Hex(change.old_content) !== change.old_hash
+    ) {
       problem('old_hash', 'does not match the SHA-256 of old_content');
     }
-    if (change.new_content !== undefined && change.new_hash !== undefined && sha256Hex(change.new_content) !== change.new_hash) {
+    if (
+      change.new_content !== undefined &&
+      change.new_hash !== undefined &&
+      sha256Hex(change.new_content) !== change.new_hash
+    ) {
       problem('new_hash', 'does not match the SHA-256 of new_content');
     }
   });
@@ -159,7 +193,7 @@ export const ChangeSetSchema = z
     changes: z.array(FileChangeSchema).min(1).max(10_000),
     /** SHA-256 over the canonical JSON (sorted keys) of `changes`; see `computeChangeSetChecksum`. */
     checksum: Sha256HexSchema,
-    generated_by: z.string().min(1).max(200),
+    generated_by: text(200).min(1),
   })
   .strict();
 export type ChangeSet = z.infer<typeof ChangeSetSchema>;
@@ -170,7 +204,11 @@ export const ChangeSetSubmissionSchema = z
   .strict()
   .superRefine((submission, ctx) => {
     if (submission.plan.plan_id !== submission.changeset.plan_id) {
-      ctx.addIssue({ code: 'custom', path: ['changeset', 'plan_id'], message: `must equal plan.plan_id ("${submission.plan.plan_id}")` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['changeset', 'plan_id'],
+        message: `must equal plan.plan_id ("${submission.plan.plan_id}")`,
+      });
     }
   });
 export type ChangeSetSubmission = z.infer<typeof ChangeSetSubmissionSchema>;

@@ -29,14 +29,25 @@ export function changeSetIdempotencyKey(planId: string, checksum: string): strin
  * What must be equal for two submissions under one idempotency key to be the same request: the workspace,
  * the plan and the changes (through the checksum). Same key, other fingerprint → refused.
  */
-export function submissionFingerprint(input: { workspace: string; planHash: string; checksum: string }): string {
-  return sha256Hex(canonicalJson({ workspace: input.workspace, plan_hash: input.planHash, checksum: input.checksum }));
+export function submissionFingerprint(input: {
+  workspace: string;
+  planHash: string;
+  checksum: string;
+}): string {
+  return sha256Hex(
+    canonicalJson({ workspace: input.workspace, plan_hash: input.planHash, checksum: input.checksum }),
+  );
 }
 
 /** The expected hash of a change's old and new content, from the hash when given, else from the content. */
-export function expectedHashes(change: FileChange): { oldHash: string | undefined; newHash: string | undefined } {
+export function expectedHashes(change: FileChange): {
+  oldHash: string | undefined;
+  newHash: string | undefined;
+} {
   return {
-    oldHash: change.old_hash ?? (change.old_content === undefined ? undefined : contentSha256(change.old_content)),
-    newHash: change.new_hash ?? (change.new_content === undefined ? undefined : contentSha256(change.new_content)),
+    oldHash:
+      change.old_hash ?? (change.old_content === undefined ? undefined : contentSha256(change.old_content)),
+    newHash:
+      change.new_hash ?? (change.new_content === undefined ? undefined : contentSha256(change.new_content)),
   };
 }

@@ -18,7 +18,14 @@ export const GateVerdictSchema = z.enum(['ALLOW', 'NEED_APPROVAL', 'DENY']);
 export type GateVerdict = z.infer<typeof GateVerdictSchema>;
 
 /** The six steps, in the order they run. */
-export const GATE_STEPS = ['path_safety', 'forbidden_paths', 'allowed_paths', 'constraints', 'risk', 'gating'] as const;
+export const GATE_STEPS = [
+  'path_safety',
+  'forbidden_paths',
+  'allowed_paths',
+  'constraints',
+  'risk',
+  'gating',
+] as const;
 export const GateStepSchema = z.enum(GATE_STEPS);
 export type GateStep = z.infer<typeof GateStepSchema>;
 
@@ -57,7 +64,8 @@ export interface WriteGateInput {
 }
 
 const RISK_ORDER: RiskLevel[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
-const maxRisk = (a: RiskLevel, b: RiskLevel): RiskLevel => (RISK_ORDER.indexOf(a) >= RISK_ORDER.indexOf(b) ? a : b);
+const maxRisk = (a: RiskLevel, b: RiskLevel): RiskLevel =>
+  RISK_ORDER.indexOf(a) >= RISK_ORDER.indexOf(b) ? a : b;
 const MAX_LISTED_PATHS = 20;
 const listPaths = (paths: readonly string[]) => paths.slice(0, MAX_LISTED_PATHS).map(displayPath);
 const summarize = (paths: readonly string[]) => {
@@ -113,17 +121,39 @@ export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
     seenExact.add(path);
     const key = caseFoldKey(path);
     const other = seen.get(key);
-    if (other !== undefined) flag('PATH_CASE_COLLISION', `differs from ${displayPath(other)} only by letter case or Unicode form`, path);
+    if (other !== undefined)
+      flag(
+        'PATH_CASE_COLLISION',
+        `differs from ${displayPath(other)} only by letter case or Unicode form`,
+        path,
+      );
     else seen.set(key, path);
   }
   if (unsafe.size > 0) {
     for (const entry of unsafe.values()) {
-      reasons.push({ step: 'path_safety', outcome: 'deny', code: entry.code, message: `${entry.message}: ${summarize(entry.paths)}`, paths: listPaths(entry.paths) });
+      reasons.push({
+        step: 'path_safety',
+        outcome: 'deny',
+        code: entry.code,
+        message: `${entry.message}: ${summarize(entry.paths)}`,
+        paths: listPaths(entry.paths),
+      });
     }
-    for (const step of GATE_STEPS.slice(1)) reasons.push({ step, outcome: 'skipped', code: 'SKIPPED', message: 'not evaluated: path safety denied the change set' });
+    for (const step of GATE_STEPS.slice(1))
+      reasons.push({
+        step,
+        outcome: 'skipped',
+        code: 'SKIPPED',
+        message: 'not evaluated: path safety denied the change set',
+      });
     return result('DENY', 'CRITICAL');
   }
-  reasons.push({ step: 'path_safety', outcome: 'pass', code: 'PATHS_SAFE', message: `${stats.files} path(s) are relative, normalized and inside the workspace` });
+  reasons.push({
+    step: 'path_safety',
+    outcome: 'pass',
+    code: 'PATHS_SAFE',
+    message: `${stats.files} path(s) are relative, normalized and inside the workspace`,
+  });
 
   let risk: RiskLevel = plan.risk_level_proposed;
   let denied = false;
@@ -132,90 +162,213 @@ export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
   const forbidden = paths.filter((p) => matchesAnyGlob(p, policy.forbidden_paths, { caseInsensitive: true }));
   if (forbidden.length > 0) {
     denied = true;
-    reasons.push({ step: 'forbidden_paths', outcome: 'deny', code: 'FORBIDDEN_PATH', message: `forbidden path(s): ${summarize(forbidden)}`, paths: listPaths(forbidden), risk: 'CRITICAL' });
+    reasons.push({
+      step: 'forbidden_paths',
+      outcome: 'deny',
+      code: 'FORBIDDEN_PATH',
+      message: `forbidden path(s): ${summarize(forbidden)}`,
+      paths: listPaths(forbidden),
+      risk: 'CRITICAL',
+    });
   } else {
-    reasons.push({ step: 'forbidden_paths', outcome: 'pass', code: 'NO_FORBIDDEN_PATHS', message: 'no path matches a forbidden glob' });
+    reasons.push({
+      step: 'forbidden_paths',
+      outcome: 'pass',
+      code: 'NO_FORBIDDEN_PATHS',
+      message: 'no path matches a forbidden glob',
+    });
   }
 
   // 3. Allowed paths.
   const outside = paths.filter((p) => !matchesAnyGlob(p, policy.allowed_paths));
   if (outside.length > 0) {
     denied = true;
-    reasons.push({ step: 'allowed_paths', outcome: 'deny', code: 'PATH_NOT_ALLOWED', message: `outside allowed_paths: ${summarize(outside)}`, paths: listPaths(outside) });
+    reasons.push({
+      step: 'allowed_paths',
+      outcome: 'deny',
+      code: 'PATH_NOT_ALLOWED',
+      message: `outside allowed_paths: ${summarize(outside)}`,
+      paths: listPaths(outside),
+    });
   } else {
-    reasons.push({ step: 'allowed_paths', outcome: 'pass', code: 'PATHS_ALLOWED', message: 'every path is under allowed_paths' });
+    reasons.push({
+      step: 'allowed_paths',
+      outcome: 'pass',
+      code: 'PATHS_ALLOWED',
+      message: 'every path is under allowed_paths',
+    });
   }
 
   // 4. Constraints.
   const { max_files_touched, max_patch_lines, max_file_bytes } = policy.constraints;
   const constraintReasons: GateReason[] = [];
   if (stats.files > max_files_touched) {
-    constraintReasons.push({ step: 'constraints', outcome: 'deny', code: 'TOO_MANY_FILES', message: `${stats.files} files touched; max_files_touched is ${max_files_touched}` });
+    constraintReasons.push({
+      step: 'constraints',
+      outcome: 'deny',
+      code: 'TOO_MANY_FILES',
+      message: `${stats.files} files touched; max_files_touched is ${max_files_touched}`,
+    });
   }
   if (stats.changed_lines > max_patch_lines) {
-    constraintReasons.push({ step: 'constraints', outcome: 'deny', code: 'TOO_MANY_LINES', message: `${stats.changed_lines} changed lines; max_patch_lines is ${max_patch_lines}` });
+    constraintReasons.push({
+      step: 'constraints',
+      outcome: 'deny',
+      code: 'TOO_MANY_LINES',
+      message: `${stats.changed_lines} changed lines; max_patch_lines is ${max_patch_lines}`,
+    });
   }
-  const large = changes.filter((c) => c.new_content !== undefined && utf8Length(c.new_content) > max_file_bytes).map((c) => c.path);
+  const large = changes
+    .filter((c) => c.new_content !== undefined && utf8Length(c.new_content) > max_file_bytes)
+    .map((c) => c.path);
   if (large.length > 0) {
-    constraintReasons.push({ step: 'constraints', outcome: 'deny', code: 'FILE_TOO_LARGE', message: `new content over max_file_bytes (${max_file_bytes}): ${summarize(large)}`, paths: listPaths(large) });
+    constraintReasons.push({
+      step: 'constraints',
+      outcome: 'deny',
+      code: 'FILE_TOO_LARGE',
+      message: `new content over max_file_bytes (${max_file_bytes}): ${summarize(large)}`,
+      paths: listPaths(large),
+    });
   }
   if (constraintReasons.length > 0) {
     denied = true;
     reasons.push(...constraintReasons);
   } else {
-    reasons.push({ step: 'constraints', outcome: 'pass', code: 'WITHIN_CONSTRAINTS', message: `${stats.files} file(s), ${stats.changed_lines} changed line(s): within limits` });
+    reasons.push({
+      step: 'constraints',
+      outcome: 'pass',
+      code: 'WITHIN_CONSTRAINTS',
+      message: `${stats.files} file(s), ${stats.changed_lines} changed line(s): within limits`,
+    });
   }
 
   // 5. Risk escalation: each rule raises a floor; the plan's own proposal is a floor too.
   const escalate = (code: string, floor: RiskLevel, message: string, matched?: string[]) => {
-    reasons.push({ step: 'risk', outcome: 'escalate', code, message, risk: floor, ...(matched ? { paths: listPaths(matched) } : {}) });
+    reasons.push({
+      step: 'risk',
+      outcome: 'escalate',
+      code,
+      message,
+      risk: floor,
+      ...(matched ? { paths: listPaths(matched) } : {}),
+    });
     risk = maxRisk(risk, floor);
   };
-  if (forbidden.length > 0) escalate('RISK_FORBIDDEN_PATH', 'CRITICAL', `forbidden path(s) touched: ${summarize(forbidden)}`, forbidden);
+  if (forbidden.length > 0)
+    escalate(
+      'RISK_FORBIDDEN_PATH',
+      'CRITICAL',
+      `forbidden path(s) touched: ${summarize(forbidden)}`,
+      forbidden,
+    );
   const source = paths.filter((p) => matchesAnyGlob(p, policy.risk.source_paths));
-  if (source.length > 0) escalate('RISK_SOURCE_CODE', policy.risk.source_floor, `source code changes: ${summarize(source)}`, source);
+  if (source.length > 0)
+    escalate(
+      'RISK_SOURCE_CODE',
+      policy.risk.source_floor,
+      `source code changes: ${summarize(source)}`,
+      source,
+    );
   if (stats.deletes > 0) {
     const deleted = changes.filter((c) => c.operation === 'delete').map((c) => c.path);
-    escalate('RISK_DELETE', policy.risk.delete_floor, `${stats.deletes} file(s) deleted: ${summarize(deleted)}`, deleted);
+    escalate(
+      'RISK_DELETE',
+      policy.risk.delete_floor,
+      `${stats.deletes} file(s) deleted: ${summarize(deleted)}`,
+      deleted,
+    );
   }
   if (stats.changed_lines > policy.risk.large_change_lines) {
-    escalate('RISK_LARGE_CHANGE', policy.risk.large_change_floor, `${stats.changed_lines} changed lines (over ${policy.risk.large_change_lines})`);
+    escalate(
+      'RISK_LARGE_CHANGE',
+      policy.risk.large_change_floor,
+      `${stats.changed_lines} changed lines (over ${policy.risk.large_change_lines})`,
+    );
   }
   const schema = paths.filter((p) => matchesAnyGlob(p, policy.risk.schema_paths, { caseInsensitive: true }));
-  if (schema.length > 0) escalate('RISK_SCHEMA_CHANGE', policy.risk.schema_floor, `database schema or migration changes: ${summarize(schema)}`, schema);
+  if (schema.length > 0)
+    escalate(
+      'RISK_SCHEMA_CHANGE',
+      policy.risk.schema_floor,
+      `database schema or migration changes: ${summarize(schema)}`,
+      schema,
+    );
   if (!reasons.some((r) => r.step === 'risk')) {
-    reasons.push({ step: 'risk', outcome: 'pass', code: 'RISK_AS_PROPOSED', message: `no escalation; risk stays at the proposed ${plan.risk_level_proposed}`, risk: plan.risk_level_proposed });
+    reasons.push({
+      step: 'risk',
+      outcome: 'pass',
+      code: 'RISK_AS_PROPOSED',
+      message: `no escalation; risk stays at the proposed ${plan.risk_level_proposed}`,
+      risk: plan.risk_level_proposed,
+    });
   }
 
   if (denied) {
-    reasons.push({ step: 'gating', outcome: 'skipped', code: 'SKIPPED', message: 'not evaluated: the change set is denied' });
+    reasons.push({
+      step: 'gating',
+      outcome: 'skipped',
+      code: 'SKIPPED',
+      message: 'not evaluated: the change set is denied',
+    });
     return result('DENY', risk);
   }
 
   // 6. Gating.
   const needs = (code: string, message: string, matched?: string[]) =>
-    reasons.push({ step: 'gating', outcome: 'need_approval', code, message, ...(matched ? { paths: listPaths(matched) } : {}) });
-  if (policy.approval.require_rollback_plan && plan.rollback_plan.trim() === '') needs('MISSING_ROLLBACK_PLAN', 'the plan has no rollback_plan');
+    reasons.push({
+      step: 'gating',
+      outcome: 'need_approval',
+      code,
+      message,
+      ...(matched ? { paths: listPaths(matched) } : {}),
+    });
+  if (policy.approval.require_rollback_plan && plan.rollback_plan.trim() === '')
+    needs('MISSING_ROLLBACK_PLAN', 'the plan has no rollback_plan');
   const verification = plan.verification_plan;
-  if (policy.approval.require_verification_plan && (verification === undefined || (verification.description.trim() === '' && verification.commands.length === 0))) {
+  if (
+    policy.approval.require_verification_plan &&
+    (verification === undefined ||
+      (verification.description.trim() === '' && verification.commands.length === 0))
+  ) {
     needs('MISSING_VERIFICATION_PLAN', 'the plan has no verification_plan');
   }
   if (severityAtLeast(risk, policy.approval.require_health_checks_from) && plan.health_checks.length === 0) {
-    needs('MISSING_HEALTH_CHECKS', `risk ${risk} needs health checks (from ${policy.approval.require_health_checks_from}) and the plan has none`);
+    needs(
+      'MISSING_HEALTH_CHECKS',
+      `risk ${risk} needs health checks (from ${policy.approval.require_health_checks_from}) and the plan has none`,
+    );
   }
-  const reviewed = paths.filter((p) => matchesAnyGlob(p, policy.approval.always_review, { caseInsensitive: true }));
+  const reviewed = paths.filter((p) =>
+    matchesAnyGlob(p, policy.approval.always_review, { caseInsensitive: true }),
+  );
   if (reviewed.length > 0) needs('ALWAYS_REVIEW', `always reviewed: ${summarize(reviewed)}`, reviewed);
-  const commands = [...(verification?.commands ?? []), ...plan.health_checks.flatMap((check) => (check.type === 'command' ? [check] : []))];
-  const unlisted = [...new Set(commands.map((c) => c.command).filter((c) => c.includes('/') || !policy.commands.allowed.includes(c)))];
-  if (unlisted.length > 0) needs('COMMAND_NOT_ALLOWED', `commands outside commands.allowed: ${unlisted.map((c) => JSON.stringify(c)).join(', ')}`);
-  if (severityAtLeast(risk, policy.approval.risk_threshold)) needs('RISK_NEEDS_APPROVAL', `effective risk ${risk} is at or above ${policy.approval.risk_threshold}`);
+  const commands = [
+    ...(verification?.commands ?? []),
+    ...plan.health_checks.flatMap((check) => (check.type === 'command' ? [check] : [])),
+  ];
+  const unlisted = [
+    ...new Set(
+      commands.map((c) => c.command).filter((c) => c.includes('/') || !policy.commands.allowed.includes(c)),
+    ),
+  ];
+  if (unlisted.length > 0)
+    needs(
+      'COMMAND_NOT_ALLOWED',
+      `commands outside commands.allowed: ${unlisted.map((c) => JSON.stringify(c)).join(', ')}`,
+    );
+  if (severityAtLeast(risk, policy.approval.risk_threshold))
+    needs('RISK_NEEDS_APPROVAL', `effective risk ${risk} is at or above ${policy.approval.risk_threshold}`);
 
   if (reasons.some((r) => r.step === 'gating')) return result('NEED_APPROVAL', risk);
-  reasons.push({ step: 'gating', outcome: 'pass', code: 'ALLOWED', message: `risk ${risk}, plans and checks present: allowed without review` });
+  reasons.push({
+    step: 'gating',
+    outcome: 'pass',
+    code: 'ALLOWED',
+    message: `risk ${risk}, plans and checks present: allowed without review`,
+  });
   return result('ALLOW', risk);
 }
 
 function utf8Length(text: string): number {
   return new TextEncoder().encode(text).length;
 }
-

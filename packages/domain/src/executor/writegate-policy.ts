@@ -6,7 +6,7 @@ const GlobSchema = z
   .string()
   .min(1)
   .max(500)
-  .refine((g) => !/[\u0000-\u001f\\]/.test(g), 'must not contain control characters or backslashes');
+  .refine((g) => !/\p{Cc}|\\/u.test(g), 'must not contain control characters or backslashes');
 
 /** Files no change set may touch, whatever else the policy says (SPEC §5, WriteGate step 2). */
 export const DEFAULT_FORBIDDEN_PATHS = [
@@ -66,7 +66,14 @@ export const DEFAULT_SOURCE_PATHS = [
 ];
 
 /** Database schemas and migrations: at least HIGH risk. */
-export const DEFAULT_SCHEMA_PATHS = ['**/migrations/**', '**/migration/**', '*.sql', 'schema.*', '*.prisma', '**/db/schema/**'];
+export const DEFAULT_SCHEMA_PATHS = [
+  '**/migrations/**',
+  '**/migration/**',
+  '*.sql',
+  'schema.*',
+  '*.prisma',
+  '**/db/schema/**',
+];
 
 /** Always a person's call: schemas, security code, policies, the executor and the gate themselves. */
 export const DEFAULT_ALWAYS_REVIEW = [
@@ -83,7 +90,24 @@ export const DEFAULT_ALWAYS_REVIEW = [
 ];
 
 /** Programs verification commands and command health checks may run without a person's approval. */
-export const DEFAULT_ALLOWED_COMMANDS = ['npm', 'pnpm', 'yarn', 'npx', 'node', 'tsc', 'eslint', 'prettier', 'vitest', 'jest', 'pytest', 'go', 'cargo', 'make', 'true', 'test'];
+export const DEFAULT_ALLOWED_COMMANDS = [
+  'npm',
+  'pnpm',
+  'yarn',
+  'npx',
+  'node',
+  'tsc',
+  'eslint',
+  'prettier',
+  'vitest',
+  'jest',
+  'pytest',
+  'go',
+  'cargo',
+  'make',
+  'true',
+  'test',
+];
 
 /**
  * The WriteGate policy file (`infra/policies/writegate.yaml`). Every field has a default, so an empty file is a
@@ -104,7 +128,12 @@ export const WriteGatePolicySchema = z
         /** More changed lines (added + removed) than this → DENY. @defaultValue `5000` */
         max_patch_lines: z.number().int().min(1).max(10_000_000).default(5000),
         /** A new content larger than this (UTF-8 bytes) → DENY. @defaultValue `1048576` */
-        max_file_bytes: z.number().int().min(1).max(100 * 1024 * 1024).default(1024 * 1024),
+        max_file_bytes: z
+          .number()
+          .int()
+          .min(1)
+          .max(100 * 1024 * 1024)
+          .default(1024 * 1024),
       })
       .strict()
       .prefault({}),
@@ -148,7 +177,9 @@ export const WriteGatePolicySchema = z
          * Bare program names verification commands and command health checks may run unreviewed; anything
          * else (another program, or any path such as `./run.sh`) needs a person. @defaultValue {@link DEFAULT_ALLOWED_COMMANDS}
          */
-        allowed: z.array(z.string().regex(/^[A-Za-z0-9._+-]+$/, 'a bare program name')).default(DEFAULT_ALLOWED_COMMANDS),
+        allowed: z
+          .array(z.string().regex(/^[A-Za-z0-9._+-]+$/, 'a bare program name'))
+          .default(DEFAULT_ALLOWED_COMMANDS),
       })
       .strict()
       .prefault({}),

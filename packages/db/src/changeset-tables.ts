@@ -1,0 +1,125 @@
+/**
+ * Kysely types of the executor's tables (migration 2026_11_22_0004); `Database` in database.ts lists them.
+ */
+import type { ColumnType, Generated, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** jsonb: read as parsed JSON, written as a JSON string. */
+type Json<T> = ColumnType<T, string, string>;
+type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
+/** bigint: read as a string (pg keeps int8 exact), written as a number or string. */
+type BigIntColumn = ColumnType<string, number | string, number | string>;
+
+export interface ChangeSetsTable {
+  tenant_id: string;
+  changeset_id: string;
+  plan_id: string;
+  workspace: string;
+  generated_by: string;
+  checksum: string;
+  plan_hash: string;
+  idempotency_key: string;
+  fingerprint: string;
+  plan_json: string;
+  changes_json: string;
+  verdict: string;
+  risk_effective: string;
+  verdict_detail: Json<Record<string, unknown>>;
+  policy_hash: string;
+  status: ColumnType<string, string | undefined, string>;
+  approval_state: string;
+  approval_by: string | null;
+  approval_at: NullableTimestamp;
+  approval_checksum: string | null;
+  approval_plan_hash: string | null;
+  approval_note: string | null;
+  submitted_by: string;
+  submitted_at: Timestamp;
+  updated_at: Timestamp;
+  queued_at: NullableTimestamp;
+  attempts: ColumnType<number, number | undefined, number>;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+  error_code: string | null;
+  error_message: string | null;
+  result: NullableJson<Record<string, unknown>>;
+  fence_token: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+}
+
+export interface ChangeSetStepsTable {
+  step_id: Generated<string>;
+  tenant_id: string;
+  changeset_id: string;
+  attempt: number;
+  step: string;
+  status: string;
+  message: string;
+  detail: Json<Record<string, unknown>>;
+  duration_ms: number | null;
+  created_at: Timestamp;
+}
+
+export type JournalPhase =
+  | 'prepared'
+  | 'applying'
+  | 'applied'
+  | 'verifying'
+  | 'rolling_back'
+  | 'committed'
+  | 'rolled_back'
+  | 'rollback_failed';
+
+export interface ChangeSetJournalsTable {
+  journal_id: Generated<string>;
+  tenant_id: string;
+  changeset_id: string;
+  attempt: number;
+  workspace: string;
+  phase: JournalPhase;
+  fence_token: BigIntColumn;
+  executor_id: string;
+  created_dirs: ColumnType<string[], string | undefined, string>;
+  lease_expires_at: ColumnType<Date, Date | string, Date | string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ChangeSetJournalEntriesTable {
+  journal_id: ColumnType<string, number | string, number | string>;
+  seq: number;
+  path: string;
+  operation: 'create' | 'update' | 'delete';
+  pre_exists: boolean;
+  pre_hash: string | null;
+  pre_mode: number | null;
+  backup: Buffer | null;
+  new_hash: string | null;
+}
+
+export interface ExecutorIdempotencyTable {
+  tenant_id: string;
+  idempotency_key: string;
+  fingerprint: string;
+  changeset_id: string;
+  state: 'in_progress' | 'completed' | 'failed';
+  result: NullableJson<Record<string, unknown>>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  expires_at: ColumnType<Date, Date | string, Date | string>;
+}
+
+export interface WorkspaceFencesTable {
+  workspace: string;
+  token: BigIntColumn;
+  holder: string;
+  tenant_id: string | null;
+  changeset_id: string | null;
+  acquired_at: Timestamp;
+}
+
+export type ChangeSetRow = Selectable<ChangeSetsTable>;
+export type ChangeSetStepRow = Selectable<ChangeSetStepsTable>;
+export type ChangeSetJournalRow = Selectable<ChangeSetJournalsTable>;
+export type ChangeSetJournalEntryRow = Selectable<ChangeSetJournalEntriesTable>;
+export type ExecutorIdempotencyRow = Selectable<ExecutorIdempotencyTable>;

@@ -1,0 +1,129 @@
+/**
+ * Kysely types of the scheduler's tables (migration 2026_11_22_0005); `Database` in database.ts lists them.
+ */
+import type { ColumnType, Generated, Selectable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type RequiredTimestamp = ColumnType<Date, Date | string, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** jsonb: read as parsed JSON, written as a JSON string. */
+type Json<T> = ColumnType<T, string | undefined, string>;
+type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
+/** numeric: read as a string (exact), written as a number or string. */
+type Numeric = ColumnType<string, number | string | undefined, number | string>;
+type NullableNumeric = ColumnType<string | null, number | string | null | undefined, number | string | null>;
+
+export interface CronTriggersTable {
+  trigger_id: Generated<string>;
+  tenant_id: string;
+  event_name: string;
+  expression: string;
+  timezone: string;
+  description: string;
+  focus: NullableJson<string | string[]>;
+  payload: Json<Record<string, unknown>>;
+  agent_target: NullableJson<Record<string, unknown>>;
+  fallback_target: NullableJson<Record<string, unknown>>;
+  fallback_strategy: string;
+  migration_weight: number;
+  mode: string;
+  cooldown_seconds: number;
+  max_daily_runs: number | null;
+  max_daily_cost_usd: NullableNumeric;
+  max_cost_per_run_usd: NullableNumeric;
+  max_duration_ms: number | null;
+  circuit_breaker: Json<Record<string, unknown>>;
+  overlap_policy: string;
+  catchup_window_seconds: number;
+  jitter_ms: number;
+  retry_on_failure: boolean;
+  max_retries: number;
+  retry_delay_seconds: number;
+  priority: number;
+  tags: ColumnType<string[], string[], string[]>;
+  enabled: boolean;
+  migration: Json<Record<string, unknown>>;
+  paused: ColumnType<boolean, boolean | undefined, boolean>;
+  pause_source: 'manual' | 'circuit_breaker' | null;
+  pause_note: string | null;
+  paused_at: NullableTimestamp;
+  paused_by: string | null;
+  breaker_state: ColumnType<'closed' | 'open' | 'half_open', 'closed' | 'open' | 'half_open' | undefined, 'closed' | 'open' | 'half_open'>;
+  breaker_opened_at: NullableTimestamp;
+  breaker_probe_execution_id: string | null;
+  breaker_reason: string | null;
+  breaker_reset_at: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface CronExecutionsTable {
+  execution_id: string;
+  tenant_id: string;
+  trigger_id: string;
+  event_name: string;
+  scheduled_for: RequiredTimestamp;
+  triggered_at: Timestamp;
+  governed_at: NullableTimestamp;
+  started_at: NullableTimestamp;
+  completed_at: NullableTimestamp;
+  duration_ms: number | null;
+  status: string;
+  decision_mode: string | null;
+  manual: ColumnType<boolean, boolean | undefined, boolean>;
+  backfill: ColumnType<boolean, boolean | undefined, boolean>;
+  override_overlap: ColumnType<boolean, boolean | undefined, boolean>;
+  request_id: string | null;
+  requested_by: string | null;
+  params: Json<Record<string, unknown>>;
+  agent_run_id: string | null;
+  llm_calls: ColumnType<number, number | undefined, number>;
+  cost_usd: NullableNumeric;
+  reserved_cost_usd: Numeric;
+  governance_checks: Json<unknown[]>;
+  skip_reason: string | null;
+  error: string | null;
+  retry_count: ColumnType<number, number | undefined, number>;
+  buffered: ColumnType<boolean, boolean | undefined, boolean>;
+  probe: ColumnType<boolean, boolean | undefined, boolean>;
+  next_attempt_at: NullableTimestamp;
+  output: NullableJson<unknown>;
+  comparison: NullableJson<Record<string, unknown>>;
+  agent_outcome: string | null;
+}
+
+export interface CronExecutionAttemptsTable {
+  attempt_id: string;
+  execution_id: string;
+  tenant_id: string;
+  trigger_id: string;
+  role: 'agent' | 'fallback';
+  try: number;
+  target_kind: 'queue' | 'http';
+  target: string;
+  status: 'running' | 'success' | 'failed' | 'timeout';
+  started_at: RequiredTimestamp;
+  deadline_at: RequiredTimestamp;
+  completed_at: NullableTimestamp;
+  duration_ms: number | null;
+  result: NullableJson<Record<string, unknown>>;
+  error_kind: string | null;
+  error: string | null;
+}
+
+export interface CronRollbackReportsTable {
+  report_id: Generated<string>;
+  tenant_id: string;
+  trigger_id: string;
+  event_name: string;
+  red_line: string;
+  report: Json<Record<string, unknown>>;
+  markdown: string;
+  follow_up_task_id: string;
+  created_at: Timestamp;
+}
+
+export type CronTriggerRow = Selectable<CronTriggersTable>;
+export type CronExecutionRow = Selectable<CronExecutionsTable>;
+export type CronAttemptRow = Selectable<CronExecutionAttemptsTable>;

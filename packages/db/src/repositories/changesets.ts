@@ -1,0 +1,567 @@
+/**
+ * Change sets as Postgres keeps them (SPEC §5): submission with its WriteGate verdict, approval and rejection,
+ * the steps each went through (every one audited in the tenant's hash chain), and the views the API serves.
+ */
+import { sql, type Kysely, type Transaction } from 'kysely';
+import {
+  ChangePlanSchema,
+  FileChangeSchema,
+  countChangedLines,
+  encodeCursor,
+  expectedHashes,
+  type AuditLevel,
+  type ChangePlan,
+  type ChangeSetStatus,
+  type ChangeSetStepStatus,
+  type ChangeSetView,
+  type ExecutionResult,
+  type FileChange,
+  type WriteGateResult,
+} from '@warden/domain';
+import type { ChangeSetRow, ChangeSetStepRow } from '../changeset-tables.js';
+import type { Database } from '../database.js';
+import { appendAudits } from './decisions.js';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+export interface ChangeSetKey {
+  tenant_id: string;
+  changeset_id: string;
+}
+
+/**
+ * The `task_id` of a change set's audit rows. Prefixed so a change set never shares a trail with a task that
+ * happens to have the same id; `GET /v1/changesets/:id/audits` reads it.
+ */
+export function changeSetAuditTaskId(changesetId: string): string {
+  return `changeset:${changesetId}`;
+}
+
+export interface ChangeSetStepRecord extends ChangeSetKey {
+  attempt: number;
+  step: string;
+  status: ChangeSetStepStatus;
+  message: string;
+  detail?: Record<string, unknown>;
+  duration_ms?: number | null;
+  /** The audit row that goes with the step, in the same transaction. */
+  audit: { event_type: string; level: AuditLevel };
+}
+
+/**
+ * Records steps and their audit rows (joining the tenant's hash chain) in the caller's transaction, so a
+ * change set's visible history and its audit trail can never disagree.
+ */
+export async function recordChangeSetSteps(
+  trx: Transaction<Database>,
+  steps: readonly ChangeSetStepRecord[],
+): Promise<void> {
+  if (steps.length === 0) return;
+  await trx
+    .insertInto('changeset_steps')
+    .values(
+      steps.map((s) => ({
+        tenant_id: s.tenant_id,
+        changeset_id: s.changeset_id,
+        attempt: s.attempt,
+        step: s.step,
+        status: s.status,
+        message: s.message,
+        detail: JSON.stringify(s.detail ?? {}),
+        duration_ms: s.duration_ms ?? null,
+      })),
+    )
+    .execute();
+  await appendAudits(
+    trx,
+    steps.map((s) => ({
+      tenant_id: s.tenant_id,
+      task_id: changeSetAuditTaskId(s.changeset_id),
+      event_type: s.audit.event_type,
+      level: s.audit.level,
+      decision_id: null,
+      event_id: null,
+      source_event_ts: null,
+      payload: {
+        changeset_id: s.changeset_id,
+        step: s.step,
+        status: s.status,
+        attempt: s.attempt,
+        message: s.message,
+        ...(s.detail ?? {}),
+      },
+    })),
+  );
+}
+
+export interface NewChangeSet extends ChangeSetKey {
+  plan_id: string;
+  workspace: string;
+  generated_by: string;
+  checksum: string;
+  plan_hash: string;
+  idempotency_key: string;
+  fingerprint: string;
+  /** Canonical JSON of the parsed plan and of the changes, exactly as the checksum and plan hash cover them. */
+  plan_json: string;
+  changes_json: string;
+  verdict: WriteGateResult;
+  status: ChangeSetStatus;
+  approval_state: 'not_required' | 'pending';
+  submitted_by: string;
+  /** Set `queued_at` now: the change set goes to the executor after commit. */
+  queued: boolean;
+}
+
+export type InsertChangeSetResult =
+  { status: 'created'; row: ChangeSetRow } | { status: 'exists'; row: ChangeSetRow };
+
+/** Inserts a change set; when the tenant already has one with this id, returns that one untouched. */
+export async function insertChangeSet(trx: Executor, input: NewChangeSet): Promise<InsertChangeSetResult> {
+  const inserted = await trx
+    .insertInto('changesets')
+    .values({
+      tenant_id: input.tenant_id,
+      changeset_id: input.changeset_id,
+      plan_id: input.plan_id,
+      workspace: input.workspace,
+      generated_by: input.generated_by,
+      checksum: input.checksum,
+      plan_hash: input.plan_hash,
+      idempotency_key: input.idempotency_key,
+      fingerprint: input.fingerprint,
+      plan_json: input.plan_json,
+      changes_json: input.changes_json,
+      verdict: input.verdict.verdict,
+      risk_effective: input.verdict.risk_effective,
+      verdict_detail: JSON.stringify(input.verdict),
+      policy_hash: input.verdict.policy_hash,
+      status: input.status,
+      approval_state: input.approval_state,
+      submitted_by: input.submitted_by,
+      queued_at: input.queued ? new Date() : null,
+    })
+    .onConflict((oc) => oc.columns(['tenant_id', 'changeset_id']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted) return { status: 'created', row: inserted };
+  const existing = await findChangeSetRow(trx, input.tenant_id, input.changeset_id);
+  if (!existing) throw new Error(`change set ${input.changeset_id} vanished while being inserted`);
+  return { status: 'exists', row: existing };
+}
+
+export async function findChangeSetRow(
+  db: Executor,
+  tenantId: string,
+  changesetId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<ChangeSetRow | undefined> {
+  let query = db
+    .selectFrom('changesets')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('changeset_id', '=', changesetId);
+  if (options.forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+/** Serializes submissions under one idempotency key until the transaction ends (a transaction-scoped advisory lock). */
+export async function lockIdempotencyKey(
+  trx: Transaction<Database>,
+  tenantId: string,
+  idempotencyKey: string,
+): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`changeset-key|${tenantId}|${idempotencyKey}`}, 0))`.execute(
+    trx,
+  );
+}
+
+/** Change sets of the tenant under one idempotency key, oldest first. */
+export async function findChangeSetsByIdempotencyKey(
+  db: Executor,
+  tenantId: string,
+  idempotencyKey: string,
+): Promise<ChangeSetRow[]> {
+  return db
+    .selectFrom('changesets')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('idempotency_key', '=', idempotencyKey)
+    .orderBy('submitted_at')
+    .orderBy('changeset_id')
+    .execute();
+}
+
+export interface ChangeSetPatch {
+  status?: ChangeSetStatus;
+  attempts?: number;
+  started_at?: Date | null;
+  finished_at?: Date | null;
+  error_code?: string | null;
+  error_message?: string | null;
+  result?: ExecutionResult | null;
+  fence_token?: string | null;
+  queued_at?: Date | null;
+}
+
+/**
+ * Updates a change set. With `guard.fenceToken`, only while the change set is still owned by that execution
+ * attempt; with `guard.statusIn`, only from one of those statuses. Returns false when the guard did not hold
+ * (another attempt took over, or the status moved on).
+ */
+export async function updateChangeSet(
+  db: Executor,
+  key: ChangeSetKey,
+  patch: ChangeSetPatch,
+  guard: { fenceToken?: string; statusIn?: readonly ChangeSetStatus[] } = {},
+): Promise<boolean> {
+  const { result, ...rest } = patch;
+  let query = db
+    .updateTable('changesets')
+    .set({
+      ...rest,
+      ...(result === undefined ? {} : { result: result === null ? null : JSON.stringify(result) }),
+      updated_at: new Date(),
+    })
+    .where('tenant_id', '=', key.tenant_id)
+    .where('changeset_id', '=', key.changeset_id);
+  if (guard.fenceToken !== undefined) query = query.where('fence_token', '=', guard.fenceToken);
+  if (guard.statusIn !== undefined) query = query.where('status', 'in', [...guard.statusIn]);
+  const outcome = await query.executeTakeFirst();
+  return outcome.numUpdatedRows > 0n;
+}
+
+/** The plan and the changes of a stored change set, parsed from exactly the text the hashes cover. */
+export function readStoredChangeSet(row: Pick<ChangeSetRow, 'plan_json' | 'changes_json'>): {
+  plan: ChangePlan;
+  changes: FileChange[];
+  rawChanges: unknown;
+} {
+  const rawChanges = JSON.parse(row.changes_json) as unknown;
+  return {
+    plan: ChangePlanSchema.parse(JSON.parse(row.plan_json)),
+    changes: FileChangeSchema.array().parse(rawChanges),
+    rawChanges,
+  };
+}
+
+export async function listChangeSetSteps(db: Executor, key: ChangeSetKey): Promise<ChangeSetStepRow[]> {
+  return db
+    .selectFrom('changeset_steps')
+    .selectAll()
+    .where('tenant_id', '=', key.tenant_id)
+    .where('changeset_id', '=', key.changeset_id)
+    .orderBy('step_id')
+    .execute();
+}
+
+/** The change set as `GET /v1/changesets/:id` shows it; undefined for an unknown or foreign id. */
+export async function findChangeSetView(
+  db: Executor,
+  tenantId: string,
+  changesetId: string,
+): Promise<ChangeSetView | undefined> {
+  const row = await findChangeSetRow(db, tenantId, changesetId);
+  if (!row) return undefined;
+  return toChangeSetView(row, await listChangeSetSteps(db, row));
+}
+
+export function toChangeSetView(row: ChangeSetRow, steps: readonly ChangeSetStepRow[]): ChangeSetView {
+  const { plan, changes } = readStoredChangeSet(row);
+  const decided = row.approval_state === 'approved' || row.approval_state === 'rejected';
+  return {
+    changeset_id: row.changeset_id,
+    plan_id: row.plan_id,
+    workspace: row.workspace,
+    generated_by: row.generated_by,
+    status: row.status as ChangeSetStatus,
+    checksum: row.checksum,
+    plan_hash: row.plan_hash,
+    idempotency_key: row.idempotency_key,
+    submitted_by: row.submitted_by,
+    submitted_at: row.submitted_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+    verdict: row.verdict_detail as unknown as WriteGateResult,
+    approval: {
+      state: row.approval_state as ChangeSetView['approval']['state'],
+      decided_by: decided ? row.approval_by : null,
+      decided_at: decided ? (row.approval_at?.toISOString() ?? null) : null,
+      checksum: row.approval_checksum,
+      note: row.approval_note,
+    },
+    execution: {
+      attempts: row.attempts,
+      started_at: row.started_at?.toISOString() ?? null,
+      finished_at: row.finished_at?.toISOString() ?? null,
+      error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
+      result: (row.result as unknown as ExecutionResult | null) ?? null,
+    },
+    steps: steps.map((s) => ({
+      step: s.step,
+      status: s.status as ChangeSetStepStatus,
+      attempt: s.attempt,
+      message: s.message,
+      detail: s.detail,
+      duration_ms: s.duration_ms,
+      at: s.created_at.toISOString(),
+    })),
+    plan,
+    changes: changes.map((c) => {
+      const hashes = expectedHashes(c);
+      return {
+        operation: c.operation,
+        path: c.path,
+        old_hash: hashes.oldHash ?? null,
+        new_hash: hashes.newHash ?? null,
+        changed_lines: countChangedLines(c),
+      };
+    }),
+  };
+}
+
+export interface ChangeSetSummary {
+  changeset_id: string;
+  plan_id: string;
+  workspace: string;
+  status: ChangeSetStatus;
+  verdict: string;
+  risk_effective: string;
+  approval_state: string;
+  submitted_by: string;
+  submitted_at: string;
+  updated_at: string;
+}
+
+/** The tenant's change sets, newest first, keyset-paginated on (submitted_at, changeset_id). */
+export async function listChangeSets(
+  db: Executor,
+  tenantId: string,
+  options: {
+    limit: number;
+    status?: ChangeSetStatus;
+    before?: { submitted_at: string; changeset_id: string };
+  },
+): Promise<{ items: ChangeSetSummary[]; next_cursor: string | null }> {
+  let query = db
+    .selectFrom('changesets')
+    .select([
+      'changeset_id',
+      'plan_id',
+      'workspace',
+      'status',
+      'verdict',
+      'risk_effective',
+      'approval_state',
+      'submitted_by',
+      'submitted_at',
+      'updated_at',
+    ])
+    .where('tenant_id', '=', tenantId)
+    .orderBy('submitted_at', 'desc')
+    .orderBy('changeset_id', 'desc')
+    .limit(options.limit + 1);
+  if (options.status) query = query.where('status', '=', options.status);
+  if (options.before) {
+    const before = options.before;
+    query = query.where((eb) =>
+      eb.or([
+        eb('submitted_at', '<', new Date(before.submitted_at)),
+        eb.and([
+          eb('submitted_at', '=', new Date(before.submitted_at)),
+          eb('changeset_id', '<', before.changeset_id),
+        ]),
+      ]),
+    );
+  }
+  const rows = await query.execute();
+  const page = rows.slice(0, options.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => ({
+      ...r,
+      status: r.status as ChangeSetStatus,
+      submitted_at: r.submitted_at.toISOString(),
+      updated_at: r.updated_at.toISOString(),
+    })),
+    next_cursor:
+      rows.length > options.limit && last
+        ? encodeCursor({ submitted_at: last.submitted_at.toISOString(), changeset_id: last.changeset_id })
+        : null,
+  };
+}
+
+export type ApproveChangeSetResult =
+  | { status: 'approved'; row: ChangeSetRow }
+  | { status: 'already_approved'; row: ChangeSetRow }
+  | { status: 'not_found' }
+  | { status: 'self_approval'; row: ChangeSetRow }
+  | { status: 'checksum_mismatch'; row: ChangeSetRow }
+  | { status: 'invalid_state'; row: ChangeSetRow; reason: string };
+
+/**
+ * Approves a change set that waits for a person, in the caller's transaction: the approver must not be the
+ * submitter, and the approval binds to the stored checksum (and plan hash) — the one the approver names, when
+ * they name one. A refused self-approval is recorded and audited too (the caller commits, then answers 403).
+ * Approving twice by the same approver is answered as `already_approved`, so a retried request is harmless.
+ */
+export async function approveChangeSet(
+  trx: Transaction<Database>,
+  input: { tenantId: string; changesetId: string; approver: string; checksum?: string; note?: string },
+): Promise<ApproveChangeSetResult> {
+  const row = await findChangeSetRow(trx, input.tenantId, input.changesetId, { forUpdate: true });
+  if (!row) return { status: 'not_found' };
+  if (row.approval_state === 'approved') {
+    return row.approval_by === input.approver
+      ? { status: 'already_approved', row }
+      : { status: 'invalid_state', row, reason: `it was already approved by ${row.approval_by}` };
+  }
+  const stateProblem = approvalStateProblem(row);
+  if (stateProblem) return { status: 'invalid_state', row, reason: stateProblem };
+  const key = { tenant_id: row.tenant_id, changeset_id: row.changeset_id };
+  if (row.submitted_by === input.approver) {
+    await recordChangeSetSteps(trx, [
+      {
+        ...key,
+        attempt: 0,
+        step: 'approval_refused',
+        status: 'failed',
+        message: 'the submitter may not approve their own change set',
+        detail: { by: input.approver },
+        audit: { event_type: 'CHANGESET_APPROVAL_REFUSED', level: 'warn' },
+      },
+    ]);
+    return { status: 'self_approval', row };
+  }
+  if (input.checksum !== undefined && input.checksum !== row.checksum)
+    return { status: 'checksum_mismatch', row };
+  const now = new Date();
+  const approved = await trx
+    .updateTable('changesets')
+    .set({
+      approval_state: 'approved',
+      approval_by: input.approver,
+      approval_at: now,
+      approval_checksum: row.checksum,
+      approval_plan_hash: row.plan_hash,
+      approval_note: input.note ?? null,
+      queued_at: now,
+      updated_at: now,
+    })
+    .where('tenant_id', '=', row.tenant_id)
+    .where('changeset_id', '=', row.changeset_id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await recordChangeSetSteps(trx, [
+    {
+      ...key,
+      attempt: 0,
+      step: 'approved',
+      status: 'ok',
+      message: `approved by ${input.approver}; bound to checksum ${row.checksum}`,
+      detail: {
+        by: input.approver,
+        checksum: row.checksum,
+        plan_hash: row.plan_hash,
+        ...(input.note ? { note: input.note } : {}),
+      },
+      audit: { event_type: 'CHANGESET_APPROVED', level: 'info' },
+    },
+  ]);
+  return { status: 'approved', row: approved };
+}
+
+export type RejectChangeSetResult =
+  | { status: 'rejected'; row: ChangeSetRow }
+  | { status: 'already_rejected'; row: ChangeSetRow }
+  | { status: 'not_found' }
+  | { status: 'invalid_state'; row: ChangeSetRow; reason: string };
+
+/** Rejects a change set that waits for a person. Final: it never runs, and cannot be approved afterwards. */
+export async function rejectChangeSet(
+  trx: Transaction<Database>,
+  input: { tenantId: string; changesetId: string; rejecter: string; reason?: string },
+): Promise<RejectChangeSetResult> {
+  const row = await findChangeSetRow(trx, input.tenantId, input.changesetId, { forUpdate: true });
+  if (!row) return { status: 'not_found' };
+  if (row.approval_state === 'rejected') {
+    return row.approval_by === input.rejecter
+      ? { status: 'already_rejected', row }
+      : { status: 'invalid_state', row, reason: `it was already rejected by ${row.approval_by}` };
+  }
+  if (row.approval_state === 'approved')
+    return { status: 'invalid_state', row, reason: `it was approved by ${row.approval_by}` };
+  const stateProblem = approvalStateProblem(row);
+  if (stateProblem) return { status: 'invalid_state', row, reason: stateProblem };
+  const now = new Date();
+  const rejected = await trx
+    .updateTable('changesets')
+    .set({
+      approval_state: 'rejected',
+      approval_by: input.rejecter,
+      approval_at: now,
+      approval_note: input.reason ?? null,
+      status: 'rejected',
+      finished_at: now,
+      updated_at: now,
+    })
+    .where('tenant_id', '=', row.tenant_id)
+    .where('changeset_id', '=', row.changeset_id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await recordChangeSetSteps(trx, [
+    {
+      tenant_id: row.tenant_id,
+      changeset_id: row.changeset_id,
+      attempt: 0,
+      step: 'rejected',
+      status: 'ok',
+      message: `rejected by ${input.rejecter}${input.reason ? `: ${input.reason}` : ''}`,
+      detail: { by: input.rejecter, ...(input.reason ? { reason: input.reason } : {}) },
+      audit: { event_type: 'CHANGESET_REJECTED', level: 'warn' },
+    },
+  ]);
+  return { status: 'rejected', row: rejected };
+}
+
+/** Why a change set cannot be approved or rejected now, or undefined when it waits for a person. */
+function approvalStateProblem(row: ChangeSetRow): string | undefined {
+  if (row.verdict === 'DENY')
+    return 'the WriteGate denied it; a denied change set cannot be approved or rejected';
+  if (row.approval_state === 'not_required') return 'the WriteGate allowed it; it needs no approval';
+  if (row.status !== 'pending') return `it is ${row.status}`;
+  return undefined;
+}
+
+/**
+ * Change sets whose job may have been lost: executable ones (allowed or approved, not started) last enqueued
+ * before `queuedBefore`, and ones an execution left half-way before writing anything (an executing status, no
+ * journal in flight, untouched since `stalledBefore` — their job ran out of attempts while Postgres was away).
+ * Locks the rows it returns (`SKIP LOCKED`) when run in a transaction.
+ */
+export async function findChangeSetsToEnqueue(
+  db: Executor,
+  options: { queuedBefore: Date; stalledBefore: Date; limit: number },
+): Promise<ChangeSetKey[]> {
+  const rows = await sql<ChangeSetKey>`
+    select c.tenant_id, c.changeset_id from changesets c
+     where (c.status = 'pending' and c.approval_state in ('not_required', 'approved') and c.verdict <> 'DENY'
+            and (c.queued_at is null or c.queued_at < ${options.queuedBefore}))
+        or (c.status in ('validating', 'backing_up', 'applying', 'verifying', 'health_checking') and c.updated_at < ${options.stalledBefore}
+            and (c.queued_at is null or c.queued_at < ${options.queuedBefore})
+            and not exists (select 1 from changeset_journals j
+                             where j.tenant_id = c.tenant_id and j.changeset_id = c.changeset_id
+                               and j.phase in ('prepared', 'applying', 'applied', 'verifying', 'rolling_back')))
+     order by c.queued_at nulls first
+     limit ${options.limit}
+       for update of c skip locked`.execute(db);
+  return rows.rows;
+}
+
+/** Notes that the change sets were (re-)enqueued now. */
+export async function markChangeSetsQueued(db: Executor, keys: readonly ChangeSetKey[]): Promise<void> {
+  if (keys.length === 0) return;
+  await sql`
+    update changesets as c set queued_at = now()
+      from unnest(${keys.map((k) => k.tenant_id)}::text[], ${keys.map((k) => k.changeset_id)}::text[]) as k(tenant_id, changeset_id)
+     where c.tenant_id = k.tenant_id and c.changeset_id = k.changeset_id`.execute(db);
+}

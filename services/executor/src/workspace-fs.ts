@@ -1,0 +1,402 @@
+/**
+ * File operations confined to one workspace root, safe against symlinks and against a directory being swapped
+ * for a symlink between check and write.
+ *
+ * Every directory on a path is opened with `O_NOFOLLOW | O_DIRECTORY`, one component at a time, each relative to
+ * the already-open parent through `/proc/self/fd/<fd>/` (Linux's `openat` as Node can reach it). A symlink anywhere
+ * on the path fails the open; and once a directory is open, creates, renames and unlinks happen in that very
+ * directory even if its name is pointed elsewhere afterwards. Without `/proc` (not Linux) it falls back to checking
+ * each component with `lstat` just before use, which narrows the race but cannot close it.
+ */
+import { createHash } from 'node:crypto';
+import { constants, existsSync, promises as fsp, type Stats } from 'node:fs';
+import { join, posix } from 'node:path';
+import { CompareAndSwapError, ForbiddenPathError, displayPath, type PathFact } from '@warden/domain';
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
+const PINNED_DIRECTORIES = existsSync('/proc/self/fd');
+
+export type FileState = { exists: false } | { exists: true; content: Buffer; hash: string; mode: number };
+
+export interface PathInspection {
+  /** Problems on disk (symlinks, special files, a file where a directory should be); empty when none. */
+  facts: PathFact[];
+  state: FileState;
+  /** Parent directories that do not exist yet, parents first (relative to the root). */
+  missingDirs: string[];
+}
+
+export function sha256OfBytes(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+interface OpenDir {
+  /** Prefix for entries of this directory: `/proc/self/fd/<fd>` or, without /proc, the absolute path. */
+  prefix: string;
+  handle?: fsp.FileHandle;
+}
+
+class MissingDirectoryError extends Error {
+  constructor(readonly relDir: string) {
+    super(`directory ${displayPath(relDir)} does not exist`);
+  }
+}
+
+export interface WorkspaceFsOptions {
+  /**
+   * Largest existing file read (to hash it and back it up); a larger one is refused rather than read into memory.
+   * @defaultValue `Infinity`
+   */
+  maxFileBytes?: number;
+}
+
+/** The workspace root a session works under. */
+export class WorkspaceFs {
+  constructor(
+    readonly root: string,
+    private readonly options: WorkspaceFsOptions = {},
+  ) {}
+
+  /** A session keeps the directories it opened pinned until `close()`; open one per phase (check, apply, rollback). */
+  session(): FsSession {
+    return new FsSession(this.root, this.options.maxFileBytes ?? Number.POSITIVE_INFINITY);
+  }
+}
+
+export class FsSession {
+  private readonly dirs = new Map<string, Promise<OpenDir>>();
+  private readonly touched = new Set<string>();
+
+  constructor(
+    private readonly root: string,
+    private readonly maxFileBytes: number,
+  ) {}
+
+  /** What is at `relPath` now, and what stands in the way of writing it. Never throws for a problem on the path. */
+  async inspect(relPath: string): Promise<PathInspection> {
+    const segments = relPath.split('/');
+    const missingDirs: string[] = [];
+    let parent = '';
+    for (const segment of segments.slice(0, -1)) {
+      const relDir = parent === '' ? segment : `${parent}/${segment}`;
+      if (missingDirs.length > 0) {
+        missingDirs.push(relDir);
+        continue;
+      }
+      try {
+        await this.openDir(relDir);
+      } catch (error) {
+        if (error instanceof MissingDirectoryError) missingDirs.push(relDir);
+        else if (error instanceof ForbiddenPathError)
+          return { facts: factsOf(error), state: { exists: false }, missingDirs: [] };
+        else throw error;
+      }
+      parent = relDir;
+    }
+    if (missingDirs.length > 0) return { facts: [], state: { exists: false }, missingDirs };
+    try {
+      return { facts: [], state: await this.readState(relPath), missingDirs };
+    } catch (error) {
+      if (error instanceof ForbiddenPathError)
+        return { facts: factsOf(error), state: { exists: false }, missingDirs };
+      throw error;
+    }
+  }
+
+  /** The file at `relPath`: absent, or its bytes, hash and mode. Throws ForbiddenPathError for a symlink or special file. */
+  async readState(relPath: string): Promise<FileState> {
+    const { dir, name } = split(relPath);
+    let at: OpenDir;
+    try {
+      at = await this.openDir(dir);
+    } catch (error) {
+      if (error instanceof MissingDirectoryError) return { exists: false };
+      throw error;
+    }
+    const target = `${at.prefix}/${name}`;
+    const stats = await lstatOrUndefined(target);
+    if (!stats) return { exists: false };
+    assertRegularFile(stats, relPath);
+    // O_NONBLOCK: should the file be swapped for a FIFO after the lstat, opening it must not hang.
+    const handle = await fsp
+      .open(target, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+      .catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'ELOOP' ? symlinkError(relPath) : error;
+      });
+    try {
+      const opened = await handle.stat();
+      assertRegularFile(opened, relPath);
+      if (opened.size > this.maxFileBytes) {
+        throw new ForbiddenPathError(
+          `${displayPath(relPath)} is ${opened.size} bytes, over max_file_bytes (${this.maxFileBytes}); it cannot be backed up`,
+          [{ path: relPath, message: 'PATH_FILE_TOO_LARGE' }],
+        );
+      }
+      const content = await handle.readFile();
+      return { exists: true, content, hash: sha256OfBytes(content), mode: opened.mode & 0o7777 };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Creates a directory whose parent exists (a no-op when it exists already as a real directory). */
+  async ensureDir(relDir: string, mode = 0o755): Promise<void> {
+    const { dir, name } = split(relDir);
+    const parent = await this.openDir(dir);
+    try {
+      await fsp.mkdir(`${parent.prefix}/${name}`, { mode });
+      this.touched.add(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    await this.openDir(relDir);
+  }
+
+  /**
+   * Writes `content` to `relPath` through a temp file in the same directory (written, fsynced, then renamed over
+   * the target, so a reader sees the old or the new file, never a mix). `exclusive` fails with
+   * CompareAndSwapError when the target exists (a create must not clobber a file that appeared meanwhile).
+   */
+  async writeFile(
+    relPath: string,
+    content: Buffer,
+    options: { mode: number; tempName: string; exclusive: boolean },
+  ): Promise<void> {
+    const { dir, name } = split(relPath);
+    const at = await this.openDir(dir);
+    const temp = `${at.prefix}/${options.tempName}`;
+    const target = `${at.prefix}/${name}`;
+    const handle = await fsp.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, options.mode);
+    try {
+      await handle.writeFile(content);
+      // The umask may have narrowed the mode at creation; a restored file must get its exact mode back.
+      await handle.chmod(options.mode);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    if (options.exclusive) {
+      try {
+        await fsp.link(temp, target);
+      } catch (error) {
+        await fsp.unlink(temp).catch(() => {});
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+          throw new CompareAndSwapError(
+            `${displayPath(relPath)} appeared after the check: a create never overwrites a file`,
+          );
+        throw error;
+      }
+      await fsp.unlink(temp);
+    } else {
+      const existing = await lstatOrUndefined(target);
+      if (existing) assertRegularFile(existing, relPath);
+      await fsp.rename(temp, target);
+    }
+    this.touched.add(dir);
+  }
+
+  /** Deletes the regular file at `relPath`; false when there was none. */
+  async removeFile(relPath: string): Promise<boolean> {
+    const { dir, name } = split(relPath);
+    let at: OpenDir;
+    try {
+      at = await this.openDir(dir);
+    } catch (error) {
+      if (error instanceof MissingDirectoryError) return false;
+      throw error;
+    }
+    const target = `${at.prefix}/${name}`;
+    const stats = await lstatOrUndefined(target);
+    if (!stats) return false;
+    assertRegularFile(stats, relPath);
+    await fsp.unlink(target);
+    this.touched.add(dir);
+    return true;
+  }
+
+  /** Removes a temp file this executor may have left in `relDir` (crash mid-write). */
+  async removeTemp(relDir: string, tempName: string): Promise<void> {
+    try {
+      const at = await this.openDir(relDir);
+      await fsp.unlink(`${at.prefix}/${tempName}`);
+      this.touched.add(relDir);
+    } catch {
+      // Absent temp or directory: nothing to clean.
+    }
+  }
+
+  /** Removes `relDir` when it is empty; leaves it (and says so) when something is inside. */
+  async removeDirIfEmpty(relDir: string): Promise<'removed' | 'absent' | 'not_empty'> {
+    const { dir, name } = split(relDir);
+    let parent: OpenDir;
+    try {
+      parent = await this.openDir(dir);
+    } catch (error) {
+      if (error instanceof MissingDirectoryError) return 'absent';
+      throw error;
+    }
+    await this.forget(relDir);
+    try {
+      await fsp.rmdir(`${parent.prefix}/${name}`);
+      this.touched.add(dir);
+      return 'removed';
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return 'absent';
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') return 'not_empty';
+      throw error;
+    }
+  }
+
+  /** True when `relDir` exists as a real directory. */
+  async dirExists(relDir: string): Promise<boolean> {
+    try {
+      await this.openDir(relDir);
+      return true;
+    } catch (error) {
+      if (error instanceof MissingDirectoryError) return false;
+      throw error;
+    }
+  }
+
+  /** fsyncs every directory whose entries this session changed, so the renames and unlinks survive a power cut. */
+  async syncDirectories(): Promise<void> {
+    await Promise.all(
+      [...this.touched].map(async (relDir) => {
+        try {
+          const at = await this.openDir(relDir);
+          if (at.handle) await at.handle.sync();
+          else {
+            const handle = await fsp.open(at.prefix, O_RDONLY | O_DIRECTORY);
+            await handle.sync().finally(() => handle.close());
+          }
+        } catch (error) {
+          if (!(error instanceof MissingDirectoryError)) throw error;
+        }
+      }),
+    );
+    this.touched.clear();
+  }
+
+  async close(): Promise<void> {
+    const opened = [...this.dirs.values()];
+    this.dirs.clear();
+    await Promise.all(opened.map((p) => p.then((d) => d.handle?.close()).catch(() => {})));
+  }
+
+  private async forget(relDir: string): Promise<void> {
+    for (const key of [...this.dirs.keys()]) {
+      if (key === relDir || key.startsWith(`${relDir}/`)) {
+        const opened = this.dirs.get(key)!;
+        this.dirs.delete(key);
+        await opened.then((d) => d.handle?.close()).catch(() => {});
+      }
+    }
+  }
+
+  private openDir(relDir: string): Promise<OpenDir> {
+    let opened = this.dirs.get(relDir);
+    if (!opened) {
+      opened = this.open(relDir);
+      this.dirs.set(relDir, opened);
+      // A failed open is not remembered: the directory may be created next.
+      opened.catch(() => this.dirs.delete(relDir));
+    }
+    return opened;
+  }
+
+  private async open(relDir: string): Promise<OpenDir> {
+    if (!PINNED_DIRECTORIES) return this.openByPath(relDir);
+    if (relDir === '') {
+      const handle = await fsp.open(this.root, O_RDONLY | O_DIRECTORY);
+      return { prefix: `/proc/self/fd/${handle.fd}`, handle };
+    }
+    const { dir, name } = split(relDir);
+    const parent = await this.openDir(dir);
+    const path = `${parent.prefix}/${name}`;
+    try {
+      const handle = await fsp.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      return { prefix: `/proc/self/fd/${handle.fd}`, handle };
+    } catch (error) {
+      throw await describeOpenFailure(error as NodeJS.ErrnoException, path, relDir);
+    }
+  }
+
+  private async openByPath(relDir: string): Promise<OpenDir> {
+    let current = this.root;
+    let rel = '';
+    for (const segment of relDir === '' ? [] : relDir.split('/')) {
+      current = join(current, segment);
+      rel = rel === '' ? segment : `${rel}/${segment}`;
+      const stats = await lstatOrUndefined(current);
+      if (!stats) throw new MissingDirectoryError(rel);
+      if (stats.isSymbolicLink()) throw symlinkError(rel);
+      if (!stats.isDirectory())
+        throw new ForbiddenPathError(`${displayPath(rel)} is not a directory`, [
+          { path: rel, message: 'PATH_PARENT_NOT_DIRECTORY' },
+        ]);
+    }
+    return { prefix: current };
+  }
+}
+
+function split(relPath: string): { dir: string; name: string } {
+  const dir = posix.dirname(relPath);
+  return { dir: dir === '.' ? '' : dir, name: posix.basename(relPath) };
+}
+
+async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await fsp.lstat(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function symlinkError(relPath: string): ForbiddenPathError {
+  return new ForbiddenPathError(
+    `${displayPath(relPath)} is a symbolic link; the executor never follows links in a workspace`,
+    [{ path: relPath, message: 'PATH_SYMLINK' }],
+  );
+}
+
+function assertRegularFile(stats: Stats, relPath: string): void {
+  if (stats.isSymbolicLink()) throw symlinkError(relPath);
+  if (!stats.isFile()) {
+    throw new ForbiddenPathError(
+      `${displayPath(relPath)} is not a regular file (a directory, device, FIFO or socket)`,
+      [{ path: relPath, message: 'PATH_NOT_REGULAR_FILE' }],
+    );
+  }
+}
+
+async function describeOpenFailure(
+  error: NodeJS.ErrnoException,
+  path: string,
+  relDir: string,
+): Promise<Error> {
+  if (error.code === 'ENOENT') return new MissingDirectoryError(relDir);
+  if (error.code === 'ELOOP' || error.code === 'ENOTDIR') {
+    const stats = await lstatOrUndefined(path).catch(() => undefined);
+    if (!stats) return new MissingDirectoryError(relDir);
+    if (stats.isSymbolicLink()) return symlinkError(relDir);
+    return new ForbiddenPathError(`${displayPath(relDir)} is not a directory`, [
+      { path: relDir, message: 'PATH_PARENT_NOT_DIRECTORY' },
+    ]);
+  }
+  return error;
+}
+
+/** The code of a ForbiddenPathError raised here, as a WriteGate path fact. */
+function factsOf(error: ForbiddenPathError): PathFact[] {
+  const code = error.details[0]?.message;
+  const known =
+    code === 'PATH_SYMLINK' ||
+    code === 'PATH_NOT_REGULAR_FILE' ||
+    code === 'PATH_PARENT_NOT_DIRECTORY' ||
+    code === 'PATH_FILE_TOO_LARGE'
+      ? code
+      : 'PATH_ESCAPES_WORKSPACE';
+  return [{ code: known, message: error.message }];
+}

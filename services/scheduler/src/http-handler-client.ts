@@ -1,0 +1,134 @@
+/**
+ * Calls HTTP handler targets (`{ url, timeoutMs }`): a JSON POST of the handler job, through one opossum
+ * breaker per URL so a failing endpoint is not hammered, with a per-call deadline so a slow one cannot hold
+ * the run past `max_duration_ms`.
+ */
+import CircuitBreaker from 'opossum';
+import { HandlerResultSchema, describeIssues, type HandlerErrorKind, type HandlerJob, type HandlerResult, type HttpTarget } from '@warden/domain';
+
+/** How a call ended, in the terms of the execution ledger. */
+export type HandlerOutcome =
+  | { ok: true; result: HandlerResult }
+  | { ok: false; kind: HandlerErrorKind; message: string };
+
+class HandlerCallError extends Error {
+  constructor(
+    readonly kind: HandlerErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HandlerCallError';
+  }
+}
+
+export interface HttpHandlerClientOptions {
+  /**
+   * Hosts HTTP targets may call: `*`, exact names, or `*.suffix` patterns. Anything else is refused (a
+   * guard against triggers aimed at internal endpoints). @defaultValue `['*']`
+   */
+  allowedHosts?: readonly string[];
+  /** How long a URL's breaker stays open before one call may try again. @defaultValue `30000` */
+  breakerResetMs?: number;
+  /** Failure percentage (over at least `breakerVolume` calls in a minute) that opens a URL's breaker. @defaultValue `50` */
+  breakerErrorPercentage?: number;
+  /** @defaultValue `5` */
+  breakerVolume?: number;
+}
+
+type Call = (url: string, body: string, headers: Record<string, string>, timeoutMs: number, limit: string) => Promise<HandlerResult>;
+
+export class HttpHandlerClient {
+  private readonly breakers = new Map<string, CircuitBreaker<Parameters<Call>, HandlerResult>>();
+  private readonly allowedHosts: readonly string[];
+
+  constructor(private readonly options: HttpHandlerClientOptions = {}) {
+    this.allowedHosts = options.allowedHosts ?? ['*'];
+  }
+
+  /** Calls the handler; never throws — every failure is an outcome. */
+  async call(target: HttpTarget, job: HandlerJob, deadline: Date): Promise<HandlerOutcome> {
+    const url = new URL(target.url);
+    if (!this.hostAllowed(url.hostname)) {
+      return { ok: false, kind: 'validation', message: `host "${url.hostname}" is not in HTTP_TARGET_ALLOWED_HOSTS` };
+    }
+    const remaining = deadline.getTime() - Date.now();
+    if (remaining <= 0) return { ok: false, kind: 'timeout', message: 'the deadline passed before the call could start' };
+    // The deadline was set from timeoutMs when that is the tighter limit; name the limit the operator set.
+    const limit = target.timeoutMs <= remaining + 250 ? `the target's timeoutMs (${target.timeoutMs} ms)` : `max_duration_ms (${Math.round(remaining)} ms left)`;
+    try {
+      const result = await this.breakerFor(target.url).fire(target.url, JSON.stringify(job), target.headers ?? {}, Math.min(target.timeoutMs, remaining), limit);
+      return { ok: true, result };
+    } catch (error) {
+      if (error instanceof HandlerCallError) return { ok: false, kind: error.kind, message: error.message };
+      if ((error as { code?: string }).code === 'EOPENBREAKER') {
+        return { ok: false, kind: 'transport', message: `the HTTP breaker for ${url.host} is open after repeated failures; not called` };
+      }
+      return { ok: false, kind: 'transport', message: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  /** Stops every breaker's timers. */
+  shutdown(): void {
+    for (const breaker of this.breakers.values()) breaker.shutdown();
+    this.breakers.clear();
+  }
+
+  private hostAllowed(host: string): boolean {
+    return this.allowedHosts.some((pattern) => pattern === '*' || pattern === host || (pattern.startsWith('*.') && host.endsWith(pattern.slice(1))));
+  }
+
+  private breakerFor(url: string): CircuitBreaker<Parameters<Call>, HandlerResult> {
+    let breaker = this.breakers.get(url);
+    if (!breaker) {
+      breaker = new CircuitBreaker<Parameters<Call>, HandlerResult>(postJson, {
+        // Each call carries its own deadline (an AbortSignal); opossum's shared timeout would abort them all.
+        timeout: false,
+        resetTimeout: this.options.breakerResetMs ?? 30_000,
+        errorThresholdPercentage: this.options.breakerErrorPercentage ?? 50,
+        volumeThreshold: this.options.breakerVolume ?? 5,
+        rollingCountTimeout: 60_000,
+        // A refused request (4xx) says nothing about the endpoint's health.
+        errorFilter: (error: unknown) => error instanceof HandlerCallError && error.kind === 'validation',
+      });
+      this.breakers.set(url, breaker);
+    }
+    return breaker;
+  }
+}
+
+async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, limit: string): Promise<HandlerResult> {
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
+      body,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    text = await response.text();
+  } catch (error) {
+    if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+      throw new HandlerCallError('timeout', `no answer within ${limit}`);
+    }
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new HandlerCallError('transport', `request failed: ${cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error))}`);
+  }
+  if (response.status === 408 || response.status === 429 || response.status >= 500) {
+    throw new HandlerCallError(response.status === 408 ? 'timeout' : 'handler', `answered HTTP ${response.status}: ${text.slice(0, 300)}`);
+  }
+  if (response.status >= 400) throw new HandlerCallError('validation', `answered HTTP ${response.status}: ${text.slice(0, 300)}`);
+  let parsed: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new HandlerCallError('validation', `answered ${response.status} with a body that is not JSON`);
+    }
+  }
+  const result = HandlerResultSchema.safeParse(parsed);
+  if (!result.success) {
+    throw new HandlerCallError('validation', `answered with an invalid result: ${describeIssues(result.error.issues).map((d) => `${d.path}: ${d.message}`).join('; ')}`);
+  }
+  return result.data;
+}
