@@ -280,6 +280,8 @@ describe('warden preflight', () => {
     expect(report.checks.map((c) => c.name)).toEqual([
       'configuration',
       'supervisor policy',
+      'writegate policy',
+      'lead rules',
       'postgres',
       'migrations',
       'redis',
@@ -300,6 +302,17 @@ describe('warden preflight', () => {
     // One bad file is one problem: the servers are still checked and pass.
     expect(report.problems).toHaveLength(1);
     expect(check(report, 'migrations').status).toBe('ok');
+  });
+
+  it.each([
+    ['writegate policy', 'WRITEGATE_POLICY_FILE', 'constraints:\n  max_files_touched: -3\n', 'constraints.max_files_touched'],
+    ['lead rules', 'LEAD_RULES_FILE', 'no_such_rule: {}\n', 'no_such_rule'],
+  ])('should validate the %s file named by %s', async (name, variable, text, path) => {
+    const database = await testDatabase();
+    const file = await writeScratch(`${variable}.yaml`, text);
+    const report = await runPreflight({ env: { ...envFor(database), [variable]: file }, cwd: repoRoot });
+    expect(check(report, name)).toMatchObject({ status: 'fail', reason: expect.stringContaining(path) });
+    expect(report.problems).toHaveLength(1);
   });
 
   it('should name the line of a YAML syntax error', async () => {

@@ -11,7 +11,14 @@ export const configSchema = z.object({
    * @defaultValue `infra/policies/supervisor.yaml`
    */
   SUPERVISOR_POLICY_FILE: z.string().min(1).default('infra/policies/supervisor.yaml'),
+  /** The WriteGate policy (api, executor). @defaultValue `infra/policies/writegate.yaml` */
+  WRITEGATE_POLICY_FILE: z.string().min(1).default('infra/policies/writegate.yaml'),
+  /** The lead miner's rules file. @defaultValue `infra/policies/lead-rules.yaml` */
+  LEAD_RULES_FILE: z.string().min(1).default('infra/policies/lead-rules.yaml'),
 });
+
+/** The configuration variables that name files, resolved against the current directory. */
+const FILE_FIELDS = ['SUPERVISOR_POLICY_FILE', 'WRITEGATE_POLICY_FILE', 'LEAD_RULES_FILE'] as const;
 export type CliConfig = z.infer<typeof configSchema>;
 
 /** What the CLI needs from its surroundings; commands receive it instead of reading globals. */
@@ -29,7 +36,8 @@ export function processEnvironment(): CliEnvironment {
 /** Reads the configuration once; throws a ConfigError naming every bad variable (exit 2). */
 export function loadConfig({ env, cwd }: CliEnvironment): CliConfig {
   const config = parseConfig(configSchema, env, 'configuration');
-  return { ...config, SUPERVISOR_POLICY_FILE: resolve(cwd, config.SUPERVISOR_POLICY_FILE) };
+  for (const field of FILE_FIELDS) config[field] = resolve(cwd, config[field]);
+  return config;
 }
 
 export interface ConfigInspection {
@@ -53,8 +61,8 @@ export function inspectConfig(environment: CliEnvironment): ConfigInspection {
       const result = schema.safeParse(environment.env[name]);
       if (result.success) fields[name] = result.data;
     }
-    if (typeof fields.SUPERVISOR_POLICY_FILE === 'string') {
-      fields.SUPERVISOR_POLICY_FILE = resolve(environment.cwd, fields.SUPERVISOR_POLICY_FILE);
+    for (const field of FILE_FIELDS) {
+      if (typeof fields[field] === 'string') fields[field] = resolve(environment.cwd, fields[field]);
     }
     return { error, fields: fields as Partial<CliConfig> };
   }

@@ -1,12 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import {
-  ConfigError,
-  ValidationError,
-  WriteGatePolicySchema,
-  parsePolicyYaml,
-  writeGatePolicyHash,
-  type WriteGatePolicy,
-} from '@warden/domain';
+import { WriteGatePolicySchema, writeGatePolicyHash, type WriteGatePolicy } from '@warden/domain';
+import { loadPolicyFile } from '@warden/runtime';
 
 export interface LoadedWriteGatePolicy {
   policy: WriteGatePolicy;
@@ -17,18 +10,6 @@ export interface LoadedWriteGatePolicy {
 
 /** Reads and validates the WriteGate policy at start-up; any problem is a ConfigError naming the file and field. */
 export async function loadWriteGatePolicy(path: string): Promise<LoadedWriteGatePolicy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read the WriteGate policy file ${path}: ${(error as Error).message}`);
-  }
-  try {
-    const policy = parsePolicyYaml(text, WriteGatePolicySchema, path);
-    return { policy, hash: writeGatePolicyHash(policy), file: path };
-  } catch (error) {
-    if (error instanceof ValidationError)
-      throw new ConfigError(`invalid WriteGate policy: ${error.message}`, error.details);
-    throw error;
-  }
+  const policy = await loadPolicyFile(path, WriteGatePolicySchema, 'WriteGate policy');
+  return { policy, hash: writeGatePolicyHash(policy), file: path };
 }

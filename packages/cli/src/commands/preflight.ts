@@ -7,7 +7,8 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { pendingMigrations, type Db } from '@warden/db';
-import { parsePolicyYaml, SupervisorPolicyFileSchema, ValidationError } from '@warden/domain';
+import type { z } from 'zod';
+import { LeadRulesFileSchema, parsePolicyYaml, SupervisorPolicyFileSchema, ValidationError, WriteGatePolicySchema } from '@warden/domain';
 import { ALL_QUEUE_NAMES, createRedis, pingRedis, WardenQueues, type QueueName } from '@warden/queue';
 import { inspectConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError, describeError } from '../errors.js';
@@ -22,7 +23,7 @@ export type CheckStatus =
   | 'skip';
 
 export interface PreflightCheck {
-  /** `configuration`, `supervisor policy`, `postgres`, `migrations`, `redis`, `queue <name>`. */
+  /** `configuration`, `supervisor policy`, `writegate policy`, `lead rules`, `postgres`, `migrations`, `redis`, `queue <name>`. */
   name: string;
   status: CheckStatus;
   /** Why it passed (what was found) or why it did not. One line. */
@@ -80,22 +81,24 @@ export async function runPreflight(options: PreflightOptions = {}): Promise<Pref
       ? fields.SUPERVISOR_POLICY_FILE
       : resolve(environment.cwd, options.supervisorPolicyFile);
 
-  const [policy, postgres, redis] = await Promise.all([
-    checkSupervisorPolicy(policyFile, environment.cwd),
+  const [policy, writeGate, leadRules, postgres, redis] = await Promise.all([
+    checkPolicyFile('supervisor policy', 'SUPERVISOR_POLICY_FILE', policyFile, SupervisorPolicyFileSchema, environment.cwd),
+    checkPolicyFile('writegate policy', 'WRITEGATE_POLICY_FILE', fields.WRITEGATE_POLICY_FILE, WriteGatePolicySchema, environment.cwd),
+    checkPolicyFile('lead rules', 'LEAD_RULES_FILE', fields.LEAD_RULES_FILE, LeadRulesFileSchema, environment.cwd),
     checkPostgres(fields.DATABASE_URL, timeoutMs),
     checkRedis(fields.REDIS_URL, fields.QUEUE_PREFIX, timeoutMs),
   ]);
 
-  const checks = [configuration, policy, ...postgres, ...redis];
+  const checks = [configuration, policy, writeGate, leadRules, ...postgres, ...redis];
   const problems = checks
     .filter((check) => check.status === 'fail')
     .map((check) => `${check.name}: ${check.reason}`);
   return { ok: problems.length === 0, checks, problems, durationMs: Math.round(performance.now() - started) };
 }
 
-async function checkSupervisorPolicy(file: string | undefined, cwd: string): Promise<PreflightCheck> {
-  const name = 'supervisor policy';
-  if (file === undefined) return { name, status: 'skip', reason: 'SUPERVISOR_POLICY_FILE is invalid' };
+/** Reads one policy file and validates it with the schema its service uses at start-up. */
+async function checkPolicyFile(name: string, variable: string, file: string | undefined, schema: z.ZodType, cwd: string): Promise<PreflightCheck> {
+  if (file === undefined) return { name, status: 'skip', reason: `${variable} is invalid` };
   const shown = displayPath(file, cwd);
   let text: string;
   try {
@@ -109,8 +112,8 @@ async function checkSupervisorPolicy(file: string | undefined, cwd: string): Pro
     };
   }
   try {
-    const policy = parsePolicyYaml(text, SupervisorPolicyFileSchema, shown);
-    return { name, status: 'ok', reason: `${shown} is valid (version ${policy.version})` };
+    const parsed = parsePolicyYaml(text, schema, shown) as { version?: unknown };
+    return { name, status: 'ok', reason: `${shown} is valid${parsed.version === undefined ? '' : ` (version ${String(parsed.version)})`}` };
   } catch (error) {
     // parsePolicyYaml's message already names the file and each field path or YAML line.
     const reason = error instanceof ValidationError ? error.message : `${shown}: ${describeError(error)}`;

@@ -3,7 +3,6 @@
  * the change set before any reply; the enqueue that follows an ALLOW or an approval is an optimisation — when
  * Redis is away the executor's poller enqueues it later.
  */
-import { readFile } from 'node:fs/promises';
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
@@ -31,7 +30,6 @@ import {
   ChangeSetSubmissionSchema,
   ChangeSetViewSchema,
   ChecksumMismatchError,
-  ConfigError,
   ConflictError,
   ForbiddenError,
   IdempotencyConflictError,
@@ -49,7 +47,6 @@ import {
   evaluateWriteGate,
   hasScope,
   parseOrThrow,
-  parsePolicyYaml,
   submissionFingerprint,
   writeGatePolicyHash,
   type Scope,
@@ -57,6 +54,7 @@ import {
 } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import { QUEUE_NAMES, changesetJobId, type WardenQueues } from '@warden/queue';
+import { loadPolicyFile } from '@warden/runtime';
 import { authOf } from '../auth.js';
 
 /** The WriteGate policy the API gates submissions with, and its hash. */
@@ -67,20 +65,8 @@ export interface ApiWriteGatePolicy {
 
 /** Reads and validates the WriteGate policy at start-up; any problem is a ConfigError naming the file and field. */
 export async function loadWriteGatePolicyFile(path: string): Promise<ApiWriteGatePolicy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read the WriteGate policy file ${path}: ${(error as Error).message}`);
-  }
-  try {
-    const policy = parsePolicyYaml(text, WriteGatePolicySchema, path);
-    return { policy, hash: writeGatePolicyHash(policy) };
-  } catch (error) {
-    if (error instanceof ValidationError)
-      throw new ConfigError(`invalid WriteGate policy: ${error.message}`, error.details);
-    throw error;
-  }
+  const policy = await loadPolicyFile(path, WriteGatePolicySchema, 'WriteGate policy');
+  return { policy, hash: writeGatePolicyHash(policy) };
 }
 
 export interface ChangeSetsRouteOptions {
