@@ -24,6 +24,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 # Left owned by root, so the service user can read but not rewrite its own code or the baked-in policy files.
 COPY --from=build /app /app
+# The executor's workspaces (compose mounts a volume here; a new named volume copies this ownership).
+RUN mkdir -p /workspaces/default && chown -R node:node /workspaces
 USER node
 # The api's port; the workers' ops ports (9101-9104) are declared by compose and Kubernetes.
 EXPOSE 3000

@@ -257,6 +257,12 @@ async function devAdminKey(pnpm, apiUrl) {
 
 async function up() {
   const pnpm = await setup();
+  if (process.env.EXECUTOR_WORKSPACES === undefined) {
+    // A workspace to try change sets on, so the executor is useful out of the box.
+    const workspace = join(stateDir, 'workspaces', 'default');
+    mkdirSync(workspace, { recursive: true });
+    process.env.EXECUTOR_WORKSPACES = JSON.stringify({ default: workspace });
+  }
   step('starting the five services');
   const children = new Map();
   let stopping = false;
