@@ -248,7 +248,12 @@ async function devAdminKey(pnpm, apiUrl) {
     env: process.env,
   });
   if (result.status !== 0) throw new SetupError(`could not create a development key: ${result.stderr.trim()}`);
-  const key = JSON.parse(result.stdout.trim().split('\n').at(-1)).key;
+  let key;
+  try {
+    key = JSON.parse(result.stdout).key;
+  } catch {
+    throw new SetupError(`could not read the development key from \`warden keys create --json\`: ${result.stdout.trim().slice(0, 200)}`);
+  }
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(file, key + '\n');
   chmodSync(file, 0o600);
@@ -312,15 +317,26 @@ async function up() {
     });
   }
 
+  try {
+    await reportWhenReady(pnpm, stopAll, () => stopping);
+  } catch (error) {
+    // Never leave the services running behind a failed start-up.
+    console.error(paint('1;31', `✗ ${error instanceof Error ? error.message : String(error)}`));
+    stopAll(1);
+  }
+}
+
+/** Waits for every service's /readyz, then prints the URLs and the development key. */
+async function reportWhenReady(pnpm, stopAll, isStopping) {
   const apiPort = SERVICES[0].port;
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   for (const service of SERVICES) {
     let ready = false;
-    for (let i = 0; i < 120 && !stopping && !ready; i++) {
+    for (let i = 0; i < 120 && !isStopping() && !ready; i++) {
       ready = (await httpStatus(`http://127.0.0.1:${service.port}/readyz`)) === 200;
       if (!ready) await sleep(250);
     }
-    if (stopping) return;
+    if (isStopping()) return;
     if (!ready) {
       console.error(paint('1;31', `✗ ${service.name} did not become ready on port ${service.port} within 30 s`));
       return stopAll(1);
