@@ -268,6 +268,15 @@ async function up() {
     mkdirSync(workspace, { recursive: true });
     process.env.EXECUTOR_WORKSPACES = JSON.stringify({ default: workspace });
   }
+  for (const service of SERVICES) {
+    service.port = Number(process.env[`WARDEN_${service.name.toUpperCase().replaceAll('-', '_')}_PORT`] ?? service.port);
+    // Something already listening would answer our readiness probes in the service's place.
+    if (await reachable('127.0.0.1', service.port, 500)) {
+      throw new SetupError(
+        `port ${service.port} (${service.name}) is already in use — is Warden already running? Stop it, or move the service with WARDEN_${service.name.toUpperCase().replaceAll('-', '_')}_PORT=<port>`,
+      );
+    }
+  }
   step('starting the five services');
   const children = new Map();
   let stopping = false;
@@ -291,8 +300,7 @@ async function up() {
   process.on('SIGTERM', () => stopAll(0));
 
   for (const service of SERVICES) {
-    const port = Number(process.env[`WARDEN_${service.name.toUpperCase().replaceAll('-', '_')}_PORT`] ?? service.port);
-    service.port = port;
+    const port = service.port;
     const child = spawn(process.execPath, ['--import', 'tsx', service.entry], {
       cwd: root,
       env: { ...process.env, [service.portEnv]: String(port) },
