@@ -298,13 +298,21 @@ async function up() {
   };
   process.on('SIGINT', () => stopAll(0));
   process.on('SIGTERM', () => stopAll(0));
+  process.on('SIGHUP', () => stopAll(0));
+  // However this script ends, it takes the services with it.
+  process.on('exit', () => {
+    for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
 
   for (const service of SERVICES) {
     const port = service.port;
+    // Their own process group: Ctrl-C reaches only this script, which then stops each service exactly once
+    // (a second signal would make a service skip its graceful stop).
     const child = spawn(process.execPath, ['--import', 'tsx', service.entry], {
       cwd: root,
       env: { ...process.env, [service.portEnv]: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     children.set(service.name, child);
     for (const stream of [child.stdout, child.stderr]) {
