@@ -7,7 +7,12 @@
  * In your own service, import from `@warden/client`; this example imports the SDK by path because
  * `examples/` is not a workspace package.
  */
-import { WardenCron, TriggerValidationError, type CronRegistration, type TriggerContext } from '../../packages/client/src/index.js';
+import {
+  WardenCron,
+  TriggerValidationError,
+  type CronRegistration,
+  type TriggerContext,
+} from '../../packages/client/src/index.js';
 
 export interface Stock {
   sku: string;
@@ -17,7 +22,10 @@ export interface Stock {
 
 /** The legacy job, unchanged: anything with less than 7 days of stock is low. */
 export function legacyLowStock(stock: readonly Stock[]): string[] {
-  return stock.filter((s) => s.daily_sales > 0 && s.on_hand / s.daily_sales < 7).map((s) => s.sku).sort();
+  return stock
+    .filter((s) => s.daily_sales > 0 && s.on_hand / s.daily_sales < 7)
+    .map((s) => s.sku)
+    .sort();
 }
 
 /**
@@ -26,7 +34,8 @@ export function legacyLowStock(stock: readonly Stock[]): string[] {
  */
 async function inventoryAgent(context: TriggerContext, signal: AbortSignal) {
   const stock = context.payload.stock as Stock[] | undefined;
-  if (!Array.isArray(stock)) throw new TriggerValidationError('payload.stock must be a list of { sku, on_hand, daily_sales }');
+  if (!Array.isArray(stock))
+    throw new TriggerValidationError('payload.stock must be a list of { sku, on_hand, daily_sales }');
   if (signal.aborted) throw signal.reason;
   const low_stock = legacyLowStock(stock);
   const reorder = low_stock.map((sku) => {
@@ -64,7 +73,12 @@ export interface InventoryService {
 
 /** Registers the `inventory-check` trigger and runs its two handlers. */
 export async function startInventoryService(options: InventoryServiceOptions): Promise<InventoryService> {
-  const warden = new WardenCron({ baseUrl: options.apiUrl, apiKey: options.apiKey, redis: options.redisUrl ?? 'redis://127.0.0.1:6379', queuePrefix: options.queuePrefix ?? 'warden' });
+  const warden = new WardenCron({
+    baseUrl: options.apiUrl,
+    apiKey: options.apiKey,
+    redis: options.redisUrl ?? 'redis://127.0.0.1:6379',
+    queuePrefix: options.queuePrefix ?? 'warden',
+  });
   const registration = await warden.cron('inventory-check', options.expression ?? '0 * * * *', {
     tz: options.timezone ?? 'Europe/Rome',
     description: 'Flag low stock and propose reorders',
@@ -90,7 +104,9 @@ export async function startInventoryService(options: InventoryServiceOptions): P
     migrationWeight: 0,
     migration: { compareKeys: ['low_stock'], minSamples: 24 },
     agent: (context, { signal }) => inventoryAgent(context, signal),
-    fallback: (context) => ({ output: { low_stock: legacyLowStock((context.payload.stock as Stock[] | undefined) ?? []) } }),
+    fallback: (context) => ({
+      output: { low_stock: legacyLowStock((context.payload.stock as Stock[] | undefined) ?? []) },
+    }),
     concurrency: 2,
   });
   return { registration, warden, close: () => warden.close() };

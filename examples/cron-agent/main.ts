@@ -19,7 +19,9 @@ const service = await startInventoryService({
   ...(process.env.INVENTORY_CRON ? { expression: process.env.INVENTORY_CRON } : {}),
 });
 const { trigger, created } = service.registration;
-process.stdout.write(`${created ? 'registered' : 'up to date'}: ${trigger.event_name} "${trigger.expression}" (${trigger.timezone}), mode ${trigger.mode}\n`);
+process.stdout.write(
+  `${created ? 'registered' : 'up to date'}: ${trigger.event_name} "${trigger.expression}" (${trigger.timezone}), mode ${trigger.mode}\n`,
+);
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     void service.close().then(() => process.exit(0));

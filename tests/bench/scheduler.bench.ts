@@ -55,7 +55,12 @@ function rssMb(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 200): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -67,7 +72,13 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 function stats(delays: number[]) {
   const sorted = [...delays].sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? NaN,
+  };
 }
 
 async function main(): Promise<void> {
@@ -80,14 +91,22 @@ async function main(): Promise<void> {
     // A Redis of our own with hz 100 (default installs run hz 10: fires up to 100 ms late).
     const redisPort = await freePort();
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
-    const redisServer: ChildProcess = spawn('redis-server', ['--port', String(redisPort), '--hz', '100', '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], { stdio: 'ignore' });
+    const redisServer: ChildProcess = spawn(
+      'redis-server',
+      ['--port', String(redisPort), '--hz', '100', '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
+      { stdio: 'ignore' },
+    );
     cleanup.push('redis-server', async () => {
       redisServer.kill('SIGTERM');
     });
     janitor.watch({ pids: [redisServer.pid!] });
     const admin = createRedis(redisUrl, 'general');
     cleanup.push('redis client', async () => admin.disconnect());
-    await waitFor('redis-server', async () => ((await admin.ping().catch(() => undefined)) === 'PONG' ? true : undefined), 10_000);
+    await waitFor(
+      'redis-server',
+      async () => ((await admin.ping().catch(() => undefined)) === 'PONG' ? true : undefined),
+      10_000,
+    );
 
     await ensureTemplateDatabase();
     const database = await createTestDatabase();
@@ -97,30 +116,43 @@ async function main(): Promise<void> {
     await ensureTenant(db, TENANT);
 
     const opsPort = await freePort();
-    const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR] : [];
-    const scheduler = spawn(process.execPath, [...profile, '--import', 'tsx', 'services/scheduler/src/main.ts'], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: database.url,
-        REDIS_URL: redisUrl,
-        QUEUE_PREFIX: PREFIX,
-        OPS_PORT: String(opsPort),
-        LOG_LEVEL: 'warn',
-        FIRE_CONCURRENCY: process.env.FIRE_CONCURRENCY ?? '256',
-        RESULT_CONCURRENCY: '32',
-        DB_POOL_SIZE: '24',
-        RECONCILE_INTERVAL_MS: '600000',
+    const profile = process.env.BENCH_CPU_PROF_DIR
+      ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF_DIR]
+      : [];
+    const scheduler = spawn(
+      process.execPath,
+      [...profile, '--import', 'tsx', 'services/scheduler/src/main.ts'],
+      {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          DATABASE_URL: database.url,
+          REDIS_URL: redisUrl,
+          QUEUE_PREFIX: PREFIX,
+          OPS_PORT: String(opsPort),
+          LOG_LEVEL: 'warn',
+          ...(process.env.FIRE_CONCURRENCY ? { FIRE_CONCURRENCY: process.env.FIRE_CONCURRENCY } : {}),
+          RESULT_CONCURRENCY: '32',
+          DB_POOL_SIZE: '24',
+          RECONCILE_INTERVAL_MS: '600000',
+        },
+        stdio: ['ignore', 'inherit', 'inherit'],
       },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    );
     janitor.watch({ pids: [scheduler.pid!] });
     cleanup.push('scheduler', async () => {
       if (scheduler.exitCode !== null) return;
       scheduler.kill('SIGTERM');
       await new Promise((resolve) => scheduler.once('exit', resolve));
     });
-    await waitFor('the scheduler', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`).then((r) => (r.ok ? true : undefined)).catch(() => undefined)), 60_000);
+    await waitFor(
+      'the scheduler',
+      async () =>
+        await fetch(`http://127.0.0.1:${opsPort}/readyz`)
+          .then((r) => (r.ok ? true : undefined))
+          .catch(() => undefined),
+      60_000,
+    );
 
     const producer = createRedis(redisUrl, 'general');
     const queues = new WardenQueues({ connection: producer, prefix: PREFIX });
@@ -130,11 +162,20 @@ async function main(): Promise<void> {
     });
     const register = async (input: Record<string, unknown>) => {
       const definition = TriggerDefinitionSchema.parse(input);
-      return (await db.transaction().execute((trx) => registerTrigger(trx, { tenantId: TENANT, definition, actor: 'bench' }))).trigger;
+      return (
+        await db
+          .transaction()
+          .execute((trx) => registerTrigger(trx, { tenantId: TENANT, definition, actor: 'bench' }))
+      ).trigger;
     };
 
     // ---- (a) sparse, with the floor in the same run --------------------------------------------------------
-    const agent = createTriggerWorker('bench-agent', async () => ({ output: null }), { tenantId: TENANT, connection: redisUrl, prefix: PREFIX, concurrency: 16 });
+    const agent = createTriggerWorker('bench-agent', async () => ({ output: null }), {
+      tenantId: TENANT,
+      connection: redisUrl,
+      prefix: PREFIX,
+      concurrency: 16,
+    });
     cleanup.push('agent worker', () => agent.close());
     const floorConnection = createRedis(redisUrl, 'worker');
     const floorQueue = new Queue('floor', { connection: floorConnection, prefix: PREFIX });
@@ -153,13 +194,28 @@ async function main(): Promise<void> {
       floorConnection.disconnect();
     });
 
-    console.log(`(a) one @every 1s trigger for ${SPARSE_SECONDS} s, next to a bare BullMQ job scheduler (the floor)…`);
-    const sparse = await register({ event_name: 'sparse', expression: '@every 1s', agent: { queue: 'bench-agent' }, retry_on_failure: false });
+    console.log(
+      `(a) one @every 1s trigger for ${SPARSE_SECONDS} s, next to a bare BullMQ job scheduler (the floor)…`,
+    );
+    const sparse = await register({
+      event_name: 'sparse',
+      expression: '@every 1s',
+      agent: { queue: 'bench-agent' },
+      retry_on_failure: false,
+    });
     await queues.enqueue('cron-fires', 'reconcile', { trigger_id: sparse.trigger_id });
-    await floorQueue.upsertJobScheduler('floor', { every: 1000, startDate: Math.ceil(Date.now() / 1000) * 1000 + 1000 }, { name: 'noop', data: {} });
+    await floorQueue.upsertJobScheduler(
+      'floor',
+      { every: 1000, startDate: Math.ceil(Date.now() / 1000) * 1000 + 1000 },
+      { name: 'noop', data: {} },
+    );
     await sleep(SPARSE_SECONDS * 1000 + 1500);
     await floorQueue.removeJobScheduler('floor');
-    await db.updateTable('cron_triggers').set({ enabled: false }).where('trigger_id', '=', sparse.trigger_id).execute();
+    await db
+      .updateTable('cron_triggers')
+      .set({ enabled: false })
+      .where('trigger_id', '=', sparse.trigger_id)
+      .execute();
     await queues.enqueue('cron-fires', 'reconcile', { trigger_id: sparse.trigger_id });
     const sparseRows = await db
       .selectFrom('cron_executions')
@@ -168,9 +224,16 @@ async function main(): Promise<void> {
       .where('started_at', 'is not', null)
       .orderBy('scheduled_for')
       .execute();
-    const sparseStats = stats(sparseRows.slice(WARMUP_FIRES).map((r) => r.started_at!.getTime() - r.scheduled_for.getTime()));
+    const sparseStats = stats(
+      sparseRows.slice(WARMUP_FIRES).map((r) => r.started_at!.getTime() - r.scheduled_for.getTime()),
+    );
     const floorStats = stats(floorDelays.slice(WARMUP_FIRES));
-    const missed = await db.selectFrom('cron_executions').select((eb) => eb.fn.countAll<string>().as('n')).where('trigger_id', '=', sparse.trigger_id).where('skip_reason', '=', 'skipped_missed').executeTakeFirstOrThrow();
+    const missed = await db
+      .selectFrom('cron_executions')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('trigger_id', '=', sparse.trigger_id)
+      .where('skip_reason', '=', 'skipped_missed')
+      .executeTakeFirstOrThrow();
 
     // ---- (b) + (c) 1,000 triggers due in the same minute, each calling a 20 s HTTP agent ----------------------
     let heldRequests = 0;
@@ -194,35 +257,109 @@ async function main(): Promise<void> {
     });
     const agentUrl = `http://127.0.0.1:${(httpAgent.address() as AddressInfo).port}/run`;
 
-    // The minute they are all due in: far enough ahead to register and schedule them first.
-    const due = new Date(Math.ceil((Date.now() + 40_000) / 60_000) * 60_000);
+    // The minute they are all due in: far enough ahead to register and schedule them, and to run the burst floor
+    // (bare BullMQ, the same number of job schedulers due at once) the minute before.
+    const due = new Date(Math.ceil((Date.now() + 100_000) / 60_000) * 60_000);
     const expression = `${due.getUTCMinutes()} ${due.getUTCHours()} * * *`;
-    console.log(`(b) ${BURST_TRIGGERS} triggers due at ${due.toISOString()} ("${expression}" UTC), each calling a ${HTTP_AGENT_MS / 1000} s HTTP agent…`);
+    console.log(
+      `(b) ${BURST_TRIGGERS} triggers due at ${due.toISOString()} ("${expression}" UTC), each calling a ${HTTP_AGENT_MS / 1000} s HTTP agent…`,
+    );
     const registeredAt = Date.now();
     for (let i = 0; i < BURST_TRIGGERS; i++) {
-      const target = process.env.BENCH_BURST_TARGET === 'queue' ? { queue: 'bench-agent' } : { url: agentUrl, timeoutMs: 60_000 };
-      await register({ event_name: `burst-${i}`, expression, agent: target, retry_on_failure: false, max_duration_ms: 120_000 });
+      const target =
+        process.env.BENCH_BURST_TARGET === 'queue'
+          ? { queue: 'bench-agent' }
+          : { url: agentUrl, timeoutMs: 60_000 };
+      await register({
+        event_name: `burst-${i}`,
+        expression,
+        agent: target,
+        retry_on_failure: false,
+        max_duration_ms: 120_000,
+      });
     }
     await queues.enqueue('cron-fires', 'reconcile', {});
     const cronFires = queues.get('cron-fires');
-    await waitFor('every burst trigger to be scheduled', async () => ((await cronFires.getJobSchedulersCount()) >= BURST_TRIGGERS ? true : undefined), 60_000, 500);
-    console.log(`    registered and scheduled in ${round((Date.now() - registeredAt) / 1000)} s; waiting for ${due.toISOString()}`);
-    if (Date.now() > due.getTime() - 2000) throw new Error('registering the burst took too long: it would not be due in one minute');
+    await waitFor(
+      'every burst trigger to be scheduled',
+      async () => ((await cronFires.getJobSchedulersCount()) >= BURST_TRIGGERS ? true : undefined),
+      60_000,
+      500,
+    );
+    console.log(`    registered and scheduled in ${round((Date.now() - registeredAt) / 1000)} s`);
+
+    // The burst floor, a minute earlier: bare BullMQ job schedulers with the same kind of pattern, no-op worker.
+    const floorDue = new Date(due.getTime() - 60_000);
+    if (Date.now() > floorDue.getTime() - 5000)
+      throw new Error('registering the burst took too long to fit the floor run before it');
+    const floorPattern = `${floorDue.getUTCMinutes()} ${floorDue.getUTCHours()} * * *`;
+    const burstFloorQueue = new Queue('floor-burst', { connection: floorConnection, prefix: PREFIX });
+    for (let i = 0; i < BURST_TRIGGERS; i++)
+      await burstFloorQueue.upsertJobScheduler(
+        `floor-${i}`,
+        { pattern: floorPattern, tz: 'UTC' },
+        { name: 'noop', data: {} },
+      );
+    const burstFloorDelays: number[] = [];
+    const burstFloorWorker = new Worker(
+      'floor-burst',
+      async (job) => {
+        burstFloorDelays.push(Date.now() - Number(/:(\d+)$/.exec(job.id ?? '')?.[1]));
+      },
+      { connection: floorConnection, prefix: PREFIX, concurrency: 256 },
+    );
+    cleanup.push('burst floor', async () => {
+      await burstFloorWorker.close();
+      await burstFloorQueue.close();
+    });
+    console.log(
+      `    burst floor: ${BURST_TRIGGERS} bare BullMQ job schedulers due at ${floorDue.toISOString()}`,
+    );
+    await waitFor(
+      'the burst floor',
+      async () => (burstFloorDelays.length >= BURST_TRIGGERS ? true : undefined),
+      floorDue.getTime() - Date.now() + 60_000,
+      100,
+    );
+    await burstFloorWorker.close();
+    const burstFloorStats = stats(burstFloorDelays);
+    console.log(`    waiting for ${due.toISOString()}`);
+    if (Date.now() > due.getTime() - 2000) throw new Error('the burst floor ran into the burst');
 
     let peakRunning = 0;
     let rssAtPeak = NaN;
     const burstRows = await waitFor(
       'the burst to be in flight',
       async () => {
-        const running = await db.selectFrom('cron_executions').select((eb) => eb.fn.countAll<string>().as('n')).where('status', '=', 'running').where('event_name', 'like', 'burst-%').executeTakeFirstOrThrow();
+        const running = await db
+          .selectFrom('cron_executions')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('status', '=', 'running')
+          .where('event_name', 'like', 'burst-%')
+          .executeTakeFirstOrThrow();
         const n = Number(running.n);
         if (n > peakRunning) {
           peakRunning = n;
           rssAtPeak = rssMb(scheduler.pid!).rss;
         }
-        const started = await db.selectFrom('cron_executions').select((eb) => eb.fn.countAll<string>().as('n')).where('started_at', 'is not', null).where('event_name', 'like', 'burst-%').executeTakeFirstOrThrow();
-        if (process.env.BENCH_BURST_TARGET === 'queue' ? Number(started.n) < BURST_TRIGGERS : n < BURST_TRIGGERS || heldRequests < BURST_TRIGGERS) return undefined;
-        return db.selectFrom('cron_executions').select(['scheduled_for', 'started_at']).where('event_name', 'like', 'burst-%').where('started_at', 'is not', null).execute();
+        const started = await db
+          .selectFrom('cron_executions')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('started_at', 'is not', null)
+          .where('event_name', 'like', 'burst-%')
+          .executeTakeFirstOrThrow();
+        if (
+          process.env.BENCH_BURST_TARGET === 'queue'
+            ? Number(started.n) < BURST_TRIGGERS
+            : n < BURST_TRIGGERS || heldRequests < BURST_TRIGGERS
+        )
+          return undefined;
+        return db
+          .selectFrom('cron_executions')
+          .select(['scheduled_for', 'started_at'])
+          .where('event_name', 'like', 'burst-%')
+          .where('started_at', 'is not', null)
+          .execute();
       },
       due.getTime() - Date.now() + 60_000,
       250,
@@ -244,9 +381,42 @@ async function main(): Promise<void> {
       formatTable(
         ['phase', 'fires', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'note'],
         [
-          ['(a) scheduler, @every 1s', sparseStats.n, round(sparseStats.p50), round(sparseStats.p95), round(sparseStats.p99), round(sparseStats.max), `${missed.n} missed; goal p99 ≤ ${GOALS.p99_ms} ms`],
-          ['(a) floor: bare BullMQ job scheduler', floorStats.n, round(floorStats.p50), round(floorStats.p95), round(floorStats.p99), round(floorStats.max), 'no-op worker, same Redis'],
-          ['(b) burst: 1 000 due at once', burstStats.n, round(burstStats.p50), round(burstStats.p95), round(burstStats.p99), round(burstStats.max), `${round(burstRate)} executions started/s; goal p99 ≤ ${GOALS.burst_p99_ms} ms`],
+          [
+            '(a) scheduler, @every 1s',
+            sparseStats.n,
+            round(sparseStats.p50),
+            round(sparseStats.p95),
+            round(sparseStats.p99),
+            round(sparseStats.max),
+            `${missed.n} missed; goal p99 ≤ ${GOALS.p99_ms} ms`,
+          ],
+          [
+            '(a) floor: bare BullMQ job scheduler',
+            floorStats.n,
+            round(floorStats.p50),
+            round(floorStats.p95),
+            round(floorStats.p99),
+            round(floorStats.max),
+            'no-op worker, same Redis',
+          ],
+          [
+            '(b) burst: 1 000 due at once',
+            burstStats.n,
+            round(burstStats.p50),
+            round(burstStats.p95),
+            round(burstStats.p99),
+            round(burstStats.max),
+            `${round(burstRate)} executions started/s; goal p99 ≤ ${GOALS.burst_p99_ms} ms`,
+          ],
+          [
+            '(b) floor: bare BullMQ, 1 000 due at once',
+            burstFloorStats.n,
+            round(burstFloorStats.p50),
+            round(burstFloorStats.p95),
+            round(burstFloorStats.p99),
+            round(burstFloorStats.max),
+            'no-op worker, same Redis, a minute before',
+          ],
         ],
       ),
     );
@@ -260,8 +430,12 @@ async function main(): Promise<void> {
         ],
       ),
     );
-    console.log(`goal RSS ≤ ${GOALS.rss_mb} MB; Redis hz 100; ${BURST_TRIGGERS} triggers; executions in flight at the sample: ${peakRunning}`);
-    console.log(`RESULT scheduler p99_ms=${round(sparseStats.p99)} floor_p99_ms=${round(floorStats.p99)} burst1000_p99_ms=${round(burstStats.p99)} rss_mb=${round(rssInFlight)}`);
+    console.log(
+      `goal RSS ≤ ${GOALS.rss_mb} MB; Redis hz 100; ${BURST_TRIGGERS} triggers; executions in flight at the sample: ${peakRunning}`,
+    );
+    console.log(
+      `RESULT scheduler p99_ms=${round(sparseStats.p99)} floor_p99_ms=${round(floorStats.p99)} burst1000_p99_ms=${round(burstStats.p99)} rss_mb=${round(rssInFlight)}`,
+    );
   } finally {
     await cleanup.run();
     await janitor.release();

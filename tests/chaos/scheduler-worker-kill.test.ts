@@ -5,8 +5,23 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, deleteQueuePrefix, testQueuePrefix, testServers, type TestDatabase } from '@warden/testing';
-import { REPO_ROOT, registerTestTrigger, runNow, startTestScheduler, testQueues, waitForFinished, waitUntil, type TestScheduler } from '../support/scheduler.js';
+import {
+  createTestDatabase,
+  deleteQueuePrefix,
+  testQueuePrefix,
+  testServers,
+  type TestDatabase,
+} from '@warden/testing';
+import {
+  REPO_ROOT,
+  registerTestTrigger,
+  runNow,
+  startTestScheduler,
+  testQueues,
+  waitForFinished,
+  waitUntil,
+  type TestScheduler,
+} from '../support/scheduler.js';
 
 const TENANT = 'kill-acme';
 let database: TestDatabase;
@@ -19,13 +34,22 @@ const children: ChildProcess[] = [];
 async function startWorkerProcess(mode: 'hang' | 'ok'): Promise<{ child: ChildProcess; lines: string[] }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'tests/support/scheduler-handler-worker.ts'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, TENANT, QUEUE: 'kill-agent', QUEUE_PREFIX: prefix, REDIS_URL: testServers.redisUrl, MODE: mode },
+    env: {
+      ...process.env,
+      TENANT,
+      QUEUE: 'kill-agent',
+      QUEUE_PREFIX: prefix,
+      REDIS_URL: testServers.redisUrl,
+      MODE: mode,
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);
   const lines: string[] = [];
   child.stdout!.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
-  await waitUntil(`the ${mode} worker to be ready`, async () => lines.includes('ready'), { timeoutMs: 30_000 });
+  await waitUntil(`the ${mode} worker to be ready`, async () => lines.includes('ready'), {
+    timeoutMs: 30_000,
+  });
   return { child, lines };
 }
 
@@ -53,7 +77,12 @@ afterAll(async () => {
 });
 
 const attemptsOf = (executionId: string) =>
-  database.db.selectFrom('cron_execution_attempts').selectAll().where('execution_id', '=', executionId).orderBy('try').execute();
+  database.db
+    .selectFrom('cron_execution_attempts')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .orderBy('try')
+    .execute();
 
 describe('when the handler worker is killed mid-run', () => {
   it('should time the call out and retry it on a live worker', async () => {
@@ -69,7 +98,9 @@ describe('when the handler worker is killed mid-run', () => {
     });
     const doomed = await startWorkerProcess('hang');
     const executionId = await runNow(database.db, queues, trigger);
-    await waitUntil('the call to start in the doomed worker', async () => doomed.lines.some((l) => l.startsWith(`started ${executionId}`)));
+    await waitUntil('the call to start in the doomed worker', async () =>
+      doomed.lines.some((l) => l.startsWith(`started ${executionId}`)),
+    );
     await kill(doomed.child);
     const healthy = await startWorkerProcess('ok');
 
@@ -95,11 +126,21 @@ describe('when the handler worker is killed mid-run', () => {
     });
     const doomed = await startWorkerProcess('hang');
     const executionId = await runNow(database.db, queues, trigger);
-    await waitUntil('the call to start', async () => doomed.lines.some((l) => l.startsWith(`started ${executionId}`)));
+    await waitUntil('the call to start', async () =>
+      doomed.lines.some((l) => l.startsWith(`started ${executionId}`)),
+    );
     await kill(doomed.child);
     const row = await waitForFinished(database.db, executionId, 30_000);
     expect(row.status).toBe('failed');
     expect(row.error).toMatch(/agent timed out: no result within 2000 ms/);
-    expect((await database.db.selectFrom('cron_executions').select('execution_id').where('status', '=', 'running').execute()).length).toBe(0);
+    expect(
+      (
+        await database.db
+          .selectFrom('cron_executions')
+          .select('execution_id')
+          .where('status', '=', 'running')
+          .execute()
+      ).length,
+    ).toBe(0);
   }, 60_000);
 });

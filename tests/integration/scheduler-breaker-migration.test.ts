@@ -8,7 +8,17 @@ import type { TriggerWorker } from '@warden/client';
 import { findTrigger, triggerStatus, updateTrigger } from '@warden/db';
 import { ConflictError } from '@warden/domain';
 import { createTestDatabase, deleteQueuePrefix, testQueuePrefix, type TestDatabase } from '@warden/testing';
-import { registerTestTrigger, runNow, sleep, startHandler, startTestScheduler, testQueues, triggerAudits, waitForFinished, type TestScheduler } from '../support/scheduler.js';
+import {
+  registerTestTrigger,
+  runNow,
+  sleep,
+  startHandler,
+  startTestScheduler,
+  testQueues,
+  triggerAudits,
+  waitForFinished,
+  type TestScheduler,
+} from '../support/scheduler.js';
 
 const TENANT = 'breaker-acme';
 const NEVER = '0 0 1 1 *';
@@ -32,7 +42,9 @@ beforeAll(async () => {
       agentCalls.push(ctx.event_name);
       return (agentBehaviour.get(ctx.event_name) ?? (() => ({ output: { by: 'agent' } })))();
     }),
-    startHandler(prefix, TENANT, 'fallback', async (ctx) => (fallbackBehaviour.get(ctx.event_name) ?? (() => ({ output: { by: 'fallback' } })))()),
+    startHandler(prefix, TENANT, 'fallback', async (ctx) =>
+      (fallbackBehaviour.get(ctx.event_name) ?? (() => ({ output: { by: 'fallback' } })))(),
+    ),
   );
 });
 
@@ -46,7 +58,11 @@ afterAll(async () => {
 
 const fail = (message: string) => () => Promise.reject(new Error(message));
 const metrics = async () => (await fetch(`http://127.0.0.1:${scheduler.service.opsPort()}/metrics`)).text();
-const health = async () => (await fetch(`http://127.0.0.1:${scheduler.service.opsPort()}/health`)).json() as Promise<{ level: string; reasons: string[] }>;
+const health = async () =>
+  (await fetch(`http://127.0.0.1:${scheduler.service.opsPort()}/health`)).json() as Promise<{
+    level: string;
+    reasons: string[];
+  }>;
 
 describe('circuit breaker', () => {
   it('should open at the threshold, pause the trigger with a note, audit and raise the gauge; a probe then closes it', async () => {
@@ -58,15 +74,22 @@ describe('circuit breaker', () => {
       circuit_breaker: { window: 3, min_runs: 3, failure_threshold: 0.5, reset_timeout_seconds: 2 },
     });
 
-    for (let i = 0; i < 2; i++) expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe('failed');
+    for (let i = 0; i < 2; i++)
+      expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe(
+        'failed',
+      );
     expect((await findTrigger(database.db, TENANT, 'brk'))!.breaker.state).toBe('closed');
-    expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe('failed');
+    expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe(
+      'failed',
+    );
 
     const opened = (await findTrigger(database.db, TENANT, 'brk'))!;
     expect(opened.breaker.state).toBe('open');
     expect(opened).toMatchObject({ paused: true, pause_source: 'circuit_breaker' });
     expect(opened.pause_note).toMatch(/circuit breaker open: 3 of the last 3 runs failed/);
-    expect((await triggerAudits(database.db, TENANT, 'brk')).map((a) => a.event_type)).toContain('CIRCUIT_BREAKER_OPENED');
+    expect((await triggerAudits(database.db, TENANT, 'brk')).map((a) => a.event_type)).toContain(
+      'CIRCUIT_BREAKER_OPENED',
+    );
     expect(await metrics()).toMatch(/cron_circuit_breaker_open\{[^}]*event_name="brk"[^}]*\} 1/);
     expect((await health()).level).toBe('degraded');
 
@@ -84,11 +107,16 @@ describe('circuit breaker', () => {
     const closed = (await findTrigger(database.db, TENANT, 'brk'))!;
     expect(closed.breaker.state).toBe('closed');
     expect(closed.paused).toBe(false);
-    expect((await triggerAudits(database.db, TENANT, 'brk')).map((a) => a.event_type).slice(-2)).toEqual(['TRIGGER_RUN_REQUESTED', 'CIRCUIT_BREAKER_CLOSED']);
+    expect((await triggerAudits(database.db, TENANT, 'brk')).map((a) => a.event_type).slice(-2)).toEqual([
+      'TRIGGER_RUN_REQUESTED',
+      'CIRCUIT_BREAKER_CLOSED',
+    ]);
     expect(await metrics()).toMatch(/cron_circuit_breaker_open\{[^}]*event_name="brk"[^}]*\} 0/);
     // The window restarted: one more failure does not reopen it.
     agentBehaviour.set('brk', fail('again'));
-    expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe('failed');
+    expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe(
+      'failed',
+    );
     expect((await findTrigger(database.db, TENANT, 'brk'))!.breaker.state).toBe('closed');
   });
 
@@ -100,11 +128,15 @@ describe('circuit breaker', () => {
       agent: { queue: 'agent' },
       circuit_breaker: { window: 2, min_runs: 2, failure_threshold: 0.5, reset_timeout_seconds: 1 },
     });
-    for (let i = 0; i < 2; i++) await waitForFinished(database.db, await runNow(database.db, queues, trigger));
+    for (let i = 0; i < 2; i++)
+      await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     const firstOpen = (await findTrigger(database.db, TENANT, 'brk-reopen'))!.breaker;
     expect(firstOpen.state).toBe('open');
     await sleep(1100);
-    expect(await waitForFinished(database.db, await runNow(database.db, queues, trigger))).toMatchObject({ status: 'failed', probe: true });
+    expect(await waitForFinished(database.db, await runNow(database.db, queues, trigger))).toMatchObject({
+      status: 'failed',
+      probe: true,
+    });
     const reopened = (await findTrigger(database.db, TENANT, 'brk-reopen'))!;
     expect(reopened.breaker.state).toBe('open');
     expect(reopened.breaker.opened_at!.getTime()).toBeGreaterThan(firstOpen.opened_at!.getTime());
@@ -125,13 +157,28 @@ describe('shadow migration', () => {
       migration_weight: 0,
       migration: { compare_keys: ['total'], min_samples: 3, consistency_window: 5 },
     });
-    const raise = () => database.db.transaction().execute((trx) => updateTrigger(trx, { tenantId: TENANT, eventName: 'shadow-ok', patch: { migration_weight: 0.5 }, actor: 'test:carol' }));
+    const raise = () =>
+      database.db
+        .transaction()
+        .execute((trx) =>
+          updateTrigger(trx, {
+            tenantId: TENANT,
+            eventName: 'shadow-ok',
+            patch: { migration_weight: 0.5 },
+            actor: 'test:carol',
+          }),
+        );
     await expect(raise()).rejects.toThrow(ConflictError);
     await expect(raise()).rejects.toThrow(/only 0 shadow comparison\(s\), 3 needed/);
 
     for (let i = 0; i < 3; i++) {
       const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
-      expect(row).toMatchObject({ status: 'fallback', decision_mode: 'shadow', agent_outcome: 'success', output: { total: 10, note: 'legacy wording' } });
+      expect(row).toMatchObject({
+        status: 'fallback',
+        decision_mode: 'shadow',
+        agent_outcome: 'success',
+        output: { total: 10, note: 'legacy wording' },
+      });
       expect(row.comparison).toMatchObject({ equal: true, compared_keys: ['total'] });
     }
     const status = await triggerStatus(database.db, TENANT, 'shadow-ok');
@@ -139,8 +186,16 @@ describe('shadow migration', () => {
 
     const change = await raise();
     expect(change.trigger.definition.migration_weight).toBe(0.5);
-    const audit = (await triggerAudits(database.db, TENANT, 'shadow-ok')).find((a) => a.event_type === 'MIGRATION_WEIGHT_CHANGED')!;
-    expect(audit.payload).toMatchObject({ by: 'test:carol', from: 0, to: 0.5, forced: false, consistency: { rate: 1, samples: 3 } });
+    const audit = (await triggerAudits(database.db, TENANT, 'shadow-ok')).find(
+      (a) => a.event_type === 'MIGRATION_WEIGHT_CHANGED',
+    )!;
+    expect(audit.payload).toMatchObject({
+      by: 'test:carol',
+      from: 0,
+      to: 0.5,
+      forced: false,
+      consistency: { rate: 1, samples: 3 },
+    });
   });
 
   it('should roll back after two consecutive agent failures, with an audit, a report and a follow-up task', async () => {
@@ -155,32 +210,70 @@ describe('shadow migration', () => {
     });
     for (let i = 0; i < 2; i++) {
       const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
-      expect(row).toMatchObject({ status: 'fallback', decision_mode: 'shadow', agent_outcome: 'failed', output: { by: 'fallback' } });
+      expect(row).toMatchObject({
+        status: 'fallback',
+        decision_mode: 'shadow',
+        agent_outcome: 'failed',
+        output: { by: 'fallback' },
+      });
     }
     const rolledBack = (await findTrigger(database.db, TENANT, 'shadow-rollback'))!;
     expect(rolledBack.definition).toMatchObject({ mode: 'live', migration_weight: 0 });
 
-    const audit = (await triggerAudits(database.db, TENANT, 'shadow-rollback')).find((a) => a.event_type === 'MIGRATION_ROLLED_BACK')!;
+    const audit = (await triggerAudits(database.db, TENANT, 'shadow-rollback')).find(
+      (a) => a.event_type === 'MIGRATION_ROLLED_BACK',
+    )!;
     expect(audit.level).toBe('warn');
-    expect(audit.payload).toMatchObject({ red_line: 'consecutive_agent_failures', from: { mode: 'shadow', migration_weight: 0 }, to: { mode: 'live', migration_weight: 0 } });
+    expect(audit.payload).toMatchObject({
+      red_line: 'consecutive_agent_failures',
+      from: { mode: 'shadow', migration_weight: 0 },
+      to: { mode: 'live', migration_weight: 0 },
+    });
 
-    const report = await database.db.selectFrom('cron_rollback_reports').selectAll().where('trigger_id', '=', trigger.trigger_id).executeTakeFirstOrThrow();
+    const report = await database.db
+      .selectFrom('cron_rollback_reports')
+      .selectAll()
+      .where('trigger_id', '=', trigger.trigger_id)
+      .executeTakeFirstOrThrow();
     expect(report.report_id).toBe(audit.payload.report_id);
     expect(report.markdown).toMatch(/# Migration rolled back: shadow-rollback/);
     expect(report.markdown).toMatch(/the agent failed 2 times in a row/);
     expect(report.markdown).toMatch(/\| fallback \| shadow \| failed \|/);
 
-    const task = await database.db.selectFrom('tasks').selectAll().where('tenant_id', '=', TENANT).where('task_id', '=', report.follow_up_task_id).executeTakeFirstOrThrow();
-    expect(task.metadata).toMatchObject({ kind: 'follow_up', source: 'scheduler', trigger: 'shadow-rollback', red_line: 'consecutive_agent_failures', report_id: report.report_id });
-    const taskAudits = await database.db.selectFrom('task_audits').select('event_type').where('task_id', '=', report.follow_up_task_id).execute();
+    const task = await database.db
+      .selectFrom('tasks')
+      .selectAll()
+      .where('tenant_id', '=', TENANT)
+      .where('task_id', '=', report.follow_up_task_id)
+      .executeTakeFirstOrThrow();
+    expect(task.status).toBe('ready');
+    expect(task.metadata).toMatchObject({
+      kind: 'follow_up',
+      source: 'scheduler',
+      trigger: 'shadow-rollback',
+      red_line: 'consecutive_agent_failures',
+      report_id: report.report_id,
+    });
+    const taskAudits = await database.db
+      .selectFrom('task_audits')
+      .select('event_type')
+      .where('task_id', '=', report.follow_up_task_id)
+      .execute();
     expect(taskAudits.map((a) => a.event_type)).toEqual(['FOLLOW_UP_CREATED']);
 
     const status = await triggerStatus(database.db, TENANT, 'shadow-rollback');
-    expect(status.migration.last_rollback).toMatchObject({ report_id: report.report_id, red_line: 'consecutive_agent_failures', follow_up_task_id: report.follow_up_task_id });
+    expect(status.migration.last_rollback).toMatchObject({
+      report_id: report.report_id,
+      red_line: 'consecutive_agent_failures',
+      follow_up_task_id: report.follow_up_task_id,
+    });
 
     // Rolled back: the agent no longer runs.
     const callsBefore = agentCalls.filter((e) => e === 'shadow-rollback').length;
-    expect(await waitForFinished(database.db, await runNow(database.db, queues, trigger))).toMatchObject({ status: 'fallback', decision_mode: 'fallback' });
+    expect(await waitForFinished(database.db, await runNow(database.db, queues, trigger))).toMatchObject({
+      status: 'fallback',
+      decision_mode: 'fallback',
+    });
     expect(agentCalls.filter((e) => e === 'shadow-rollback').length).toBe(callsBefore);
   });
 
@@ -195,8 +288,15 @@ describe('shadow migration', () => {
       mode: 'shadow',
       migration: { compare_keys: ['total'], min_samples: 3, consistency_window: 5 },
     });
-    for (let i = 0; i < 3; i++) expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).comparison).toMatchObject({ equal: false });
-    const report = await database.db.selectFrom('cron_rollback_reports').selectAll().where('trigger_id', '=', trigger.trigger_id).executeTakeFirstOrThrow();
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await waitForFinished(database.db, await runNow(database.db, queues, trigger))).comparison,
+      ).toMatchObject({ equal: false });
+    const report = await database.db
+      .selectFrom('cron_rollback_reports')
+      .selectAll()
+      .where('trigger_id', '=', trigger.trigger_id)
+      .executeTakeFirstOrThrow();
     expect(report.red_line).toBe('consistency_below_threshold');
     expect(report.markdown).toMatch(/`total`: agent 11 ≠ fallback 10/);
     expect((await findTrigger(database.db, TENANT, 'shadow-drift'))!.definition.mode).toBe('live');

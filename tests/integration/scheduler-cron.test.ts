@@ -49,14 +49,24 @@ describe('previews and firing agree', () => {
       ['*/5 * * * *', 'America/New_York'],
       ['@every 1m', 'UTC'],
       ['@every 15s', 'UTC'],
-    ])('"%s" (%s): the first job is scheduled at the first preview, its id carrying the fire time', async (expression, timezone) => {
-      const id = `00000000-0000-4000-8000-${String(CASES.length + expression.length).padStart(12, '0')}`;
-      const desired = desiredScheduler({ trigger_id: id, tenant_id: 't', expression, timezone, priority: 0, enabled: true });
-      const before = new Date();
-      const job = await queue.upsertJobScheduler(id, desired.repeat, desired.template);
-      const [preview] = nextFireTimes(scheduleOf(expression, timezone), before, 1);
-      expect(job.id).toBe(`repeat:${id}:${preview!.getTime()}`);
-      await queue.removeJobScheduler(id);
-    });
+    ])(
+      '"%s" (%s): the first job is scheduled at the first preview, its id carrying the fire time',
+      async (expression, timezone) => {
+        const id = `00000000-0000-4000-8000-${String(CASES.length + expression.length).padStart(12, '0')}`;
+        const desired = desiredScheduler({
+          trigger_id: id,
+          tenant_id: 't',
+          expression,
+          timezone,
+          priority: 0,
+          enabled: true,
+        });
+        const before = new Date();
+        const job = await queue.upsertJobScheduler(id, desired.repeat, desired.template);
+        const [preview] = nextFireTimes(scheduleOf(expression, timezone), before, 1);
+        expect(job.id).toBe(`repeat:${id}:${preview!.getTime()}`);
+        await queue.removeJobScheduler(id);
+      },
+    );
   });
 });

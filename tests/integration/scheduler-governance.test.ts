@@ -56,7 +56,12 @@ beforeAll(async () => {
       'gov-agent',
       async (ctx) => {
         await gates.get(ctx.event_name);
-        return { agent_run_id: `run-${ctx.execution_id.slice(0, 8)}`, llm_calls: 1, cost_usd: 0.03, output: { params: ctx.params } };
+        return {
+          agent_run_id: `run-${ctx.execution_id.slice(0, 8)}`,
+          llm_calls: 1,
+          cost_usd: 0.03,
+          output: { params: ctx.params },
+        };
       },
       { concurrency: 8 },
     ),
@@ -72,18 +77,31 @@ afterAll(async () => {
 });
 
 const register = (event_name: string, extra: Record<string, unknown> = {}) =>
-  registerTestTrigger(database.db, queues, TENANT, { event_name, expression: NEVER, agent: { queue: 'gov-agent' }, ...extra });
+  registerTestTrigger(database.db, queues, TENANT, {
+    event_name,
+    expression: NEVER,
+    agent: { queue: 'gov-agent' },
+    ...extra,
+  });
 
-const checkOf = (row: { governance_checks: unknown[] }, check: string) => (row.governance_checks as Array<{ check: string; passed: boolean; reason: string }>).find((c) => c.check === check);
+const checkOf = (row: { governance_checks: unknown[] }, check: string) =>
+  (row.governance_checks as Array<{ check: string; passed: boolean; reason: string }>).find(
+    (c) => c.check === check,
+  );
 
 describe('when no check fails', () => {
   it('should run, recording all seven checks as passed with their reasons', async () => {
     const trigger = await register('gov-pass');
-    const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger, { params: { region: 'eu' } }));
+    const row = await waitForFinished(
+      database.db,
+      await runNow(database.db, queues, trigger, { params: { region: 'eu' } }),
+    );
     expect(row.status).toBe('success');
     expect(row.manual).toBe(true);
     expect(row.decision_mode).toBe('agent');
-    expect((row.governance_checks as Array<{ check: string; passed: boolean }>).map((c) => [c.check, c.passed])).toEqual([
+    expect(
+      (row.governance_checks as Array<{ check: string; passed: boolean }>).map((c) => [c.check, c.passed]),
+    ).toEqual([
       ['enabled', true],
       ['circuit_breaker', true],
       ['catchup_window', true],
@@ -104,31 +122,71 @@ describe('when no check fails', () => {
 describe('enabled / paused', () => {
   it('should skip while paused, record the pause and the resume, and run again after', async () => {
     const trigger = await register('gov-paused');
-    await database.db.transaction().execute((trx) => pauseTrigger(trx, { tenantId: TENANT, eventName: 'gov-paused', actor: 'test:alice', note: 'db maintenance' }));
+    await database.db
+      .transaction()
+      .execute((trx) =>
+        pauseTrigger(trx, {
+          tenantId: TENANT,
+          eventName: 'gov-paused',
+          actor: 'test:alice',
+          note: 'db maintenance',
+        }),
+      );
     const skipped = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(skipped).toMatchObject({ status: 'skipped', skip_reason: 'paused' });
     expect(checkOf(skipped, 'enabled')).toMatchObject({ passed: false, reason: 'paused: db maintenance' });
 
-    await database.db.transaction().execute((trx) => resumeTrigger(trx, { tenantId: TENANT, eventName: 'gov-paused', actor: 'test:bob', maxBackfill: 100 }));
-    expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe('success');
+    await database.db
+      .transaction()
+      .execute((trx) =>
+        resumeTrigger(trx, {
+          tenantId: TENANT,
+          eventName: 'gov-paused',
+          actor: 'test:bob',
+          maxBackfill: 100,
+        }),
+      );
+    expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe(
+      'success',
+    );
 
     const audits = await triggerAudits(database.db, TENANT, 'gov-paused');
-    expect(audits.map((a) => a.event_type)).toEqual(['TRIGGER_REGISTERED', 'TRIGGER_PAUSED', 'TRIGGER_RUN_REQUESTED', 'TRIGGER_RESUMED', 'TRIGGER_RUN_REQUESTED']);
+    expect(audits.map((a) => a.event_type)).toEqual([
+      'TRIGGER_REGISTERED',
+      'TRIGGER_PAUSED',
+      'TRIGGER_RUN_REQUESTED',
+      'TRIGGER_RESUMED',
+      'TRIGGER_RUN_REQUESTED',
+    ]);
     expect(audits[1]!.payload).toMatchObject({ by: 'test:alice', note: 'db maintenance' });
     expect(audits[3]!.payload).toMatchObject({ by: 'test:bob', backfill: false });
   });
 
   it('should skip a disabled trigger', async () => {
     const trigger = await register('gov-disabled');
-    await database.db.transaction().execute((trx) => updateTrigger(trx, { tenantId: TENANT, eventName: 'gov-disabled', patch: { enabled: false }, actor: 'test' }));
-    expect(await waitForFinished(database.db, await runNow(database.db, queues, trigger))).toMatchObject({ status: 'skipped', skip_reason: 'disabled' });
+    await database.db
+      .transaction()
+      .execute((trx) =>
+        updateTrigger(trx, {
+          tenantId: TENANT,
+          eventName: 'gov-disabled',
+          patch: { enabled: false },
+          actor: 'test',
+        }),
+      );
+    expect(await waitForFinished(database.db, await runNow(database.db, queues, trigger))).toMatchObject({
+      status: 'skipped',
+      skip_reason: 'disabled',
+    });
   });
 });
 
 describe('cooldown', () => {
   it('should skip a run that comes within the cooldown of the last success', async () => {
     const trigger = await register('gov-cooldown', { cooldown_seconds: 3600 });
-    expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe('success');
+    expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe(
+      'success',
+    );
     const second = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(second).toMatchObject({ status: 'skipped', skip_reason: 'cooldown' });
     expect(checkOf(second, 'cooldown')!.reason).toMatch(/cooldown is 3600 s/);
@@ -138,7 +196,10 @@ describe('cooldown', () => {
 describe('daily runs', () => {
   it('should count trigger-now runs toward the cap and skip the run past it', async () => {
     const trigger = await register('gov-daily-runs', { max_daily_runs: 2 });
-    for (let i = 0; i < 2; i++) expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe('success');
+    for (let i = 0; i < 2; i++)
+      expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe(
+        'success',
+      );
     const third = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(third).toMatchObject({ status: 'skipped', skip_reason: 'max_daily_runs' });
     expect(checkOf(third, 'daily_runs')!.reason).toBe('2 runs today already, the cap is 2');
@@ -147,7 +208,10 @@ describe('daily runs', () => {
 
 describe('daily cost', () => {
   it('should reserve before the run, reconcile after, and skip the run that would pass the cap', async () => {
-    const trigger = await register('gov-daily-cost', { max_daily_cost_usd: 0.05, max_cost_per_run_usd: 0.03 });
+    const trigger = await register('gov-daily-cost', {
+      max_daily_cost_usd: 0.05,
+      max_cost_per_run_usd: 0.03,
+    });
     const release = hold('gov-daily-cost');
     const first = await runNow(database.db, queues, trigger);
     // While it runs, its estimate is reserved.
@@ -171,7 +235,9 @@ describe('overlap', () => {
     const trigger = await register('gov-overlap-skip');
     const release = hold('gov-overlap-skip');
     const first = await runNow(database.db, queues, trigger);
-    await waitUntil('the first run to start', async () => (await executions(database.db, trigger.trigger_id)).some((r) => r.status === 'running'));
+    await waitUntil('the first run to start', async () =>
+      (await executions(database.db, trigger.trigger_id)).some((r) => r.status === 'running'),
+    );
     const second = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(second).toMatchObject({ status: 'skipped', skip_reason: 'overlap' });
     // A manual run may override the policy.
@@ -185,9 +251,15 @@ describe('overlap', () => {
     const trigger = await register('gov-overlap-buffer', { overlap_policy: 'buffer_one' });
     const release = hold('gov-overlap-buffer');
     const first = await runNow(database.db, queues, trigger);
-    await waitUntil('the first run to start', async () => (await executions(database.db, trigger.trigger_id)).some((r) => r.status === 'running'));
+    await waitUntil('the first run to start', async () =>
+      (await executions(database.db, trigger.trigger_id)).some((r) => r.status === 'running'),
+    );
     const buffered = await runNow(database.db, queues, trigger);
-    await waitUntil('the second run to be buffered', async () => (await executions(database.db, trigger.trigger_id)).find((r) => r.execution_id === buffered && r.buffered && r.governed_at));
+    await waitUntil('the second run to be buffered', async () =>
+      (await executions(database.db, trigger.trigger_id)).find(
+        (r) => r.execution_id === buffered && r.buffered && r.governed_at,
+      ),
+    );
     const third = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(third).toMatchObject({ status: 'skipped', skip_reason: 'overlap' });
     expect(checkOf(third, 'overlap')!.reason).toMatch(/already buffered/);
@@ -203,7 +275,12 @@ describe('overlap', () => {
 describe('catch-up window', () => {
   it('should record fires later than the window as skipped_missed after the scheduler was down, and go on firing', async () => {
     const trigger = await register('gov-catchup', { expression: '@every 1s', catchup_window_seconds: 1 });
-    await waitUntil('a scheduled run', async () => (await executions(database.db, trigger.trigger_id)).some((r) => r.status === 'success' && !r.manual), { timeoutMs: 15_000 });
+    await waitUntil(
+      'a scheduled run',
+      async () =>
+        (await executions(database.db, trigger.trigger_id)).some((r) => r.status === 'success' && !r.manual),
+      { timeoutMs: 15_000 },
+    );
     await scheduler.stop();
     const downAt = Date.now();
     await sleep(3500);
@@ -212,16 +289,31 @@ describe('catch-up window', () => {
       'a run after the restart',
       async () => {
         const all = await executions(database.db, trigger.trigger_id);
-        return all.some((r) => r.status === 'success' && r.scheduled_for.getTime() > downAt + 3000) ? all : undefined;
+        return all.some((r) => r.status === 'success' && r.scheduled_for.getTime() > downAt + 3000)
+          ? all
+          : undefined;
       },
       { timeoutMs: 20_000 },
     );
     const missed = rows.filter((r) => r.skip_reason === 'skipped_missed');
     expect(missed.length).toBeGreaterThanOrEqual(2);
-    expect(missed.every((r) => r.status === 'skipped' && r.scheduled_for.getTime() >= downAt - 1000)).toBe(true);
-    expect(missed.some((r) => /beyond the 1 s catch-up window/.test(checkOf(r, 'catchup_window')?.reason ?? ''))).toBe(true);
+    expect(missed.every((r) => r.status === 'skipped' && r.scheduled_for.getTime() >= downAt - 1000)).toBe(
+      true,
+    );
+    expect(
+      missed.some((r) => /beyond the 1 s catch-up window/.test(checkOf(r, 'catchup_window')?.reason ?? '')),
+    ).toBe(true);
     expect(await duplicateFires(database.db, trigger.trigger_id)).toEqual([]);
-    await database.db.transaction().execute((trx) => updateTrigger(trx, { tenantId: TENANT, eventName: 'gov-catchup', patch: { enabled: false }, actor: 'test' }));
+    await database.db
+      .transaction()
+      .execute((trx) =>
+        updateTrigger(trx, {
+          tenantId: TENANT,
+          eventName: 'gov-catchup',
+          patch: { enabled: false },
+          actor: 'test',
+        }),
+      );
     await queues.enqueue('cron-fires', 'reconcile', { trigger_id: trigger.trigger_id });
   });
 });

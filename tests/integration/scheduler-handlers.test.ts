@@ -9,7 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TriggerValidationError, type TriggerWorker } from '@warden/client';
 import { chooseDecisionMode } from '@warden/domain';
 import { createTestDatabase, deleteQueuePrefix, testQueuePrefix, type TestDatabase } from '@warden/testing';
-import { registerTestTrigger, runNow, sleep, startHandler, startTestScheduler, testQueues, waitForFinished, type TestScheduler } from '../support/scheduler.js';
+import {
+  registerTestTrigger,
+  runNow,
+  sleep,
+  startHandler,
+  startTestScheduler,
+  testQueues,
+  waitForFinished,
+  type TestScheduler,
+} from '../support/scheduler.js';
 
 const TENANT = 'handlers-acme';
 const NEVER = '0 0 1 1 *';
@@ -24,7 +33,10 @@ const workers: TriggerWorker[] = [];
 /** Calls each handler saw, by event name and role. */
 const calls: Array<{ event: string; role: string; retry: number }> = [];
 /** How each trigger's handlers behave, by event name. */
-const behaviour = new Map<string, { agent?: (retry: number) => unknown; fallback?: (retry: number) => unknown }>();
+const behaviour = new Map<
+  string,
+  { agent?: (retry: number) => unknown; fallback?: (retry: number) => unknown }
+>();
 
 function handlerFor(role: 'agent' | 'fallback') {
   return async (ctx: { event_name: string; retry_count: number }) => {
@@ -39,20 +51,39 @@ beforeAll(async () => {
   database = await createTestDatabase();
   prefix = testQueuePrefix();
   queues = testQueues(prefix);
-  scheduler = await startTestScheduler({ databaseUrl: database.url, prefix, env: { HTTP_BREAKER_RESET_MS: '1000' } });
-  workers.push(startHandler(prefix, TENANT, 'agent', handlerFor('agent'), { concurrency: 16 }), startHandler(prefix, TENANT, 'fallback', handlerFor('fallback'), { concurrency: 16 }));
+  scheduler = await startTestScheduler({
+    databaseUrl: database.url,
+    prefix,
+    env: { HTTP_BREAKER_RESET_MS: '1000' },
+  });
+  workers.push(
+    startHandler(prefix, TENANT, 'agent', handlerFor('agent'), { concurrency: 16 }),
+    startHandler(prefix, TENANT, 'fallback', handlerFor('fallback'), { concurrency: 16 }),
+  );
   http = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
       const path = req.url ?? '/';
       if (path === '/slow') {
-        setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{"output":"too late"}'), 3000).unref();
+        setTimeout(
+          () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"output":"too late"}'),
+          3000,
+        ).unref();
       } else if (path === '/bad-request') {
         res.writeHead(422, { 'content-type': 'application/json' }).end('{"error":"unknown region"}');
       } else {
         const job = JSON.parse(body) as { context: { event_name: string } };
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ agent_run_id: 'http-run', llm_calls: 3, cost_usd: 0.02, output: { via: 'http', event: job.context.event_name } }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(
+            JSON.stringify({
+              agent_run_id: 'http-run',
+              llm_calls: 3,
+              cost_usd: 0.02,
+              output: { via: 'http', event: job.context.event_name },
+            }),
+          );
       }
     });
   });
@@ -71,10 +102,22 @@ afterAll(async () => {
 });
 
 const register = (event_name: string, extra: Record<string, unknown> = {}) =>
-  registerTestTrigger(database.db, queues, TENANT, { event_name, expression: NEVER, agent: { queue: 'agent' }, fallback: { queue: 'fallback' }, ...extra });
+  registerTestTrigger(database.db, queues, TENANT, {
+    event_name,
+    expression: NEVER,
+    agent: { queue: 'agent' },
+    fallback: { queue: 'fallback' },
+    ...extra,
+  });
 const callsOf = (event: string) => calls.filter((c) => c.event === event);
 const attemptsOf = (executionId: string) =>
-  database.db.selectFrom('cron_execution_attempts').selectAll().where('execution_id', '=', executionId).orderBy('try').orderBy('started_at').execute();
+  database.db
+    .selectFrom('cron_execution_attempts')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .orderBy('try')
+    .orderBy('started_at')
+    .execute();
 const fail = () => {
   throw new Error('agent exploded');
 };
@@ -84,7 +127,12 @@ describe('fallback_strategy', () => {
     behaviour.set('fs-on-failure', { agent: fail });
     const trigger = await register('fs-on-failure');
     const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
-    expect(row).toMatchObject({ status: 'fallback', decision_mode: 'agent', agent_outcome: 'failed', output: { by: 'fallback' } });
+    expect(row).toMatchObject({
+      status: 'fallback',
+      decision_mode: 'agent',
+      agent_outcome: 'failed',
+      output: { by: 'fallback' },
+    });
     expect(row.error).toMatch(/agent failed: agent exploded/);
     expect(callsOf('fs-on-failure').map((c) => c.role)).toEqual(['agent', 'fallback']);
   });
@@ -105,7 +153,10 @@ describe('fallback_strategy', () => {
   });
 
   it('should log a failing fallback and fail the run, never throw past the worker', async () => {
-    behaviour.set('fs-both-fail', { agent: fail, fallback: () => Promise.reject(new Error('legacy job broke')) });
+    behaviour.set('fs-both-fail', {
+      agent: fail,
+      fallback: () => Promise.reject(new Error('legacy job broke')),
+    });
     const trigger = await register('fs-both-fail');
     const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(row.status).toBe('failed');
@@ -117,15 +168,29 @@ describe('migration_weight', () => {
   it('weight 0 and 1: should always pick the fallback, and the agent', async () => {
     const zero = await register('mw-zero', { migration_weight: 0 });
     const one = await register('mw-one', { migration_weight: 1 });
-    expect(await waitForFinished(database.db, await runNow(database.db, queues, zero))).toMatchObject({ status: 'fallback', decision_mode: 'fallback' });
-    expect(await waitForFinished(database.db, await runNow(database.db, queues, one))).toMatchObject({ status: 'success', decision_mode: 'agent' });
+    expect(await waitForFinished(database.db, await runNow(database.db, queues, zero))).toMatchObject({
+      status: 'fallback',
+      decision_mode: 'fallback',
+    });
+    expect(await waitForFinished(database.db, await runNow(database.db, queues, one))).toMatchObject({
+      status: 'success',
+      decision_mode: 'agent',
+    });
   });
 
   it('weight 0.3: should pick per fire as the hash says, and take the same path on retry', async () => {
     // Each handler fails its first try and succeeds on the retry; with `never`, a failure is retried.
-    const flaky = (retry: number) => (retry === 0 ? Promise.reject(new Error('first try fails')) : { output: 'ok' });
+    const flaky = (retry: number) =>
+      retry === 0 ? Promise.reject(new Error('first try fails')) : { output: 'ok' };
     behaviour.set('mw-split', { agent: flaky, fallback: flaky });
-    const trigger = await register('mw-split', { migration_weight: 0.3, fallback_strategy: 'never', overlap_policy: 'allow', retry_on_failure: true, max_retries: 2, retry_delay_seconds: 1 });
+    const trigger = await register('mw-split', {
+      migration_weight: 0.3,
+      fallback_strategy: 'never',
+      overlap_policy: 'allow',
+      retry_on_failure: true,
+      max_retries: 2,
+      retry_delay_seconds: 1,
+    });
     const ids: string[] = [];
     for (let i = 0; i < 24; i++) ids.push(await runNow(database.db, queues, trigger));
     const rows = await Promise.all(ids.map((id) => waitForFinished(database.db, id, 40_000)));
@@ -156,20 +221,37 @@ describe('migration_weight', () => {
 
 describe('retries', () => {
   it('should retry a failed run with exponential backoff until it succeeds', async () => {
-    behaviour.set('retry-backoff', { agent: (retry) => (retry < 2 ? Promise.reject(new Error(`try ${retry} failed`)) : { output: 'third time' }) });
-    const trigger = await register('retry-backoff', { fallback_strategy: 'never', retry_on_failure: true, max_retries: 3, retry_delay_seconds: 1 });
+    behaviour.set('retry-backoff', {
+      agent: (retry) =>
+        retry < 2 ? Promise.reject(new Error(`try ${retry} failed`)) : { output: 'third time' },
+    });
+    const trigger = await register('retry-backoff', {
+      fallback_strategy: 'never',
+      retry_on_failure: true,
+      max_retries: 3,
+      retry_delay_seconds: 1,
+    });
     const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger), 30_000);
     expect(row).toMatchObject({ status: 'success', retry_count: 2, output: 'third time' });
     const attempts = await attemptsOf(row.execution_id);
     expect(attempts.map((a) => a.status)).toEqual(['failed', 'failed', 'success']);
     // 1 s, then 2 s (×2): each try starts no sooner than its delay after the previous one ended.
-    expect(attempts[1]!.started_at.getTime() - attempts[0]!.completed_at!.getTime()).toBeGreaterThanOrEqual(950);
-    expect(attempts[2]!.started_at.getTime() - attempts[1]!.completed_at!.getTime()).toBeGreaterThanOrEqual(1950);
+    expect(attempts[1]!.started_at.getTime() - attempts[0]!.completed_at!.getTime()).toBeGreaterThanOrEqual(
+      950,
+    );
+    expect(attempts[2]!.started_at.getTime() - attempts[1]!.completed_at!.getTime()).toBeGreaterThanOrEqual(
+      1950,
+    );
   }, 40_000);
 
   it('should give up after max_retries', async () => {
     behaviour.set('retry-give-up', { agent: fail });
-    const trigger = await register('retry-give-up', { fallback_strategy: 'never', retry_on_failure: true, max_retries: 1, retry_delay_seconds: 1 });
+    const trigger = await register('retry-give-up', {
+      fallback_strategy: 'never',
+      retry_on_failure: true,
+      max_retries: 1,
+      retry_delay_seconds: 1,
+    });
     const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger), 30_000);
     expect(row).toMatchObject({ status: 'failed', retry_count: 1 });
     expect(row.error).toMatch(/after 1 retry/);
@@ -181,7 +263,12 @@ describe('retries', () => {
         throw new TriggerValidationError('unknown region "mars"');
       },
     });
-    const trigger = await register('retry-validation', { fallback_strategy: 'never', retry_on_failure: true, max_retries: 3, retry_delay_seconds: 1 });
+    const trigger = await register('retry-validation', {
+      fallback_strategy: 'never',
+      retry_on_failure: true,
+      max_retries: 3,
+      retry_delay_seconds: 1,
+    });
     const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(row).toMatchObject({ status: 'failed', retry_count: 0 });
     expect(row.error).toMatch(/unknown region "mars".*validation errors are not retried/);
@@ -204,7 +291,12 @@ describe('HTTP targets', () => {
   it('should call an HTTP agent and record its result', async () => {
     const trigger = await register('http-ok', { agent: { url: `${httpUrl}/run`, timeoutMs: 2000 } });
     const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
-    expect(row).toMatchObject({ status: 'success', agent_run_id: 'http-run', llm_calls: 3, output: { via: 'http', event: 'http-ok' } });
+    expect(row).toMatchObject({
+      status: 'success',
+      agent_run_id: 'http-run',
+      llm_calls: 3,
+      output: { via: 'http', event: 'http-ok' },
+    });
     expect(Number(row.cost_usd)).toBe(0.02);
   });
 
@@ -216,7 +308,13 @@ describe('HTTP targets', () => {
   });
 
   it('should treat a 4xx as a validation error: not retried', async () => {
-    const trigger = await register('http-4xx', { agent: { url: `${httpUrl}/bad-request`, timeoutMs: 2000 }, fallback_strategy: 'never', retry_on_failure: true, max_retries: 3, retry_delay_seconds: 1 });
+    const trigger = await register('http-4xx', {
+      agent: { url: `${httpUrl}/bad-request`, timeoutMs: 2000 },
+      fallback_strategy: 'never',
+      retry_on_failure: true,
+      max_retries: 3,
+      retry_delay_seconds: 1,
+    });
     const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(row).toMatchObject({ status: 'failed', retry_count: 0 });
     expect(row.error).toMatch(/HTTP 422/);

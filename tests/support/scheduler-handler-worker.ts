@@ -14,7 +14,12 @@ const worker = createTriggerWorker(
     if (mode === 'hang') await new Promise(() => {});
     return { agent_run_id: `pid-${process.pid}`, output: { pid: process.pid } };
   },
-  { tenantId: process.env.TENANT ?? 'acme', connection: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: process.env.QUEUE_PREFIX ?? 'warden', concurrency: 4 },
+  {
+    tenantId: process.env.TENANT ?? 'acme',
+    connection: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    prefix: process.env.QUEUE_PREFIX ?? 'warden',
+    concurrency: 4,
+  },
 );
 await worker.worker.waitUntilReady();
 process.stdout.write('ready\n');

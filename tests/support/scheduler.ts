@@ -19,7 +19,12 @@ import { TriggerDefinitionSchema, type TriggerDefinitionInput } from '@warden/do
 import { WardenQueues, createRedis } from '@warden/queue';
 import { testServers } from '@warden/testing';
 // The tests package does not list the scheduler as a dependency, so it is imported by path.
-import { createService, loadConfig, type Config, type SchedulerService } from '../../services/scheduler/src/index.js';
+import {
+  createService,
+  loadConfig,
+  type Config,
+  type SchedulerService,
+} from '../../services/scheduler/src/index.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -33,7 +38,11 @@ export interface TestScheduler {
  * The real scheduler in this process. Quick sweeper settings so lost work is found within seconds; the
  * periodic reconcile is slow (tests reconcile by queueing a job, as the API does).
  */
-export async function startTestScheduler(options: { databaseUrl: string; prefix: string; env?: Record<string, string> }): Promise<TestScheduler> {
+export async function startTestScheduler(options: {
+  databaseUrl: string;
+  prefix: string;
+  env?: Record<string, string>;
+}): Promise<TestScheduler> {
   const config = loadConfig({
     DATABASE_URL: options.databaseUrl,
     REDIS_URL: testServers.redisUrl,
@@ -76,8 +85,16 @@ export async function registerTestTrigger(
   options: { force?: boolean } = {},
 ): Promise<TriggerRecord> {
   await ensureTenant(db, tenantId);
-  const definition = TriggerDefinitionSchema.parse({ retry_on_failure: false, max_duration_ms: 10_000, ...input });
-  const change = await db.transaction().execute((trx) => registerTrigger(trx, { tenantId, definition, actor: 'test', force: options.force ?? false }));
+  const definition = TriggerDefinitionSchema.parse({
+    retry_on_failure: false,
+    max_duration_ms: 10_000,
+    ...input,
+  });
+  const change = await db
+    .transaction()
+    .execute((trx) =>
+      registerTrigger(trx, { tenantId, definition, actor: 'test', force: options.force ?? false }),
+    );
   await queues.enqueue('cron-fires', 'reconcile', { trigger_id: change.trigger.trigger_id });
   return change.trigger;
 }
@@ -102,14 +119,24 @@ export async function runNow(
   await queues.enqueue(
     'cron-fires',
     'fire',
-    { tenant_id: trigger.tenant_id, trigger_id: trigger.trigger_id, scheduled_for: run.scheduled_for.toISOString() },
+    {
+      tenant_id: trigger.tenant_id,
+      trigger_id: trigger.trigger_id,
+      scheduled_for: run.scheduled_for.toISOString(),
+    },
     { jobId: `manual-${run.execution_id}` },
   );
   return run.execution_id;
 }
 
 /** An SDK trigger worker on the test prefix. */
-export function startHandler(prefix: string, tenantId: string, queue: string, handler: TriggerHandler, options: { concurrency?: number; stalledIntervalMs?: number } = {}): TriggerWorker {
+export function startHandler(
+  prefix: string,
+  tenantId: string,
+  queue: string,
+  handler: TriggerHandler,
+  options: { concurrency?: number; stalledIntervalMs?: number } = {},
+): TriggerWorker {
   return createTriggerWorker(queue, handler, {
     tenantId,
     connection: testServers.redisUrl,
@@ -120,15 +147,28 @@ export function startHandler(prefix: string, tenantId: string, queue: string, ha
 }
 
 export async function executions(db: Db, triggerId: string): Promise<CronExecutionRow[]> {
-  return db.selectFrom('cron_executions').selectAll().where('trigger_id', '=', triggerId).orderBy('scheduled_for').execute();
+  return db
+    .selectFrom('cron_executions')
+    .selectAll()
+    .where('trigger_id', '=', triggerId)
+    .orderBy('scheduled_for')
+    .execute();
 }
 
 export async function execution(db: Db, executionId: string): Promise<CronExecutionRow | undefined> {
-  return db.selectFrom('cron_executions').selectAll().where('execution_id', '=', executionId).executeTakeFirst();
+  return db
+    .selectFrom('cron_executions')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .executeTakeFirst();
 }
 
 /** Waits until the execution is finished (not pending or running) and returns it. */
-export async function waitForFinished(db: Db, executionId: string, timeoutMs = 20_000): Promise<CronExecutionRow> {
+export async function waitForFinished(
+  db: Db,
+  executionId: string,
+  timeoutMs = 20_000,
+): Promise<CronExecutionRow> {
   return waitUntil(
     `execution ${executionId} to finish`,
     async () => {
@@ -151,9 +191,14 @@ export async function triggerAudits(db: Db, tenantId: string, eventName: string)
 }
 
 /** Counts of rows per scheduled_for that occur more than once (must always be empty). */
-export async function duplicateFires(db: Db, triggerId: string): Promise<Array<{ scheduled_for: Date; n: string }>> {
+export async function duplicateFires(
+  db: Db,
+  triggerId: string,
+): Promise<Array<{ scheduled_for: Date; n: string }>> {
   const result = await sql<{ scheduled_for: Date; n: string }>`
-    select scheduled_for, count(*) as n from cron_executions where trigger_id = ${triggerId} group by scheduled_for having count(*) > 1`.execute(db);
+    select scheduled_for, count(*) as n from cron_executions where trigger_id = ${triggerId} group by scheduled_for having count(*) > 1`.execute(
+    db,
+  );
   return result.rows;
 }
 
@@ -161,7 +206,11 @@ export async function duplicateFires(db: Db, triggerId: string): Promise<Array<{
  * Polls `probe` until it returns something other than `undefined`/`false`, and returns that; throws naming
  * `what` (and the last value seen) when `timeoutMs` passes first.
  */
-export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  options: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   let last: unknown;
   for (;;) {
@@ -172,7 +221,10 @@ export async function waitUntil<T>(what: string, probe: () => Promise<T | undefi
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`,
+      );
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
   }
 }
@@ -209,7 +261,9 @@ export function spawnScheduler(env: Record<string, string>): SchedulerProcess {
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  void exited.then((code) => rejectReady(new Error(`scheduler exited (${code}) before it was ready:\n${output.slice(-2000)}`)));
+  void exited.then((code) =>
+    rejectReady(new Error(`scheduler exited (${code}) before it was ready:\n${output.slice(-2000)}`)),
+  );
   return {
     child,
     ready,

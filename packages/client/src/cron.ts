@@ -4,12 +4,19 @@
  * Warden's scheduler fires it and governs every run; this process only runs the handler functions.
  */
 import type { Redis } from 'ioredis';
-import type { FallbackStrategy, OverlapPolicy, Target, TriggerDefinitionInput, TriggerMode } from '@warden/domain';
+import type {
+  FallbackStrategy,
+  OverlapPolicy,
+  Target,
+  TriggerDefinitionInput,
+  TriggerMode,
+} from '@warden/domain';
 import { createTriggerWorker, type TriggerHandler, type TriggerWorker } from './trigger-worker.js';
 import { TriggersClient, type RegisteredTrigger, type TriggersClientOptions } from './triggers-client.js';
 
 /** A handler: a function run by a worker here, a queue some other worker serves, or an HTTP endpoint. */
-export type CronHandler = TriggerHandler | { queue: string } | { url: string; timeoutMs?: number; headers?: Record<string, string> };
+export type CronHandler =
+  TriggerHandler | { queue: string } | { url: string; timeoutMs?: number; headers?: Record<string, string> };
 
 /** Every trigger field, camelCase; each defaults as documented in docs/scheduler.md. */
 export interface CronOptions {
@@ -42,7 +49,12 @@ export interface CronOptions {
   /** @defaultValue the scheduler's `DEFAULT_MAX_DURATION_MS` */
   maxDurationMs?: number | null;
   /** @defaultValue `{ window: 10, failureThreshold: 0.5, minRuns: 10, resetTimeoutSeconds: 300 }` */
-  circuitBreaker?: { window?: number; failureThreshold?: number; minRuns?: number; resetTimeoutSeconds?: number };
+  circuitBreaker?: {
+    window?: number;
+    failureThreshold?: number;
+    minRuns?: number;
+    resetTimeoutSeconds?: number;
+  };
   /** @defaultValue `skip` */
   overlapPolicy?: OverlapPolicy;
   /** @defaultValue `60` */
@@ -96,7 +108,11 @@ export interface CronRegistration extends RegisteredTrigger {
 }
 
 /** Builds the wire definition from SDK options; function handlers become queue targets named after the trigger. */
-export function cronDefinition(eventName: string, expression: string, options: CronOptions): { definition: TriggerDefinitionInput; functions: Array<{ queue: string; handler: TriggerHandler }> } {
+export function cronDefinition(
+  eventName: string,
+  expression: string,
+  options: CronOptions,
+): { definition: TriggerDefinitionInput; functions: Array<{ queue: string; handler: TriggerHandler }> } {
   const functions: Array<{ queue: string; handler: TriggerHandler }> = [];
   const target = (handler: CronHandler | undefined, role: 'agent' | 'fallback'): Target | null => {
     if (handler === undefined) return null;
@@ -132,12 +148,16 @@ export function cronDefinition(eventName: string, expression: string, options: C
             ...(cb.window !== undefined ? { window: cb.window } : {}),
             ...(cb.failureThreshold !== undefined ? { failure_threshold: cb.failureThreshold } : {}),
             ...(cb.minRuns !== undefined ? { min_runs: cb.minRuns } : {}),
-            ...(cb.resetTimeoutSeconds !== undefined ? { reset_timeout_seconds: cb.resetTimeoutSeconds } : {}),
+            ...(cb.resetTimeoutSeconds !== undefined
+              ? { reset_timeout_seconds: cb.resetTimeoutSeconds }
+              : {}),
           },
         }
       : {}),
     ...(options.overlapPolicy !== undefined ? { overlap_policy: options.overlapPolicy } : {}),
-    ...(options.catchupWindowSeconds !== undefined ? { catchup_window_seconds: options.catchupWindowSeconds } : {}),
+    ...(options.catchupWindowSeconds !== undefined
+      ? { catchup_window_seconds: options.catchupWindowSeconds }
+      : {}),
     ...(options.jitterMs !== undefined ? { jitter_ms: options.jitterMs } : {}),
     ...(options.retryOnFailure !== undefined ? { retry_on_failure: options.retryOnFailure } : {}),
     ...(options.maxRetries !== undefined ? { max_retries: options.maxRetries } : {}),
@@ -149,10 +169,14 @@ export function cronDefinition(eventName: string, expression: string, options: C
       ? {
           migration: {
             ...(m.compareKeys !== undefined ? { compare_keys: m.compareKeys } : {}),
-            ...(m.consistencyThreshold !== undefined ? { consistency_threshold: m.consistencyThreshold } : {}),
+            ...(m.consistencyThreshold !== undefined
+              ? { consistency_threshold: m.consistencyThreshold }
+              : {}),
             ...(m.consistencyWindow !== undefined ? { consistency_window: m.consistencyWindow } : {}),
             ...(m.minSamples !== undefined ? { min_samples: m.minSamples } : {}),
-            ...(m.rollbackAfterAgentFailures !== undefined ? { rollback_after_agent_failures: m.rollbackAfterAgentFailures } : {}),
+            ...(m.rollbackAfterAgentFailures !== undefined
+              ? { rollback_after_agent_failures: m.rollbackAfterAgentFailures }
+              : {}),
             ...(m.autoRollback !== undefined ? { auto_rollback: m.autoRollback } : {}),
           },
         }
@@ -199,7 +223,9 @@ export class WardenCron {
         connection: this.options.redis ?? 'redis://127.0.0.1:6379',
         prefix: this.options.queuePrefix ?? 'warden',
         concurrency: options.concurrency ?? 1,
-        ...(this.options.stalledIntervalMs !== undefined ? { stalledIntervalMs: this.options.stalledIntervalMs } : {}),
+        ...(this.options.stalledIntervalMs !== undefined
+          ? { stalledIntervalMs: this.options.stalledIntervalMs }
+          : {}),
         ...(this.options.onError ? { onError: this.options.onError } : {}),
       }),
     );

@@ -49,7 +49,10 @@ export interface TriggerHandlerHelpers {
 }
 
 /** A cron trigger's agent or fallback: gets the trigger context, returns its result. */
-export type TriggerHandler = (context: TriggerContext, helpers: TriggerHandlerHelpers) => Promise<TriggerHandlerResult | unknown> | TriggerHandlerResult | unknown;
+export type TriggerHandler = (
+  context: TriggerContext,
+  helpers: TriggerHandlerHelpers,
+) => Promise<TriggerHandlerResult | unknown> | TriggerHandlerResult | unknown;
 
 export interface TriggerWorkerOptions {
   /** The tenant whose triggers this worker serves (handler queues are namespaced per tenant). */
@@ -84,10 +87,19 @@ const RESULT_KEYS = new Set(['agent_run_id', 'llm_calls', 'cost_usd', 'output'])
 /** A handler's return value as a result: `{ agent_run_id?, llm_calls?, cost_usd?, output? }`, else the value is the output. */
 export function toHandlerResult(value: unknown): HandlerResult {
   if (value === undefined || value === null) return {};
-  if (typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length > 0 && Object.keys(value).every((k) => RESULT_KEYS.has(k))) {
+  if (
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    Object.keys(value).length > 0 &&
+    Object.keys(value).every((k) => RESULT_KEYS.has(k))
+  ) {
     const parsed = HandlerResultSchema.safeParse(value);
     if (!parsed.success) {
-      throw new TriggerValidationError(`the handler returned an invalid result: ${describeIssues(parsed.error.issues).map((d) => `${d.path}: ${d.message}`).join('; ')}`);
+      throw new TriggerValidationError(
+        `the handler returned an invalid result: ${describeIssues(parsed.error.issues)
+          .map((d) => `${d.path}: ${d.message}`)
+          .join('; ')}`,
+      );
     }
     return parsed.data;
   }
@@ -109,15 +121,26 @@ export function toHandlerResult(value: unknown): HandlerResult {
  * }, { tenantId: 'acme', connection: process.env.REDIS_URL });
  * ```
  */
-export function createTriggerWorker(queue: string, handler: TriggerHandler, options: TriggerWorkerOptions): TriggerWorker {
+export function createTriggerWorker(
+  queue: string,
+  handler: TriggerHandler,
+  options: TriggerWorkerOptions,
+): TriggerWorker {
   const queueCheck = HandlerQueueSchema.safeParse(queue);
-  if (!queueCheck.success) throw new TypeError(`createTriggerWorker: queue "${queue}" ${queueCheck.error.issues[0]?.message ?? 'is not valid'}`);
+  if (!queueCheck.success)
+    throw new TypeError(
+      `createTriggerWorker: queue "${queue}" ${queueCheck.error.issues[0]?.message ?? 'is not valid'}`,
+    );
   const prefix = options.prefix ?? 'warden';
   const queueName = triggerHandlerQueueName(options.tenantId, queue);
   const ownsConnections = typeof options.connection !== 'object';
   const url = typeof options.connection === 'string' ? options.connection : 'redis://127.0.0.1:6379';
-  const workerConnection = typeof options.connection === 'object' ? options.connection : new Redis(url, { maxRetriesPerRequest: null });
-  const producerConnection = typeof options.connection === 'object' ? options.connection : new Redis(url, { maxRetriesPerRequest: 3 });
+  const workerConnection =
+    typeof options.connection === 'object'
+      ? options.connection
+      : new Redis(url, { maxRetriesPerRequest: null });
+  const producerConnection =
+    typeof options.connection === 'object' ? options.connection : new Redis(url, { maxRetriesPerRequest: 3 });
   const onError = options.onError ?? (() => {});
   if (ownsConnections) {
     workerConnection.on('error', onError);
@@ -142,12 +165,21 @@ export function createTriggerWorker(queue: string, handler: TriggerHandler, opti
     queueName,
     async (job: Job) => {
       const parsed = HandlerJobSchema.safeParse(job.data);
-      if (!parsed.success) throw new UnrecoverableError(`invalid handler job: ${describeIssues(parsed.error.issues).map((d) => `${d.path}: ${d.message}`).join('; ')}`);
+      if (!parsed.success)
+        throw new UnrecoverableError(
+          `invalid handler job: ${describeIssues(parsed.error.issues)
+            .map((d) => `${d.path}: ${d.message}`)
+            .join('; ')}`,
+        );
       const { context, execution_id, attempt_id, tenant_id } = parsed.data;
       const base = { tenant_id, execution_id, attempt_id };
       const remaining = new Date(context.deadline_at).getTime() - Date.now();
       if (remaining <= 0) {
-        await report({ ...base, ok: false, error: { kind: 'timeout', message: 'the call reached the worker after its deadline' } });
+        await report({
+          ...base,
+          ok: false,
+          error: { kind: 'timeout', message: 'the call reached the worker after its deadline' },
+        });
         return { skipped: 'deadline passed' };
       }
       const controller = new AbortController();
@@ -161,13 +193,20 @@ export function createTriggerWorker(queue: string, handler: TriggerHandler, opti
         }, remaining);
       });
       try {
-        const value = await Promise.race([Promise.resolve().then(() => handler(context, { signal: controller.signal, job })), deadline]);
+        const value = await Promise.race([
+          Promise.resolve().then(() => handler(context, { signal: controller.signal, job })),
+          deadline,
+        ]);
         const result = toHandlerResult(value);
         await report({ ...base, ok: true, result });
         return result;
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        await report({ ...base, ok: false, error: { kind: errorKind(error), message: message.slice(0, 4000) } });
+        await report({
+          ...base,
+          ok: false,
+          error: { kind: errorKind(error), message: message.slice(0, 4000) },
+        });
         // Reported: as far as BullMQ is concerned the job is done (retries are the scheduler's to decide).
         return { failed: message };
       } finally {
@@ -200,7 +239,12 @@ export function createTriggerWorker(queue: string, handler: TriggerHandler, opti
 
 function errorKind(error: unknown): HandlerErrorKind {
   if (error instanceof TriggerValidationError || error instanceof ValidationError) return 'validation';
-  if (error instanceof Error && (error.name === 'TriggerValidationError' || error.name === 'ValidationError')) return 'validation';
-  if (error instanceof Error && (error.name === 'DeadlineError' || error.name === 'AbortError' || error.name === 'TimeoutError')) return 'timeout';
+  if (error instanceof Error && (error.name === 'TriggerValidationError' || error.name === 'ValidationError'))
+    return 'validation';
+  if (
+    error instanceof Error &&
+    (error.name === 'DeadlineError' || error.name === 'AbortError' || error.name === 'TimeoutError')
+  )
+    return 'timeout';
   return 'handler';
 }

@@ -3,7 +3,16 @@
  * register, read, change, pause and resume, run now, and read status and history.
  */
 import { randomUUID } from 'node:crypto';
-import type { ErrorDetail, ExecutionStatus, ExecutionView, Page, TriggerDefinitionInput, TriggerPatch, TriggerStatusView, TriggerView } from '@warden/domain';
+import type {
+  ErrorDetail,
+  ExecutionStatus,
+  ExecutionView,
+  Page,
+  TriggerDefinitionInput,
+  TriggerPatch,
+  TriggerStatusView,
+  TriggerView,
+} from '@warden/domain';
 import { WardenApiError, WardenConnectionError } from './errors.js';
 import { isRetryableStatus, parseRetryAfter, retryDelayMs, sleep } from './retry.js';
 
@@ -58,11 +67,20 @@ export class TriggersClient {
    * Creates or updates (by event name) a trigger. Registering the same definition again changes nothing.
    * Raising `migration_weight` needs proven shadow consistency; `force` overrides that (audited).
    */
-  async register(definition: TriggerDefinitionInput, options: { force?: boolean } = {}): Promise<RegisteredTrigger> {
-    return (await this.request('POST', `/v1/triggers${options.force ? '?force=true' : ''}`, definition)) as RegisteredTrigger;
+  async register(
+    definition: TriggerDefinitionInput,
+    options: { force?: boolean } = {},
+  ): Promise<RegisteredTrigger> {
+    return (await this.request(
+      'POST',
+      `/v1/triggers${options.force ? '?force=true' : ''}`,
+      definition,
+    )) as RegisteredTrigger;
   }
 
-  async list(options: { tag?: string; enabled?: boolean; limit?: number; cursor?: string } = {}): Promise<Page<TriggerView>> {
+  async list(
+    options: { tag?: string; enabled?: boolean; limit?: number; cursor?: string } = {},
+  ): Promise<Page<TriggerView>> {
     return (await this.request('GET', `/v1/triggers${query(options)}`)) as Page<TriggerView>;
   }
 
@@ -71,8 +89,16 @@ export class TriggersClient {
   }
 
   /** Changes some fields; nested objects (`circuit_breaker`, `migration`) merge. */
-  async update(eventName: string, patch: TriggerPatch, options: { force?: boolean } = {}): Promise<{ trigger: TriggerView; changed: boolean }> {
-    return (await this.request('PATCH', `/v1/triggers/${encodeURIComponent(eventName)}${options.force ? '?force=true' : ''}`, patch)) as { trigger: TriggerView; changed: boolean };
+  async update(
+    eventName: string,
+    patch: TriggerPatch,
+    options: { force?: boolean } = {},
+  ): Promise<{ trigger: TriggerView; changed: boolean }> {
+    return (await this.request(
+      'PATCH',
+      `/v1/triggers/${encodeURIComponent(eventName)}${options.force ? '?force=true' : ''}`,
+      patch,
+    )) as { trigger: TriggerView; changed: boolean };
   }
 
   async delete(eventName: string): Promise<void> {
@@ -80,12 +106,25 @@ export class TriggersClient {
   }
 
   /** Pauses with a note; fires while paused are recorded as skipped (`paused`). */
-  async pause(eventName: string, options: { note?: string } = {}): Promise<{ trigger: TriggerView; changed: boolean }> {
-    return (await this.request('POST', `/v1/triggers/${encodeURIComponent(eventName)}/pause`, options)) as { trigger: TriggerView; changed: boolean };
+  async pause(
+    eventName: string,
+    options: { note?: string } = {},
+  ): Promise<{ trigger: TriggerView; changed: boolean }> {
+    return (await this.request('POST', `/v1/triggers/${encodeURIComponent(eventName)}/pause`, options)) as {
+      trigger: TriggerView;
+      changed: boolean;
+    };
   }
 
   /** Resumes; the fires skipped while paused run only with `backfill` (up to 100, oldest first). */
-  async resume(eventName: string, options: { note?: string; backfill?: boolean } = {}): Promise<{ trigger: TriggerView; changed: boolean; backfilled: Array<{ execution_id: string; scheduled_for: string }> }> {
+  async resume(
+    eventName: string,
+    options: { note?: string; backfill?: boolean } = {},
+  ): Promise<{
+    trigger: TriggerView;
+    changed: boolean;
+    backfilled: Array<{ execution_id: string; scheduled_for: string }>;
+  }> {
     return (await this.request('POST', `/v1/triggers/${encodeURIComponent(eventName)}/resume`, options)) as {
       trigger: TriggerView;
       changed: boolean;
@@ -98,7 +137,10 @@ export class TriggersClient {
    * runs it even while another run is in flight. Retrying this call cannot start two runs: a request id is
    * fixed before the first attempt (pass your own to dedupe across processes).
    */
-  async run(eventName: string, options: { params?: Record<string, unknown>; overrideOverlap?: boolean; requestId?: string } = {}): Promise<ManualRun> {
+  async run(
+    eventName: string,
+    options: { params?: Record<string, unknown>; overrideOverlap?: boolean; requestId?: string } = {},
+  ): Promise<ManualRun> {
     return (await this.request('POST', `/v1/triggers/${encodeURIComponent(eventName)}/run`, {
       params: options.params ?? {},
       override_overlap: options.overrideOverlap ?? false,
@@ -107,22 +149,41 @@ export class TriggersClient {
   }
 
   /** Configuration, next fires, last runs, success rate, skips by reason, breaker and migration state. */
-  async status(eventName: string, options: { fires?: number; windowHours?: number } = {}): Promise<TriggerStatusView> {
-    return (await this.request('GET', `/v1/triggers/${encodeURIComponent(eventName)}/status${query({ fires: options.fires, window_hours: options.windowHours })}`)) as TriggerStatusView;
+  async status(
+    eventName: string,
+    options: { fires?: number; windowHours?: number } = {},
+  ): Promise<TriggerStatusView> {
+    return (await this.request(
+      'GET',
+      `/v1/triggers/${encodeURIComponent(eventName)}/status${query({ fires: options.fires, window_hours: options.windowHours })}`,
+    )) as TriggerStatusView;
   }
 
   /** Executions, newest first; pass `next_cursor` back as `cursor` for the next page. */
-  async history(eventName: string, options: { limit?: number; cursor?: string; status?: ExecutionStatus } = {}): Promise<Page<ExecutionView>> {
-    return (await this.request('GET', `/v1/triggers/${encodeURIComponent(eventName)}/executions${query(options)}`)) as Page<ExecutionView>;
+  async history(
+    eventName: string,
+    options: { limit?: number; cursor?: string; status?: ExecutionStatus } = {},
+  ): Promise<Page<ExecutionView>> {
+    return (await this.request(
+      'GET',
+      `/v1/triggers/${encodeURIComponent(eventName)}/executions${query(options)}`,
+    )) as Page<ExecutionView>;
   }
 
   /** One execution, with its output. */
   async execution(eventName: string, executionId: string): Promise<ExecutionView> {
-    return (await this.request('GET', `/v1/triggers/${encodeURIComponent(eventName)}/executions/${encodeURIComponent(executionId)}`)) as ExecutionView;
+    return (await this.request(
+      'GET',
+      `/v1/triggers/${encodeURIComponent(eventName)}/executions/${encodeURIComponent(executionId)}`,
+    )) as ExecutionView;
   }
 
   /** Polls an execution until it is finished (not pending or running) or `timeoutMs` passes. */
-  async waitForExecution(eventName: string, executionId: string, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<ExecutionView> {
+  async waitForExecution(
+    eventName: string,
+    executionId: string,
+    options: { timeoutMs?: number; intervalMs?: number } = {},
+  ): Promise<ExecutionView> {
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     for (;;) {
       const execution = await this.execution(eventName, executionId).catch((error: unknown) => {
@@ -130,12 +191,20 @@ export class TriggersClient {
         throw error;
       });
       if (execution && execution.status !== 'pending' && execution.status !== 'running') return execution;
-      if (Date.now() > deadline) throw new WardenConnectionError(`execution ${executionId} did not finish within ${options.timeoutMs ?? 60_000} ms`, { cause: undefined, timedOut: true, attempts: 1 });
+      if (Date.now() > deadline)
+        throw new WardenConnectionError(
+          `execution ${executionId} did not finish within ${options.timeoutMs ?? 60_000} ms`,
+          { cause: undefined, timedOut: true, attempts: 1 },
+        );
       await sleep(options.intervalMs ?? 250);
     }
   }
 
-  private async request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+  private async request(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<unknown> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers: Record<string, string> = { authorization: this.authorization, accept: 'application/json' };
     if (payload !== undefined) headers['content-type'] = 'application/json';
@@ -144,7 +213,12 @@ export class TriggersClient {
       let response: Response;
       let text: string;
       try {
-        response = await this.fetch(this.baseUrl + path, { method, headers, body: payload, signal: AbortSignal.timeout(this.timeoutMs) });
+        response = await this.fetch(this.baseUrl + path, {
+          method,
+          headers,
+          body: payload,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
         text = await response.text();
       } catch (error) {
         if (retriesLeft) {
@@ -152,16 +226,21 @@ export class TriggersClient {
           continue;
         }
         const timedOut = error instanceof Error && error.name === 'TimeoutError';
-        throw new WardenConnectionError(`${method} ${path} ${timedOut ? `timed out after ${this.timeoutMs} ms` : `failed: ${error instanceof Error ? error.message : String(error)}`}`, {
-          cause: error,
-          timedOut,
-          attempts: attempt,
-        });
+        throw new WardenConnectionError(
+          `${method} ${path} ${timedOut ? `timed out after ${this.timeoutMs} ms` : `failed: ${error instanceof Error ? error.message : String(error)}`}`,
+          {
+            cause: error,
+            timedOut,
+            attempts: attempt,
+          },
+        );
       }
       if (response.ok) return text === '' ? undefined : (JSON.parse(text) as unknown);
       const error = apiError(response.status, text);
       if (!isRetryableStatus(response.status) || !retriesLeft) throw error;
-      await sleep(retryDelayMs(attempt, this.retryDelayMs, 5000, parseRetryAfter(response.headers.get('retry-after'))));
+      await sleep(
+        retryDelayMs(attempt, this.retryDelayMs, 5000, parseRetryAfter(response.headers.get('retry-after'))),
+      );
     }
   }
 }
@@ -175,9 +254,16 @@ function query(values: Record<string, string | number | boolean | undefined>): s
 
 function apiError(status: number, text: string): WardenApiError {
   try {
-    const { error } = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
+    const { error } = JSON.parse(text) as {
+      error?: { code?: unknown; message?: unknown; details?: unknown };
+    };
     if (error && typeof error.code === 'string' && typeof error.message === 'string') {
-      return new WardenApiError(status, error.code, error.message, Array.isArray(error.details) ? (error.details as ErrorDetail[]) : []);
+      return new WardenApiError(
+        status,
+        error.code,
+        error.message,
+        Array.isArray(error.details) ? (error.details as ErrorDetail[]) : [],
+      );
     }
   } catch {}
   return new WardenApiError(status, `http_${status}`, `HTTP ${status}`);

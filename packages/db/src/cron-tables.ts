@@ -48,7 +48,11 @@ export interface CronTriggersTable {
   pause_note: string | null;
   paused_at: NullableTimestamp;
   paused_by: string | null;
-  breaker_state: ColumnType<'closed' | 'open' | 'half_open', 'closed' | 'open' | 'half_open' | undefined, 'closed' | 'open' | 'half_open'>;
+  breaker_state: ColumnType<
+    'closed' | 'open' | 'half_open',
+    'closed' | 'open' | 'half_open' | undefined,
+    'closed' | 'open' | 'half_open'
+  >;
   breaker_opened_at: NullableTimestamp;
   breaker_probe_execution_id: string | null;
   breaker_reason: string | null;

@@ -16,8 +16,21 @@ import {
 
 const config = MigrationConfigSchema.parse({});
 const at = (i: number) => new Date(Date.UTC(2025, 0, 1) + i * 60_000);
-const choose = (weight: number, i: number, overrides: Partial<Parameters<typeof chooseDecisionMode>[0]> = {}) =>
-  chooseDecisionMode({ trigger_id: 't-1', scheduled_for: at(i), mode: 'live', fallback_strategy: 'on_failure', migration_weight: weight, has_agent: true, has_fallback: true, ...overrides });
+const choose = (
+  weight: number,
+  i: number,
+  overrides: Partial<Parameters<typeof chooseDecisionMode>[0]> = {},
+) =>
+  chooseDecisionMode({
+    trigger_id: 't-1',
+    scheduled_for: at(i),
+    mode: 'live',
+    fallback_strategy: 'on_failure',
+    migration_weight: weight,
+    has_agent: true,
+    has_fallback: true,
+    ...overrides,
+  });
 
 describe('choosing agent or fallback', () => {
   it('should always pick the agent at weight 1 and the fallback at weight 0', () => {
@@ -49,7 +62,11 @@ describe('choosing agent or fallback', () => {
 
 describe('comparing shadow outputs', () => {
   it('should compare the configured key fields only', () => {
-    const result = compareOutputs({ total: 10, at: 'a', items: { n: 2 } }, { total: 10, at: 'b', items: { n: 2 } }, ['total', 'items.n']);
+    const result = compareOutputs(
+      { total: 10, at: 'a', items: { n: 2 } },
+      { total: 10, at: 'b', items: { n: 2 } },
+      ['total', 'items.n'],
+    );
     expect(result).toEqual({ equal: true, compared_keys: ['total', 'items.n'], differences: [] });
   });
   it('should report the differing fields', () => {
@@ -66,40 +83,101 @@ describe('comparing shadow outputs', () => {
 describe('red lines', () => {
   it('should trip after 2 consecutive agent failures', () => {
     expect(consecutiveFailures(['failed', 'timeout', 'success'])).toBe(2);
-    expect(evaluateRedLines({ config, migrating: true, consecutive_agent_failures: 2, consistency: { rate: 1, samples: 20 } })).toMatchObject({ tripped: true, red_line: 'consecutive_agent_failures' });
-    expect(evaluateRedLines({ config, migrating: true, consecutive_agent_failures: 1, consistency: { rate: 1, samples: 20 } }).tripped).toBe(false);
+    expect(
+      evaluateRedLines({
+        config,
+        migrating: true,
+        consecutive_agent_failures: 2,
+        consistency: { rate: 1, samples: 20 },
+      }),
+    ).toMatchObject({ tripped: true, red_line: 'consecutive_agent_failures' });
+    expect(
+      evaluateRedLines({
+        config,
+        migrating: true,
+        consecutive_agent_failures: 1,
+        consistency: { rate: 1, samples: 20 },
+      }).tripped,
+    ).toBe(false);
   });
   it('should trip when consistency over enough samples is below the bar', () => {
     const low = consistencyOf([...Array(9).fill(true), false, ...Array(10).fill(true)], 20);
     expect(low).toEqual({ rate: 0.95, samples: 20 });
-    expect(evaluateRedLines({ config, migrating: true, consecutive_agent_failures: 0, consistency: low })).toMatchObject({ tripped: true, red_line: 'consistency_below_threshold' });
+    expect(
+      evaluateRedLines({ config, migrating: true, consecutive_agent_failures: 0, consistency: low }),
+    ).toMatchObject({ tripped: true, red_line: 'consistency_below_threshold' });
   });
   it('should not judge consistency on too few samples', () => {
-    expect(evaluateRedLines({ config, migrating: true, consecutive_agent_failures: 0, consistency: { rate: 0, samples: 3 } }).tripped).toBe(false);
+    expect(
+      evaluateRedLines({
+        config,
+        migrating: true,
+        consecutive_agent_failures: 0,
+        consistency: { rate: 0, samples: 3 },
+      }).tripped,
+    ).toBe(false);
   });
   it('should do nothing for a trigger that is not migrating or has auto rollback off', () => {
-    expect(evaluateRedLines({ config, migrating: false, consecutive_agent_failures: 5, consistency: { rate: 0, samples: 20 } }).tripped).toBe(false);
-    expect(evaluateRedLines({ config: { ...config, auto_rollback: false }, migrating: true, consecutive_agent_failures: 5, consistency: { rate: 0, samples: 20 } }).tripped).toBe(false);
+    expect(
+      evaluateRedLines({
+        config,
+        migrating: false,
+        consecutive_agent_failures: 5,
+        consistency: { rate: 0, samples: 20 },
+      }).tripped,
+    ).toBe(false);
+    expect(
+      evaluateRedLines({
+        config: { ...config, auto_rollback: false },
+        migrating: true,
+        consecutive_agent_failures: 5,
+        consistency: { rate: 0, samples: 20 },
+      }).tripped,
+    ).toBe(false);
   });
 });
 
 describe('weight changes', () => {
   const good = { rate: 1, samples: 20 };
   it('should always allow lowering', () => {
-    expect(checkWeightChange({ from: 1, to: 0, has_fallback: true, config, consistency: { rate: null, samples: 0 }, force: false }).allowed).toBe(true);
+    expect(
+      checkWeightChange({
+        from: 1,
+        to: 0,
+        has_fallback: true,
+        config,
+        consistency: { rate: null, samples: 0 },
+        force: false,
+      }).allowed,
+    ).toBe(true);
   });
   it('should allow raising with proven consistency', () => {
-    expect(checkWeightChange({ from: 0, to: 0.3, has_fallback: true, config, consistency: good, force: false }).allowed).toBe(true);
+    expect(
+      checkWeightChange({ from: 0, to: 0.3, has_fallback: true, config, consistency: good, force: false })
+        .allowed,
+    ).toBe(true);
   });
   it('should refuse raising without enough shadow runs, saying what to do', () => {
-    const verdict = checkWeightChange({ from: 0, to: 0.5, has_fallback: true, config, consistency: { rate: 1, samples: 3 }, force: false });
+    const verdict = checkWeightChange({
+      from: 0,
+      to: 0.5,
+      has_fallback: true,
+      config,
+      consistency: { rate: 1, samples: 3 },
+      force: false,
+    });
     expect(verdict.allowed).toBe(false);
     expect(verdict.reason).toMatch(/only 3 shadow comparison\(s\), 10 needed/);
   });
   it('should refuse raising below the bar unless forced', () => {
     const low = { rate: 0.9, samples: 20 };
-    expect(checkWeightChange({ from: 0, to: 1, has_fallback: true, config, consistency: low, force: false }).allowed).toBe(false);
-    expect(checkWeightChange({ from: 0, to: 1, has_fallback: true, config, consistency: low, force: true })).toMatchObject({ allowed: true, reason: expect.stringMatching(/^forced despite/) });
+    expect(
+      checkWeightChange({ from: 0, to: 1, has_fallback: true, config, consistency: low, force: false })
+        .allowed,
+    ).toBe(false);
+    expect(
+      checkWeightChange({ from: 0, to: 1, has_fallback: true, config, consistency: low, force: true }),
+    ).toMatchObject({ allowed: true, reason: expect.stringMatching(/^forced despite/) });
   });
 });
 
@@ -112,7 +190,17 @@ describe('the rollback report', () => {
       now: new Date('2025-06-01T00:00:00Z'),
       from: { migration_weight: 0, mode: 'shadow' },
       consistency: { rate: 0.5, samples: 2 },
-      last_runs: [{ execution_id: 'e-1', scheduled_for: '2025-06-01T00:00:00.000Z', status: 'fallback', decision_mode: 'shadow', agent_outcome: 'failed', error: 'agent failed: boom', equal: false }],
+      last_runs: [
+        {
+          execution_id: 'e-1',
+          scheduled_for: '2025-06-01T00:00:00.000Z',
+          status: 'fallback',
+          decision_mode: 'shadow',
+          agent_outcome: 'failed',
+          error: 'agent failed: boom',
+          equal: false,
+        },
+      ],
       diff_samples: [{ execution_id: 'e-0', differences: [{ key: 'total', agent: 11, fallback: 10 }] }],
     });
     expect(report.to).toEqual({ migration_weight: 0, mode: 'live' });
@@ -149,11 +237,20 @@ describe('trigger definitions', () => {
   });
 
   it('should default the weight to 0 for a fallback-only trigger', () => {
-    expect(TriggerDefinitionSchema.parse({ event_name: 'legacy', expression: '0 2 * * *', fallback: { url: 'http://legacy:8080/run' } }).migration_weight).toBe(0);
+    expect(
+      TriggerDefinitionSchema.parse({
+        event_name: 'legacy',
+        expression: '0 2 * * *',
+        fallback: { url: 'http://legacy:8080/run' },
+      }).migration_weight,
+    ).toBe(0);
   });
 
   it('should accept timeout_ms as well as timeoutMs for an HTTP target', () => {
-    const d = TriggerDefinitionSchema.parse({ ...base, agent: { url: 'https://agent.internal/run', timeout_ms: 1500 } });
+    const d = TriggerDefinitionSchema.parse({
+      ...base,
+      agent: { url: 'https://agent.internal/run', timeout_ms: 1500 },
+    });
     expect(d.agent).toEqual({ url: 'https://agent.internal/run', timeoutMs: 1500 });
   });
 
@@ -166,13 +263,19 @@ describe('trigger definitions', () => {
     [{ event_name: 'x', expression: '0 2 * * *' }, 'agent', /needs an agent or a fallback/],
     [{ ...base, agent: { queue: 'cron-fires' } }, 'agent', /Warden's own queues|must be/],
     [{ ...base, agent: { queue: 'a', url: 'http://x' } }, 'agent', /must be/],
-    [{ ...base, max_daily_cost_usd: 1, max_cost_per_run_usd: 2 }, 'max_cost_per_run_usd', /larger than max_daily_cost_usd/],
+    [
+      { ...base, max_daily_cost_usd: 1, max_cost_per_run_usd: 2 },
+      'max_cost_per_run_usd',
+      /larger than max_daily_cost_usd/,
+    ],
     [{ ...base, event_name: 'has space' }, 'event_name', /letters, digits/],
     [{ ...base, surprise: true }, '(root)', /Unrecognized key/i],
   ])('should refuse a bad definition, naming the field (%#)', (input, path, message) => {
     const result = TriggerDefinitionSchema.safeParse(input);
     expect(result.success).toBe(false);
-    const issue = result.error!.issues.find((i) => (i.path.length === 0 ? '(root)' : String(i.path[0])) === path);
+    const issue = result.error!.issues.find(
+      (i) => (i.path.length === 0 ? '(root)' : String(i.path[0])) === path,
+    );
     expect(issue, JSON.stringify(result.error!.issues)).toBeDefined();
     expect(issue!.message).toMatch(message);
   });
@@ -181,7 +284,12 @@ describe('trigger definitions', () => {
     const current = TriggerDefinitionSchema.parse({ ...base, fallback: { queue: 'legacy' } });
     const patch = TriggerPatchSchema.parse({ circuit_breaker: { window: 20 }, migration_weight: 0.2 });
     const merged = TriggerDefinitionSchema.parse(mergeTriggerPatch(current, patch));
-    expect(merged.circuit_breaker).toEqual({ window: 20, failure_threshold: 0.5, min_runs: 10, reset_timeout_seconds: 300 });
+    expect(merged.circuit_breaker).toEqual({
+      window: 20,
+      failure_threshold: 0.5,
+      min_runs: 10,
+      reset_timeout_seconds: 300,
+    });
     expect(merged.migration_weight).toBe(0.2);
   });
 });

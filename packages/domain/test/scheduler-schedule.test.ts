@@ -91,27 +91,41 @@ describe('cron expressions', () => {
 
     it('should fire on multiples of the interval, as the scheduler aligns it', () => {
       const times = nextFireTimes(scheduleOf('@every 15s', 'UTC'), new Date('2025-01-01T00:00:07.500Z'), 3);
-      expect(iso(times)).toEqual(['2025-01-01T00:00:15.000Z', '2025-01-01T00:00:30.000Z', '2025-01-01T00:00:45.000Z']);
+      expect(iso(times)).toEqual([
+        '2025-01-01T00:00:15.000Z',
+        '2025-01-01T00:00:30.000Z',
+        '2025-01-01T00:00:45.000Z',
+      ]);
     });
   });
 });
 
 describe('time zones', () => {
-  it.each(['UTC', 'Europe/Rome', 'America/New_York', 'Asia/Kolkata', 'America/Argentina/Buenos_Aires'])('should accept %s', (zone) => {
-    expect(validateTimeZone(zone)).toBe(zone);
-  });
+  it.each(['UTC', 'Europe/Rome', 'America/New_York', 'Asia/Kolkata', 'America/Argentina/Buenos_Aires'])(
+    'should accept %s',
+    (zone) => {
+      expect(validateTimeZone(zone)).toBe(zone);
+    },
+  );
 
-  it.each(['Mars/Olympus', 'Europe/Rom', '+02:00', 'UTC+2', '', 'Europe/../Rome'])('should refuse "%s" as not an IANA zone', (zone) => {
-    const error = scheduleErrorOf(() => validateTimeZone(zone));
-    expect(error.field).toBe('timezone');
-    expect(error.message).toMatch(/is not an IANA time zone/);
-  });
+  it.each(['Mars/Olympus', 'Europe/Rom', '+02:00', 'UTC+2', '', 'Europe/../Rome'])(
+    'should refuse "%s" as not an IANA zone',
+    (zone) => {
+      const error = scheduleErrorOf(() => validateTimeZone(zone));
+      expect(error.field).toBe('timezone');
+      expect(error.message).toMatch(/is not an IANA time zone/);
+    },
+  );
 });
 
 describe('next fires across daylight saving time', () => {
   describe('when Europe/Rome springs forward on 2025-03-30 (02:00 → 03:00)', () => {
     it('should run a daily 02:30 job once that day, at 03:30 local (the time does not exist)', () => {
-      const times = nextFireTimes(scheduleOf('30 2 * * *', 'Europe/Rome'), new Date('2025-03-28T12:00:00Z'), 4);
+      const times = nextFireTimes(
+        scheduleOf('30 2 * * *', 'Europe/Rome'),
+        new Date('2025-03-28T12:00:00Z'),
+        4,
+      );
       expect(iso(times)).toEqual([
         '2025-03-29T01:30:00.000Z', // 02:30 CET
         '2025-03-30T01:30:00.000Z', // 03:30 CEST: 02:30 was skipped by the clock change
@@ -121,8 +135,17 @@ describe('next fires across daylight saving time', () => {
     });
 
     it('should run an hourly job once per real hour, with no 02:00 local', () => {
-      const times = nextFireTimes(scheduleOf('0 * * * *', 'Europe/Rome'), new Date('2025-03-29T23:30:00Z'), 4);
-      expect(iso(times)).toEqual(['2025-03-30T00:00:00.000Z', '2025-03-30T01:00:00.000Z', '2025-03-30T02:00:00.000Z', '2025-03-30T03:00:00.000Z']);
+      const times = nextFireTimes(
+        scheduleOf('0 * * * *', 'Europe/Rome'),
+        new Date('2025-03-29T23:30:00Z'),
+        4,
+      );
+      expect(iso(times)).toEqual([
+        '2025-03-30T00:00:00.000Z',
+        '2025-03-30T01:00:00.000Z',
+        '2025-03-30T02:00:00.000Z',
+        '2025-03-30T03:00:00.000Z',
+      ]);
     });
 
     it('should count that day as 23 hours for daily caps', () => {
@@ -134,12 +157,24 @@ describe('next fires across daylight saving time', () => {
 
   describe('when America/New_York falls back on 2025-11-02 (02:00 → 01:00)', () => {
     it('should run a daily 01:30 job once that day, at the first 01:30 (EDT)', () => {
-      const times = nextFireTimes(scheduleOf('30 1 * * *', 'America/New_York'), new Date('2025-10-31T12:00:00Z'), 3);
-      expect(iso(times)).toEqual(['2025-11-01T05:30:00.000Z', '2025-11-02T05:30:00.000Z', '2025-11-03T06:30:00.000Z']);
+      const times = nextFireTimes(
+        scheduleOf('30 1 * * *', 'America/New_York'),
+        new Date('2025-10-31T12:00:00Z'),
+        3,
+      );
+      expect(iso(times)).toEqual([
+        '2025-11-01T05:30:00.000Z',
+        '2025-11-02T05:30:00.000Z',
+        '2025-11-03T06:30:00.000Z',
+      ]);
     });
 
     it('should run a half-hourly job in both repeated hours (every 30 real minutes)', () => {
-      const times = nextFireTimes(scheduleOf('*/30 * * * *', 'America/New_York'), new Date('2025-11-02T04:45:00Z'), 5);
+      const times = nextFireTimes(
+        scheduleOf('*/30 * * * *', 'America/New_York'),
+        new Date('2025-11-02T04:45:00Z'),
+        5,
+      );
       expect(iso(times)).toEqual([
         '2025-11-02T05:00:00.000Z', // 01:00 EDT
         '2025-11-02T05:30:00.000Z', // 01:30 EDT
@@ -159,15 +194,38 @@ describe('next fires across daylight saving time', () => {
 
 describe('fire times between two instants', () => {
   it('should list the missed fires, oldest first, excluding both ends', () => {
-    const times = fireTimesBetween(scheduleOf('*/10 * * * *', 'UTC'), new Date('2025-01-01T00:00:00Z'), new Date('2025-01-01T00:40:00Z'), 100);
-    expect(iso(times)).toEqual(['2025-01-01T00:10:00.000Z', '2025-01-01T00:20:00.000Z', '2025-01-01T00:30:00.000Z']);
+    const times = fireTimesBetween(
+      scheduleOf('*/10 * * * *', 'UTC'),
+      new Date('2025-01-01T00:00:00Z'),
+      new Date('2025-01-01T00:40:00Z'),
+      100,
+    );
+    expect(iso(times)).toEqual([
+      '2025-01-01T00:10:00.000Z',
+      '2025-01-01T00:20:00.000Z',
+      '2025-01-01T00:30:00.000Z',
+    ]);
   });
 
   it('should stop at the limit', () => {
-    expect(fireTimesBetween(scheduleOf('@every 1s', 'UTC'), new Date('2025-01-01T00:00:00Z'), new Date('2025-01-01T01:00:00Z'), 5)).toHaveLength(5);
+    expect(
+      fireTimesBetween(
+        scheduleOf('@every 1s', 'UTC'),
+        new Date('2025-01-01T00:00:00Z'),
+        new Date('2025-01-01T01:00:00Z'),
+        5,
+      ),
+    ).toHaveLength(5);
   });
 
   it('should be empty when the interval is empty', () => {
-    expect(fireTimesBetween(scheduleOf('* * * * *', 'UTC'), new Date('2025-01-01T00:00:00Z'), new Date('2025-01-01T00:00:30Z'), 10)).toEqual([]);
+    expect(
+      fireTimesBetween(
+        scheduleOf('* * * * *', 'UTC'),
+        new Date('2025-01-01T00:00:00Z'),
+        new Date('2025-01-01T00:00:30Z'),
+        10,
+      ),
+    ).toEqual([]);
   });
 });

@@ -52,11 +52,6 @@ export const jobCatalog = {
       schema: z.object({ tenant_id: TenantIdSchema, execution_id: z.string().min(1) }),
       defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 500 }, ...keepForAWhile },
     },
-    /** A handler call's deadline (`max_duration_ms`): if it is still running then, it timed out. */
-    deadline: {
-      schema: z.object({ tenant_id: TenantIdSchema, execution_id: z.string().min(1), attempt_id: z.string().min(1) }),
-      defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } },
-    },
     /** Bring the job schedulers in line with Postgres: one trigger, or all of them when no id is given. */
     reconcile: {
       schema: z.object({ trigger_id: z.string().min(1).optional() }),

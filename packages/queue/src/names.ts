@@ -2,7 +2,7 @@
 export const QUEUE_NAMES = {
   /** Task events to decide on (api, SDK) → supervisor-worker. */
   supervisorEvents: 'supervisor-events',
-  /** Cron fires, and the scheduler's own follow-ups (advance a run, a handler deadline, reconcile) → scheduler. */
+  /** Cron fires, and the scheduler's own follow-ups (advance a run, reconcile) → scheduler. */
   cronFires: 'cron-fires',
   /** Reports of trigger handlers (SDK trigger workers) → scheduler. */
   cronResults: 'cron-results',

@@ -8,7 +8,7 @@ export interface FireBatcherOptions<T, R> {
   priorityOf?: (item: T) => number;
   /** Handles one group; returns one result per item, in order. */
   run: (items: T[]) => Promise<R[]>;
-  /** Most fires per group. @defaultValue `100` */
+  /** Most fires per group. @defaultValue `500` */
   maxBatch: number;
   /** Groups in flight at once (each holds a Postgres connection). @defaultValue `2` */
   maxInFlight: number;
@@ -36,7 +36,8 @@ export class FireBatcher<T, R> {
   private pump(): void {
     const priorityOf = this.options.priorityOf;
     // Stable: equal priorities keep their arrival order.
-    if (priorityOf && this.inFlight < this.options.maxInFlight && this.queue.length > 1) this.queue.sort((a, b) => priorityOf(b.item) - priorityOf(a.item));
+    if (priorityOf && this.inFlight < this.options.maxInFlight && this.queue.length > 1)
+      this.queue.sort((a, b) => priorityOf(b.item) - priorityOf(a.item));
     while (this.inFlight < this.options.maxInFlight && this.queue.length > 0) {
       const group = this.queue.splice(0, this.options.maxBatch);
       this.inFlight += 1;

@@ -52,7 +52,11 @@ export class HandlerDispatcher {
       [...byQueue.entries()].map(([name, batch]) =>
         this.queue(name).addBulk(
           // The job id is the attempt id: re-dispatching the same call (a repaired duplicate fire) adds nothing.
-          batch.map((r) => ({ name: r.job.context.role, data: r.job, opts: { jobId: r.job.attempt_id, attempts: 1, ...KEEP } })),
+          batch.map((r) => ({
+            name: r.job.context.role,
+            data: r.job,
+            opts: { jobId: r.job.attempt_id, attempts: 1, ...KEEP },
+          })),
         ),
       ),
     );
@@ -66,7 +70,10 @@ export class HandlerDispatcher {
   /** Waits up to `timeoutMs` for HTTP calls in flight (their deadlines cover the rest), then closes the queues. */
   async close(timeoutMs: number): Promise<void> {
     if (this.inFlight.size > 0) {
-      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((resolve) => setTimeout(resolve, timeoutMs).unref())]);
+      await Promise.race([
+        Promise.allSettled([...this.inFlight]),
+        new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+      ]);
     }
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();
@@ -75,8 +82,13 @@ export class HandlerDispatcher {
   private queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.options.connection, prefix: this.options.prefix ?? 'warden' });
-      queue.on('error', (error) => this.options.logger.warn({ module: 'dispatcher', queue: name, err: error }, 'handler queue error'));
+      queue = new Queue(name, {
+        connection: this.options.connection,
+        prefix: this.options.prefix ?? 'warden',
+      });
+      queue.on('error', (error) =>
+        this.options.logger.warn({ module: 'dispatcher', queue: name, err: error }, 'handler queue error'),
+      );
       this.queues.set(name, queue);
     }
     return queue;
@@ -91,7 +103,16 @@ export class HandlerDispatcher {
     })()
       .catch((error) =>
         // The outcome could not be recorded (Postgres away): the call's deadline settles the run later.
-        this.options.logger.warn({ module: 'dispatcher', action: 'http_call', status: 'error', execution_id: request.job.execution_id, err: error }, 'could not record an HTTP handler outcome'),
+        this.options.logger.warn(
+          {
+            module: 'dispatcher',
+            action: 'http_call',
+            status: 'error',
+            execution_id: request.job.execution_id,
+            err: error,
+          },
+          'could not record an HTTP handler outcome',
+        ),
       )
       .finally(() => this.inFlight.delete(running));
     this.inFlight.add(running);

@@ -16,18 +16,35 @@ export interface SchedulerHealth {
   reasons: string[];
 }
 
-export async function schedulerHealth(input: { db: Db; redis: Redis; slowMs: number; timeoutMs?: number }): Promise<SchedulerHealth> {
-  const report = await runReadinessChecks({ postgres: () => pingDatabase(input.db), redis: () => pingRedis(input.redis) }, input.timeoutMs ?? 2000);
+export async function schedulerHealth(input: {
+  db: Db;
+  redis: Redis;
+  slowMs: number;
+  timeoutMs?: number;
+}): Promise<SchedulerHealth> {
+  const report = await runReadinessChecks(
+    { postgres: () => pingDatabase(input.db), redis: () => pingRedis(input.redis) },
+    input.timeoutMs ?? 2000,
+  );
   const reasons: string[] = [];
   for (const check of report.checks) {
     if (!check.ok) reasons.push(`${check.name} unreachable: ${check.error}`);
-    else if (check.latency_ms > input.slowMs) reasons.push(`${check.name} slow: ${check.latency_ms} ms > ${input.slowMs} ms`);
+    else if (check.latency_ms > input.slowMs)
+      reasons.push(`${check.name} slow: ${check.latency_ms} ms > ${input.slowMs} ms`);
   }
   let open: SchedulerHealth['open_breakers'] = [];
   if (report.checks.find((c) => c.name === 'postgres')?.ok) {
-    open = (await listOpenBreakers(input.db).catch(() => [])).map((b) => ({ tenant_id: b.tenant_id, event_name: b.event_name, state: b.breaker_state }));
+    open = (await listOpenBreakers(input.db).catch(() => [])).map((b) => ({
+      tenant_id: b.tenant_id,
+      event_name: b.event_name,
+      state: b.breaker_state,
+    }));
     if (open.length > 0) reasons.push(`${open.length} circuit breaker(s) open`);
   }
-  const level: HealthLevel = report.checks.some((c) => !c.ok) ? 'unhealthy' : reasons.length > 0 ? 'degraded' : 'healthy';
+  const level: HealthLevel = report.checks.some((c) => !c.ok)
+    ? 'unhealthy'
+    : reasons.length > 0
+      ? 'degraded'
+      : 'healthy';
   return { level, checks: report.checks, open_breakers: open, reasons };
 }

@@ -8,6 +8,8 @@ export async function isLockHeldError(error: unknown): Promise<boolean> {
   if (!Array.isArray(attempts) || attempts.length === 0) return false;
   const stats = await Promise.allSettled(attempts as Array<Promise<{ votesAgainst?: Map<unknown, Error> }>>);
   return stats.some(
-    (result) => result.status === 'fulfilled' && [...(result.value.votesAgainst?.values() ?? [])].some((vote) => vote?.name === 'ResourceLockedError'),
+    (result) =>
+      result.status === 'fulfilled' &&
+      [...(result.value.votesAgainst?.values() ?? [])].some((vote) => vote?.name === 'ResourceLockedError'),
   );
 }

@@ -45,12 +45,17 @@ export interface JobSchedulerReconcilerOptions {
 /** What the job scheduler of a trigger must look like; the hash says when an upsert is due. */
 export function desiredScheduler(trigger: ScheduleFields) {
   const schedule = scheduleOf(trigger.expression, trigger.timezone);
-  const schedule_hash = sha256Hex(canonicalJson({ e: trigger.expression, z: trigger.timezone, p: trigger.priority })).slice(0, 16);
+  const schedule_hash = sha256Hex(
+    canonicalJson({ e: trigger.expression, z: trigger.timezone, p: trigger.priority }),
+  ).slice(0, 16);
   const repeat =
     schedule.kind === 'cron'
       ? { pattern: schedule.pattern, tz: schedule.timezone }
       : // Aligned to multiples of the interval (whole seconds, minutes…), like the previews.
-        { every: schedule.everyMs, startDate: Math.floor(Date.now() / schedule.everyMs) * schedule.everyMs + schedule.everyMs };
+        {
+          every: schedule.everyMs,
+          startDate: Math.floor(Date.now() / schedule.everyMs) * schedule.everyMs + schedule.everyMs,
+        };
   const fire = jobDefinition('cron-fires', 'fire')!;
   return {
     schedule_hash,
@@ -59,7 +64,12 @@ export function desiredScheduler(trigger: ScheduleFields) {
       name: 'fire',
       // The trigger's priority orders fires waiting for governance (the fire batcher); BullMQ's own priority
       // would send every fire through its slower prioritized set (measured: twice the burst latency).
-      data: { tenant_id: trigger.tenant_id, trigger_id: trigger.trigger_id, schedule_hash, priority: trigger.priority },
+      data: {
+        tenant_id: trigger.tenant_id,
+        trigger_id: trigger.trigger_id,
+        schedule_hash,
+        priority: trigger.priority,
+      },
       opts: fire.defaultOptions,
     },
   };
@@ -111,28 +121,38 @@ export class JobSchedulerReconciler {
 
   /** One trigger (after a change): waits for the lock, since the change must not be lost. */
   async reconcileOne(triggerId: string): Promise<ReconcileResult> {
-    return this.options.redlock.using([this.lockKey], 30_000, { retryCount: 100, retryDelay: 200, retryJitter: 100 }, async () => {
-      const trigger = await findTriggerSchedule(this.options.db, triggerId);
-      const existing = await this.options.queue.getJobScheduler(triggerId);
-      const result: ReconcileResult = { upserted: 0, removed: 0, unchanged: 0 };
-      if (!trigger || trigger.deleted_at || !trigger.enabled) {
-        if (existing) {
-          await this.options.queue.removeJobScheduler(triggerId);
-          result.removed = 1;
-        } else result.unchanged = 1;
-      } else {
-        result[await this.apply(trigger, existing)] += 1;
-      }
-      this.count(result);
-      return result;
-    });
+    return this.options.redlock.using(
+      [this.lockKey],
+      30_000,
+      { retryCount: 100, retryDelay: 200, retryJitter: 100 },
+      async () => {
+        const trigger = await findTriggerSchedule(this.options.db, triggerId);
+        const existing = await this.options.queue.getJobScheduler(triggerId);
+        const result: ReconcileResult = { upserted: 0, removed: 0, unchanged: 0 };
+        if (!trigger || trigger.deleted_at || !trigger.enabled) {
+          if (existing) {
+            await this.options.queue.removeJobScheduler(triggerId);
+            result.removed = 1;
+          } else result.unchanged = 1;
+        } else {
+          result[await this.apply(trigger, existing)] += 1;
+        }
+        this.count(result);
+        return result;
+      },
+    );
   }
 
   /** Runs {@link reconcileAll} every `intervalMs`. */
   start(intervalMs: number): void {
     const tick = () => {
       this.running = this.reconcileAll()
-        .catch((error) => this.log.warn({ action: 'reconcile', status: 'error', err: error }, 'reconcile failed; will try again'))
+        .catch((error) =>
+          this.log.warn(
+            { action: 'reconcile', status: 'error', err: error },
+            'reconcile failed; will try again',
+          ),
+        )
         .finally(() => {
           this.running = undefined;
           if (this.timer) this.timer = setTimeout(tick, intervalMs);
@@ -147,18 +167,34 @@ export class JobSchedulerReconciler {
     await this.running;
   }
 
-  private async apply(trigger: ScheduleFields, existing: { template?: { data?: { schedule_hash?: string } } } | undefined): Promise<'upserted' | 'unchanged'> {
+  private async apply(
+    trigger: ScheduleFields,
+    existing: { template?: { data?: { schedule_hash?: string } } } | undefined,
+  ): Promise<'upserted' | 'unchanged'> {
     let desired: ReturnType<typeof desiredScheduler>;
     try {
       desired = desiredScheduler(trigger);
     } catch (error) {
       // Stored triggers were validated; one that no longer validates (a zone dropped from tzdata) is reported, not fatal.
-      this.log.error({ action: 'reconcile', status: 'invalid', trigger_id: trigger.trigger_id, err: error }, 'a stored trigger has an unusable schedule; not scheduled');
+      this.log.error(
+        { action: 'reconcile', status: 'invalid', trigger_id: trigger.trigger_id, err: error },
+        'a stored trigger has an unusable schedule; not scheduled',
+      );
       return 'unchanged';
     }
     if (existing?.template?.data?.schedule_hash === desired.schedule_hash) return 'unchanged';
     await this.options.queue.upsertJobScheduler(trigger.trigger_id, desired.repeat, desired.template);
-    this.log.info({ action: 'reconcile', status: 'upserted', trigger_id: trigger.trigger_id, tenant_id: trigger.tenant_id, expression: trigger.expression, timezone: trigger.timezone }, 'job scheduler upserted');
+    this.log.info(
+      {
+        action: 'reconcile',
+        status: 'upserted',
+        trigger_id: trigger.trigger_id,
+        tenant_id: trigger.tenant_id,
+        expression: trigger.expression,
+        timezone: trigger.timezone,
+      },
+      'job scheduler upserted',
+    );
     return 'upserted';
   }
 

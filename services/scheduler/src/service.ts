@@ -2,7 +2,14 @@ import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { HandlerReportSchema } from '@warden/domain';
 import type { Logger, RunnableService } from '@warden/observability';
-import { QUEUE_NAMES, WardenQueues, createRedis, createRedlock, createValidatedWorker, pingRedis } from '@warden/queue';
+import {
+  QUEUE_NAMES,
+  WardenQueues,
+  createRedis,
+  createRedlock,
+  createValidatedWorker,
+  pingRedis,
+} from '@warden/queue';
 import { openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { ExecutionEngine, type FireRequest } from './execution-engine.js';
@@ -54,13 +61,21 @@ export function createService(config: Config, options: { logger?: Logger } = {})
     sweeper: () => sweeper,
     opsPort: () => ops?.port ?? 0,
     async start() {
-      runtime = await openRuntime({ service: 'scheduler', config, maxDbConnections: config.DB_POOL_SIZE, ...(options.logger ? { logger: options.logger } : {}) });
+      runtime = await openRuntime({
+        service: 'scheduler',
+        config,
+        maxDbConnections: config.DB_POOL_SIZE,
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
       const { db, logger, registry, redis } = runtime;
       const metrics = createSchedulerMetrics(registry, db);
       producer = createRedis(config.REDIS_URL, 'general');
       queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
       const redlock = createRedlock([redis]);
-      http = new HttpHandlerClient({ allowedHosts: config.HTTP_TARGET_ALLOWED_HOSTS, breakerResetMs: config.HTTP_BREAKER_RESET_MS });
+      http = new HttpHandlerClient({
+        allowedHosts: config.HTTP_TARGET_ALLOWED_HOSTS,
+        breakerResetMs: config.HTTP_BREAKER_RESET_MS,
+      });
       let activeEngine: ExecutionEngine | undefined;
       dispatcher = new HandlerDispatcher({
         connection: producer,
@@ -69,7 +84,14 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         logger,
         onHttpOutcome: (job, outcome) => activeEngine!.recordHttpOutcome(job, outcome),
       });
-      engine = activeEngine = new ExecutionEngine({ db, queues, dispatcher, logger, metrics, defaultMaxDurationMs: config.DEFAULT_MAX_DURATION_MS });
+      engine = activeEngine = new ExecutionEngine({
+        db,
+        queues,
+        dispatcher,
+        logger,
+        metrics,
+        defaultMaxDurationMs: config.DEFAULT_MAX_DURATION_MS,
+      });
       const engineRef = engine;
       const fires = new FireBatcher({
         run: (requests: FireRequest[]) => engineRef.fireMany(requests),
@@ -77,7 +99,14 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         maxBatch: config.FIRE_BATCH_SIZE,
         maxInFlight: config.FIRE_BATCHES_IN_FLIGHT,
       });
-      reconciler = new JobSchedulerReconciler({ db, queue: queues.get(QUEUE_NAMES.cronFires), redlock, prefix: config.QUEUE_PREFIX, logger, metrics });
+      reconciler = new JobSchedulerReconciler({
+        db,
+        queue: queues.get(QUEUE_NAMES.cronFires),
+        redlock,
+        prefix: config.QUEUE_PREFIX,
+        logger,
+        metrics,
+      });
       const reconcilerRef = reconciler;
       sweeper = new ExecutionSweeper({
         db,
@@ -94,9 +123,15 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       // The schedulers first, so fires that were due while no replica ran come in at once.
       try {
         const result = await reconciler.reconcileAll();
-        logger.info({ module: 'reconciler', action: 'reconcile', status: result ? 'ok' : 'skipped', ...result }, result ? 'job schedulers reconciled' : 'another replica is reconciling');
+        logger.info(
+          { module: 'reconciler', action: 'reconcile', status: result ? 'ok' : 'skipped', ...result },
+          result ? 'job schedulers reconciled' : 'another replica is reconciling',
+        );
       } catch (error) {
-        logger.warn({ module: 'reconciler', action: 'reconcile', status: 'error', err: error }, 'initial reconcile failed; the interval will retry');
+        logger.warn(
+          { module: 'reconciler', action: 'reconcile', status: 'error', err: error },
+          'initial reconcile failed; the interval will retry',
+        );
       }
 
       workerConnection = createRedis(config.REDIS_URL, 'worker');
@@ -109,10 +144,18 @@ export function createService(config: Config, options: { logger?: Logger } = {})
           logger,
           process: async (payload, job, name) => {
             if (name === 'fire') {
-              const fire = payload as { tenant_id: string; trigger_id: string; scheduled_for?: string; priority?: number };
+              const fire = payload as {
+                tenant_id: string;
+                trigger_id: string;
+                scheduled_for?: string;
+                priority?: number;
+              };
               const fromScheduler = fire.scheduled_for === undefined;
               const scheduledFor = fire.scheduled_for ? new Date(fire.scheduled_for) : fireTimeOf(job);
-              if (!scheduledFor) throw new UnrecoverableError(`fire job ${job.id} has neither scheduled_for nor a job scheduler id`);
+              if (!scheduledFor)
+                throw new UnrecoverableError(
+                  `fire job ${job.id} has neither scheduled_for nor a job scheduler id`,
+                );
               return fires.submit({
                 tenant_id: fire.tenant_id,
                 trigger_id: fire.trigger_id,
@@ -122,11 +165,8 @@ export function createService(config: Config, options: { logger?: Logger } = {})
                 ...(job.processedOn ? { processedOn: job.processedOn } : {}),
               });
             }
-            if (name === 'advance') return engineRef.advance((payload as { execution_id: string }).execution_id);
-            if (name === 'deadline') {
-              const { execution_id, attempt_id } = payload as { execution_id: string; attempt_id: string };
-              return engineRef.advance(execution_id, { attempt_id, outcome: { deadline: true } });
-            }
+            if (name === 'advance')
+              return engineRef.advance((payload as { execution_id: string }).execution_id);
             const { trigger_id } = payload as { trigger_id?: string };
             return trigger_id ? reconcilerRef.reconcileOne(trigger_id) : reconcilerRef.reconcileAll();
           },
@@ -143,7 +183,11 @@ export function createService(config: Config, options: { logger?: Logger } = {})
               attempt_id: report.attempt_id,
               outcome: report.ok
                 ? { ok: true, result: (report.result ?? {}) as never }
-                : { ok: false, kind: report.error?.kind ?? 'handler', message: report.error?.message ?? 'the handler reported a failure without a message' },
+                : {
+                    ok: false,
+                    kind: report.error?.kind ?? 'handler',
+                    message: report.error?.message ?? 'the handler reported a failure without a message',
+                  },
             });
           },
         }),
@@ -158,7 +202,14 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       });
       await Promise.all([pingRedis(redis), ...workers.map((w) => w.waitUntilReady())]);
       logger.info(
-        { module: 'lifecycle', action: 'start', status: 'ok', ops_port: ops.port, fire_concurrency: config.FIRE_CONCURRENCY, prefix: config.QUEUE_PREFIX },
+        {
+          module: 'lifecycle',
+          action: 'start',
+          status: 'ok',
+          ops_port: ops.port,
+          fire_concurrency: config.FIRE_CONCURRENCY,
+          prefix: config.QUEUE_PREFIX,
+        },
         'scheduler started',
       );
     },

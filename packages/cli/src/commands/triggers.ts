@@ -44,10 +44,17 @@ import { withTimeout } from '../timeout.js';
 function parseFlag<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  throw new ValidationError(`invalid ${what} "${String(value)}": ${result.error.issues.map((issue) => issue.message).join('; ')}`);
+  throw new ValidationError(
+    `invalid ${what} "${String(value)}": ${result.error.issues.map((issue) => issue.message).join('; ')}`,
+  );
 }
 
-const intFlag = (min: number, max: number) => z.coerce.number().int(`must be a whole number`).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+const intFlag = (min: number, max: number) =>
+  z.coerce
+    .number()
+    .int(`must be a whole number`)
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
 const HistoryCursorSchema = z.object({ s: z.string(), id: z.string() });
 const ListCursorSchema = z.object({ after: z.string() });
 
@@ -61,7 +68,8 @@ export function parseParams(pairs: readonly string[], json: string | undefined):
     } catch {
       throw new ValidationError(`invalid --params: not JSON: ${json}`);
     }
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ValidationError('invalid --params: must be a JSON object');
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new ValidationError('invalid --params: must be a JSON object');
     params = parsed as Record<string, unknown>;
   }
   for (const pair of pairs) {
@@ -86,13 +94,18 @@ const actor = () => {
 };
 
 /** Runs `work` with a connected, migrated database; a missing trigger is one line and exit 1. */
-async function withDatabase<T>(config: CliConfig, tenantId: string, work: (db: Db) => Promise<T>): Promise<T> {
+async function withDatabase<T>(
+  config: CliConfig,
+  tenantId: string,
+  work: (db: Db) => Promise<T>,
+): Promise<T> {
   const db = await connectPostgres(config.DATABASE_URL);
   try {
     await assertMigrationsCurrent(db);
     return await work(db);
   } catch (error) {
-    if (error instanceof NotFoundError) throw new CommandFailedError(`${error.message} for tenant "${tenantId}"`);
+    if (error instanceof NotFoundError)
+      throw new CommandFailedError(`${error.message} for tenant "${tenantId}"`);
     throw error;
   } finally {
     await closePostgres(db);
@@ -100,7 +113,11 @@ async function withDatabase<T>(config: CliConfig, tenantId: string, work: (db: D
 }
 
 /** Queues fire jobs; when Redis is away the runs stay recorded and the scheduler's sweeper starts them. */
-async function enqueueFires(config: CliConfig, io: CliIo, jobs: Array<{ tenant_id: string; trigger_id: string; scheduled_for: Date; jobId: string }>): Promise<void> {
+async function enqueueFires(
+  config: CliConfig,
+  io: CliIo,
+  jobs: Array<{ tenant_id: string; trigger_id: string; scheduled_for: Date; jobId: string }>,
+): Promise<void> {
   if (jobs.length === 0) return;
   const redis = createRedis(config.REDIS_URL, 'producer', { lazyConnect: true });
   const queues = new WardenQueues({ connection: redis, prefix: config.QUEUE_PREFIX });
@@ -109,21 +126,35 @@ async function enqueueFires(config: CliConfig, io: CliIo, jobs: Array<{ tenant_i
     await queues.enqueueBulk(
       'cron-fires',
       'fire',
-      jobs.map((j) => ({ payload: { tenant_id: j.tenant_id, trigger_id: j.trigger_id, scheduled_for: j.scheduled_for.toISOString() }, options: { jobId: j.jobId } })),
+      jobs.map((j) => ({
+        payload: {
+          tenant_id: j.tenant_id,
+          trigger_id: j.trigger_id,
+          scheduled_for: j.scheduled_for.toISOString(),
+        },
+        options: { jobId: j.jobId },
+      })),
       { timeoutMs: 3000 },
     );
   } catch (error) {
-    io.err(`note: could not queue the run(s) in Redis (${describeError(error)}); they are recorded and the scheduler's sweeper will start them shortly\n`);
+    io.err(
+      `note: could not queue the run(s) in Redis (${describeError(error)}); they are recorded and the scheduler's sweeper will start them shortly\n`,
+    );
   } finally {
     await queues.close().catch(() => {});
     redis.disconnect();
   }
 }
 
-const pad = (text: string, width: number) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
+const pad = (text: string, width: number) =>
+  text.length >= width ? text : text + ' '.repeat(width - text.length);
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : pad(cell, widths[i]!))).join('  ')).join('\n') + '\n';
+  return (
+    rows
+      .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : pad(cell, widths[i]!))).join('  '))
+      .join('\n') + '\n'
+  );
 }
 
 function nextFire(trigger: TriggerView): string {
@@ -159,21 +190,46 @@ function printStatus(io: CliIo, s: TriggerStatusView): void {
     `  migration   mode ${s.migration.mode} · weight ${s.migration.migration_weight} · consistency ${pct(s.migration.consistency.rate)} over ${s.migration.consistency.samples} (bar ${pct(s.migration.consistency.threshold)}) · agent failures in a row ${s.migration.consecutive_agent_failures}`,
     `  breaker     ${s.breaker.state}${s.breaker.reason ? ` (${s.breaker.reason})` : ''} · recent failure rate ${pct(s.breaker.recent_failure_rate)} over ${s.breaker.recent_runs} runs`,
     `  last ${s.window.hours} h    ${s.window.runs} fires · success rate ${pct(s.window.success_rate)} · mean duration ${s.window.average_duration_ms === null ? 'n/a' : `${s.window.average_duration_ms} ms`} · cost $${s.window.cost_usd}`,
-    `  skips       ${Object.entries(s.window.skipped_by_reason).map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none'}`,
+    `  skips       ${
+      Object.entries(s.window.skipped_by_reason)
+        .map(([reason, n]) => `${reason} ${n}`)
+        .join(', ') || 'none'
+    }`,
     `  next fires  ${s.next_fires.join(', ') || '-'}`,
   ];
-  if (s.migration.last_rollback) lines.push(`  rollback    ${s.migration.last_rollback.created_at} ${s.migration.last_rollback.red_line} → task ${s.migration.last_rollback.follow_up_task_id}`);
+  if (s.migration.last_rollback)
+    lines.push(
+      `  rollback    ${s.migration.last_rollback.created_at} ${s.migration.last_rollback.red_line} → task ${s.migration.last_rollback.follow_up_task_id}`,
+    );
   io.out(lines.join('\n') + '\n');
   if (s.last_runs.length > 0) {
-    io.out('\nlast runs\n' + table([['SCHEDULED FOR', 'STATUS', 'MODE', 'KIND', 'DURATION', 'COST', 'RETRIES', 'REASON'], ...s.last_runs.map(describeExecution)]));
+    io.out(
+      '\nlast runs\n' +
+        table([
+          ['SCHEDULED FOR', 'STATUS', 'MODE', 'KIND', 'DURATION', 'COST', 'RETRIES', 'REASON'],
+          ...s.last_runs.map(describeExecution),
+        ]),
+    );
   }
   if (s.recent_events.length > 0) {
-    io.out('\nrecent events\n' + table(s.recent_events.map((e) => [e.created_at, e.event_type, String(e.payload.by ?? ''), String(e.payload.note ?? e.payload.reason ?? e.payload.red_line ?? '')])));
+    io.out(
+      '\nrecent events\n' +
+        table(
+          s.recent_events.map((e) => [
+            e.created_at,
+            e.event_type,
+            String(e.payload.by ?? ''),
+            String(e.payload.note ?? e.payload.reason ?? e.payload.red_line ?? ''),
+          ]),
+        ),
+    );
   }
 }
 
 export function registerTriggersCommand(program: Command, environment: CliEnvironment, io: CliIo): void {
-  const triggers = program.command('triggers').description('list and operate cron triggers (pause, resume, run now, status, history)');
+  const triggers = program
+    .command('triggers')
+    .description('list and operate cron triggers (pause, resume, run now, status, history)');
   const tenantOf = (flags: { tenant: string }) => parseFlag(TenantIdSchema, flags.tenant, '--tenant');
   const nameOf = (value: string) => parseFlag(EventNameSchema, value, 'trigger name');
 
@@ -186,25 +242,53 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
     .option('--limit <n>', 'page size, 1-100', '100')
     .option('--cursor <cursor>', 'next_cursor of the previous page')
     .option('--json', 'print { items, next_cursor } as JSON')
-    .action(async (flags: { tenant: string; tag?: string; enabled?: string; limit: string; cursor?: string; json?: boolean }) => {
-      const tenantId = tenantOf(flags);
-      const limit = parseFlag(intFlag(1, 100), flags.limit, '--limit');
-      const enabled = flags.enabled === undefined ? undefined : parseFlag(z.enum(['true', 'false']), flags.enabled, '--enabled') === 'true';
-      const after = flags.cursor === undefined ? undefined : decodeCursor(flags.cursor, ListCursorSchema)?.after;
-      if (flags.cursor !== undefined && after === undefined) throw new ValidationError(`invalid --cursor "${flags.cursor}": not a cursor this command printed`);
-      const page = await withDatabase(loadConfig(environment), tenantId, (db) =>
-        listTriggers(db, tenantId, { limit, ...(after !== undefined ? { after } : {}), ...(flags.tag !== undefined ? { tag: flags.tag } : {}), ...(enabled !== undefined ? { enabled } : {}) }),
-      );
-      if (flags.json) return writeJson(io, page);
-      if (page.items.length === 0) return io.out(`no triggers for tenant ${tenantId}\n`);
-      io.out(
-        table([
-          ['NAME', 'EXPRESSION', 'ZONE', 'STATE', 'BREAKER', 'MODE', 'WEIGHT', 'NEXT FIRE'],
-          ...page.items.map((t) => [t.event_name, t.expression, t.timezone, !t.enabled ? 'disabled' : t.paused ? 'paused' : 'active', t.breaker.state, t.mode, String(t.migration_weight), nextFire(t)]),
-        ]),
-      );
-      if (page.next_cursor) io.out(`more: --cursor ${page.next_cursor}\n`);
-    });
+    .action(
+      async (flags: {
+        tenant: string;
+        tag?: string;
+        enabled?: string;
+        limit: string;
+        cursor?: string;
+        json?: boolean;
+      }) => {
+        const tenantId = tenantOf(flags);
+        const limit = parseFlag(intFlag(1, 100), flags.limit, '--limit');
+        const enabled =
+          flags.enabled === undefined
+            ? undefined
+            : parseFlag(z.enum(['true', 'false']), flags.enabled, '--enabled') === 'true';
+        const after =
+          flags.cursor === undefined ? undefined : decodeCursor(flags.cursor, ListCursorSchema)?.after;
+        if (flags.cursor !== undefined && after === undefined)
+          throw new ValidationError(`invalid --cursor "${flags.cursor}": not a cursor this command printed`);
+        const page = await withDatabase(loadConfig(environment), tenantId, (db) =>
+          listTriggers(db, tenantId, {
+            limit,
+            ...(after !== undefined ? { after } : {}),
+            ...(flags.tag !== undefined ? { tag: flags.tag } : {}),
+            ...(enabled !== undefined ? { enabled } : {}),
+          }),
+        );
+        if (flags.json) return writeJson(io, page);
+        if (page.items.length === 0) return io.out(`no triggers for tenant ${tenantId}\n`);
+        io.out(
+          table([
+            ['NAME', 'EXPRESSION', 'ZONE', 'STATE', 'BREAKER', 'MODE', 'WEIGHT', 'NEXT FIRE'],
+            ...page.items.map((t) => [
+              t.event_name,
+              t.expression,
+              t.timezone,
+              !t.enabled ? 'disabled' : t.paused ? 'paused' : 'active',
+              t.breaker.state,
+              t.mode,
+              String(t.migration_weight),
+              nextFire(t),
+            ]),
+          ]),
+        );
+        if (page.next_cursor) io.out(`more: --cursor ${page.next_cursor}\n`);
+      },
+    );
 
   triggers
     .command('get')
@@ -214,7 +298,9 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
     .action(async (name: string, flags: { tenant: string }) => {
       const tenantId = tenantOf(flags);
       const eventName = nameOf(name);
-      const trigger = await withDatabase(loadConfig(environment), tenantId, async (db) => toTriggerView(await getTrigger(db, tenantId, eventName)));
+      const trigger = await withDatabase(loadConfig(environment), tenantId, async (db) =>
+        toTriggerView(await getTrigger(db, tenantId, eventName)),
+      );
       writeJson(io, trigger);
     });
 
@@ -229,10 +315,24 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
       const tenantId = tenantOf(flags);
       const eventName = nameOf(name);
       const result = await withDatabase(loadConfig(environment), tenantId, (db) =>
-        db.transaction().execute((trx) => pauseTrigger(trx, { tenantId, eventName, actor: actor(), ...(flags.note !== undefined ? { note: flags.note } : {}) })),
+        db
+          .transaction()
+          .execute((trx) =>
+            pauseTrigger(trx, {
+              tenantId,
+              eventName,
+              actor: actor(),
+              ...(flags.note !== undefined ? { note: flags.note } : {}),
+            }),
+          ),
       );
-      if (flags.json) return writeJson(io, { trigger: toTriggerView(result.trigger), changed: result.changed });
-      io.out(result.changed ? `paused ${eventName}${flags.note ? `: ${flags.note}` : ''}\n` : `${eventName} was already paused\n`);
+      if (flags.json)
+        return writeJson(io, { trigger: toTriggerView(result.trigger), changed: result.changed });
+      io.out(
+        result.changed
+          ? `paused ${eventName}${flags.note ? `: ${flags.note}` : ''}\n`
+          : `${eventName} was already paused\n`,
+      );
     });
 
   triggers
@@ -241,84 +341,178 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
     .argument('<name>', 'the trigger (event name)')
     .requiredOption('--tenant <tenant>', 'tenant id')
     .option('--note <text>', 'why')
-    .option('--backfill', `also run the fires skipped while paused (at most ${MAX_BACKFILL_RUNS}, oldest first)`)
+    .option(
+      '--backfill',
+      `also run the fires skipped while paused (at most ${MAX_BACKFILL_RUNS}, oldest first)`,
+    )
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, flags: { tenant: string; note?: string; backfill?: boolean; json?: boolean }) => {
-      const tenantId = tenantOf(flags);
-      const eventName = nameOf(name);
-      const config = loadConfig(environment);
-      const result = await withDatabase(config, tenantId, (db) =>
-        db.transaction().execute((trx) =>
-          resumeTrigger(trx, { tenantId, eventName, actor: actor(), backfill: flags.backfill ?? false, maxBackfill: MAX_BACKFILL_RUNS, ...(flags.note !== undefined ? { note: flags.note } : {}) }),
-        ),
-      );
-      const stamp = Date.now();
-      await enqueueFires(
-        config,
-        io,
-        result.backfill.map((b) => ({ tenant_id: tenantId, trigger_id: result.trigger.trigger_id, scheduled_for: b.scheduled_for, jobId: `backfill-${b.execution_id}-${stamp}` })),
-      );
-      if (flags.json) return writeJson(io, { trigger: toTriggerView(result.trigger), changed: result.changed, backfilled: result.backfill.map((b) => ({ execution_id: b.execution_id, scheduled_for: b.scheduled_for.toISOString() })) });
-      io.out(result.changed ? `resumed ${eventName}${result.backfill.length > 0 ? `; backfilling ${result.backfill.length} missed fire(s)` : ''}\n` : `${eventName} was not paused\n`);
-    });
+    .action(
+      async (name: string, flags: { tenant: string; note?: string; backfill?: boolean; json?: boolean }) => {
+        const tenantId = tenantOf(flags);
+        const eventName = nameOf(name);
+        const config = loadConfig(environment);
+        const result = await withDatabase(config, tenantId, (db) =>
+          db
+            .transaction()
+            .execute((trx) =>
+              resumeTrigger(trx, {
+                tenantId,
+                eventName,
+                actor: actor(),
+                backfill: flags.backfill ?? false,
+                maxBackfill: MAX_BACKFILL_RUNS,
+                ...(flags.note !== undefined ? { note: flags.note } : {}),
+              }),
+            ),
+        );
+        const stamp = Date.now();
+        await enqueueFires(
+          config,
+          io,
+          result.backfill.map((b) => ({
+            tenant_id: tenantId,
+            trigger_id: result.trigger.trigger_id,
+            scheduled_for: b.scheduled_for,
+            jobId: `backfill-${b.execution_id}-${stamp}`,
+          })),
+        );
+        if (flags.json)
+          return writeJson(io, {
+            trigger: toTriggerView(result.trigger),
+            changed: result.changed,
+            backfilled: result.backfill.map((b) => ({
+              execution_id: b.execution_id,
+              scheduled_for: b.scheduled_for.toISOString(),
+            })),
+          });
+        io.out(
+          result.changed
+            ? `resumed ${eventName}${result.backfill.length > 0 ? `; backfilling ${result.backfill.length} missed fire(s)` : ''}\n`
+            : `${eventName} was not paused\n`,
+        );
+      },
+    );
 
   triggers
     .command('run')
     .description('run a trigger now (manual: goes through governance and counts toward the daily caps)')
     .argument('<name>', 'the trigger (event name)')
     .requiredOption('--tenant <tenant>', 'tenant id')
-    .option('--param <key=value>', 'a parameter for the handler (repeatable; JSON values are parsed)', (value: string, all: string[]) => [...all, value], [] as string[])
+    .option(
+      '--param <key=value>',
+      'a parameter for the handler (repeatable; JSON values are parsed)',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
     .option('--params <json>', 'parameters as one JSON object')
     .option('--override-overlap', 'run even while another run is in flight')
     .option('--wait', 'wait for the run to finish and print it (exit 1 if it failed)')
     .option('--timeout <seconds>', 'with --wait: give up after this long', '120')
     .option('--json', 'print the execution as JSON')
-    .action(async (name: string, flags: { tenant: string; param: string[]; params?: string; overrideOverlap?: boolean; wait?: boolean; timeout: string; json?: boolean }) => {
-      const tenantId = tenantOf(flags);
-      const eventName = nameOf(name);
-      const params = parseParams(flags.param, flags.params);
-      const timeoutSeconds = parseFlag(intFlag(1, 3600), flags.timeout, '--timeout');
-      const config = loadConfig(environment);
-      const result = await withDatabase(config, tenantId, async (db) => {
-        const trigger = await getTrigger(db, tenantId, eventName);
-        const run = await db.transaction().execute((trx) =>
-          requestManualRun(trx, { tenant_id: tenantId, trigger_id: trigger.trigger_id, event_name: eventName, params, override_overlap: flags.overrideOverlap ?? false, actor: actor() }),
-        );
-        await enqueueFires(config, io, [{ tenant_id: tenantId, trigger_id: trigger.trigger_id, scheduled_for: run.scheduled_for, jobId: `manual-${run.execution_id}` }]);
-        if (!flags.wait) return { run, execution: undefined };
-        const deadline = Date.now() + timeoutSeconds * 1000;
-        for (;;) {
-          const row = await findExecution(db, run.execution_id);
-          if (row && row.status !== 'pending' && row.status !== 'running') return { run, execution: toExecutionView(row) };
-          if (Date.now() > deadline) throw new CommandFailedError(`run ${run.execution_id} did not finish within ${timeoutSeconds} s (it goes on; see \`warden triggers history ${eventName}\`)`);
-          await new Promise((resolve) => setTimeout(resolve, 250));
+    .action(
+      async (
+        name: string,
+        flags: {
+          tenant: string;
+          param: string[];
+          params?: string;
+          overrideOverlap?: boolean;
+          wait?: boolean;
+          timeout: string;
+          json?: boolean;
+        },
+      ) => {
+        const tenantId = tenantOf(flags);
+        const eventName = nameOf(name);
+        const params = parseParams(flags.param, flags.params);
+        const timeoutSeconds = parseFlag(intFlag(1, 3600), flags.timeout, '--timeout');
+        const config = loadConfig(environment);
+        const result = await withDatabase(config, tenantId, async (db) => {
+          const trigger = await getTrigger(db, tenantId, eventName);
+          const run = await db
+            .transaction()
+            .execute((trx) =>
+              requestManualRun(trx, {
+                tenant_id: tenantId,
+                trigger_id: trigger.trigger_id,
+                event_name: eventName,
+                params,
+                override_overlap: flags.overrideOverlap ?? false,
+                actor: actor(),
+              }),
+            );
+          await enqueueFires(config, io, [
+            {
+              tenant_id: tenantId,
+              trigger_id: trigger.trigger_id,
+              scheduled_for: run.scheduled_for,
+              jobId: `manual-${run.execution_id}`,
+            },
+          ]);
+          if (!flags.wait) return { run, execution: undefined };
+          const deadline = Date.now() + timeoutSeconds * 1000;
+          for (;;) {
+            const row = await findExecution(db, run.execution_id);
+            if (row && row.status !== 'pending' && row.status !== 'running')
+              return { run, execution: toExecutionView(row) };
+            if (Date.now() > deadline)
+              throw new CommandFailedError(
+                `run ${run.execution_id} did not finish within ${timeoutSeconds} s (it goes on; see \`warden triggers history ${eventName}\`)`,
+              );
+            await new Promise((resolve) => setTimeout(resolve, 250));
+          }
+        });
+        if (flags.json)
+          writeJson(
+            io,
+            result.execution ?? {
+              execution_id: result.run.execution_id,
+              scheduled_for: result.run.scheduled_for.toISOString(),
+              status: 'pending',
+            },
+          );
+        else if (!result.execution) io.out(`started ${eventName}: execution ${result.run.execution_id}\n`);
+        else
+          io.out(
+            table([
+              ['SCHEDULED FOR', 'STATUS', 'MODE', 'KIND', 'DURATION', 'COST', 'RETRIES', 'REASON'],
+              describeExecution(result.execution),
+            ]),
+          );
+        if (
+          result.execution &&
+          (result.execution.status === 'failed' || result.execution.status === 'skipped')
+        ) {
+          throw new CommandFailedError(
+            `${eventName} ${result.execution.status}: ${result.execution.skip_reason ?? result.execution.error ?? ''}`,
+          );
         }
-      });
-      if (flags.json) writeJson(io, result.execution ?? { execution_id: result.run.execution_id, scheduled_for: result.run.scheduled_for.toISOString(), status: 'pending' });
-      else if (!result.execution) io.out(`started ${eventName}: execution ${result.run.execution_id}\n`);
-      else io.out(table([['SCHEDULED FOR', 'STATUS', 'MODE', 'KIND', 'DURATION', 'COST', 'RETRIES', 'REASON'], describeExecution(result.execution)]));
-      if (result.execution && (result.execution.status === 'failed' || result.execution.status === 'skipped')) {
-        throw new CommandFailedError(`${eventName} ${result.execution.status}: ${result.execution.skip_reason ?? result.execution.error ?? ''}`);
-      }
-    });
+      },
+    );
 
   triggers
     .command('status')
-    .description('configuration, next fires, last runs, success rate, skips by reason, breaker and migration state')
+    .description(
+      'configuration, next fires, last runs, success rate, skips by reason, breaker and migration state',
+    )
     .argument('<name>', 'the trigger (event name)')
     .requiredOption('--tenant <tenant>', 'tenant id')
     .option('--fires <n>', 'next fire times to list, 0-100', '5')
     .option('--window-hours <h>', 'hours the rates and counts cover', '24')
     .option('--json', 'print the status as JSON')
-    .action(async (name: string, flags: { tenant: string; fires: string; windowHours: string; json?: boolean }) => {
-      const tenantId = tenantOf(flags);
-      const eventName = nameOf(name);
-      const fires = parseFlag(intFlag(0, 100), flags.fires, '--fires');
-      const windowHours = parseFlag(intFlag(1, 24 * 90), flags.windowHours, '--window-hours');
-      const status = await withDatabase(loadConfig(environment), tenantId, (db) => triggerStatus(db, tenantId, eventName, { fires, windowHours }));
-      if (flags.json) return writeJson(io, status);
-      printStatus(io, status);
-    });
+    .action(
+      async (name: string, flags: { tenant: string; fires: string; windowHours: string; json?: boolean }) => {
+        const tenantId = tenantOf(flags);
+        const eventName = nameOf(name);
+        const fires = parseFlag(intFlag(0, 100), flags.fires, '--fires');
+        const windowHours = parseFlag(intFlag(1, 24 * 90), flags.windowHours, '--window-hours');
+        const status = await withDatabase(loadConfig(environment), tenantId, (db) =>
+          triggerStatus(db, tenantId, eventName, { fires, windowHours }),
+        );
+        if (flags.json) return writeJson(io, status);
+        printStatus(io, status);
+      },
+    );
 
   triggers
     .command('history')
@@ -329,24 +523,42 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
     .option('--cursor <cursor>', 'next_cursor of the previous page')
     .option('--status <status>', 'only executions with this status')
     .option('--json', 'print { items, next_cursor } as JSON')
-    .action(async (name: string, flags: { tenant: string; limit: string; cursor?: string; status?: string; json?: boolean }) => {
-      const tenantId = tenantOf(flags);
-      const eventName = nameOf(name);
-      const limit = parseFlag(intFlag(1, 100), flags.limit, '--limit');
-      const status = flags.status === undefined ? undefined : parseFlag(ExecutionStatusSchema, flags.status, '--status');
-      let before: { scheduled_for: string; execution_id: string } | undefined;
-      if (flags.cursor !== undefined) {
-        const cursor = decodeCursor(flags.cursor, HistoryCursorSchema);
-        if (!cursor) throw new ValidationError(`invalid --cursor "${flags.cursor}": not a cursor this command printed`);
-        before = { scheduled_for: cursor.s, execution_id: cursor.id };
-      }
-      const page = await withDatabase(loadConfig(environment), tenantId, async (db) => {
-        const trigger = await getTrigger(db, tenantId, eventName);
-        return listTriggerExecutions(db, tenantId, trigger.trigger_id, { limit, ...(before ? { before } : {}), ...(status ? { status } : {}) });
-      });
-      if (flags.json) return writeJson(io, page);
-      if (page.items.length === 0) return io.out(`no executions of ${eventName} yet\n`);
-      io.out(table([['SCHEDULED FOR', 'STATUS', 'MODE', 'KIND', 'DURATION', 'COST', 'RETRIES', 'REASON'], ...page.items.map(describeExecution)]));
-      if (page.next_cursor) io.out(`more: --cursor ${page.next_cursor}\n`);
-    });
+    .action(
+      async (
+        name: string,
+        flags: { tenant: string; limit: string; cursor?: string; status?: string; json?: boolean },
+      ) => {
+        const tenantId = tenantOf(flags);
+        const eventName = nameOf(name);
+        const limit = parseFlag(intFlag(1, 100), flags.limit, '--limit');
+        const status =
+          flags.status === undefined ? undefined : parseFlag(ExecutionStatusSchema, flags.status, '--status');
+        let before: { scheduled_for: string; execution_id: string } | undefined;
+        if (flags.cursor !== undefined) {
+          const cursor = decodeCursor(flags.cursor, HistoryCursorSchema);
+          if (!cursor)
+            throw new ValidationError(
+              `invalid --cursor "${flags.cursor}": not a cursor this command printed`,
+            );
+          before = { scheduled_for: cursor.s, execution_id: cursor.id };
+        }
+        const page = await withDatabase(loadConfig(environment), tenantId, async (db) => {
+          const trigger = await getTrigger(db, tenantId, eventName);
+          return listTriggerExecutions(db, tenantId, trigger.trigger_id, {
+            limit,
+            ...(before ? { before } : {}),
+            ...(status ? { status } : {}),
+          });
+        });
+        if (flags.json) return writeJson(io, page);
+        if (page.items.length === 0) return io.out(`no executions of ${eventName} yet\n`);
+        io.out(
+          table([
+            ['SCHEDULED FOR', 'STATUS', 'MODE', 'KIND', 'DURATION', 'COST', 'RETRIES', 'REASON'],
+            ...page.items.map(describeExecution),
+          ]),
+        );
+        if (page.next_cursor) io.out(`more: --cursor ${page.next_cursor}\n`);
+      },
+    );
 }

@@ -16,16 +16,27 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('payload', 'jsonb', (col) => col.notNull().defaultTo(sql`'{}'::jsonb`))
     .addColumn('agent_target', 'jsonb')
     .addColumn('fallback_target', 'jsonb')
-    .addColumn('fallback_strategy', 'text', (col) => col.notNull().check(sql`fallback_strategy in ('on_failure','always','never')`))
-    .addColumn('migration_weight', 'double precision', (col) => col.notNull().check(sql`migration_weight >= 0 and migration_weight <= 1`))
-    .addColumn('mode', 'text', (col) => col.notNull().defaultTo('live').check(sql`mode in ('live','shadow')`))
+    .addColumn('fallback_strategy', 'text', (col) =>
+      col.notNull().check(sql`fallback_strategy in ('on_failure','always','never')`),
+    )
+    .addColumn('migration_weight', 'double precision', (col) =>
+      col.notNull().check(sql`migration_weight >= 0 and migration_weight <= 1`),
+    )
+    .addColumn('mode', 'text', (col) =>
+      col
+        .notNull()
+        .defaultTo('live')
+        .check(sql`mode in ('live','shadow')`),
+    )
     .addColumn('cooldown_seconds', 'integer', (col) => col.notNull().defaultTo(0))
     .addColumn('max_daily_runs', 'integer')
     .addColumn('max_daily_cost_usd', sql`numeric(18,6)`)
     .addColumn('max_cost_per_run_usd', sql`numeric(18,6)`)
     .addColumn('max_duration_ms', 'integer')
     .addColumn('circuit_breaker', 'jsonb', (col) => col.notNull())
-    .addColumn('overlap_policy', 'text', (col) => col.notNull().check(sql`overlap_policy in ('skip','buffer_one','allow')`))
+    .addColumn('overlap_policy', 'text', (col) =>
+      col.notNull().check(sql`overlap_policy in ('skip','buffer_one','allow')`),
+    )
     .addColumn('catchup_window_seconds', 'integer', (col) => col.notNull())
     .addColumn('jitter_ms', 'integer', (col) => col.notNull().defaultTo(0))
     .addColumn('retry_on_failure', 'boolean', (col) => col.notNull())
@@ -40,7 +51,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('pause_note', 'text')
     .addColumn('paused_at', 'timestamptz')
     .addColumn('paused_by', 'text')
-    .addColumn('breaker_state', 'text', (col) => col.notNull().defaultTo('closed').check(sql`breaker_state in ('closed','open','half_open')`))
+    .addColumn('breaker_state', 'text', (col) =>
+      col
+        .notNull()
+        .defaultTo('closed')
+        .check(sql`breaker_state in ('closed','open','half_open')`),
+    )
     .addColumn('breaker_opened_at', 'timestamptz')
     .addColumn('breaker_probe_execution_id', 'uuid')
     .addColumn('breaker_reason', 'text')
@@ -51,7 +67,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     // Deleted triggers stay (their ledger refers to them); the name is free again.
     .addColumn('deleted_at', 'timestamptz')
     .execute();
-  await sql`create unique index cron_triggers_tenant_name_key on cron_triggers (tenant_id, event_name) where deleted_at is null`.execute(db);
+  await sql`create unique index cron_triggers_tenant_name_key on cron_triggers (tenant_id, event_name) where deleted_at is null`.execute(
+    db,
+  );
   await sql`create index cron_triggers_tags_idx on cron_triggers using gin (tags)`.execute(db);
 
   await db.schema
@@ -67,8 +85,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('started_at', 'timestamptz')
     .addColumn('completed_at', 'timestamptz')
     .addColumn('duration_ms', 'integer')
-    .addColumn('status', 'text', (col) => col.notNull().check(sql`status in ('pending','running','success','failed','skipped','fallback')`))
-    .addColumn('decision_mode', 'text', (col) => col.check(sql`decision_mode in ('agent','fallback','shadow')`))
+    .addColumn('status', 'text', (col) =>
+      col.notNull().check(sql`status in ('pending','running','success','failed','skipped','fallback')`),
+    )
+    .addColumn('decision_mode', 'text', (col) =>
+      col.check(sql`decision_mode in ('agent','fallback','shadow')`),
+    )
     .addColumn('manual', 'boolean', (col) => col.notNull().defaultTo(false))
     .addColumn('backfill', 'boolean', (col) => col.notNull().defaultTo(false))
     .addColumn('override_overlap', 'boolean', (col) => col.notNull().defaultTo(false))
@@ -92,12 +114,24 @@ export async function up(db: Kysely<any>): Promise<void> {
     // Exactly once: one row per fire of a trigger, however many deliveries and replicas.
     .addUniqueConstraint('cron_executions_trigger_fire_key', ['trigger_id', 'scheduled_for'])
     .execute();
-  await sql`create unique index cron_executions_request_key on cron_executions (trigger_id, request_id) where request_id is not null`.execute(db);
-  await sql`create index cron_executions_in_flight_idx on cron_executions (trigger_id) where status in ('pending','running')`.execute(db);
-  await sql`create index cron_executions_pending_idx on cron_executions (next_attempt_at) where status = 'pending'`.execute(db);
-  await sql`create index cron_executions_finished_idx on cron_executions (trigger_id, scheduled_for desc) where status in ('success','failed','fallback')`.execute(db);
-  await sql`create index cron_executions_compared_idx on cron_executions (trigger_id, scheduled_for desc) where comparison is not null`.execute(db);
-  await sql`create index cron_executions_running_idx on cron_executions (tenant_id) where status = 'running'`.execute(db);
+  await sql`create unique index cron_executions_request_key on cron_executions (trigger_id, request_id) where request_id is not null`.execute(
+    db,
+  );
+  await sql`create index cron_executions_in_flight_idx on cron_executions (trigger_id) where status in ('pending','running')`.execute(
+    db,
+  );
+  await sql`create index cron_executions_pending_idx on cron_executions (next_attempt_at) where status = 'pending'`.execute(
+    db,
+  );
+  await sql`create index cron_executions_finished_idx on cron_executions (trigger_id, scheduled_for desc) where status in ('success','failed','fallback')`.execute(
+    db,
+  );
+  await sql`create index cron_executions_compared_idx on cron_executions (trigger_id, scheduled_for desc) where comparison is not null`.execute(
+    db,
+  );
+  await sql`create index cron_executions_running_idx on cron_executions (tenant_id) where status = 'running'`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('cron_execution_attempts')
@@ -109,7 +143,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('try', 'integer', (col) => col.notNull())
     .addColumn('target_kind', 'text', (col) => col.notNull().check(sql`target_kind in ('queue','http')`))
     .addColumn('target', 'text', (col) => col.notNull())
-    .addColumn('status', 'text', (col) => col.notNull().check(sql`status in ('running','success','failed','timeout')`))
+    .addColumn('status', 'text', (col) =>
+      col.notNull().check(sql`status in ('running','success','failed','timeout')`),
+    )
     .addColumn('started_at', 'timestamptz', (col) => col.notNull())
     .addColumn('deadline_at', 'timestamptz', (col) => col.notNull())
     .addColumn('completed_at', 'timestamptz')
@@ -119,8 +155,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('error', 'text')
     .addUniqueConstraint('cron_execution_attempts_call_key', ['execution_id', 'try', 'role'])
     .execute();
-  await sql`create index cron_execution_attempts_deadline_idx on cron_execution_attempts (deadline_at) where status = 'running'`.execute(db);
-  await sql`create index cron_execution_attempts_agent_idx on cron_execution_attempts (trigger_id, completed_at desc) where role = 'agent' and status <> 'running'`.execute(db);
+  await sql`create index cron_execution_attempts_deadline_idx on cron_execution_attempts (deadline_at) where status = 'running'`.execute(
+    db,
+  );
+  await sql`create index cron_execution_attempts_agent_idx on cron_execution_attempts (trigger_id, completed_at desc) where role = 'agent' and status <> 'running'`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('cron_rollback_reports')
@@ -134,11 +174,20 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('follow_up_task_id', 'text', (col) => col.notNull())
     .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('cron_rollback_reports_trigger_idx').on('cron_rollback_reports').columns(['trigger_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('cron_rollback_reports_trigger_idx')
+    .on('cron_rollback_reports')
+    .columns(['trigger_id', 'created_at'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of ['cron_rollback_reports', 'cron_execution_attempts', 'cron_executions', 'cron_triggers']) {
+  for (const table of [
+    'cron_rollback_reports',
+    'cron_execution_attempts',
+    'cron_executions',
+    'cron_triggers',
+  ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }
 }

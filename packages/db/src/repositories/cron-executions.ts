@@ -30,7 +30,10 @@ export function cronAttemptId(executionId: string, attempt: number, role: Handle
 const num = (value: string | null): number | null => (value === null ? null : Number(value));
 
 /** A ledger row as the API shows it. */
-export function toExecutionView(row: CronExecutionRow, options: { includeOutput?: boolean } = {}): ExecutionView {
+export function toExecutionView(
+  row: CronExecutionRow,
+  options: { includeOutput?: boolean } = {},
+): ExecutionView {
   return {
     execution_id: row.execution_id,
     event_name: row.event_name,
@@ -56,7 +59,27 @@ export function toExecutionView(row: CronExecutionRow, options: { includeOutput?
   };
 }
 
-export interface NewFire {
+/**
+ * The ledger rows that exist already for these execution ids (a duplicate delivery, or a manual run or
+ * backfill whose row was written by whoever asked), locked for the rest of the transaction.
+ */
+export async function lockFireExecutions(
+  trx: Transaction<Database>,
+  executionIds: readonly string[],
+): Promise<Map<string, CronExecutionRow>> {
+  if (executionIds.length === 0) return new Map();
+  const rows = await trx
+    .selectFrom('cron_executions')
+    .selectAll()
+    .where('execution_id', 'in', [...executionIds])
+    .orderBy('execution_id')
+    .forUpdate()
+    .execute();
+  return new Map(rows.map((row) => [row.execution_id, row]));
+}
+
+/** A new fire's ledger row, written once, already governed (group commit: one insert for all). */
+export interface NewGovernedFire extends FireDecision {
   tenant_id: string;
   trigger_id: string;
   event_name: string;
@@ -65,102 +88,113 @@ export interface NewFire {
 }
 
 /**
- * The ledger row of a fire, locked for the rest of the transaction: inserted when new, the existing one when
- * this is a duplicate delivery (or a manual run, or a backfill, whose row was written by whoever asked).
+ * Inserts the rows of new fires in their governed state. A row that exists meanwhile (unique trigger + fire
+ * time) is left alone: the ids actually inserted come back, the others were someone else's.
  */
-export async function claimFireExecution(trx: Transaction<Database>, fire: NewFire): Promise<{ row: CronExecutionRow; inserted: boolean }> {
-  const executionId = cronExecutionId(fire.trigger_id, fire.scheduled_for);
-  const inserted = await trx
-    .insertInto('cron_executions')
-    .values({
-      execution_id: executionId,
-      tenant_id: fire.tenant_id,
-      trigger_id: fire.trigger_id,
-      event_name: fire.event_name,
-      scheduled_for: fire.scheduled_for,
-      triggered_at: fire.triggered_at,
-      status: 'pending',
-    })
-    .onConflict((oc) => oc.columns(['trigger_id', 'scheduled_for']).doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  if (inserted) return { row: inserted, inserted: true };
-  const row = await trx.selectFrom('cron_executions').selectAll().where('execution_id', '=', executionId).forUpdate().executeTakeFirstOrThrow();
-  return { row, inserted: false };
+export async function insertGovernedFires(
+  trx: Executor,
+  fires: readonly NewGovernedFire[],
+): Promise<Set<string>> {
+  if (fires.length === 0) return new Set();
+  const col = <K extends keyof NewGovernedFire>(key: K) => fires.map((f) => f[key]);
+  const result = await sql<{ execution_id: string }>`
+    insert into cron_executions (execution_id, tenant_id, trigger_id, event_name, scheduled_for, triggered_at, status, skip_reason, error,
+                                 governance_checks, decision_mode, reserved_cost_usd, probe, buffered, next_attempt_at, started_at, completed_at, governed_at)
+    select execution_id, tenant_id, trigger_id, event_name, scheduled_for, triggered_at, status, skip_reason, error,
+           governance_checks::jsonb, decision_mode, reserved_cost_usd, probe, buffered, next_attempt_at, started_at, completed_at, governed_at
+      from unnest(${col('execution_id')}::uuid[], ${col('tenant_id')}::text[], ${col('trigger_id')}::uuid[], ${col('event_name')}::text[],
+                  ${col('scheduled_for')}::timestamptz[], ${col('triggered_at')}::timestamptz[], ${col('status')}::text[], ${col('skip_reason')}::text[],
+                  ${col('error')}::text[], ${fires.map((f) => JSON.stringify(f.governance_checks))}::text[], ${col('decision_mode')}::text[],
+                  ${col('reserved_cost_usd')}::numeric[], ${col('probe')}::boolean[], ${col('buffered')}::boolean[], ${col('next_attempt_at')}::timestamptz[],
+                  ${col('started_at')}::timestamptz[], ${col('completed_at')}::timestamptz[], ${col('governed_at')}::timestamptz[])
+           as f(execution_id, tenant_id, trigger_id, event_name, scheduled_for, triggered_at, status, skip_reason, error, governance_checks,
+                decision_mode, reserved_cost_usd, probe, buffered, next_attempt_at, started_at, completed_at, governed_at)
+    on conflict (trigger_id, scheduled_for) do nothing
+    returning execution_id`.execute(trx);
+  return new Set(result.rows.map((r) => r.execution_id));
+}
+
+/** A fire's ledger snapshot, and the run before it (the handler context's `previous_run`). */
+export interface FireLedger extends LedgerSnapshot {
+  previous_run: {
+    execution_id: string;
+    scheduled_for: Date;
+    status: string;
+    completed_at: Date | null;
+  } | null;
 }
 
 /**
- * {@link claimFireExecution} for many fires at once (group commit): one insert for all, then the rows that
- * existed already, locked. Fires must be of distinct triggers. Returns one entry per fire, in order.
+ * What governance needs from the ledger for many fires (of distinct triggers), in one statement, by execution
+ * id, with each fire's previous run. A fire's day is its day in the trigger's zone; the fire itself is left
+ * out of every count.
  */
-export async function claimFireExecutions(trx: Transaction<Database>, fires: readonly NewFire[]): Promise<Array<{ row: CronExecutionRow; inserted: boolean }>> {
-  if (fires.length === 0) return [];
-  const ids = fires.map((f) => cronExecutionId(f.trigger_id, f.scheduled_for));
-  const inserted = await sql<CronExecutionRow>`
-    insert into cron_executions (execution_id, tenant_id, trigger_id, event_name, scheduled_for, triggered_at, status)
-    select * from unnest(${ids}::uuid[], ${fires.map((f) => f.tenant_id)}::text[], ${fires.map((f) => f.trigger_id)}::uuid[],
-                         ${fires.map((f) => f.event_name)}::text[], ${fires.map((f) => f.scheduled_for)}::timestamptz[],
-                         ${fires.map((f) => f.triggered_at)}::timestamptz[], ${fires.map(() => 'pending')}::text[])
-    on conflict (trigger_id, scheduled_for) do nothing
-    returning *`.execute(trx);
-  const byId = new Map(inserted.rows.map((r) => [r.execution_id, { row: r, inserted: true }]));
-  const missing = ids.filter((id) => !byId.has(id));
-  if (missing.length > 0) {
-    const existing = await trx.selectFrom('cron_executions').selectAll().where('execution_id', 'in', missing).orderBy('execution_id').forUpdate().execute();
-    for (const row of existing) byId.set(row.execution_id, { row, inserted: false });
-  }
-  return ids.map((id) => byId.get(id)!);
-}
-
-/** {@link ledgerSnapshot} for many fires (of distinct triggers) in one statement, by execution id. */
 export async function ledgerSnapshots(
   trx: Executor,
-  items: ReadonlyArray<{ trigger_id: string; execution_id: string; day: { start: Date; end: Date } }>,
-): Promise<Map<string, LedgerSnapshot>> {
-  const result = new Map<string, LedgerSnapshot>();
+  items: ReadonlyArray<{
+    trigger_id: string;
+    execution_id: string;
+    scheduled_for: Date;
+    day: { start: Date; end: Date };
+    /** Only what the trigger's governance reads is looked up (a burst of plain triggers skips the rest). */
+    needs: { last_success: boolean; runs_today: boolean; cost_today: boolean };
+  }>,
+): Promise<Map<string, FireLedger>> {
+  const result = new Map<string, FireLedger>();
   if (items.length === 0) return result;
-  const rows = await sql<{ execution_id: string; last_success: Date | null; runs_today: string; cost_today: string; in_flight: string; buffered: string; average_cost: string | null }>`
+  const rows = await sql<{
+    execution_id: string;
+    last_success: Date | null;
+    runs_today: string | null;
+    cost_today: string | null;
+    in_flight: string;
+    buffered: string;
+    average_cost: string | null;
+    prev_id: string | null;
+    prev_scheduled_for: Date | null;
+    prev_status: string | null;
+    prev_completed_at: Date | null;
+  }>`
     select i.execution_id,
-      (select max(scheduled_for) from cron_executions e where e.trigger_id = i.trigger_id and e.status in ('success','fallback') and e.execution_id <> i.execution_id) as last_success,
-      (select count(*) from cron_executions e where e.trigger_id = i.trigger_id and e.scheduled_for >= i.day_start and e.scheduled_for < i.day_end
-          and e.status <> 'skipped' and e.governed_at is not null and e.execution_id <> i.execution_id) as runs_today,
-      (select coalesce(sum(coalesce(cost_usd, 0) + reserved_cost_usd), 0) from cron_executions e where e.trigger_id = i.trigger_id
-          and e.scheduled_for >= i.day_start and e.scheduled_for < i.day_end and e.status <> 'skipped' and e.execution_id <> i.execution_id) as cost_today,
-      (select count(*) from cron_executions e where e.trigger_id = i.trigger_id and e.status in ('pending','running') and not e.buffered
-          and e.governed_at is not null and e.execution_id <> i.execution_id) as in_flight,
-      (select count(*) from cron_executions e where e.trigger_id = i.trigger_id and e.status = 'pending' and e.buffered and e.execution_id <> i.execution_id) as buffered,
-      (select avg(cost_usd) from (select cost_usd from cron_executions e where e.trigger_id = i.trigger_id and e.status in ('success','fallback','failed')
-          and e.cost_usd is not null order by e.scheduled_for desc limit 10) recent) as average_cost
-    from unnest(${items.map((i) => i.trigger_id)}::uuid[], ${items.map((i) => i.execution_id)}::uuid[],
-                ${items.map((i) => i.day.start)}::timestamptz[], ${items.map((i) => i.day.end)}::timestamptz[]) as i(trigger_id, execution_id, day_start, day_end)`.execute(trx);
+      case when i.need_success then (select max(scheduled_for) from cron_executions e where e.trigger_id = i.trigger_id
+          and e.status in ('success','fallback') and e.execution_id <> i.execution_id) end as last_success,
+      case when i.need_runs then (select count(*) from cron_executions e where e.trigger_id = i.trigger_id and e.scheduled_for >= i.day_start
+          and e.scheduled_for < i.day_end and e.status <> 'skipped' and e.governed_at is not null and e.execution_id <> i.execution_id) end as runs_today,
+      case when i.need_cost then (select coalesce(sum(coalesce(cost_usd, 0) + reserved_cost_usd), 0) from cron_executions e where e.trigger_id = i.trigger_id
+          and e.scheduled_for >= i.day_start and e.scheduled_for < i.day_end and e.status <> 'skipped' and e.execution_id <> i.execution_id) end as cost_today,
+      case when i.need_cost then (select avg(cost_usd) from (select cost_usd from cron_executions e where e.trigger_id = i.trigger_id
+          and e.status in ('success','fallback','failed') and e.cost_usd is not null order by e.scheduled_for desc limit 10) recent) end as average_cost,
+      f.in_flight, f.buffered,
+      p.execution_id as prev_id, p.scheduled_for as prev_scheduled_for, p.status as prev_status, p.completed_at as prev_completed_at
+    from unnest(${items.map((i) => i.trigger_id)}::uuid[], ${items.map((i) => i.execution_id)}::uuid[], ${items.map((i) => i.scheduled_for)}::timestamptz[],
+                ${items.map((i) => i.day.start)}::timestamptz[], ${items.map((i) => i.day.end)}::timestamptz[],
+                ${items.map((i) => i.needs.last_success)}::boolean[], ${items.map((i) => i.needs.runs_today)}::boolean[], ${items.map((i) => i.needs.cost_today)}::boolean[])
+         as i(trigger_id, execution_id, scheduled_for, day_start, day_end, need_success, need_runs, need_cost)
+    cross join lateral (select count(*) filter (where not e.buffered and e.governed_at is not null) as in_flight,
+                               count(*) filter (where e.buffered and e.status = 'pending') as buffered
+                          from cron_executions e
+                         where e.trigger_id = i.trigger_id and e.status in ('pending','running') and e.execution_id <> i.execution_id) f
+    left join lateral (select execution_id, scheduled_for, status, completed_at from cron_executions e
+                        where e.trigger_id = i.trigger_id and e.status in ('success','failed','fallback') and e.scheduled_for < i.scheduled_for
+                        order by e.scheduled_for desc limit 1) p on true`.execute(trx);
   for (const row of rows.rows) {
     result.set(row.execution_id, {
       last_success_scheduled_for: row.last_success,
-      runs_today: Number(row.runs_today),
-      cost_today_usd: Number(row.cost_today),
+      runs_today: Number(row.runs_today ?? 0),
+      cost_today_usd: Number(row.cost_today ?? 0),
       in_flight: Number(row.in_flight),
       buffered: Number(row.buffered),
       average_cost_usd: row.average_cost === null ? null : Number(row.average_cost),
+      previous_run: row.prev_id
+        ? {
+            execution_id: row.prev_id,
+            scheduled_for: row.prev_scheduled_for!,
+            status: row.prev_status!,
+            completed_at: row.prev_completed_at,
+          }
+        : null,
     });
   }
-  return result;
-}
-
-/** {@link previousRun} for many runs in one statement, by execution id. */
-export async function previousRuns(
-  trx: Executor,
-  items: ReadonlyArray<{ trigger_id: string; execution_id: string; scheduled_for: Date }>,
-): Promise<Map<string, { execution_id: string; scheduled_for: Date; status: string; completed_at: Date | null }>> {
-  const result = new Map<string, { execution_id: string; scheduled_for: Date; status: string; completed_at: Date | null }>();
-  if (items.length === 0) return result;
-  const rows = await sql<{ for_id: string; execution_id: string; scheduled_for: Date; status: string; completed_at: Date | null }>`
-    select i.for_id, p.execution_id, p.scheduled_for, p.status, p.completed_at
-      from unnest(${items.map((i) => i.trigger_id)}::uuid[], ${items.map((i) => i.execution_id)}::uuid[], ${items.map((i) => i.scheduled_for)}::timestamptz[])
-           as i(trigger_id, for_id, scheduled_for)
-      join lateral (select execution_id, scheduled_for, status, completed_at from cron_executions e
-                     where e.trigger_id = i.trigger_id and e.status in ('success','failed','fallback') and e.scheduled_for < i.scheduled_for
-                     order by e.scheduled_for desc limit 1) p on true`.execute(trx);
-  for (const row of rows.rows) result.set(row.for_id, { execution_id: row.execution_id, scheduled_for: row.scheduled_for, status: row.status, completed_at: row.completed_at });
   return result;
 }
 
@@ -198,8 +232,8 @@ export async function applyFireDecisions(trx: Executor, decisions: readonly Fire
     where e.execution_id = d.execution_id`.execute(trx);
 }
 
-/** Fires skipped while no scheduler ran, for many triggers at once (see {@link insertMissedFires}). */
-export async function insertMissedFiresMany(
+/** Fires skipped while no scheduler ran (BullMQ collapses them into one late job), recorded so the ledger has every fire. */
+export async function insertMissedFires(
   trx: Executor,
   items: ReadonlyArray<{ tenant_id: string; trigger_id: string; event_name: string; scheduled_for: Date }>,
   now: Date,
@@ -219,15 +253,34 @@ export async function insertMissedFiresMany(
 }
 
 /** Locks an execution row. */
-export async function lockExecution(trx: Transaction<Database>, executionId: string): Promise<CronExecutionRow | undefined> {
-  return trx.selectFrom('cron_executions').selectAll().where('execution_id', '=', executionId).forUpdate().executeTakeFirst();
+export async function lockExecution(
+  trx: Transaction<Database>,
+  executionId: string,
+): Promise<CronExecutionRow | undefined> {
+  return trx
+    .selectFrom('cron_executions')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .forUpdate()
+    .executeTakeFirst();
 }
 
-export async function findExecution(db: Executor, executionId: string): Promise<CronExecutionRow | undefined> {
-  return db.selectFrom('cron_executions').selectAll().where('execution_id', '=', executionId).executeTakeFirst();
+export async function findExecution(
+  db: Executor,
+  executionId: string,
+): Promise<CronExecutionRow | undefined> {
+  return db
+    .selectFrom('cron_executions')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .executeTakeFirst();
 }
 
-export async function updateExecution(trx: Executor, executionId: string, values: Record<string, unknown>): Promise<CronExecutionRow> {
+export async function updateExecution(
+  trx: Executor,
+  executionId: string,
+  values: Record<string, unknown>,
+): Promise<CronExecutionRow> {
   return trx
     .updateTable('cron_executions')
     .set(values as never)
@@ -236,70 +289,12 @@ export async function updateExecution(trx: Executor, executionId: string, values
     .executeTakeFirstOrThrow();
 }
 
-/** Fires skipped while no scheduler ran (BullMQ collapses them into one late job), recorded so the ledger has every fire. */
-export async function insertMissedFires(
-  trx: Executor,
-  input: { tenant_id: string; trigger_id: string; event_name: string; times: readonly Date[]; now: Date; reason: string },
-): Promise<number> {
-  if (input.times.length === 0) return 0;
-  const checks = JSON.stringify([{ check: 'catchup_window', passed: false, reason: input.reason }]);
-  const rows = await trx
-    .insertInto('cron_executions')
-    .values(
-      input.times.map((scheduled_for) => ({
-        execution_id: cronExecutionId(input.trigger_id, scheduled_for),
-        tenant_id: input.tenant_id,
-        trigger_id: input.trigger_id,
-        event_name: input.event_name,
-        scheduled_for,
-        triggered_at: input.now,
-        governed_at: input.now,
-        completed_at: input.now,
-        status: 'skipped',
-        skip_reason: 'skipped_missed',
-        governance_checks: checks,
-      })),
-    )
-    .onConflict((oc) => oc.columns(['trigger_id', 'scheduled_for']).doNothing())
-    .returning('execution_id')
-    .execute();
-  return rows.length;
-}
-
-/**
- * What governance needs from the ledger, in one statement. `day` is the fire's day in the trigger's zone;
- * `execution_id` (the fire being governed) is left out of every count.
- */
-export async function ledgerSnapshot(
-  trx: Executor,
-  input: { trigger_id: string; execution_id: string; day: { start: Date; end: Date } },
-): Promise<LedgerSnapshot> {
-  const { trigger_id: t, execution_id: e } = input;
-  const result = await sql<{ last_success: Date | null; runs_today: string; cost_today: string; in_flight: string; buffered: string; average_cost: string | null }>`
-    select
-      (select max(scheduled_for) from cron_executions where trigger_id = ${t} and status in ('success','fallback') and execution_id <> ${e}) as last_success,
-      (select count(*) from cron_executions where trigger_id = ${t} and scheduled_for >= ${input.day.start} and scheduled_for < ${input.day.end}
-          and status <> 'skipped' and governed_at is not null and execution_id <> ${e}) as runs_today,
-      (select coalesce(sum(coalesce(cost_usd, 0) + reserved_cost_usd), 0) from cron_executions where trigger_id = ${t}
-          and scheduled_for >= ${input.day.start} and scheduled_for < ${input.day.end} and status <> 'skipped' and execution_id <> ${e}) as cost_today,
-      (select count(*) from cron_executions where trigger_id = ${t} and status in ('pending','running') and not buffered
-          and governed_at is not null and execution_id <> ${e}) as in_flight,
-      (select count(*) from cron_executions where trigger_id = ${t} and status = 'pending' and buffered and execution_id <> ${e}) as buffered,
-      (select avg(cost_usd) from (select cost_usd from cron_executions where trigger_id = ${t} and status in ('success','fallback','failed')
-          and cost_usd is not null order by scheduled_for desc limit 10) recent) as average_cost`.execute(trx);
-  const row = result.rows[0]!;
-  return {
-    last_success_scheduled_for: row.last_success,
-    runs_today: Number(row.runs_today),
-    cost_today_usd: Number(row.cost_today),
-    in_flight: Number(row.in_flight),
-    buffered: Number(row.buffered),
-    average_cost_usd: row.average_cost === null ? null : Number(row.average_cost),
-  };
-}
-
 /** The latest finished run before `before` (the handler context's `previous_run`). */
-export async function previousRun(trx: Executor, triggerId: string, before: Date): Promise<{ execution_id: string; scheduled_for: Date; status: string; completed_at: Date | null } | null> {
+export async function previousRun(
+  trx: Executor,
+  triggerId: string,
+  before: Date,
+): Promise<{ execution_id: string; scheduled_for: Date; status: string; completed_at: Date | null } | null> {
   const row = await trx
     .selectFrom('cron_executions')
     .select(['execution_id', 'scheduled_for', 'status', 'completed_at'])
@@ -313,7 +308,10 @@ export async function previousRun(trx: Executor, triggerId: string, before: Date
 }
 
 /** Cost and LLM calls reported by every handler call of a run (all tries, both roles). */
-export async function attemptTotals(trx: Executor, executionId: string): Promise<{ cost_usd: number | null; llm_calls: number }> {
+export async function attemptTotals(
+  trx: Executor,
+  executionId: string,
+): Promise<{ cost_usd: number | null; llm_calls: number }> {
   const row = await sql<{ cost: string | null; calls: string | null }>`
     select sum((result ->> 'cost_usd')::numeric) as cost, sum((result ->> 'llm_calls')::int) as calls
       from cron_execution_attempts where execution_id = ${executionId}`.execute(trx);
@@ -344,12 +342,18 @@ export async function insertAttempts(trx: Executor, attempts: readonly NewAttemp
     .execute();
 }
 
-export async function attemptsOfTry(trx: Executor, executionId: string, attempt: number): Promise<CronAttemptRow[]> {
-  return trx.selectFrom('cron_execution_attempts').selectAll().where('execution_id', '=', executionId).where('try', '=', attempt).orderBy('role').execute();
-}
-
-export async function findAttempt(db: Executor, attemptId: string): Promise<CronAttemptRow | undefined> {
-  return db.selectFrom('cron_execution_attempts').selectAll().where('attempt_id', '=', attemptId).executeTakeFirst();
+export async function attemptsOfTry(
+  trx: Executor,
+  executionId: string,
+  attempt: number,
+): Promise<CronAttemptRow[]> {
+  return trx
+    .selectFrom('cron_execution_attempts')
+    .selectAll()
+    .where('execution_id', '=', executionId)
+    .where('try', '=', attempt)
+    .orderBy('role')
+    .execute();
 }
 
 /**
@@ -358,7 +362,14 @@ export async function findAttempt(db: Executor, attemptId: string): Promise<Cron
  */
 export async function finishAttempt(
   trx: Executor,
-  input: { attempt_id: string; status: 'success' | 'failed' | 'timeout'; result?: Record<string, unknown> | null; error_kind?: string | null; error?: string | null; now: Date },
+  input: {
+    attempt_id: string;
+    status: 'success' | 'failed' | 'timeout';
+    result?: Record<string, unknown> | null;
+    error_kind?: string | null;
+    error?: string | null;
+    now: Date;
+  },
 ): Promise<CronAttemptRow | undefined> {
   return trx
     .updateTable('cron_execution_attempts')
@@ -377,7 +388,12 @@ export async function finishAttempt(
 }
 
 /** Final statuses of the trigger's latest runs fired after `since`, newest first (the breaker's window). */
-export async function recentRunStatuses(trx: Executor, triggerId: string, since: Date | null, limit: number): Promise<ExecutionStatus[]> {
+export async function recentRunStatuses(
+  trx: Executor,
+  triggerId: string,
+  since: Date | null,
+  limit: number,
+): Promise<ExecutionStatus[]> {
   let query = trx
     .selectFrom('cron_executions')
     .select('status')
@@ -425,7 +441,12 @@ export interface HistoryOptions {
 }
 
 /** A trigger's executions, newest first, keyset-paginated on (scheduled_for, execution_id). */
-export async function listTriggerExecutions(db: Executor, tenantId: string, triggerId: string, options: HistoryOptions): Promise<Page<ExecutionView>> {
+export async function listTriggerExecutions(
+  db: Executor,
+  tenantId: string,
+  triggerId: string,
+  options: HistoryOptions,
+): Promise<Page<ExecutionView>> {
   let query = db
     .selectFrom('cron_executions')
     .selectAll()
@@ -437,14 +458,19 @@ export async function listTriggerExecutions(db: Executor, tenantId: string, trig
   if (options.status) query = query.where('status', '=', options.status);
   if (options.before) {
     const { scheduled_for, execution_id } = options.before;
-    query = query.where(sql<boolean>`(scheduled_for, execution_id) < (${new Date(scheduled_for)}::timestamptz, ${execution_id}::uuid)`);
+    query = query.where(
+      sql<boolean>`(scheduled_for, execution_id) < (${new Date(scheduled_for)}::timestamptz, ${execution_id}::uuid)`,
+    );
   }
   const rows = await query.execute();
   const page = rows.slice(0, options.limit);
   const last = page.at(-1);
   return {
     items: page.map((row) => toExecutionView(row)),
-    next_cursor: rows.length > options.limit && last ? encodeCursor({ s: last.scheduled_for.toISOString(), id: last.execution_id }) : null,
+    next_cursor:
+      rows.length > options.limit && last
+        ? encodeCursor({ s: last.scheduled_for.toISOString(), id: last.execution_id })
+        : null,
   };
 }
 
@@ -510,7 +536,12 @@ export async function requestManualRun(
             decision_id: null,
             event_id: null,
             source_event_ts: null,
-            payload: { by: input.actor, execution_id, params: input.params, override_overlap: input.override_overlap },
+            payload: {
+              by: input.actor,
+              execution_id,
+              params: input.params,
+              override_overlap: input.override_overlap,
+            },
           },
         ],
         now,
@@ -522,7 +553,12 @@ export async function requestManualRun(
 }
 
 /** Handler calls past their deadline by `graceMs` and still running (their report or deadline job was lost). */
-export async function overdueAttempts(db: Executor, now: Date, graceMs: number, limit: number): Promise<Array<{ attempt_id: string; execution_id: string }>> {
+export async function overdueAttempts(
+  db: Executor,
+  now: Date,
+  graceMs: number,
+  limit: number,
+): Promise<Array<{ attempt_id: string; execution_id: string }>> {
   return db
     .selectFrom('cron_execution_attempts')
     .select(['attempt_id', 'execution_id'])
@@ -542,9 +578,23 @@ export async function stalledExecutions(
   now: Date,
   graceMs: number,
   limit: number,
-): Promise<Array<{ execution_id: string; tenant_id: string; trigger_id: string; scheduled_for: Date; governed: boolean }>> {
+): Promise<
+  Array<{
+    execution_id: string;
+    tenant_id: string;
+    trigger_id: string;
+    scheduled_for: Date;
+    governed: boolean;
+  }>
+> {
   const cutoff = new Date(now.getTime() - graceMs);
-  const rows = await sql<{ execution_id: string; tenant_id: string; trigger_id: string; scheduled_for: Date; governed: boolean }>`
+  const rows = await sql<{
+    execution_id: string;
+    tenant_id: string;
+    trigger_id: string;
+    scheduled_for: Date;
+    governed: boolean;
+  }>`
     (select execution_id, tenant_id, trigger_id, scheduled_for, true as governed from cron_executions
       where status = 'pending' and governed_at is not null and not buffered and next_attempt_at < ${cutoff}
       order by next_attempt_at limit ${limit})
@@ -563,7 +613,11 @@ export async function stalledExecutions(
 
 /** Runs in flight now, all tenants (the `cron_active_executions` gauge). */
 export async function countActiveExecutions(db: Executor): Promise<number> {
-  const row = await db.selectFrom('cron_executions').select((eb) => eb.fn.countAll<string>().as('n')).where('status', '=', 'running').executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('cron_executions')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('status', '=', 'running')
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -575,28 +629,41 @@ export interface TriggerWindowStats {
 }
 
 /** Counts by status and skip reason, mean duration and cost, over runs fired since `since`. */
-export async function triggerWindowStats(db: Executor, triggerId: string, since: Date): Promise<TriggerWindowStats> {
+export async function triggerWindowStats(
+  db: Executor,
+  triggerId: string,
+  since: Date,
+): Promise<TriggerWindowStats> {
   const rows = await db
     .selectFrom('cron_executions')
     .select((eb) => [
       'status',
       'skip_reason',
       eb.fn.countAll<string>().as('n'),
-      sql<string | null>`avg(duration_ms) filter (where status in ('success','failed','fallback'))`.as('avg_duration'),
+      sql<string | null>`avg(duration_ms) filter (where status in ('success','failed','fallback'))`.as(
+        'avg_duration',
+      ),
       sql<string | null>`sum(cost_usd)`.as('cost'),
     ])
     .where('trigger_id', '=', triggerId)
     .where('scheduled_for', '>=', since)
     .groupBy(['status', 'skip_reason'])
     .execute();
-  const stats: TriggerWindowStats = { by_status: {}, skipped_by_reason: {}, average_duration_ms: null, cost_usd: 0 };
+  const stats: TriggerWindowStats = {
+    by_status: {},
+    skipped_by_reason: {},
+    average_duration_ms: null,
+    cost_usd: 0,
+  };
   let durationSum = 0;
   let durationRuns = 0;
   for (const row of rows) {
     const status = row.status as ExecutionStatus;
     const n = Number(row.n);
     stats.by_status[status] = (stats.by_status[status] ?? 0) + n;
-    if (status === 'skipped' && row.skip_reason) stats.skipped_by_reason[row.skip_reason as SkipReason] = (stats.skipped_by_reason[row.skip_reason as SkipReason] ?? 0) + n;
+    if (status === 'skipped' && row.skip_reason)
+      stats.skipped_by_reason[row.skip_reason as SkipReason] =
+        (stats.skipped_by_reason[row.skip_reason as SkipReason] ?? 0) + n;
     if (row.avg_duration !== null) {
       durationSum += Number(row.avg_duration) * n;
       durationRuns += n;
@@ -608,8 +675,18 @@ export async function triggerWindowStats(db: Executor, triggerId: string, since:
 }
 
 /** The trigger's latest executions, newest first. */
-export async function latestExecutions(db: Executor, triggerId: string, limit: number): Promise<ExecutionView[]> {
-  const rows = await db.selectFrom('cron_executions').selectAll().where('trigger_id', '=', triggerId).orderBy('scheduled_for', 'desc').limit(limit).execute();
+export async function latestExecutions(
+  db: Executor,
+  triggerId: string,
+  limit: number,
+): Promise<ExecutionView[]> {
+  const rows = await db
+    .selectFrom('cron_executions')
+    .selectAll()
+    .where('trigger_id', '=', triggerId)
+    .orderBy('scheduled_for', 'desc')
+    .limit(limit)
+    .execute();
   return rows.map((row) => toExecutionView(row, { includeOutput: false }));
 }
 
@@ -623,5 +700,10 @@ export async function triggerEvents(db: Executor, tenantId: string, eventName: s
     .orderBy('audit_id', 'desc')
     .limit(limit)
     .execute();
-  return rows.map((r) => ({ event_type: r.event_type, level: r.level, payload: r.payload, created_at: r.created_at.toISOString() }));
+  return rows.map((r) => ({
+    event_type: r.event_type,
+    level: r.level,
+    payload: r.payload,
+    created_at: r.created_at.toISOString(),
+  }));
 }

@@ -18,7 +18,11 @@ import { appendAudits } from './decisions.js';
 type Executor = Kysely<Database> | Transaction<Database>;
 
 /** Shadow consistency over the trigger's latest `window` comparisons. */
-export async function shadowConsistency(db: Executor, triggerId: string, window: number): Promise<Consistency> {
+export async function shadowConsistency(
+  db: Executor,
+  triggerId: string,
+  window: number,
+): Promise<Consistency> {
   const rows = await db
     .selectFrom('cron_executions')
     .select(sql<boolean>`(comparison ->> 'equal')::boolean`.as('equal'))
@@ -34,7 +38,11 @@ export async function shadowConsistency(db: Executor, triggerId: string, window:
 }
 
 /** How many of the agent's latest finished calls failed in a row (newest first). */
-export async function consecutiveAgentFailures(db: Executor, triggerId: string, lookBack: number): Promise<number> {
+export async function consecutiveAgentFailures(
+  db: Executor,
+  triggerId: string,
+  lookBack: number,
+): Promise<number> {
   const rows = await db
     .selectFrom('cron_execution_attempts')
     .select('status')
@@ -73,7 +81,15 @@ export async function rollbackMigration(
 ): Promise<RolledBack> {
   const runs = await trx
     .selectFrom('cron_executions')
-    .select(['execution_id', 'scheduled_for', 'status', 'decision_mode', 'agent_outcome', 'error', 'comparison'])
+    .select([
+      'execution_id',
+      'scheduled_for',
+      'status',
+      'decision_mode',
+      'agent_outcome',
+      'error',
+      'comparison',
+    ])
     .where('trigger_id', '=', input.trigger_id)
     .where('status', 'in', ['success', 'failed', 'fallback'])
     .orderBy('scheduled_for', 'desc')
@@ -104,7 +120,10 @@ export async function rollbackMigration(
     from: input.from,
     consistency: input.consistency,
     last_runs,
-    diff_samples: diffRows.map((r) => ({ execution_id: r.execution_id, differences: ((r.comparison?.differences as OutputDifference[] | undefined) ?? []).slice(0, 5) })),
+    diff_samples: diffRows.map((r) => ({
+      execution_id: r.execution_id,
+      differences: ((r.comparison?.differences as OutputDifference[] | undefined) ?? []).slice(0, 5),
+    })),
   });
 
   await trx
@@ -120,8 +139,8 @@ export async function rollbackMigration(
     .values({
       tenant_id: input.tenant_id,
       task_id: taskId,
-      // A follow-up is work for a person; "running" is the status a new task has everywhere in Warden.
-      status: 'running',
+      // Work for a person, ready to pick up (as the lead miner opens its HIGH follow-ups).
+      status: 'ready',
       metadata: JSON.stringify({
         kind: 'follow_up',
         source: 'scheduler',
@@ -130,7 +149,13 @@ export async function rollbackMigration(
         trigger: input.event_name,
         red_line: input.red_line,
         report_id: reportId,
-        report: { detail: report.detail, from: report.from, to: report.to, consistency: report.consistency, next_steps: report.next_steps },
+        report: {
+          detail: report.detail,
+          from: report.from,
+          to: report.to,
+          consistency: report.consistency,
+          next_steps: report.next_steps,
+        },
         report_markdown: report.markdown,
       }),
     })
@@ -178,7 +203,13 @@ export async function rollbackMigration(
       decision_id: null,
       event_id: null,
       source_event_ts: null,
-      payload: { source: 'scheduler', reason: 'MIGRATION_ROLLED_BACK', trigger: input.event_name, report_id: reportId, title: report.title },
+      payload: {
+        source: 'scheduler',
+        reason: 'MIGRATION_ROLLED_BACK',
+        trigger: input.event_name,
+        report_id: reportId,
+        title: report.title,
+      },
     },
   ]);
   return { report_id: reportId, follow_up_task_id: taskId, report };

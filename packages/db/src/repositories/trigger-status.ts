@@ -29,7 +29,12 @@ export interface TriggerStatusOptions {
  * (from the parser the firing uses), the latest runs, success rate, mean duration and skip counts over a
  * window, the breaker, the migration's consistency and last rollback, and the recent audited events.
  */
-export async function triggerStatus(db: Executor, tenantId: string, eventName: string, options: TriggerStatusOptions = {}): Promise<TriggerStatusView> {
+export async function triggerStatus(
+  db: Executor,
+  tenantId: string,
+  eventName: string,
+  options: TriggerStatusOptions = {},
+): Promise<TriggerStatusView> {
   const now = options.now ?? new Date();
   const windowHours = options.windowHours ?? 24;
   const record = await getTrigger(db, tenantId, eventName);
@@ -44,7 +49,10 @@ export async function triggerStatus(db: Executor, tenantId: string, eventName: s
     latestRollbackReport(db, record.trigger_id),
     triggerEvents(db, tenantId, eventName, 10),
   ]);
-  const byStatus = Object.fromEntries(EXECUTION_STATUSES.map((s) => [s, stats.by_status[s] ?? 0])) as Record<ExecutionStatus, number>;
+  const byStatus = Object.fromEntries(EXECUTION_STATUSES.map((s) => [s, stats.by_status[s] ?? 0])) as Record<
+    ExecutionStatus,
+    number
+  >;
   const finished = byStatus.success + byStatus.fallback + byStatus.failed;
   const breakerWindow = breakerFailureRate(breakerStatuses);
   const view = toTriggerView(record);
@@ -52,7 +60,11 @@ export async function triggerStatus(db: Executor, tenantId: string, eventName: s
     trigger: view,
     enabled: d.enabled,
     paused: record.paused,
-    next_fires: d.enabled ? nextFireTimes(scheduleOf(d.expression, d.timezone), now, options.fires ?? 5).map((t) => t.toISOString()) : [],
+    next_fires: d.enabled
+      ? nextFireTimes(scheduleOf(d.expression, d.timezone), now, options.fires ?? 5).map((t) =>
+          t.toISOString(),
+        )
+      : [],
     last_runs: lastRuns,
     window: {
       hours: windowHours,
@@ -67,10 +79,20 @@ export async function triggerStatus(db: Executor, tenantId: string, eventName: s
     migration: {
       mode: d.mode,
       migration_weight: d.migration_weight,
-      consistency: { ...consistency, threshold: d.migration.consistency_threshold, window: d.migration.consistency_window },
+      consistency: {
+        ...consistency,
+        threshold: d.migration.consistency_threshold,
+        window: d.migration.consistency_window,
+      },
       consecutive_agent_failures: agentFailures,
       last_rollback: rollback
-        ? { report_id: rollback.report_id, red_line: rollback.red_line, created_at: rollback.created_at.toISOString(), follow_up_task_id: rollback.follow_up_task_id, markdown: rollback.markdown }
+        ? {
+            report_id: rollback.report_id,
+            red_line: rollback.red_line,
+            created_at: rollback.created_at.toISOString(),
+            follow_up_task_id: rollback.follow_up_task_id,
+            markdown: rollback.markdown,
+          }
         : null,
     },
     recent_events: events,

@@ -83,7 +83,12 @@ export function toTriggerRecord(row: CronTriggerRow): TriggerRecord {
     pause_note: row.pause_note,
     paused_at: row.paused_at,
     paused_by: row.paused_by,
-    breaker: { state: row.breaker_state, opened_at: row.breaker_opened_at, probe_execution_id: row.breaker_probe_execution_id, reason: row.breaker_reason },
+    breaker: {
+      state: row.breaker_state,
+      opened_at: row.breaker_opened_at,
+      probe_execution_id: row.breaker_probe_execution_id,
+      reason: row.breaker_reason,
+    },
     breaker_reset_at: row.breaker_reset_at,
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -96,7 +101,9 @@ function redactTarget(target: Target | null): TriggerView['agent'] {
   return {
     url: target.url,
     timeoutMs: target.timeoutMs,
-    ...(target.headers ? { headers: Object.fromEntries(Object.keys(target.headers).map((name) => [name, '[redacted]'])) } : {}),
+    ...(target.headers
+      ? { headers: Object.fromEntries(Object.keys(target.headers).map((name) => [name, '[redacted]'])) }
+      : {}),
   };
 }
 
@@ -112,7 +119,12 @@ export function toTriggerView(record: TriggerRecord): TriggerView {
     paused: record.paused,
     pause:
       record.paused && record.pause_source && record.paused_at
-        ? { source: record.pause_source, note: record.pause_note, paused_at: record.paused_at.toISOString(), paused_by: record.paused_by }
+        ? {
+            source: record.pause_source,
+            note: record.pause_note,
+            paused_at: record.paused_at.toISOString(),
+            paused_by: record.paused_by,
+          }
         : null,
     breaker: {
       state: record.breaker.state,
@@ -157,12 +169,31 @@ function definitionColumns(d: TriggerDefinition) {
   };
 }
 
-function trailAudit(tenantId: string, eventName: string, event_type: string, level: AuditLevel, payload: Record<string, unknown>): NewAudit {
-  return { tenant_id: tenantId, task_id: triggerAuditTaskId(eventName), event_type, level, decision_id: null, event_id: null, source_event_ts: null, payload };
+function trailAudit(
+  tenantId: string,
+  eventName: string,
+  event_type: string,
+  level: AuditLevel,
+  payload: Record<string, unknown>,
+): NewAudit {
+  return {
+    tenant_id: tenantId,
+    task_id: triggerAuditTaskId(eventName),
+    event_type,
+    level,
+    decision_id: null,
+    event_id: null,
+    source_event_ts: null,
+    payload,
+  };
 }
 
 /** The tenant's live trigger named `eventName`. */
-export async function findTrigger(db: Executor, tenantId: string, eventName: string): Promise<TriggerRecord | undefined> {
+export async function findTrigger(
+  db: Executor,
+  tenantId: string,
+  eventName: string,
+): Promise<TriggerRecord | undefined> {
   const row = await db
     .selectFrom('cron_triggers')
     .selectAll()
@@ -181,7 +212,11 @@ export async function getTrigger(db: Executor, tenantId: string, eventName: stri
 }
 
 /** Locks the tenant's trigger row until the transaction ends (every change to a trigger's state takes this lock first). */
-async function lockTriggerByName(trx: Transaction<Database>, tenantId: string, eventName: string): Promise<TriggerRecord> {
+async function lockTriggerByName(
+  trx: Transaction<Database>,
+  tenantId: string,
+  eventName: string,
+): Promise<TriggerRecord> {
   const row = await trx
     .selectFrom('cron_triggers')
     .selectAll()
@@ -198,7 +233,11 @@ async function lockTriggerByName(trx: Transaction<Database>, tenantId: string, e
  * Locks a trigger by id; undefined when it does not exist or (unless `includeDeleted`, for runs that were in
  * flight when it was deleted) was deleted.
  */
-export async function lockTrigger(trx: Transaction<Database>, triggerId: string, options: { includeDeleted?: boolean } = {}): Promise<TriggerRecord | undefined> {
+export async function lockTrigger(
+  trx: Transaction<Database>,
+  triggerId: string,
+  options: { includeDeleted?: boolean } = {},
+): Promise<TriggerRecord | undefined> {
   let query = trx.selectFrom('cron_triggers').selectAll().where('trigger_id', '=', triggerId);
   if (!options.includeDeleted) query = query.where('deleted_at', 'is', null);
   const row = await query.forUpdate().executeTakeFirst();
@@ -206,7 +245,10 @@ export async function lockTrigger(trx: Transaction<Database>, triggerId: string,
 }
 
 /** Locks many live triggers, in id order (no deadlocks between batches), by id. */
-export async function lockTriggers(trx: Transaction<Database>, triggerIds: readonly string[]): Promise<Map<string, TriggerRecord>> {
+export async function lockTriggers(
+  trx: Transaction<Database>,
+  triggerIds: readonly string[],
+): Promise<Map<string, TriggerRecord>> {
   if (triggerIds.length === 0) return new Map();
   const rows = await trx
     .selectFrom('cron_triggers')
@@ -228,7 +270,11 @@ export interface ListTriggersOptions {
 }
 
 /** The tenant's triggers by name, keyset-paginated. */
-export async function listTriggers(db: Executor, tenantId: string, options: ListTriggersOptions): Promise<Page<TriggerView>> {
+export async function listTriggers(
+  db: Executor,
+  tenantId: string,
+  options: ListTriggersOptions,
+): Promise<Page<TriggerView>> {
   let query = db
     .selectFrom('cron_triggers')
     .selectAll()
@@ -243,7 +289,10 @@ export async function listTriggers(db: Executor, tenantId: string, options: List
   const page = rows.slice(0, options.limit);
   return {
     items: page.map((row) => toTriggerView(toTriggerRecord(row))),
-    next_cursor: rows.length > options.limit && page.length > 0 ? encodeCursor({ after: page.at(-1)!.event_name }) : null,
+    next_cursor:
+      rows.length > options.limit && page.length > 0
+        ? encodeCursor({ after: page.at(-1)!.event_name })
+        : null,
   };
 }
 
@@ -255,7 +304,9 @@ export interface TriggerChange {
   changed_fields: string[];
 }
 
-const DEFINITION_FIELDS = Object.keys(TriggerDefinitionSchema.parse({ event_name: 'x', expression: '* * * * *', agent: { queue: 'x' } })) as Array<keyof TriggerDefinition>;
+const DEFINITION_FIELDS = Object.keys(
+  TriggerDefinitionSchema.parse({ event_name: 'x', expression: '* * * * *', agent: { queue: 'x' } }),
+) as Array<keyof TriggerDefinition>;
 
 /**
  * Creates or updates (by event name) a tenant's trigger in one transaction, audited. Raising the migration
@@ -282,7 +333,17 @@ export async function registerTrigger(
       .values({ tenant_id: input.tenantId, ...definitionColumns(d), created_at: now, updated_at: now })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await appendAudits(trx, [trailAudit(input.tenantId, d.event_name, 'TRIGGER_REGISTERED', 'info', { by: input.actor, trigger_id: row.trigger_id, definition: auditableDefinition(d) })], now);
+    await appendAudits(
+      trx,
+      [
+        trailAudit(input.tenantId, d.event_name, 'TRIGGER_REGISTERED', 'info', {
+          by: input.actor,
+          trigger_id: row.trigger_id,
+          definition: auditableDefinition(d),
+        }),
+      ],
+      now,
+    );
     return { trigger: toTriggerRecord(row), created: true, changed: true, changed_fields: DEFINITION_FIELDS };
   }
   return applyDefinition(trx, toTriggerRecord(existing), d, input.actor, input.force ?? false, now);
@@ -310,26 +371,50 @@ async function applyDefinition(
   now: Date,
 ): Promise<TriggerChange> {
   const before = current.definition;
-  const changed_fields = DEFINITION_FIELDS.filter((field) => canonicalJson(before[field] ?? null) !== canonicalJson(next[field] ?? null));
-  if (changed_fields.length === 0) return { trigger: current, created: false, changed: false, changed_fields };
+  const changed_fields = DEFINITION_FIELDS.filter(
+    (field) => canonicalJson(before[field] ?? null) !== canonicalJson(next[field] ?? null),
+  );
+  if (changed_fields.length === 0)
+    return { trigger: current, created: false, changed: false, changed_fields };
 
   const audits: NewAudit[] = [];
   if (next.migration_weight !== before.migration_weight) {
     const consistency = await shadowConsistency(trx, current.trigger_id, next.migration.consistency_window);
-    const verdict = checkWeightChange({ from: before.migration_weight, to: next.migration_weight, has_fallback: next.fallback !== null, config: next.migration, consistency, force });
-    if (!verdict.allowed) throw new ConflictError(verdict.reason, [{ path: 'migration_weight', message: verdict.reason }]);
+    const verdict = checkWeightChange({
+      from: before.migration_weight,
+      to: next.migration_weight,
+      has_fallback: next.fallback !== null,
+      config: next.migration,
+      consistency,
+      force,
+    });
+    if (!verdict.allowed)
+      throw new ConflictError(verdict.reason, [{ path: 'migration_weight', message: verdict.reason }]);
     audits.push(
-      trailAudit(current.tenant_id, next.event_name, 'MIGRATION_WEIGHT_CHANGED', next.migration_weight > before.migration_weight ? 'warn' : 'info', {
-        by: actor,
-        from: before.migration_weight,
-        to: next.migration_weight,
-        reason: verdict.reason,
-        forced: force && verdict.reason.startsWith('forced'),
-        consistency,
-      }),
+      trailAudit(
+        current.tenant_id,
+        next.event_name,
+        'MIGRATION_WEIGHT_CHANGED',
+        next.migration_weight > before.migration_weight ? 'warn' : 'info',
+        {
+          by: actor,
+          from: before.migration_weight,
+          to: next.migration_weight,
+          reason: verdict.reason,
+          forced: force && verdict.reason.startsWith('forced'),
+          consistency,
+        },
+      ),
     );
   }
-  if (next.mode !== before.mode) audits.push(trailAudit(current.tenant_id, next.event_name, 'MIGRATION_MODE_CHANGED', 'info', { by: actor, from: before.mode, to: next.mode }));
+  if (next.mode !== before.mode)
+    audits.push(
+      trailAudit(current.tenant_id, next.event_name, 'MIGRATION_MODE_CHANGED', 'info', {
+        by: actor,
+        from: before.mode,
+        to: next.mode,
+      }),
+    );
   audits.push(
     trailAudit(current.tenant_id, next.event_name, 'TRIGGER_UPDATED', 'info', {
       by: actor,
@@ -350,7 +435,8 @@ async function applyDefinition(
 
 /** The definition without secrets (HTTP headers), for audit rows. */
 function auditableDefinition(d: TriggerDefinition): Record<string, unknown> {
-  const strip = (t: Target | null) => (t && 'url' in t && t.headers ? { ...t, headers: Object.keys(t.headers) } : t);
+  const strip = (t: Target | null) =>
+    t && 'url' in t && t.headers ? { ...t, headers: Object.keys(t.headers) } : t;
   return { ...d, agent: strip(d.agent), fallback: strip(d.fallback) };
 }
 
@@ -359,11 +445,27 @@ function pickFields(value: Record<string, unknown>, fields: readonly string[]): 
 }
 
 /** Deletes a trigger (the ledger stays, the name is free again); audited. */
-export async function deleteTrigger(trx: Transaction<Database>, input: { tenantId: string; eventName: string; actor: string; now?: Date }): Promise<TriggerRecord> {
+export async function deleteTrigger(
+  trx: Transaction<Database>,
+  input: { tenantId: string; eventName: string; actor: string; now?: Date },
+): Promise<TriggerRecord> {
   const now = input.now ?? new Date();
   const current = await lockTriggerByName(trx, input.tenantId, input.eventName);
-  await trx.updateTable('cron_triggers').set({ deleted_at: now, updated_at: now }).where('trigger_id', '=', current.trigger_id).execute();
-  await appendAudits(trx, [trailAudit(input.tenantId, input.eventName, 'TRIGGER_DELETED', 'warn', { by: input.actor, trigger_id: current.trigger_id })], now);
+  await trx
+    .updateTable('cron_triggers')
+    .set({ deleted_at: now, updated_at: now })
+    .where('trigger_id', '=', current.trigger_id)
+    .execute();
+  await appendAudits(
+    trx,
+    [
+      trailAudit(input.tenantId, input.eventName, 'TRIGGER_DELETED', 'warn', {
+        by: input.actor,
+        trigger_id: current.trigger_id,
+      }),
+    ],
+    now,
+  );
   return current;
 }
 
@@ -381,11 +483,28 @@ export async function pauseTrigger(
   if (current.paused && current.pause_source === 'manual') return { trigger: current, changed: false };
   const row = await trx
     .updateTable('cron_triggers')
-    .set({ paused: true, pause_source: 'manual', pause_note: input.note ?? null, paused_at: current.paused_at ?? now, paused_by: input.actor, updated_at: now })
+    .set({
+      paused: true,
+      pause_source: 'manual',
+      pause_note: input.note ?? null,
+      paused_at: current.paused_at ?? now,
+      paused_by: input.actor,
+      updated_at: now,
+    })
     .where('trigger_id', '=', current.trigger_id)
     .returningAll()
     .executeTakeFirstOrThrow();
-  await appendAudits(trx, [trailAudit(input.tenantId, input.eventName, 'TRIGGER_PAUSED', 'warn', { by: input.actor, note: input.note ?? null, previous_source: current.pause_source })], now);
+  await appendAudits(
+    trx,
+    [
+      trailAudit(input.tenantId, input.eventName, 'TRIGGER_PAUSED', 'warn', {
+        by: input.actor,
+        note: input.note ?? null,
+        previous_source: current.pause_source,
+      }),
+    ],
+    now,
+  );
   return { trigger: toTriggerRecord(row), changed: true };
 }
 
@@ -396,8 +515,20 @@ export async function pauseTrigger(
  */
 export async function resumeTrigger(
   trx: Transaction<Database>,
-  input: { tenantId: string; eventName: string; actor: string; note?: string; backfill?: boolean; maxBackfill: number; now?: Date },
-): Promise<{ trigger: TriggerRecord; changed: boolean; backfill: Array<{ execution_id: string; scheduled_for: Date }> }> {
+  input: {
+    tenantId: string;
+    eventName: string;
+    actor: string;
+    note?: string;
+    backfill?: boolean;
+    maxBackfill: number;
+    now?: Date;
+  },
+): Promise<{
+  trigger: TriggerRecord;
+  changed: boolean;
+  backfill: Array<{ execution_id: string; scheduled_for: Date }>;
+}> {
   const now = input.now ?? new Date();
   const current = await lockTriggerByName(trx, input.tenantId, input.eventName);
   if (!current.paused) return { trigger: current, changed: false, backfill: [] };
@@ -410,7 +541,15 @@ export async function resumeTrigger(
       pause_note: null,
       paused_at: null,
       paused_by: null,
-      ...(breakerWasOpen ? { breaker_state: 'closed' as const, breaker_opened_at: null, breaker_probe_execution_id: null, breaker_reason: null, breaker_reset_at: now } : {}),
+      ...(breakerWasOpen
+        ? {
+            breaker_state: 'closed' as const,
+            breaker_opened_at: null,
+            breaker_probe_execution_id: null,
+            breaker_reason: null,
+            breaker_reset_at: now,
+          }
+        : {}),
       updated_at: now,
     })
     .where('trigger_id', '=', current.trigger_id)
@@ -439,7 +578,9 @@ export async function resumeTrigger(
         note: input.note ?? null,
         paused_by: current.paused_by,
         paused_source: current.pause_source,
-        paused_for_seconds: current.paused_at ? Math.round((now.getTime() - current.paused_at.getTime()) / 1000) : null,
+        paused_for_seconds: current.paused_at
+          ? Math.round((now.getTime() - current.paused_at.getTime()) / 1000)
+          : null,
         backfill: input.backfill ?? false,
         backfilled_runs: backfill.length,
         closed_breaker: breakerWasOpen,
@@ -451,7 +592,18 @@ export async function resumeTrigger(
 }
 
 /** What a replica needs to keep one job scheduler per trigger: every live trigger (all tenants). */
-export async function listSchedulableTriggers(db: Executor): Promise<Array<{ trigger_id: string; tenant_id: string; expression: string; timezone: string; priority: number; enabled: boolean }>> {
+export async function listSchedulableTriggers(
+  db: Executor,
+): Promise<
+  Array<{
+    trigger_id: string;
+    tenant_id: string;
+    expression: string;
+    timezone: string;
+    priority: number;
+    enabled: boolean;
+  }>
+> {
   return db
     .selectFrom('cron_triggers')
     .select(['trigger_id', 'tenant_id', 'expression', 'timezone', 'priority', 'enabled'])
@@ -474,7 +626,14 @@ export async function findTriggerSchedule(db: Executor, triggerId: string) {
  */
 export async function applyBreakerTransition(
   trx: Transaction<Database>,
-  input: { trigger: TriggerRecord; next: BreakerState; transition: 'opened' | 'reopened' | 'closed' | 'probing'; failure_rate: number; runs: number; now: Date },
+  input: {
+    trigger: TriggerRecord;
+    next: BreakerState;
+    transition: 'opened' | 'reopened' | 'closed' | 'probing';
+    failure_rate: number;
+    runs: number;
+    now: Date;
+  },
 ): Promise<void> {
   const { trigger, next, now } = input;
   const opening = input.transition === 'opened' || input.transition === 'reopened';
@@ -488,7 +647,13 @@ export async function applyBreakerTransition(
       breaker_reason: next.reason,
       ...(closing ? { breaker_reset_at: now } : {}),
       ...(opening && !trigger.paused
-        ? { paused: true, pause_source: 'circuit_breaker' as const, pause_note: `circuit breaker open: ${next.reason ?? ''}`, paused_at: now, paused_by: 'scheduler' }
+        ? {
+            paused: true,
+            pause_source: 'circuit_breaker' as const,
+            pause_note: `circuit breaker open: ${next.reason ?? ''}`,
+            paused_at: now,
+            paused_by: 'scheduler',
+          }
         : {}),
       ...(closing && trigger.paused && trigger.pause_source === 'circuit_breaker'
         ? { paused: false, pause_source: null, pause_note: null, paused_at: null, paused_by: null }
@@ -517,7 +682,9 @@ export async function applyBreakerTransition(
 }
 
 /** Triggers whose breaker is not closed (the `cron_circuit_breaker_open` gauge, health). */
-export async function listOpenBreakers(db: Executor): Promise<Array<{ tenant_id: string; event_name: string; breaker_state: string }>> {
+export async function listOpenBreakers(
+  db: Executor,
+): Promise<Array<{ tenant_id: string; event_name: string; breaker_state: string }>> {
   return db
     .selectFrom('cron_triggers')
     .select(['tenant_id', 'event_name', 'breaker_state'])

@@ -22,7 +22,12 @@ export interface BreakerState {
   reason: string | null;
 }
 
-export const CLOSED_BREAKER: BreakerState = { state: 'closed', opened_at: null, probe_execution_id: null, reason: null };
+export const CLOSED_BREAKER: BreakerState = {
+  state: 'closed',
+  opened_at: null,
+  probe_execution_id: null,
+  reason: null,
+};
 
 export interface BreakerGate {
   allowed: boolean;
@@ -35,18 +40,34 @@ export interface BreakerGate {
 export function breakerGate(breaker: BreakerState, config: CircuitBreakerConfig, now: Date): BreakerGate {
   if (breaker.state === 'closed') return { allowed: true, probe: false, reason: 'closed' };
   if (breaker.state === 'half_open') {
-    return { allowed: false, probe: false, reason: `half-open: probe run ${breaker.probe_execution_id ?? '(unknown)'} is deciding` };
+    return {
+      allowed: false,
+      probe: false,
+      reason: `half-open: probe run ${breaker.probe_execution_id ?? '(unknown)'} is deciding`,
+    };
   }
   const openedAt = breaker.opened_at?.getTime() ?? 0;
   const waitMs = openedAt + config.reset_timeout_seconds * 1000 - now.getTime();
   if (waitMs > 0) {
-    return { allowed: false, probe: false, reason: `open since ${new Date(openedAt).toISOString()}${breaker.reason ? ` (${breaker.reason})` : ''}; a probe may run in ${Math.ceil(waitMs / 1000)} s` };
+    return {
+      allowed: false,
+      probe: false,
+      reason: `open since ${new Date(openedAt).toISOString()}${breaker.reason ? ` (${breaker.reason})` : ''}; a probe may run in ${Math.ceil(waitMs / 1000)} s`,
+    };
   }
-  return { allowed: true, probe: true, reason: `half-open probe: open for ${config.reset_timeout_seconds} s or more, this run decides` };
+  return {
+    allowed: true,
+    probe: true,
+    reason: `half-open probe: open for ${config.reset_timeout_seconds} s or more, this run decides`,
+  };
 }
 
 /** Successes and failures among finished runs: skips are not runs, and the fallback serving counts as success. */
-export function breakerFailureRate(statuses: readonly ExecutionStatus[]): { runs: number; failures: number; rate: number } {
+export function breakerFailureRate(statuses: readonly ExecutionStatus[]): {
+  runs: number;
+  failures: number;
+  rate: number;
+} {
   const finished = statuses.filter((s) => s === 'success' || s === 'fallback' || s === 'failed');
   const failures = finished.filter((s) => s === 'failed').length;
   return { runs: finished.length, failures, rate: finished.length === 0 ? 0 : failures / finished.length };
@@ -74,18 +95,30 @@ export function breakerAfterRun(input: {
   const { config, breaker, now } = input;
   const window = breakerFailureRate(input.recent.slice(0, config.window));
   if (breaker.state === 'half_open' && breaker.probe_execution_id === input.execution_id) {
-    if (input.status === 'success' || input.status === 'fallback') return { state: CLOSED_BREAKER, transition: 'closed', runs: window.runs, failure_rate: window.rate };
+    if (input.status === 'success' || input.status === 'fallback')
+      return { state: CLOSED_BREAKER, transition: 'closed', runs: window.runs, failure_rate: window.rate };
     return {
-      state: { state: 'open', opened_at: now, probe_execution_id: null, reason: `half-open probe ${input.execution_id} failed` },
+      state: {
+        state: 'open',
+        opened_at: now,
+        probe_execution_id: null,
+        reason: `half-open probe ${input.execution_id} failed`,
+      },
       transition: 'reopened',
       runs: window.runs,
       failure_rate: window.rate,
     };
   }
-  if (breaker.state !== 'closed') return { state: breaker, transition: null, runs: window.runs, failure_rate: window.rate };
+  if (breaker.state !== 'closed')
+    return { state: breaker, transition: null, runs: window.runs, failure_rate: window.rate };
   if (window.runs >= config.min_runs && window.rate > config.failure_threshold) {
     const reason = `${window.failures} of the last ${window.runs} runs failed (${Math.round(window.rate * 100)} % > ${Math.round(config.failure_threshold * 100)} %)`;
-    return { state: { state: 'open', opened_at: now, probe_execution_id: null, reason }, transition: 'opened', runs: window.runs, failure_rate: window.rate };
+    return {
+      state: { state: 'open', opened_at: now, probe_execution_id: null, reason },
+      transition: 'opened',
+      runs: window.runs,
+      failure_rate: window.rate,
+    };
   }
   return { state: breaker, transition: null, runs: window.runs, failure_rate: window.rate };
 }

@@ -19,7 +19,13 @@ export type ExecutionStep =
   /** Call these handlers now. */
   | { kind: 'start'; roles: HandlerRole[] }
   /** The run is over. `served_by` says whose output the run returns. */
-  | { kind: 'finish'; status: 'success' | 'fallback' | 'failed' | 'skipped'; served_by: HandlerRole | null; skip_reason?: SkipReason; error?: string }
+  | {
+      kind: 'finish';
+      status: 'success' | 'fallback' | 'failed' | 'skipped';
+      served_by: HandlerRole | null;
+      skip_reason?: SkipReason;
+      error?: string;
+    }
   /** Try the run again after `delay_seconds` (same path: the weight hashes the fire). */
   | { kind: 'retry'; delay_seconds: number; error: string };
 
@@ -61,14 +67,28 @@ export function nextExecutionStep(input: {
     const validation = input.attempts.some((a) => a.error_kind === 'validation');
     const { retry } = input;
     if (retry.retry_on_failure && !validation && !input.probe && input.retry_count < retry.max_retries) {
-      return { kind: 'retry', delay_seconds: retryDelaySeconds(retry.retry_delay_seconds, input.retry_count), error };
+      return {
+        kind: 'retry',
+        delay_seconds: retryDelaySeconds(retry.retry_delay_seconds, input.retry_count),
+        error,
+      };
     }
-    const why = validation ? ' (validation errors are not retried)' : input.probe ? ' (half-open probe: not retried)' : input.retry_count > 0 ? ` (after ${input.retry_count} retr${input.retry_count === 1 ? 'y' : 'ies'})` : '';
+    const why = validation
+      ? ' (validation errors are not retried)'
+      : input.probe
+        ? ' (half-open probe: not retried)'
+        : input.retry_count > 0
+          ? ` (after ${input.retry_count} retr${input.retry_count === 1 ? 'y' : 'ies'})`
+          : '';
     return { kind: 'finish', status: 'failed', served_by: null, error: error + why };
   };
 
   if (input.mode === 'shadow') {
-    if (!agent || !fallback) return { kind: 'start', roles: [...(agent ? [] : ['agent' as const]), ...(fallback ? [] : ['fallback' as const])] };
+    if (!agent || !fallback)
+      return {
+        kind: 'start',
+        roles: [...(agent ? [] : ['agent' as const]), ...(fallback ? [] : ['fallback' as const])],
+      };
     if (agent.status === 'running' || fallback.status === 'running') return { kind: 'wait' };
     // The fallback's output is what a shadow run returns; the agent only shadows it.
     if (fallback.status === 'success') return { kind: 'finish', status: 'fallback', served_by: 'fallback' };
@@ -76,7 +96,14 @@ export function nextExecutionStep(input: {
   }
 
   if (input.mode === 'fallback') {
-    if (!input.has_fallback) return { kind: 'finish', status: 'skipped', served_by: null, skip_reason: 'no_fallback_handler', error: 'no fallback handler' };
+    if (!input.has_fallback)
+      return {
+        kind: 'finish',
+        status: 'skipped',
+        served_by: null,
+        skip_reason: 'no_fallback_handler',
+        error: 'no fallback handler',
+      };
     if (!fallback) return { kind: 'start', roles: ['fallback'] };
     if (fallback.status === 'running') return { kind: 'wait' };
     if (fallback.status === 'success') return { kind: 'finish', status: 'fallback', served_by: 'fallback' };

@@ -34,7 +34,15 @@ export const SkipReasonSchema = z.enum(SKIP_REASONS);
 export type SkipReason = z.infer<typeof SkipReasonSchema>;
 
 /** The governance checks, in the order they run. */
-export const GOVERNANCE_CHECKS = ['enabled', 'circuit_breaker', 'catchup_window', 'cooldown', 'daily_runs', 'daily_cost', 'overlap'] as const;
+export const GOVERNANCE_CHECKS = [
+  'enabled',
+  'circuit_breaker',
+  'catchup_window',
+  'cooldown',
+  'daily_runs',
+  'daily_cost',
+  'overlap',
+] as const;
 export type GovernanceCheckName = (typeof GOVERNANCE_CHECKS)[number];
 
 export const GovernanceCheckSchema = z.object({
@@ -75,7 +83,12 @@ export const TriggerContextSchema = z.object({
   scheduled_for: z.string(),
   triggered_at: z.string(),
   previous_run: z
-    .object({ execution_id: z.string(), scheduled_for: z.string(), status: ExecutionStatusSchema, completed_at: z.string().nullable() })
+    .object({
+      execution_id: z.string(),
+      scheduled_for: z.string(),
+      status: ExecutionStatusSchema,
+      completed_at: z.string().nullable(),
+    })
     .nullable(),
   payload: z.record(z.string(), z.unknown()),
   manual: z.boolean(),

@@ -82,7 +82,10 @@ export function evaluateGovernance(input: {
   if (trigger.paused && trigger.pause_source !== 'circuit_breaker') {
     return skip('enabled', 'paused', `paused${trigger.pause_note ? `: ${trigger.pause_note}` : ''}`);
   }
-  pass('enabled', trigger.paused ? 'paused by the circuit breaker: the breaker check decides' : 'enabled and not paused');
+  pass(
+    'enabled',
+    trigger.paused ? 'paused by the circuit breaker: the breaker check decides' : 'enabled and not paused',
+  );
 
   const gate = breakerGate(input.breaker, trigger.circuit_breaker, now);
   if (!gate.allowed) return skip('circuit_breaker', 'circuit_open', gate.reason);
@@ -90,22 +93,42 @@ export function evaluateGovernance(input: {
 
   const lateMs = now.getTime() - fire.scheduled_for.getTime();
   if (fire.manual) pass('catchup_window', 'manual run');
-  else if (fire.backfill) pass('catchup_window', `backfill requested on resume (${Math.round(lateMs / 1000)} s after its time)`);
+  else if (fire.backfill)
+    pass('catchup_window', `backfill requested on resume (${Math.round(lateMs / 1000)} s after its time)`);
   else if (lateMs > trigger.catchup_window_seconds * 1000) {
-    return skip('catchup_window', 'skipped_missed', `fired ${(lateMs / 1000).toFixed(1)} s after its time, beyond the ${trigger.catchup_window_seconds} s catch-up window`);
-  } else pass('catchup_window', `on time (${Math.max(0, lateMs)} ms late, window ${trigger.catchup_window_seconds} s)`);
+    return skip(
+      'catchup_window',
+      'skipped_missed',
+      `fired ${(lateMs / 1000).toFixed(1)} s after its time, beyond the ${trigger.catchup_window_seconds} s catch-up window`,
+    );
+  } else
+    pass(
+      'catchup_window',
+      `on time (${Math.max(0, lateMs)} ms late, window ${trigger.catchup_window_seconds} s)`,
+    );
 
   if (trigger.cooldown_seconds > 0 && ledger.last_success_scheduled_for) {
     const sinceMs = fire.scheduled_for.getTime() - ledger.last_success_scheduled_for.getTime();
     if (sinceMs < trigger.cooldown_seconds * 1000) {
-      return skip('cooldown', 'cooldown', `last successful run was ${Math.round(sinceMs / 1000)} s before this one; cooldown is ${trigger.cooldown_seconds} s`);
+      return skip(
+        'cooldown',
+        'cooldown',
+        `last successful run was ${Math.round(sinceMs / 1000)} s before this one; cooldown is ${trigger.cooldown_seconds} s`,
+      );
     }
-    pass('cooldown', `${Math.round(sinceMs / 1000)} s since the last successful run (cooldown ${trigger.cooldown_seconds} s)`);
+    pass(
+      'cooldown',
+      `${Math.round(sinceMs / 1000)} s since the last successful run (cooldown ${trigger.cooldown_seconds} s)`,
+    );
   } else pass('cooldown', trigger.cooldown_seconds > 0 ? 'no successful run yet' : 'no cooldown');
 
   if (trigger.max_daily_runs !== null) {
     if (ledger.runs_today >= trigger.max_daily_runs) {
-      return skip('daily_runs', 'max_daily_runs', `${ledger.runs_today} runs today already, the cap is ${trigger.max_daily_runs}`);
+      return skip(
+        'daily_runs',
+        'max_daily_runs',
+        `${ledger.runs_today} runs today already, the cap is ${trigger.max_daily_runs}`,
+      );
     }
     pass('daily_runs', `${ledger.runs_today} of ${trigger.max_daily_runs} runs today`);
   } else pass('daily_runs', 'no daily run cap');
@@ -121,28 +144,42 @@ export function evaluateGovernance(input: {
         `${money(ledger.cost_today_usd)} spent or reserved today; with this run's estimate of ${money(reservation)} that would pass the ${money(trigger.max_daily_cost_usd)} cap`,
       );
     }
-    pass('daily_cost', `${money(ledger.cost_today_usd)} + ${money(reservation)} reserved of ${money(trigger.max_daily_cost_usd)} today`);
+    pass(
+      'daily_cost',
+      `${money(ledger.cost_today_usd)} + ${money(reservation)} reserved of ${money(trigger.max_daily_cost_usd)} today`,
+    );
   } else pass('daily_cost', 'no daily cost cap');
 
   const probe = gate.probe;
   let outcome: GovernanceDecision['outcome'] = 'run';
   if (ledger.in_flight === 0) pass('overlap', 'no run in flight');
-  else if (fire.override_overlap && !probe) pass('overlap', `${ledger.in_flight} run(s) in flight; overridden by the manual run`);
-  else if (probe) return skip('overlap', 'overlap', `${ledger.in_flight} run(s) in flight; the half-open probe must run alone`);
-  else if (trigger.overlap_policy === 'allow') pass('overlap', `${ledger.in_flight} run(s) in flight; policy allow`);
+  else if (fire.override_overlap && !probe)
+    pass('overlap', `${ledger.in_flight} run(s) in flight; overridden by the manual run`);
+  else if (probe)
+    return skip(
+      'overlap',
+      'overlap',
+      `${ledger.in_flight} run(s) in flight; the half-open probe must run alone`,
+    );
+  else if (trigger.overlap_policy === 'allow')
+    pass('overlap', `${ledger.in_flight} run(s) in flight; policy allow`);
   else if (fire.backfill) {
     // Missed fires asked for on resume run one after another, whatever the policy: none is dropped.
     pass('overlap', `${ledger.in_flight} run(s) in flight; the backfill run waits its turn`);
     outcome = 'buffer';
-  }
-  else if (trigger.overlap_policy === 'buffer_one' && ledger.buffered === 0) {
-    pass('overlap', `${ledger.in_flight} run(s) in flight; buffered to start when it ends (policy buffer_one)`);
+  } else if (trigger.overlap_policy === 'buffer_one' && ledger.buffered === 0) {
+    pass(
+      'overlap',
+      `${ledger.in_flight} run(s) in flight; buffered to start when it ends (policy buffer_one)`,
+    );
     outcome = 'buffer';
   } else {
     return skip(
       'overlap',
       'overlap',
-      trigger.overlap_policy === 'buffer_one' ? 'a run is in flight and another is already buffered (policy buffer_one)' : `${ledger.in_flight} run(s) in flight (policy skip)`,
+      trigger.overlap_policy === 'buffer_one'
+        ? 'a run is in flight and another is already buffered (policy buffer_one)'
+        : `${ledger.in_flight} run(s) in flight (policy skip)`,
     );
   }
   return { outcome, checks, skip_reason: null, reservation_usd: reservation, probe };

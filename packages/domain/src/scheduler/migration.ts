@@ -29,7 +29,9 @@ export function chooseDecisionMode(input: {
   if (input.fallback_strategy === 'always' && input.has_fallback) return 'fallback';
   if (input.migration_weight >= 1) return 'agent';
   if (input.migration_weight <= 0) return 'fallback';
-  return migrationBucket(input.trigger_id, input.scheduled_for) < input.migration_weight ? 'agent' : 'fallback';
+  return migrationBucket(input.trigger_id, input.scheduled_for) < input.migration_weight
+    ? 'agent'
+    : 'fallback';
 }
 
 export interface OutputDifference {
@@ -61,13 +63,18 @@ function sample(value: unknown): unknown {
 }
 
 /** Compares the agent's and the fallback's outputs on `keys` (dotted paths), or whole, as canonical JSON. */
-export function compareOutputs(agentOutput: unknown, fallbackOutput: unknown, keys: readonly string[]): OutputComparison {
+export function compareOutputs(
+  agentOutput: unknown,
+  fallbackOutput: unknown,
+  keys: readonly string[],
+): OutputComparison {
   const compared = keys.length > 0 ? [...keys] : ['(whole output)'];
   const differences: OutputDifference[] = [];
   for (const key of compared) {
     const a = keys.length > 0 ? pick(agentOutput, key) : agentOutput;
     const f = keys.length > 0 ? pick(fallbackOutput, key) : fallbackOutput;
-    if (canonicalJson(a ?? null) !== canonicalJson(f ?? null)) differences.push({ key, agent: sample(a), fallback: sample(f) });
+    if (canonicalJson(a ?? null) !== canonicalJson(f ?? null))
+      differences.push({ key, agent: sample(a), fallback: sample(f) });
   }
   return { equal: differences.length === 0, compared_keys: compared, differences: differences.slice(0, 10) };
 }
@@ -116,7 +123,11 @@ export function evaluateRedLines(input: {
   const { config } = input;
   if (!input.migrating || !config.auto_rollback) return { tripped: false };
   if (input.consecutive_agent_failures >= config.rollback_after_agent_failures) {
-    return { tripped: true, red_line: 'consecutive_agent_failures', detail: `the agent failed ${input.consecutive_agent_failures} times in a row (red line: ${config.rollback_after_agent_failures})` };
+    return {
+      tripped: true,
+      red_line: 'consecutive_agent_failures',
+      detail: `the agent failed ${input.consecutive_agent_failures} times in a row (red line: ${config.rollback_after_agent_failures})`,
+    };
   }
   const { rate, samples } = input.consistency;
   if (rate !== null && samples >= config.min_samples && rate < config.consistency_threshold) {
@@ -138,19 +149,29 @@ export function checkWeightChange(input: {
   consistency: Consistency;
   force: boolean;
 }): { allowed: boolean; reason: string } {
-  if (input.to <= input.from) return { allowed: true, reason: input.to === input.from ? 'unchanged' : 'lowering the weight is always allowed' };
+  if (input.to <= input.from)
+    return {
+      allowed: true,
+      reason: input.to === input.from ? 'unchanged' : 'lowering the weight is always allowed',
+    };
   if (!input.has_fallback) return { allowed: true, reason: 'no fallback to migrate from' };
   const { rate, samples } = input.consistency;
   const bar = `${(input.config.consistency_threshold * 100).toFixed(1)} %`;
   if (rate !== null && samples >= input.config.min_samples && rate >= input.config.consistency_threshold) {
-    return { allowed: true, reason: `shadow consistency ${(rate * 100).toFixed(1)} % over ${samples} runs meets ${bar}` };
+    return {
+      allowed: true,
+      reason: `shadow consistency ${(rate * 100).toFixed(1)} % over ${samples} runs meets ${bar}`,
+    };
   }
   const why =
     rate === null || samples < input.config.min_samples
       ? `only ${samples} shadow comparison(s), ${input.config.min_samples} needed — run the trigger with mode "shadow" first`
       : `shadow consistency ${(rate * 100).toFixed(1)} % over ${samples} runs is below ${bar}`;
   if (input.force) return { allowed: true, reason: `forced despite: ${why}` };
-  return { allowed: false, reason: `raising migration_weight from ${input.from} to ${input.to} needs consistency ≥ ${bar}: ${why} (or pass force)` };
+  return {
+    allowed: false,
+    reason: `raising migration_weight from ${input.from} to ${input.to} needs consistency ≥ ${bar}: ${why} (or pass force)`,
+  };
 }
 
 export interface RollbackRun {
@@ -192,7 +213,9 @@ export function buildRollbackReport(input: {
 }): RollbackReport {
   const to = { migration_weight: 0, mode: 'live' as TriggerMode };
   const next_steps = [
-    'Read the failing runs (`warden triggers history ' + input.event_name + '`) and the agent logs for their agent_run_id.',
+    'Read the failing runs (`warden triggers history ' +
+      input.event_name +
+      '`) and the agent logs for their agent_run_id.',
     'Fix the agent, then run the trigger in shadow mode again (`mode: shadow`) until consistency meets the bar.',
     'Raise migration_weight step by step (e.g. 0.1 → 0.5 → 1); each change is audited.',
   ];
@@ -209,14 +232,21 @@ export function buildRollbackReport(input: {
     '| scheduled for | status | mode | agent | equal | error |',
     '|---|---|---|---|---|---|',
     ...input.last_runs.map(
-      (r) => `| ${r.scheduled_for} | ${r.status} | ${r.decision_mode ?? ''} | ${r.agent_outcome ?? ''} | ${r.equal === null ? '' : r.equal ? 'yes' : 'no'} | ${(r.error ?? '').replace(/\|/g, '\\|').slice(0, 120)} |`,
+      (r) =>
+        `| ${r.scheduled_for} | ${r.status} | ${r.decision_mode ?? ''} | ${r.agent_outcome ?? ''} | ${r.equal === null ? '' : r.equal ? 'yes' : 'no'} | ${(r.error ?? '').replace(/\|/g, '\\|').slice(0, 120)} |`,
     ),
     '',
     '## Differences',
     '',
     ...(input.diff_samples.length === 0
       ? ['(none recorded)']
-      : input.diff_samples.flatMap((s) => [`- ${s.execution_id}:`, ...s.differences.map((d) => `  - \`${d.key}\`: agent ${canonicalJson(d.agent ?? null)} ≠ fallback ${canonicalJson(d.fallback ?? null)}`)])),
+      : input.diff_samples.flatMap((s) => [
+          `- ${s.execution_id}:`,
+          ...s.differences.map(
+            (d) =>
+              `  - \`${d.key}\`: agent ${canonicalJson(d.agent ?? null)} ≠ fallback ${canonicalJson(d.fallback ?? null)}`,
+          ),
+        ])),
     '',
     '## Next steps',
     '',

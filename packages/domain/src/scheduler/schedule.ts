@@ -9,7 +9,8 @@
 import { CronExpressionParser } from 'cron-parser';
 
 /** How a trigger fires: a 5-field cron pattern in a zone, or a fixed interval. */
-export type Schedule = { kind: 'cron'; pattern: string; timezone: string } | { kind: 'every'; everyMs: number; timezone: string };
+export type Schedule =
+  { kind: 'cron'; pattern: string; timezone: string } | { kind: 'every'; everyMs: number; timezone: string };
 
 /** An expression or zone that cannot be used; `field` is `expression` or `timezone`. */
 export class ScheduleError extends Error {
@@ -26,7 +27,12 @@ const FIELDS = [
   { name: 'minute', min: 0, max: 59, names: undefined },
   { name: 'hour', min: 0, max: 23, names: undefined },
   { name: 'day-of-month', min: 1, max: 31, names: undefined },
-  { name: 'month', min: 1, max: 12, names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'] },
+  {
+    name: 'month',
+    min: 1,
+    max: 12,
+    names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'],
+  },
   // 0 and 7 are both Sunday, as in Vixie cron and cron-parser.
   { name: 'day-of-week', min: 0, max: 7, names: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] },
 ] as const;
@@ -56,7 +62,11 @@ const PART = /^(\*|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:\/([0-9]+))?$/;
  */
 export function validateCronExpression(expression: string): string {
   const trimmed = expression.trim().replace(/\s+/g, ' ');
-  if (trimmed === '') throw new ScheduleError('expression', 'expression is empty; give 5 fields: minute hour day-of-month month day-of-week');
+  if (trimmed === '')
+    throw new ScheduleError(
+      'expression',
+      'expression is empty; give 5 fields: minute hour day-of-month month day-of-week',
+    );
   const every = EVERY.exec(trimmed);
   if (every) {
     everyMsOf(trimmed);
@@ -79,13 +89,19 @@ export function validateCronExpression(expression: string): string {
     );
   }
   if (fields.length !== 5) {
-    throw new ScheduleError('expression', `"${trimmed}" has ${fields.length} field${fields.length === 1 ? '' : 's'}; expected 5: minute hour day-of-month month day-of-week`);
+    throw new ScheduleError(
+      'expression',
+      `"${trimmed}" has ${fields.length} field${fields.length === 1 ? '' : 's'}; expected 5: minute hour day-of-month month day-of-week`,
+    );
   }
   fields.forEach((field, index) => validateField(field, FIELDS[index]!));
   try {
     CronExpressionParser.parse(trimmed, { tz: 'UTC', strict: false });
   } catch (error) {
-    throw new ScheduleError('expression', `"${trimmed}" is not a valid cron expression: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ScheduleError(
+      'expression',
+      `"${trimmed}" is not a valid cron expression: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   return trimmed;
 }
@@ -94,10 +110,14 @@ function validateField(field: string, spec: (typeof FIELDS)[number]): void {
   for (const part of field.split(',')) {
     const match = PART.exec(part);
     if (!match) {
-      throw new ScheduleError('expression', `${spec.name} field "${field}": "${part}" is not valid; use numbers, names, "*", ",", "-" and "/" only`);
+      throw new ScheduleError(
+        'expression',
+        `${spec.name} field "${field}": "${part}" is not valid; use numbers, names, "*", ",", "-" and "/" only`,
+      );
     }
     const [, range, step] = match;
-    if (step !== undefined && Number(step) === 0) throw new ScheduleError('expression', `${spec.name} field "${field}": a step of 0 never fires`);
+    if (step !== undefined && Number(step) === 0)
+      throw new ScheduleError('expression', `${spec.name} field "${field}": a step of 0 never fires`);
     if (range === '*') continue;
     const bounds = range!.split('-').map((value) => fieldValue(value, spec, field));
     if (bounds.length === 2 && bounds[0]! > bounds[1]!) {
@@ -110,14 +130,22 @@ function fieldValue(value: string, spec: (typeof FIELDS)[number], field: string)
   if (/^\d+$/.test(value)) {
     const number = Number(value);
     if (number < spec.min || number > spec.max) {
-      throw new ScheduleError('expression', `${spec.name} field "${field}": ${number} is out of range ${spec.min}-${spec.max}`);
+      throw new ScheduleError(
+        'expression',
+        `${spec.name} field "${field}": ${number} is out of range ${spec.min}-${spec.max}`,
+      );
     }
     return number;
   }
   const index = spec.names?.indexOf(value.toLowerCase() as never) ?? -1;
   if (index < 0) {
-    const allowed = spec.names ? `numbers ${spec.min}-${spec.max} or names ${spec.names.join(', ')}` : `numbers ${spec.min}-${spec.max}`;
-    throw new ScheduleError('expression', `${spec.name} field "${field}": "${value}" is not valid here; use ${allowed}`);
+    const allowed = spec.names
+      ? `numbers ${spec.min}-${spec.max} or names ${spec.names.join(', ')}`
+      : `numbers ${spec.min}-${spec.max}`;
+    throw new ScheduleError(
+      'expression',
+      `${spec.name} field "${field}": "${value}" is not valid here; use ${allowed}`,
+    );
   }
   return spec.name === 'month' ? index + 1 : index;
 }
@@ -153,7 +181,11 @@ export function validateTimeZone(timezone: string): string {
         return false;
       }
     })();
-  if (!valid) throw new ScheduleError('timezone', `"${timezone}" is not an IANA time zone (e.g. "UTC", "Europe/Rome", "America/New_York")`);
+  if (!valid)
+    throw new ScheduleError(
+      'timezone',
+      `"${timezone}" is not an IANA time zone (e.g. "UTC", "Europe/Rome", "America/New_York")`,
+    );
   zoneCache.set(timezone, true);
   return timezone;
 }
@@ -168,15 +200,21 @@ export function scheduleOf(expression: string, timezone: string): Schedule {
 
 /** The first fire strictly after `after`, as BullMQ computes it. */
 export function nextFireAfter(schedule: Schedule, after: Date): Date {
-  if (schedule.kind === 'every') return new Date(Math.floor(after.getTime() / schedule.everyMs) * schedule.everyMs + schedule.everyMs);
-  return CronExpressionParser.parse(schedule.pattern, { tz: schedule.timezone, currentDate: after }).next().toDate();
+  if (schedule.kind === 'every')
+    return new Date(Math.floor(after.getTime() / schedule.everyMs) * schedule.everyMs + schedule.everyMs);
+  return CronExpressionParser.parse(schedule.pattern, { tz: schedule.timezone, currentDate: after })
+    .next()
+    .toDate();
 }
 
 /** The next `count` fire times after `from` (the `next N fires` of a trigger's status). */
 export function nextFireTimes(schedule: Schedule, from: Date, count: number): Date[] {
   const times: Date[] = [];
   if (schedule.kind === 'cron') {
-    const iterator = CronExpressionParser.parse(schedule.pattern, { tz: schedule.timezone, currentDate: from });
+    const iterator = CronExpressionParser.parse(schedule.pattern, {
+      tz: schedule.timezone,
+      currentDate: from,
+    });
     for (let i = 0; i < count; i++) times.push(iterator.next().toDate());
     return times;
   }
@@ -196,7 +234,11 @@ export function fireTimesBetween(schedule: Schedule, after: Date, before: Date, 
   const times: Date[] = [];
   if (before.getTime() <= after.getTime() || limit <= 0) return times;
   if (schedule.kind === 'cron') {
-    const iterator = CronExpressionParser.parse(schedule.pattern, { tz: schedule.timezone, currentDate: after, endDate: before });
+    const iterator = CronExpressionParser.parse(schedule.pattern, {
+      tz: schedule.timezone,
+      currentDate: after,
+      endDate: before,
+    });
     while (times.length < limit && iterator.hasNext()) {
       const next = iterator.next().toDate();
       if (next.getTime() >= before.getTime()) break;
@@ -204,6 +246,11 @@ export function fireTimesBetween(schedule: Schedule, after: Date, before: Date, 
     }
     return times;
   }
-  for (let t = nextFireAfter(schedule, after).getTime(); t < before.getTime() && times.length < limit; t += schedule.everyMs) times.push(new Date(t));
+  for (
+    let t = nextFireAfter(schedule, after).getTime();
+    t < before.getTime() && times.length < limit;
+    t += schedule.everyMs
+  )
+    times.push(new Date(t));
   return times;
 }

@@ -7,21 +7,33 @@ import { z } from 'zod';
 import { ScheduleError, validateCronExpression, validateTimeZone } from './schedule.js';
 
 /** Queue names Warden uses itself; a handler queue may not take one. */
-const RESERVED_QUEUES = new Set(['supervisor-events', 'cron-fires', 'cron-results', 'lead-scans', 'changesets']);
+const RESERVED_QUEUES = new Set([
+  'supervisor-events',
+  'cron-fires',
+  'cron-results',
+  'lead-scans',
+  'changesets',
+]);
 
 export const EventNameSchema = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'must start with a letter or digit and use only letters, digits, "_", "." and "-"');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+    'must start with a letter or digit and use only letters, digits, "_", "." and "-"',
+  );
 
 /** A handler queue, served by an SDK trigger worker. Namespaced per tenant on the wire to Redis. */
 export const HandlerQueueSchema = z
   .string()
   .min(1)
   .max(100)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'must start with a letter or digit and use only letters, digits, "_" and "-"')
-  .refine((name) => !RESERVED_QUEUES.has(name), 'is one of Warden\'s own queues');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]*$/,
+    'must start with a letter or digit and use only letters, digits, "_" and "-"',
+  )
+  .refine((name) => !RESERVED_QUEUES.has(name), "is one of Warden's own queues");
 
 export const QueueTargetSchema = z.object({ queue: HandlerQueueSchema }).strict();
 export type QueueTarget = z.infer<typeof QueueTargetSchema>;
@@ -46,13 +58,21 @@ export type HttpTarget = z.infer<typeof HttpTargetSchema>;
 export const TargetSchema = z.preprocess(
   (value) => {
     // The SPEC writes `timeoutMs`; snake_case callers send `timeout_ms`. Accept both, store one.
-    if (value && typeof value === 'object' && !Array.isArray(value) && 'timeout_ms' in value && !('timeoutMs' in value)) {
+    if (
+      value &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      'timeout_ms' in value &&
+      !('timeoutMs' in value)
+    ) {
       const { timeout_ms, ...rest } = value as Record<string, unknown>;
       return { ...rest, timeoutMs: timeout_ms };
     }
     return value;
   },
-  z.union([QueueTargetSchema, HttpTargetSchema], { error: 'must be { "queue": name } or { "url": "https://…", "timeoutMs": n }' }),
+  z.union([QueueTargetSchema, HttpTargetSchema], {
+    error: 'must be { "queue": name } or { "url": "https://…", "timeoutMs": n }',
+  }),
 );
 export type Target = QueueTarget | HttpTarget;
 
@@ -77,7 +97,12 @@ export const CircuitBreakerConfigSchema = z
     /** Runs the window must hold before it can open. @defaultValue `10` */
     min_runs: z.number().int().min(1).max(1000).default(10),
     /** How long it stays open before one half-open probe run decides. @defaultValue `300` */
-    reset_timeout_seconds: z.number().int().min(1).max(7 * 24 * 3600).default(300),
+    reset_timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .default(300),
   })
   .strict();
 export type CircuitBreakerConfig = z.infer<typeof CircuitBreakerConfigSchema>;
@@ -100,7 +125,9 @@ export const MigrationConfigSchema = z
   .strict();
 export type MigrationConfig = z.infer<typeof MigrationConfigSchema>;
 
-const FocusSchema = z.union([z.string().min(1).max(200), z.array(z.string().min(1).max(200)).max(50)]).nullable();
+const FocusSchema = z
+  .union([z.string().min(1).max(200), z.array(z.string().min(1).max(200)).max(50)])
+  .nullable();
 const money = z.number().min(0).max(1_000_000);
 
 /** Every field a trigger has, with its default; the shape of `POST /v1/triggers`. */
@@ -128,7 +155,12 @@ export const TriggerFieldsSchema = z
     /** @defaultValue `live` */
     mode: TriggerModeSchema.default('live'),
     /** Minimum time between the fire times of two successful runs. @defaultValue `0` */
-    cooldown_seconds: z.number().int().min(0).max(30 * 24 * 3600).default(0),
+    cooldown_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 24 * 3600)
+      .default(0),
     /** Runs (including manual ones) per day in the trigger's zone. @defaultValue no cap */
     max_daily_runs: z.number().int().min(1).max(1_000_000).nullable().default(null),
     /** Spend per day in the trigger's zone, reserved before each run and reconciled after. @defaultValue no cap */
@@ -136,12 +168,23 @@ export const TriggerFieldsSchema = z
     /** The per-run estimate reserved against the daily cap; a run costing more is flagged. @defaultValue no cap */
     max_cost_per_run_usd: money.nullable().default(null),
     /** Longest a handler call may run before it counts as failed. @defaultValue the scheduler's `DEFAULT_MAX_DURATION_MS` */
-    max_duration_ms: z.number().int().min(100).max(24 * 3600 * 1000).nullable().default(null),
+    max_duration_ms: z
+      .number()
+      .int()
+      .min(100)
+      .max(24 * 3600 * 1000)
+      .nullable()
+      .default(null),
     circuit_breaker: CircuitBreakerConfigSchema.default(CircuitBreakerConfigSchema.parse({})),
     /** What a fire does while an earlier run is still going. @defaultValue `skip` */
     overlap_policy: OverlapPolicySchema.default('skip'),
     /** A fire later than this after its time is recorded `skipped_missed`, not run. @defaultValue `60` */
-    catchup_window_seconds: z.number().int().min(1).max(7 * 24 * 3600).default(60),
+    catchup_window_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .default(60),
     /** Each scheduled run starts up to this much later (deterministic per fire) to spread load. @defaultValue `0` */
     jitter_ms: z.number().int().min(0).max(3_600_000).default(0),
     /** @defaultValue `true` */
@@ -153,7 +196,16 @@ export const TriggerFieldsSchema = z
     /** Higher fires first when many are due at once. @defaultValue `0` */
     priority: z.number().int().min(0).max(1000).default(0),
     /** @defaultValue `[]` */
-    tags: z.array(z.string().min(1).max(64).regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, "_", ".", ":" and "-" only')).max(50).default([]),
+    tags: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(64)
+          .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits, "_", ".", ":" and "-" only'),
+      )
+      .max(50)
+      .default([]),
     /** A disabled trigger has no job scheduler and never fires. @defaultValue `true` */
     enabled: z.boolean().default(true),
     migration: MigrationConfigSchema.default(MigrationConfigSchema.parse({})),
@@ -178,16 +230,53 @@ export const TriggerDefinitionSchema = TriggerFieldsSchema.superRefine((value, c
     ctx.addIssue({ code: 'custom', path: ['timezone'], message: error.message });
   }
   const weight = value.migration_weight ?? (value.agent ? 1 : 0);
-  if (!value.agent && !value.fallback) ctx.addIssue({ code: 'custom', path: ['agent'], message: 'a trigger needs an agent or a fallback handler (or both)' });
-  if (!value.agent && weight > 0) ctx.addIssue({ code: 'custom', path: ['migration_weight'], message: 'must be 0 without an agent handler' });
-  if (!value.fallback && weight < 1 && value.agent) ctx.addIssue({ code: 'custom', path: ['migration_weight'], message: 'below 1 sends runs to the fallback, but there is no fallback handler' });
-  if (value.mode === 'shadow' && !(value.agent && value.fallback)) ctx.addIssue({ code: 'custom', path: ['mode'], message: 'shadow mode runs the agent and the fallback side by side: it needs both handlers' });
-  if (value.fallback_strategy === 'always' && !value.fallback) ctx.addIssue({ code: 'custom', path: ['fallback_strategy'], message: '"always" runs the fallback every time, but there is no fallback handler' });
-  if (value.max_cost_per_run_usd !== null && value.max_daily_cost_usd !== null && value.max_cost_per_run_usd > value.max_daily_cost_usd) {
-    ctx.addIssue({ code: 'custom', path: ['max_cost_per_run_usd'], message: 'is larger than max_daily_cost_usd: no run could ever start' });
+  if (!value.agent && !value.fallback)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['agent'],
+      message: 'a trigger needs an agent or a fallback handler (or both)',
+    });
+  if (!value.agent && weight > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['migration_weight'],
+      message: 'must be 0 without an agent handler',
+    });
+  if (!value.fallback && weight < 1 && value.agent)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['migration_weight'],
+      message: 'below 1 sends runs to the fallback, but there is no fallback handler',
+    });
+  if (value.mode === 'shadow' && !(value.agent && value.fallback))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['mode'],
+      message: 'shadow mode runs the agent and the fallback side by side: it needs both handlers',
+    });
+  if (value.fallback_strategy === 'always' && !value.fallback)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fallback_strategy'],
+      message: '"always" runs the fallback every time, but there is no fallback handler',
+    });
+  if (
+    value.max_cost_per_run_usd !== null &&
+    value.max_daily_cost_usd !== null &&
+    value.max_cost_per_run_usd > value.max_daily_cost_usd
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['max_cost_per_run_usd'],
+      message: 'is larger than max_daily_cost_usd: no run could ever start',
+    });
   }
   if (value.circuit_breaker.min_runs > value.circuit_breaker.window) {
-    ctx.addIssue({ code: 'custom', path: ['circuit_breaker', 'min_runs'], message: 'is larger than the window: the breaker could never open' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['circuit_breaker', 'min_runs'],
+      message: 'is larger than the window: the breaker could never open',
+    });
   }
 }).transform((value) => ({
   ...value,
@@ -211,7 +300,10 @@ export type TriggerDefinitionInput = z.input<typeof TriggerFieldsSchema>;
 /** The same fields, every one optional and without its default (a patch names only what changes). */
 function withoutDefaults<S extends z.ZodRawShape>(shape: S) {
   return Object.fromEntries(
-    Object.entries(shape).map(([key, schema]) => [key, (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : (schema as z.ZodType)).optional()]),
+    Object.entries(shape).map(([key, schema]) => [
+      key,
+      (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : (schema as z.ZodType)).optional(),
+    ]),
   ) as unknown as { [K in keyof S]: z.ZodOptional<S[K] extends z.ZodDefault<infer T> ? T : S[K]> };
 }
 
@@ -226,11 +318,15 @@ export const TriggerPatchSchema = z
 export type TriggerPatch = z.input<typeof TriggerPatchSchema>;
 
 /** Applies a patch to a definition; nested objects merge. Validate the result with {@link TriggerDefinitionSchema}. */
-export function mergeTriggerPatch(current: TriggerDefinition, patch: z.output<typeof TriggerPatchSchema>): Record<string, unknown> {
+export function mergeTriggerPatch(
+  current: TriggerDefinition,
+  patch: z.output<typeof TriggerPatchSchema>,
+): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...current };
   for (const [key, value] of Object.entries(patch)) {
     if (value === undefined) continue;
-    if (key === 'circuit_breaker' || key === 'migration') merged[key] = { ...(current[key] as object), ...(value as object) };
+    if (key === 'circuit_breaker' || key === 'migration')
+      merged[key] = { ...(current[key] as object), ...(value as object) };
     else merged[key] = value;
   }
   // A patch that removes the agent without naming a weight means "no agent": the weight follows.

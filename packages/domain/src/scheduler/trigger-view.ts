@@ -100,10 +100,21 @@ export const TriggerStatusViewSchema = z.object({
   migration: z.object({
     mode: TriggerModeSchema,
     migration_weight: z.number(),
-    consistency: z.object({ rate: z.number().nullable(), samples: z.number(), threshold: z.number(), window: z.number() }),
+    consistency: z.object({
+      rate: z.number().nullable(),
+      samples: z.number(),
+      threshold: z.number(),
+      window: z.number(),
+    }),
     consecutive_agent_failures: z.number(),
     last_rollback: z
-      .object({ report_id: z.string(), red_line: z.string(), created_at: z.string(), follow_up_task_id: z.string(), markdown: z.string() })
+      .object({
+        report_id: z.string(),
+        red_line: z.string(),
+        created_at: z.string(),
+        follow_up_task_id: z.string(),
+        markdown: z.string(),
+      })
       .nullable(),
   }),
   /** Pauses, resumes, weight changes, breaker transitions…, newest first (the trigger's audit trail). */

@@ -24,12 +24,22 @@ function formatter(timezone: string): Intl.DateTimeFormat {
 }
 
 /** The wall-clock fields of `instant` in `timezone`. */
-function wallClock(instant: number, timezone: string): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
+function wallClock(
+  instant: number,
+  timezone: string,
+): { year: number; month: number; day: number; hour: number; minute: number; second: number } {
   const parts: Record<string, number> = {};
   for (const part of formatter(timezone).formatToParts(new Date(instant))) {
     if (part.type !== 'literal') parts[part.type] = Number(part.value);
   }
-  return { year: parts.year!, month: parts.month!, day: parts.day!, hour: parts.hour!, minute: parts.minute!, second: parts.second! };
+  return {
+    year: parts.year!,
+    month: parts.month!,
+    day: parts.day!,
+    hour: parts.hour!,
+    minute: parts.minute!,
+    second: parts.second!,
+  };
 }
 
 /** The zone's offset from UTC at `instant`, in ms (Rome in summer: +7 200 000). */
@@ -51,8 +61,23 @@ function startOfLocalDate(year: number, month: number, day: number, timezone: st
   return instant;
 }
 
+const days = new Map<string, { start: Date; end: Date }>();
+/** Every zone's offset is a multiple of 15 minutes, so a local day never starts inside a quarter hour. */
+const QUARTER_HOUR_MS = 15 * 60_000;
+
 /** The local day containing `instant` in `timezone`: `[start, end)` as Dates. */
 export function zonedDayOf(instant: Date, timezone: string): { start: Date; end: Date } {
+  // Bursts ask for the same day thousands of times; Intl formatting is the expensive part.
+  const key = `${timezone}|${Math.floor(instant.getTime() / QUARTER_HOUR_MS)}`;
+  const cached = days.get(key);
+  if (cached) return { start: new Date(cached.start), end: new Date(cached.end) };
+  const day = computeZonedDay(instant, timezone);
+  if (days.size >= 10_000) days.clear();
+  days.set(key, day);
+  return { start: new Date(day.start), end: new Date(day.end) };
+}
+
+function computeZonedDay(instant: Date, timezone: string): { start: Date; end: Date } {
   const wall = wallClock(instant.getTime(), timezone);
   const start = startOfLocalDate(wall.year, wall.month, wall.day, timezone);
   const next = new Date(Date.UTC(wall.year, wall.month - 1, wall.day + 1));

@@ -44,7 +44,9 @@ export const ListTriggersQuerySchema = z.object({
   enabled: z.enum(['true', 'false']).optional(),
 });
 export const PauseBodySchema = z.object({ note: z.string().max(2000).optional() }).strict();
-export const ResumeBodySchema = z.object({ note: z.string().max(2000).optional(), backfill: z.boolean().default(false) }).strict();
+export const ResumeBodySchema = z
+  .object({ note: z.string().max(2000).optional(), backfill: z.boolean().default(false) })
+  .strict();
 export const RunBodySchema = z
   .object({
     params: z.record(z.string(), z.unknown()).default({}),
@@ -59,7 +61,12 @@ export const HistoryQuerySchema = z.object({
 });
 export const StatusQuerySchema = z.object({
   fires: z.coerce.number().int().min(0).max(100).default(5),
-  window_hours: z.coerce.number().int().min(1).max(24 * 90).default(24),
+  window_hours: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 90)
+    .default(24),
 });
 const ListCursorSchema = z.object({ after: z.string() });
 const HistoryCursorSchema = z.object({ s: z.string(), id: z.string().uuid() });
@@ -74,7 +81,9 @@ export interface TriggersRouterOptions {
 }
 
 function badCursor(): ValidationError {
-  return new ValidationError('invalid query: cursor: not a cursor this API returned', [{ path: 'cursor', message: 'not a cursor this API returned' }]);
+  return new ValidationError('invalid query: cursor: not a cursor this API returned', [
+    { path: 'cursor', message: 'not a cursor this API returned' },
+  ]);
 }
 
 /**
@@ -94,18 +103,33 @@ export function triggersRouter(options: TriggersRouterOptions): Router {
     try {
       await jobs();
     } catch (error) {
-      log.warn({ action: 'enqueue', status: 'error', err: error }, 'could not reach the scheduler queue; its reconcile interval and sweeper will catch up');
+      log.warn(
+        { action: 'enqueue', status: 'error', err: error },
+        'could not reach the scheduler queue; its reconcile interval and sweeper will catch up',
+      );
     }
   };
-  const reconcile = (triggerId: string) => tellScheduler(() => queues.enqueue('cron-fires', 'reconcile', { trigger_id: triggerId }, { timeoutMs }));
+  const reconcile = (triggerId: string) =>
+    tellScheduler(() => queues.enqueue('cron-fires', 'reconcile', { trigger_id: triggerId }, { timeoutMs }));
 
   router.post('/triggers', requireScope('triggers:write'), async (req, res) => {
     const auth = authOf(res);
     const query = parseOrThrow(ForceQuerySchema, req.query, 'query');
     const definition = parseOrThrow(TriggerDefinitionSchema, req.body ?? {}, 'request body');
-    const change = await db.transaction().execute((trx) => registerTrigger(trx, { tenantId: auth.tenantId, definition, actor: actorOf(res), force: query.force === 'true' }));
+    const change = await db
+      .transaction()
+      .execute((trx) =>
+        registerTrigger(trx, {
+          tenantId: auth.tenantId,
+          definition,
+          actor: actorOf(res),
+          force: query.force === 'true',
+        }),
+      );
     if (change.changed) await reconcile(change.trigger.trigger_id);
-    res.status(change.created ? 201 : 200).json({ trigger: toTriggerView(change.trigger), created: change.created, changed: change.changed });
+    res
+      .status(change.created ? 201 : 200)
+      .json({ trigger: toTriggerView(change.trigger), created: change.created, changed: change.changed });
   });
 
   router.get('/triggers', requireScope('triggers:read'), async (req, res) => {
@@ -135,14 +159,30 @@ export function triggersRouter(options: TriggersRouterOptions): Router {
     const query = parseOrThrow(ForceQuerySchema, req.query, 'query');
     const change = await db
       .transaction()
-      .execute((trx) => updateTrigger(trx, { tenantId: auth.tenantId, eventName: name(req.params.name), patch: req.body ?? {}, actor: actorOf(res), force: query.force === 'true' }));
+      .execute((trx) =>
+        updateTrigger(trx, {
+          tenantId: auth.tenantId,
+          eventName: name(req.params.name),
+          patch: req.body ?? {},
+          actor: actorOf(res),
+          force: query.force === 'true',
+        }),
+      );
     if (change.changed) await reconcile(change.trigger.trigger_id);
     res.json({ trigger: toTriggerView(change.trigger), changed: change.changed });
   });
 
   router.delete('/triggers/:name', requireScope('triggers:write'), async (req, res) => {
     const auth = authOf(res);
-    const deleted = await db.transaction().execute((trx) => deleteTrigger(trx, { tenantId: auth.tenantId, eventName: name(req.params.name), actor: actorOf(res) }));
+    const deleted = await db
+      .transaction()
+      .execute((trx) =>
+        deleteTrigger(trx, {
+          tenantId: auth.tenantId,
+          eventName: name(req.params.name),
+          actor: actorOf(res),
+        }),
+      );
     await reconcile(deleted.trigger_id);
     res.json({ deleted: true, trigger_id: deleted.trigger_id });
   });
@@ -152,7 +192,14 @@ export function triggersRouter(options: TriggersRouterOptions): Router {
     const body = parseOrThrow(PauseBodySchema, req.body ?? {}, 'request body');
     const result = await db
       .transaction()
-      .execute((trx) => pauseTrigger(trx, { tenantId: auth.tenantId, eventName: name(req.params.name), actor: actorOf(res), ...(body.note !== undefined ? { note: body.note } : {}) }));
+      .execute((trx) =>
+        pauseTrigger(trx, {
+          tenantId: auth.tenantId,
+          eventName: name(req.params.name),
+          actor: actorOf(res),
+          ...(body.note !== undefined ? { note: body.note } : {}),
+        }),
+      );
     res.json({ trigger: toTriggerView(result.trigger), changed: result.changed });
   });
 
@@ -176,7 +223,11 @@ export function triggersRouter(options: TriggersRouterOptions): Router {
           'cron-fires',
           'fire',
           result.backfill.map((b) => ({
-            payload: { tenant_id: auth.tenantId, trigger_id: result.trigger.trigger_id, scheduled_for: b.scheduled_for.toISOString() },
+            payload: {
+              tenant_id: auth.tenantId,
+              trigger_id: result.trigger.trigger_id,
+              scheduled_for: b.scheduled_for.toISOString(),
+            },
             options: { jobId: `backfill-${b.execution_id}-${stamp}` },
           })),
           { timeoutMs },
@@ -186,7 +237,10 @@ export function triggersRouter(options: TriggersRouterOptions): Router {
     res.json({
       trigger: toTriggerView(result.trigger),
       changed: result.changed,
-      backfilled: result.backfill.map((b) => ({ execution_id: b.execution_id, scheduled_for: b.scheduled_for.toISOString() })),
+      backfilled: result.backfill.map((b) => ({
+        execution_id: b.execution_id,
+        scheduled_for: b.scheduled_for.toISOString(),
+      })),
     });
   });
 
@@ -210,12 +264,22 @@ export function triggersRouter(options: TriggersRouterOptions): Router {
         queues.enqueue(
           'cron-fires',
           'fire',
-          { tenant_id: auth.tenantId, trigger_id: trigger.trigger_id, scheduled_for: run.scheduled_for.toISOString() },
+          {
+            tenant_id: auth.tenantId,
+            trigger_id: trigger.trigger_id,
+            scheduled_for: run.scheduled_for.toISOString(),
+          },
           { jobId: `manual-${run.execution_id}`, timeoutMs },
         ),
       );
     }
-    res.status(202).json({ execution_id: run.execution_id, scheduled_for: run.scheduled_for.toISOString(), created: run.created });
+    res
+      .status(202)
+      .json({
+        execution_id: run.execution_id,
+        scheduled_for: run.scheduled_for.toISOString(),
+        created: run.created,
+      });
   });
 
   router.get('/triggers/:name/executions', requireScope('triggers:read'), async (req, res) => {
@@ -242,13 +306,21 @@ export function triggersRouter(options: TriggersRouterOptions): Router {
     const trigger = await getTrigger(db, auth.tenantId, name(req.params.name));
     const executionId = parseOrThrow(ExecutionIdSchema, req.params.execution, 'execution id');
     const row = await findExecution(db, executionId);
-    if (!row || row.trigger_id !== trigger.trigger_id || row.tenant_id !== auth.tenantId) throw new NotFoundError(`execution "${executionId}" of trigger "${trigger.definition.event_name}" not found`);
+    if (!row || row.trigger_id !== trigger.trigger_id || row.tenant_id !== auth.tenantId)
+      throw new NotFoundError(
+        `execution "${executionId}" of trigger "${trigger.definition.event_name}" not found`,
+      );
     res.json(toExecutionView(row));
   });
 
   router.get('/triggers/:name/status', requireScope('triggers:read'), async (req, res) => {
     const query = parseOrThrow(StatusQuerySchema, req.query, 'query');
-    res.json(await triggerStatus(db, authOf(res).tenantId, name(req.params.name), { fires: query.fires, windowHours: query.window_hours }));
+    res.json(
+      await triggerStatus(db, authOf(res).tenantId, name(req.params.name), {
+        fires: query.fires,
+        windowHours: query.window_hours,
+      }),
+    );
   });
 
   return router;
@@ -257,8 +329,14 @@ export function triggersRouter(options: TriggersRouterOptions): Router {
 interface TriggerOpenApiParts {
   security: Array<Record<string, string[]>>;
   common: Record<number, { description: string; content: Record<string, { schema: z.ZodType }> }>;
-  errorResponse: (description: string) => { description: string; content: Record<string, { schema: z.ZodType }> };
-  json: <S extends z.ZodType>(description: string, schema: S) => { description: string; content: Record<string, { schema: S }> };
+  errorResponse: (description: string) => {
+    description: string;
+    content: Record<string, { schema: z.ZodType }>;
+  };
+  json: <S extends z.ZodType>(
+    description: string,
+    schema: S,
+  ) => { description: string; content: Record<string, { schema: S }> };
 }
 
 /** The trigger paths of the OpenAPI document, from the schemas the routes above validate with. */
@@ -269,7 +347,7 @@ export function registerTriggerPaths(registry: OpenAPIRegistry, parts: TriggerOp
   const Trigger = TriggerViewSchema.meta({ id: 'Trigger' });
   const Execution = ExecutionViewSchema.meta({ id: 'TriggerExecution' });
   const Status = TriggerStatusViewSchema.meta({ id: 'TriggerStatus' });
-  const params = z.object({ name: z.string().meta({ description: 'The trigger\'s event_name' }) });
+  const params = z.object({ name: z.string().meta({ description: "The trigger's event_name" }) });
   const notFound = { 404: errorResponse('No such trigger for this tenant') };
   const read = 'Scope `triggers:read`.';
   const write = 'Scope `triggers:write`.';
@@ -284,7 +362,10 @@ export function registerTriggerPaths(registry: OpenAPIRegistry, parts: TriggerOp
     request: { query: ForceQuerySchema, body: { content: { 'application/json': { schema: Definition } } } },
     responses: {
       201: json('Created', z.object({ trigger: Trigger, created: z.boolean(), changed: z.boolean() })),
-      200: json('Updated, or unchanged', z.object({ trigger: Trigger, created: z.boolean(), changed: z.boolean() })),
+      200: json(
+        'Updated, or unchanged',
+        z.object({ trigger: Trigger, created: z.boolean(), changed: z.boolean() }),
+      ),
       ...common,
       409: errorResponse('The weight may not be raised yet'),
     },
@@ -296,17 +377,40 @@ export function registerTriggerPaths(registry: OpenAPIRegistry, parts: TriggerOp
     description: read,
     security,
     request: { query: ListTriggersQuerySchema },
-    responses: { 200: json('A page of triggers', z.object({ items: z.array(Trigger), next_cursor: z.string().nullable() })), ...common },
+    responses: {
+      200: json(
+        'A page of triggers',
+        z.object({ items: z.array(Trigger), next_cursor: z.string().nullable() }),
+      ),
+      ...common,
+    },
   });
-  registry.registerPath({ method: 'get', path: '/v1/triggers/{name}', summary: 'One trigger', description: read, security, request: { params }, responses: { 200: json('The trigger', Trigger), ...common, ...notFound } });
+  registry.registerPath({
+    method: 'get',
+    path: '/v1/triggers/{name}',
+    summary: 'One trigger',
+    description: read,
+    security,
+    request: { params },
+    responses: { 200: json('The trigger', Trigger), ...common, ...notFound },
+  });
   registry.registerPath({
     method: 'patch',
     path: '/v1/triggers/{name}',
     summary: 'Change some fields of a trigger (nested objects merge; the result is validated whole)',
     description: write,
     security,
-    request: { params, query: ForceQuerySchema, body: { content: { 'application/json': { schema: Patch } } } },
-    responses: { 200: json('The trigger', change), ...common, ...notFound, 409: errorResponse('The weight may not be raised yet') },
+    request: {
+      params,
+      query: ForceQuerySchema,
+      body: { content: { 'application/json': { schema: Patch } } },
+    },
+    responses: {
+      200: json('The trigger', change),
+      ...common,
+      ...notFound,
+      409: errorResponse('The weight may not be raised yet'),
+    },
   });
   registry.registerPath({
     method: 'delete',
@@ -315,7 +419,11 @@ export function registerTriggerPaths(registry: OpenAPIRegistry, parts: TriggerOp
     description: write,
     security,
     request: { params },
-    responses: { 200: json('Deleted', z.object({ deleted: z.boolean(), trigger_id: z.string() })), ...common, ...notFound },
+    responses: {
+      200: json('Deleted', z.object({ deleted: z.boolean(), trigger_id: z.string() })),
+      ...common,
+      ...notFound,
+    },
   });
   registry.registerPath({
     method: 'post',
@@ -334,7 +442,12 @@ export function registerTriggerPaths(registry: OpenAPIRegistry, parts: TriggerOp
     security,
     request: { params, body: { content: { 'application/json': { schema: ResumeBodySchema } } } },
     responses: {
-      200: json('The trigger and the backfilled runs', change.extend({ backfilled: z.array(z.object({ execution_id: z.string(), scheduled_for: z.string() })) })),
+      200: json(
+        'The trigger and the backfilled runs',
+        change.extend({
+          backfilled: z.array(z.object({ execution_id: z.string(), scheduled_for: z.string() })),
+        }),
+      ),
       ...common,
       ...notFound,
     },
@@ -346,7 +459,14 @@ export function registerTriggerPaths(registry: OpenAPIRegistry, parts: TriggerOp
     description: `\`request_id\` makes retries safe: the same id returns the same run. ${write}`,
     security,
     request: { params, body: { content: { 'application/json': { schema: RunBodySchema } } } },
-    responses: { 202: json('Accepted', z.object({ execution_id: z.string(), scheduled_for: z.string(), created: z.boolean() })), ...common, ...notFound },
+    responses: {
+      202: json(
+        'Accepted',
+        z.object({ execution_id: z.string(), scheduled_for: z.string(), created: z.boolean() }),
+      ),
+      ...common,
+      ...notFound,
+    },
   });
   registry.registerPath({
     method: 'get',
@@ -355,7 +475,14 @@ export function registerTriggerPaths(registry: OpenAPIRegistry, parts: TriggerOp
     description: read,
     security,
     request: { params, query: HistoryQuerySchema },
-    responses: { 200: json('A page of executions', z.object({ items: z.array(Execution), next_cursor: z.string().nullable() })), ...common, ...notFound },
+    responses: {
+      200: json(
+        'A page of executions',
+        z.object({ items: z.array(Execution), next_cursor: z.string().nullable() }),
+      ),
+      ...common,
+      ...notFound,
+    },
   });
   registry.registerPath({
     method: 'get',
@@ -369,7 +496,8 @@ export function registerTriggerPaths(registry: OpenAPIRegistry, parts: TriggerOp
   registry.registerPath({
     method: 'get',
     path: '/v1/triggers/{name}/status',
-    summary: 'Configuration, next fires, last runs, success rate, skips by reason, breaker and migration state',
+    summary:
+      'Configuration, next fires, last runs, success rate, skips by reason, breaker and migration state',
     description: read,
     security,
     request: { params, query: StatusQuerySchema },
