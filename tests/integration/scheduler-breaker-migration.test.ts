@@ -158,16 +158,14 @@ describe('shadow migration', () => {
       migration: { compare_keys: ['total'], min_samples: 3, consistency_window: 5 },
     });
     const raise = () =>
-      database.db
-        .transaction()
-        .execute((trx) =>
-          updateTrigger(trx, {
-            tenantId: TENANT,
-            eventName: 'shadow-ok',
-            patch: { migration_weight: 0.5 },
-            actor: 'test:carol',
-          }),
-        );
+      database.db.transaction().execute((trx) =>
+        updateTrigger(trx, {
+          tenantId: TENANT,
+          eventName: 'shadow-ok',
+          patch: { migration_weight: 0.5 },
+          actor: 'test:carol',
+        }),
+      );
     await expect(raise()).rejects.toThrow(ConflictError);
     await expect(raise()).rejects.toThrow(/only 0 shadow comparison\(s\), 3 needed/);
 

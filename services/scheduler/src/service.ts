@@ -1,6 +1,6 @@
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { HandlerReportSchema } from '@warden/domain';
+import { HandlerReportSchema, type HandlerResult } from '@warden/domain';
 import type { Logger, RunnableService } from '@warden/observability';
 import {
   QUEUE_NAMES,
@@ -182,7 +182,8 @@ export function createService(config: Config, options: { logger?: Logger } = {})
             await engineRef.advance(report.execution_id, {
               attempt_id: report.attempt_id,
               outcome: report.ok
-                ? { ok: true, result: (report.result ?? {}) as never }
+                ? // Checked against the result schema where it is recorded (a bad one fails the call as `validation`).
+                  { ok: true, result: (report.result ?? {}) as HandlerResult }
                 : {
                     ok: false,
                     kind: report.error?.kind ?? 'handler',

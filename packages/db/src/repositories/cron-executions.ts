@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction, type Updateable } from 'kysely';
 import {
   deterministicId,
   encodeCursor,
@@ -11,7 +11,7 @@ import {
   type Page,
   type SkipReason,
 } from '@warden/domain';
-import type { CronAttemptRow, CronExecutionRow } from '../cron-tables.js';
+import type { CronAttemptRow, CronExecutionRow, CronExecutionsTable } from '../cron-tables.js';
 import type { Database } from '../database.js';
 import { appendAudits } from './decisions.js';
 
@@ -279,11 +279,11 @@ export async function findExecution(
 export async function updateExecution(
   trx: Executor,
   executionId: string,
-  values: Record<string, unknown>,
+  values: Updateable<CronExecutionsTable>,
 ): Promise<CronExecutionRow> {
   return trx
     .updateTable('cron_executions')
-    .set(values as never)
+    .set(values)
     .where('execution_id', '=', executionId)
     .returningAll()
     .executeTakeFirstOrThrow();
