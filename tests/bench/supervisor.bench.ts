@@ -12,7 +12,8 @@
  * 4. The same throughput through the API's batch path: requests of 100 events, one `events` job each.
  * 5. The floor: a bare BullMQ Worker over the same number of the same jobs, one Postgres transaction per job
  *    (insert into an inbox-like table, then one update; node-postgres, nothing in between). Each concurrency
- *    is tried on 10,000 jobs; the best then runs over all of them and is the floor.
+ *    is tried on 10,000 jobs first; the best then runs over all of them right after step 1, so that both see
+ *    the same machine (on a shared machine the speed drifts by tens of percent within minutes).
  * The RESULT line compares 1 with 5 (one job per event on both sides) and reports the lag of 2.
  *
  * The supervisor runs as a child process (`services/supervisor-worker/src/main.ts`, configured through env) as
@@ -818,7 +819,27 @@ async function main(cleanup: CleanupStack): Promise<void> {
   context.expectedDecisions += warmup.length;
   await waitForDecisions(redis, prefix, context.expectedDecisions, 'warm-up');
 
-  // 1. Warden at full speed over pre-enqueued events.
+  // The floor's concurrency first: each one over a probe of the jobs (the worker idles meanwhile).
+  const floorEvents = makeEvents('floor', EVENTS, tenants, 1);
+  const probes: ThroughputRun[] = [];
+  for (const concurrency of FLOOR_CONCURRENCY) {
+    const run = await measureFloor(
+      database.url,
+      probe,
+      floorEvents.slice(0, Math.min(FLOOR_PROBE_EVENTS, EVENTS)),
+      concurrency,
+      cleanup,
+    );
+    probes.push({ ...run, label: `${run.label} (probe)` });
+    console.log(`floor probe c=${concurrency}: ${rate(run.eventsPerSecond)} events/s`);
+  }
+  const bestConcurrency =
+    FLOOR_CONCURRENCY[
+      probes.indexOf(probes.reduce((best, run) => (run.eventsPerSecond > best.eventsPerSecond ? run : best)))
+    ]!;
+
+  // 1. Warden at full speed over pre-enqueued events, then right after it (same machine weather) the floor at
+  // its best concurrency over as many jobs.
   const runs: ThroughputRun[] = [];
   const warden = await measureWarden(
     `warden, ${TENANT_COUNT} tenants`,
@@ -827,6 +848,9 @@ async function main(cleanup: CleanupStack): Promise<void> {
   );
   runs.push(warden);
   console.log(`warden: ${rate(warden.eventsPerSecond)} events/s over ${warden.seconds.toFixed(1)} s`);
+  const floor = await measureFloor(database.url, probe, floorEvents, bestConcurrency, cleanup);
+  runs.push(floor);
+  console.log(`${floor.label}: ${rate(floor.eventsPerSecond)} events/s over ${floor.seconds.toFixed(1)} s`);
 
   // 2. Decision lag at half of that rate, same worker.
   const halfRate = Math.max(1, Math.round(warden.eventsPerSecond / 2));
@@ -898,28 +922,7 @@ async function main(cleanup: CleanupStack): Promise<void> {
     );
   }
   await worker.stop();
-
-  // 5. The floor: each concurrency over a probe of the jobs, then the best over all of them.
-  const floorEvents = makeEvents('floor', EVENTS, tenants, 1);
-  const probes: ThroughputRun[] = [];
-  for (const concurrency of FLOOR_CONCURRENCY) {
-    const run = await measureFloor(
-      database.url,
-      probe,
-      floorEvents.slice(0, Math.min(FLOOR_PROBE_EVENTS, EVENTS)),
-      concurrency,
-      cleanup,
-    );
-    probes.push({ ...run, label: `${run.label} (probe)` });
-    console.log(`floor probe c=${concurrency}: ${rate(run.eventsPerSecond)} events/s`);
-  }
-  const bestConcurrency =
-    FLOOR_CONCURRENCY[
-      probes.indexOf(probes.reduce((best, run) => (run.eventsPerSecond > best.eventsPerSecond ? run : best)))
-    ]!;
-  const floor = await measureFloor(database.url, probe, floorEvents, bestConcurrency, cleanup);
-  console.log(`${floor.label}: ${rate(floor.eventsPerSecond)} events/s over ${floor.seconds.toFixed(1)} s`);
-  runs.push(floor, ...probes);
+  runs.push(...probes);
 
   console.log('');
   console.log(formatTable(...throughputTable(runs)));
