@@ -1,6 +1,7 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ValidationError, type ErrorDetail } from './errors.js';
+import { CapabilityRuleSchema, DEFAULT_CAPABILITY_RULES, DEFAULT_FORBIDDEN_COMMANDS, ForbiddenCommandRuleSchema } from './supervisor/redline-rules.js';
 import { describeIssues } from './validation.js';
 
 /**
@@ -21,18 +22,6 @@ export function parsePolicyYaml<S extends z.ZodType>(text: string, schema: S, fi
   const details = describeIssues(result.error.issues);
   throw new ValidationError(`${fileName}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
 }
-
-const regexString = z.string().refine(
-  (source) => {
-    try {
-      new RegExp(source, 'i');
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not a valid regular expression' },
-);
 
 export const EnforcementModeSchema = z.enum(['enforce', 'monitor']);
 export type EnforcementMode = z.infer<typeof EnforcementModeSchema>;
@@ -62,15 +51,18 @@ export const SupervisorPolicyFileSchema = z
       .prefault({}),
     redlines: z
       .object({
-        /** Regular expressions (case-insensitive) matched against the whole normalized command line. */
-        forbidden_commands: z
-          .array(z.object({ pattern: regexString, description: z.string().default('forbidden command') }).strict())
-          .default([
-            { pattern: String.raw`(^|[\s;&|(])rm\s+((\S+\s+)*)(-[a-z]*r[a-z]*|--recursive)\s+((\S+\s+)*)/\*?(\s|$)`, description: 'recursive delete of /' },
-            { pattern: String.raw`\b(curl|wget)\b[^|]*\|\s*(sudo\s+)?(\S*/)?(ba|z|da|k|fi)?sh\b`, description: 'pipe a download into a shell' },
-            { pattern: String.raw`(^|[;&|(]\s*)sudo\s`, description: 'privilege escalation with sudo' },
-            { pattern: String.raw`>\s*\S*(\.env|secrets?|credentials)\b`, description: 'write to a secrets file' },
-          ]),
+        /**
+         * Commands no task may run, as rules over parsed commands (programs, flags, paths, stdin): each match
+         * is a REDLINE_FORBIDDEN_COMMAND finding. See `redline-rules.ts` and docs/supervisor.md.
+         * @defaultValue {@link DEFAULT_FORBIDDEN_COMMANDS}
+         */
+        forbidden_commands: z.array(ForbiddenCommandRuleSchema).prefault(DEFAULT_FORBIDDEN_COMMANDS),
+        /**
+         * Commands a task may run only when its agent declares a capability: a match without it is a
+         * REDLINE_UNDECLARED_<CAPABILITY> finding (`network`, `file_write`).
+         * @defaultValue {@link DEFAULT_CAPABILITY_RULES}
+         */
+        capability_rules: z.array(CapabilityRuleSchema).prefault(DEFAULT_CAPABILITY_RULES),
         /** Globs no command argument or declared path may name. */
         forbidden_paths: z.array(z.string().min(1)).default(['/etc/**', '**/.ssh/**', '**/.env', '**/*.pem', '**/*.key']),
         /** Fields each spec must declare when present. */

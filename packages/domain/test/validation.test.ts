@@ -61,9 +61,15 @@ describe('parsePolicyYaml', () => {
     expect(() => parsePolicyYaml('thresholds:\n  error_rate: [0.3\n', SupervisorPolicyFileSchema, 'p.yaml')).toThrowError(/p\.yaml: not valid YAML: line \d+/);
   });
 
-  it('should reject a redline pattern that is not a regular expression', () => {
-    expect(() => parsePolicyYaml("redlines:\n  forbidden_commands:\n    - pattern: '(unclosed'\n", SupervisorPolicyFileSchema, 'p.yaml')).toThrowError(
-      /redlines\.forbidden_commands\.0\.pattern: not a valid regular expression/,
+  it('should reject a redline regex that is not a regular expression', () => {
+    expect(() =>
+      parsePolicyYaml("redlines:\n  forbidden_commands:\n    - description: d\n      args_match: ['(unclosed']\n", SupervisorPolicyFileSchema, 'p.yaml'),
+    ).toThrowError(/redlines\.forbidden_commands\.0\.args_match\.0: not a valid RE2 regular expression/);
+  });
+
+  it('should reject a regex pattern rule of the old format, naming the field', () => {
+    expect(() => parsePolicyYaml("redlines:\n  forbidden_commands:\n    - pattern: 'sudo'\n      description: d\n", SupervisorPolicyFileSchema, 'p.yaml')).toThrowError(
+      /redlines\.forbidden_commands\.0\.pattern: regex rules over the joined command line are no longer read/,
     );
   });
 });

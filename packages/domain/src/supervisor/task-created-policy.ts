@@ -11,21 +11,20 @@ import {
   type PolicyInput,
   type PolicyOutcome,
 } from './policy.js';
-
-// Shell words that reach the network or write files; a task must declare the capability to use them.
-const NETWORK_WORDS = /(^|[\s;|&(])(curl|wget|ssh|scp|rsync|nc|ncat|telnet|ftp|git\s+(clone|push|pull|fetch))(\s|$)|https?:\/\//i;
-const FILE_WRITE_WORDS = /(^|[\s;|&(])(rm|mv|cp|touch|mkdir|rmdir|tee|truncate|dd|chmod|chown|ln|sed\s+-i)(\s|$)|>>?(?!&)\s*(?!\/dev\/null\b)[^\s&|;]/;
-const DESTRUCTIVE_RULE_ACTIONS = /\b(delete|drop|truncate|destroy|shutdown|wipe|purge)\b/i;
+import { compileRedlineRules } from './redline-rules.js';
+import { judgeCommands } from './shell/judge-commands.js';
+import { parseCommandSpec, type FailClosedCode } from './shell/parse-command-spec.js';
 
 /**
- * `command` joined with `args`, whitespace collapsed: what the redline patterns read. `args` given as one
- * string is read as words rather than dropped, so a malformed spec cannot hide its arguments.
+ * The checkpoint of a fail-closed review: decide.ts's `REVIEW_CHECKPOINT`, not imported from there because
+ * decide.ts imports the policy registry, which imports this policy (an import cycle). A test keeps them equal.
  */
-export function commandLine(commandSpec: Record<string, unknown>): string {
-  const args = typeof commandSpec.args === 'string' ? [commandSpec.args] : asStringArray(commandSpec.args);
-  const parts = [typeof commandSpec.command === 'string' ? commandSpec.command : '', ...args];
-  return parts.join(' ').replace(/\s+/g, ' ').trim();
-}
+const REVIEW_CHECKPOINT = 'supervisor_review';
+
+const DESTRUCTIVE_RULE_ACTIONS = /\b(delete|drop|truncate|destroy|shutdown|wipe|purge)\b/i;
+
+/** Findings that say the command could not be judged: never ALLOW on them, send the task to a human. */
+export const FAIL_CLOSED_CODES: readonly FailClosedCode[] = ['REDLINE_UNREADABLE_COMMAND', 'REDLINE_DYNAMIC_COMMAND', 'REDLINE_UNKNOWN_SPEC_SHAPE'];
 
 /** Resolves `.` and `..` lexically (`/tmp/../etc/shadow` → `/etc/shadow`), keeping a leading `/`. */
 export function normalizePath(path: string): string {
@@ -41,16 +40,6 @@ export function normalizePath(path: string): string {
     }
   }
   return (absolute ? '/' : '') + out.join('/');
-}
-
-/** Every word of a command line that could name a file: plain words, `key=value` values, redirect targets. */
-function candidatePaths(line: string): string[] {
-  const words = line.split(' ').flatMap((word) => {
-    const cleaned = word.replace(/^\d*>>?/, '').replace(/^['"]|['"]$/g, '');
-    const value = cleaned.includes('=') ? cleaned.slice(cleaned.indexOf('=') + 1) : cleaned;
-    return value === '' || value.startsWith('-') ? [] : [value];
-  });
-  return [...new Set(words)];
 }
 
 /**
@@ -77,24 +66,11 @@ function redlineFindings(input: PolicyInput): FindingDraft[] {
     }
   }
 
-  const capabilities = asStringArray(specs.agent_spec?.capabilities).map((c) => c.toLowerCase());
-  if (specs.command_spec) {
-    const line = commandLine(specs.command_spec);
-    for (const rule of redlines.forbidden_commands) {
-      if (new RegExp(rule.pattern, 'i').test(line)) {
-        findings.push(finding('REDLINE_FORBIDDEN_COMMAND', 'REDLINE', 'HIGH', `forbidden command: ${rule.description}`, [{ command_line: line, pattern: rule.pattern }]));
-      }
-    }
-    const forbidden = candidatePaths(line.split(' ').slice(1).join(' ')).filter((path) => isForbiddenPath(path, redlines.forbidden_paths));
-    if (forbidden.length > 0) {
-      findings.push(finding('REDLINE_FORBIDDEN_PATH', 'REDLINE', 'HIGH', `command names forbidden paths: ${forbidden.join(', ')}`, [{ paths: forbidden }]));
-    }
-    if (NETWORK_WORDS.test(line) && !capabilities.includes('network')) {
-      findings.push(finding('REDLINE_UNDECLARED_NETWORK', 'REDLINE', 'HIGH', 'command uses the network but the agent does not declare the "network" capability', [{ command_line: line }]));
-    }
-    if (FILE_WRITE_WORDS.test(line) && !capabilities.includes('file_write')) {
-      findings.push(finding('REDLINE_UNDECLARED_FILE_WRITE', 'REDLINE', 'HIGH', 'command writes files but the agent does not declare the "file_write" capability', [{ command_line: line }]));
-    }
+  // Every shape of command_spec is read — an object, a plain shell line, anything else — never only the
+  // object form: a spec the reader cannot judge fails closed rather than being skipped.
+  if (Object.hasOwn(payload, 'command_spec')) {
+    const capabilities = asStringArray(specs.agent_spec?.capabilities);
+    findings.push(...judgeCommands(parseCommandSpec(payload.command_spec ?? null), compileRedlineRules(redlines), capabilities));
   }
 
   const declaredPaths = asStringArray(payload.paths);
@@ -139,17 +115,22 @@ function declaredMetadata(input: PolicyInput): Record<string, unknown> {
 /**
  * TASK_CREATED: pre-flight of the declared specs. Redlines (forbidden commands and paths, missing fields,
  * undeclared network or file-write capabilities) and conflicts over exclusive resources are HIGH → BLOCK;
- * lesser findings → PAUSE at `open_plan`; nothing → ALLOW (the task moves to `verifying`).
+ * a command that cannot be judged (unreadable, dynamic, of unknown shape) → REQUIRE_REVIEW at
+ * `supervisor_review`; lesser findings → PAUSE at `open_plan`; nothing → ALLOW (the task moves to `verifying`).
  */
 export const taskCreatedPolicy: Policy = {
   name: 'task_created_preflight',
-  version: '1',
+  version: '2',
   evaluate(input: PolicyInput): PolicyOutcome {
     const findings = [...redlineFindings(input), ...conflictFindings(input)];
     const metadata = { ...input.task.metadata, ...declaredMetadata(input) };
     if (findings.some((f) => severityAtLeast(f.severity, 'HIGH'))) {
       const reason = `blocked at pre-flight: ${summarizeFindings(findings)}`;
       return { decision_type: 'BLOCK', reason, findings, actions: [actions.markBlocked(reason), actions.writeAudit()], task: { status: 'blocked', metadata } };
+    }
+    if (findings.some((f) => (FAIL_CLOSED_CODES as readonly string[]).includes(f.code))) {
+      const reason = `review required at pre-flight, the command could not be judged: ${summarizeFindings(findings)}`;
+      return { decision_type: 'REQUIRE_REVIEW', reason, findings, actions: [actions.pauseGate(reason, REVIEW_CHECKPOINT), actions.writeAudit()], task: { status: 'paused', metadata } };
     }
     if (findings.length > 0) {
       const reason = `paused for review at pre-flight: ${summarizeFindings(findings)}`;

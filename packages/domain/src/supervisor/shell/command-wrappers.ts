@@ -1,0 +1,734 @@
+import { UNKNOWN, isStaticValue } from './path-pattern.js';
+
+/** One argument as the wrappers read it: its value (see `path-pattern.ts`) and what the shell made of it. */
+export interface ArgWord {
+  /** The text as written, for evidence. */
+  source: string;
+  value: string;
+  /** A process substitution `<(…)` / `>(…)`: the program sees a path to a stream. */
+  stream?: boolean;
+  /** Some of the value is the output of a command (`$(…)`, backticks). */
+  fromCommand?: boolean;
+}
+
+/** What running `argv` really runs, when its program runs another program. */
+export type Unwrapped =
+  /** Not a wrapper, or a wrapper that runs nothing here (`command -v sudo`, bare `env`). */
+  | { kind: 'none' }
+  /** Runs `argv` (`nohup`, `env`, `nice`, `timeout`, `xargs`, `sudo`, …). */
+  | { kind: 'command'; argv: ArgWord[]; argsFromStdin?: boolean; stdinConsumed?: boolean }
+  /** Runs `body` as shell text (`sh -c`, `eval`, `watch`, `ssh host …`, `flock -c`, `su -c`). */
+  | { kind: 'script'; body: ArgWord }
+  /** `find … -exec …;`: each argv, with `{}` standing for what find found under `roots`. */
+  | { kind: 'find'; commands: ArgWord[][]; roots: ArgWord[] }
+  /** Options this reader does not know, or a word it cannot read, where the wrapped program starts. */
+  | { kind: 'unknown'; reason: string };
+
+/** Shells whose `-c` text and here-documents are parsed as scripts in their own right. */
+export const SHELLS = new Set([
+  'sh',
+  'bash',
+  'zsh',
+  'dash',
+  'ksh',
+  'mksh',
+  'ash',
+  'rbash',
+  'fish',
+  'csh',
+  'tcsh',
+  'yash',
+  'posh',
+]);
+
+interface OptionTable {
+  /** Short options that take a value (the rest of the word, or the next word). */
+  shortValue?: string;
+  /** Short options that take no value. Any other short option is unknown. */
+  shortFlag?: string;
+  /** Long options (no leading `--`) that take a value (`--x=v` or `--x v`). */
+  longValue?: readonly string[];
+  /** Long options that take no value, or only an attached `=value`. */
+  longFlag?: readonly string[];
+  /** `-5`, `-10`: a number as an option (`nice -10`). */
+  numeric?: boolean;
+}
+
+interface ParsedOptions {
+  /** Option letters and long names seen, with their values. */
+  options: Map<string, ArgWord | true>;
+  /** Index of the first operand. */
+  rest: number;
+}
+
+/**
+ * Reads leading options of `args` by `table`, stopping at `--` or the first operand. `undefined` with a reason
+ * when an option is unknown or not readable: a wrapper whose options cannot be read could hide its command
+ * anywhere, so the caller fails closed.
+ */
+function readOptions(args: readonly ArgWord[], table: OptionTable): ParsedOptions | string {
+  const options = new Map<string, ArgWord | true>();
+  let i = 0;
+  for (; i < args.length; i++) {
+    const word = args[i]!;
+    const text = word.value;
+    if (!isStaticValue(text)) {
+      if (text.startsWith('-') || text.startsWith(UNKNOWN)) return `cannot read option ${word.source}`;
+      break;
+    }
+    if (text === '--') return { options, rest: i + 1 };
+    if (!text.startsWith('-') || text === '-') break;
+    if (text.startsWith('--')) {
+      const [name = '', value] = splitOnce(text.slice(2), '=');
+      if (table.longValue?.includes(name)) {
+        if (value !== undefined) options.set(name, { source: word.source, value });
+        else {
+          const next = args[++i];
+          if (!next) return `option --${name} needs a value`;
+          options.set(name, next);
+        }
+      } else if (table.longFlag?.includes(name)) {
+        options.set(name, value === undefined ? true : { source: word.source, value });
+      } else {
+        return `unknown option --${name}`;
+      }
+      continue;
+    }
+    if (table.numeric && /^-\d+$/.test(text)) continue;
+    const letters = text.slice(1);
+    for (let j = 0; j < letters.length; j++) {
+      const letter = letters[j]!;
+      if (table.shortValue?.includes(letter)) {
+        const attached = letters.slice(j + 1);
+        if (attached !== '') options.set(letter, { source: word.source, value: attached });
+        else {
+          const next = args[++i];
+          if (!next) return `option -${letter} needs a value`;
+          options.set(letter, next);
+        }
+        break;
+      }
+      if (!table.shortFlag?.includes(letter)) return `unknown option -${letter}`;
+      options.set(letter, true);
+    }
+  }
+  return { options, rest: i };
+}
+
+function splitOnce(text: string, separator: string): [string, string | undefined] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + separator.length)];
+}
+
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+
+/** Words joined by spaces, as `eval` and `ssh` join them before the shell reads them. */
+export function joinWords(words: readonly ArgWord[]): ArgWord {
+  return {
+    source: words.map((w) => w.source).join(' '),
+    value: words.map((w) => w.value).join(' '),
+    fromCommand: words.some((w) => w.fromCommand),
+  };
+}
+
+function runs(argv: ArgWord[], extra: Partial<Extract<Unwrapped, { kind: 'command' }>> = {}): Unwrapped {
+  return argv.length === 0 ? { kind: 'none' } : { kind: 'command', argv, ...extra };
+}
+
+function withOptions(
+  args: readonly ArgWord[],
+  table: OptionTable,
+  then: (parsed: ParsedOptions) => Unwrapped,
+): Unwrapped {
+  const parsed = readOptions(args, table);
+  return typeof parsed === 'string' ? { kind: 'unknown', reason: parsed } : then(parsed);
+}
+
+function unwrapEnv(args: ArgWord[]): Unwrapped {
+  const table: OptionTable = {
+    shortValue: 'uCSP',
+    shortFlag: 'i0v',
+    longValue: ['unset', 'chdir', 'split-string'],
+    longFlag: [
+      'ignore-environment',
+      'null',
+      'debug',
+      'help',
+      'version',
+      'default-signal',
+      'ignore-signal',
+      'block-signal',
+      'list-signal-handling',
+    ],
+  };
+  let rest = args;
+  // `-S 'a b'` splits its value into arguments and goes on reading: loop until no -S is left to expand.
+  for (let round = 0; round < 8; round++) {
+    const parsed = readOptions(rest, table);
+    if (typeof parsed === 'string') return { kind: 'unknown', reason: `env: ${parsed}` };
+    if (parsed.options.has('help') || parsed.options.has('version')) return { kind: 'none' };
+    const split = parsed.options.get('S') ?? parsed.options.get('split-string');
+    let after = rest.slice(parsed.rest);
+    if (split !== undefined && split !== true) {
+      if (!isStaticValue(split.value))
+        return { kind: 'unknown', reason: 'env -S with a value not known before run time' };
+      const words = split.value
+        .split(/\s+/)
+        .filter((w) => w !== '')
+        .map((value) => ({ source: value, value }));
+      rest = [...words, ...after];
+      continue;
+    }
+    while (after[0] && ASSIGNMENT.test(after[0].value)) after = after.slice(1);
+    // GNU env stops reading options at the first assignment, so a `--` after one would be run as a program;
+    // skipping it here can only make the judge see the real command, never miss one.
+    if (after[0]?.value === '--') after = after.slice(1);
+    if (after[0] && !isStaticValue(after[0].value) && after[0].value.startsWith(UNKNOWN)) {
+      // `env $X cmd`: $X may be an assignment or the command.
+      return {
+        kind: 'unknown',
+        reason: `env: cannot tell whether ${after[0].source} is an assignment or the command`,
+      };
+    }
+    return runs(after);
+  }
+  return { kind: 'unknown', reason: 'env: too many -S options' };
+}
+
+function unwrapXargs(args: ArgWord[]): Unwrapped {
+  const table: OptionTable = {
+    shortValue: 'adEILnPs',
+    shortFlag: '0prtxo',
+    longValue: ['arg-file', 'delimiter', 'max-args', 'max-procs', 'max-chars', 'process-slot-var'],
+    longFlag: [
+      'null',
+      'interactive',
+      'no-run-if-empty',
+      'verbose',
+      'exit',
+      'open-tty',
+      'show-limits',
+      'eof',
+      'replace',
+      'max-lines',
+      'help',
+      'version',
+    ],
+  };
+  // `-i[R]`, `-e[EOF]`, `-l[N]` take only an attached value: read them as flags of their own.
+  const normalized = args.map((word) =>
+    /^-[iel]/.test(word.value) && isStaticValue(word.value)
+      ? {
+          ...word,
+          value: `--${{ i: 'replace', e: 'eof', l: 'max-lines' }[word.value[1] as 'i' | 'e' | 'l']}`,
+        }
+      : word,
+  );
+  return withOptions(normalized, table, ({ options, rest }) => {
+    const replace = options.get('I') ?? options.get('replace') ?? (options.has('i') ? true : undefined);
+    const token = replace === undefined ? undefined : replace === true ? '{}' : replace.value;
+    const argv = args
+      .slice(rest)
+      .map((word) =>
+        token !== undefined && word.value.includes(token)
+          ? { ...word, value: word.value.replaceAll(token, UNKNOWN) }
+          : word,
+      );
+    return runs(argv.length > 0 ? argv : [{ source: 'echo', value: 'echo' }], {
+      argsFromStdin: true,
+      stdinConsumed: true,
+    });
+  });
+}
+
+function unwrapFind(args: ArgWord[]): Unwrapped {
+  const roots: ArgWord[] = [];
+  let i = 0;
+  // Leading -H/-L/-P/-D/-O options, then start points up to the first expression word.
+  while (i < args.length && /^-[HLP]$/.test(args[i]!.value)) i++;
+  while (i < args.length && /^-(D|O\d*)$/.test(args[i]!.value)) i += args[i]!.value === '-D' ? 2 : 1;
+  for (; i < args.length; i++) {
+    const text = args[i]!.value;
+    if (text.startsWith('-') || text === '(' || text === '!' || text === ')') break;
+    roots.push(args[i]!);
+  }
+  if (roots.length === 0) roots.push({ source: '.', value: '.' });
+  const commands: ArgWord[][] = [];
+  for (; i < args.length; i++) {
+    if (!/^-(exec|execdir|ok|okdir)$/.test(args[i]!.value)) continue;
+    const argv: ArgWord[] = [];
+    let closed = false;
+    for (i++; i < args.length; i++) {
+      const text = args[i]!.value;
+      if (text === ';' || (text === '+' && argv.at(-1)?.value === '{}')) {
+        closed = true;
+        break;
+      }
+      argv.push(args[i]!);
+    }
+    if (!closed) return { kind: 'unknown', reason: 'find: -exec without a closing ; or +' };
+    if (argv.length > 0) commands.push(argv);
+  }
+  return commands.length === 0 ? { kind: 'none' } : { kind: 'find', commands, roots };
+}
+
+/** `sh -c TEXT`, `bash -lc TEXT`, `bash -o pipefail -c TEXT`: the text; `undefined` when not `-c`. */
+function shellBody(args: ArgWord[]): Unwrapped | undefined {
+  let i = 0;
+  let command = false;
+  for (; i < args.length; i++) {
+    const text = args[i]!.value;
+    if (!isStaticValue(text)) {
+      // After -c the first word that is not a known option is the text, whatever it holds.
+      if (!command && (text.startsWith('-') || text.startsWith('+') || text.startsWith(UNKNOWN)))
+        return { kind: 'unknown', reason: `cannot read shell option ${args[i]!.source}` };
+      break;
+    }
+    if (text === '--' || text === '-') {
+      i++;
+      break;
+    }
+    if (text.startsWith('--')) {
+      if (['rcfile', 'init-file'].includes(text.slice(2))) i++;
+      continue;
+    }
+    if (!/^[-+]./.test(text)) break;
+    const letters = text.slice(1);
+    if (letters.includes('c')) command = true;
+    // `-o NAME`, `-O NAME`: the option name is the next word.
+    if (/[oO]/.test(letters)) i++;
+  }
+  if (!command) return undefined;
+  const body = args[i];
+  return body ? { kind: 'script', body } : { kind: 'unknown', reason: 'shell -c without its text' };
+}
+
+/** Git settings whose value git runs as a shell command (`alias.*` only when it starts with `!`). */
+const GIT_SHELL_KEYS =
+  /^(core\.(sshcommand|pager|editor|fsmonitor|askpass|hookspath)|sequence\.editor|diff\.external|gpg\.program|credential\.helper|(diff|merge|filter)\..+\.(command|driver|textconv|clean|smudge|process)|alias\..+)$/i;
+
+function gitShellValue(key: string, value: ArgWord): ArgWord | undefined {
+  if (!GIT_SHELL_KEYS.test(key)) return undefined;
+  if (/^alias\./i.test(key))
+    return value.value.startsWith('!') ? { ...value, value: value.value.slice(1) } : undefined;
+  return value;
+}
+
+/** `git -c core.sshCommand='…'` and `git config alias.x '!…'`: settings whose value git runs as shell text. */
+function unwrapGit(args: ArgWord[]): Unwrapped {
+  const bodies: ArgWord[] = [];
+  let i = 0;
+  for (; i < args.length; i++) {
+    const text = args[i]!.value;
+    if (text === '-c' && args[i + 1]) {
+      const [key = '', value] = args[++i]!.value.split(/=(.*)/s);
+      const body = value === undefined ? undefined : gitShellValue(key, { ...args[i]!, value });
+      if (body) bodies.push(body);
+    } else if (['-C', '--git-dir', '--work-tree', '--namespace', '--config-env'].includes(text)) i++;
+    else if (!text.startsWith('-')) break;
+  }
+  if (args[i]?.value === 'config') {
+    const operands = args.slice(i + 1).filter((word) => !word.value.startsWith('-'));
+    const [key, value] = operands;
+    const body = key && value ? gitShellValue(key.value, value) : undefined;
+    if (body) bodies.push(body);
+  }
+  if (bodies.length === 0) return { kind: 'none' };
+  return { kind: 'script', body: { ...joinWords(bodies), value: bodies.map((b) => b.value).join('\n') } };
+}
+
+/**
+ * When `program` (a basename) runs another program, what it runs. Knows the wrappers an agent could use to
+ * put distance between a redline and the program position: env, nohup, nice, timeout, stdbuf, time, command,
+ * exec, builtin, busybox, xargs, find -exec, setsid, ionice, chroot, flock, watch, script, ssh, the sudo family,
+ * the shells' `-c`, `eval`, and the text of `trap` and `alias`, which runs later.
+ */
+export function unwrapCommand(program: string, args: ArgWord[]): Unwrapped {
+  const name = program.toLowerCase();
+  if (SHELLS.has(name)) return shellBody(args) ?? { kind: 'none' };
+  switch (name) {
+    case 'env':
+      return unwrapEnv(args);
+    case 'nohup':
+      return args[0]?.value.startsWith('--') ? { kind: 'none' } : runs(args);
+    case 'nice':
+      return withOptions(
+        args,
+        { shortValue: 'n', longValue: ['adjustment'], longFlag: ['help', 'version'], numeric: true },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    case 'timeout':
+      return withOptions(
+        args,
+        {
+          shortValue: 'sk',
+          shortFlag: 'v',
+          longValue: ['signal', 'kill-after'],
+          longFlag: ['foreground', 'preserve-status', 'verbose', 'help', 'version'],
+        },
+        ({ rest }) => runs(args.slice(rest + 1)),
+      );
+    case 'stdbuf':
+      return withOptions(
+        args,
+        { shortValue: 'ioe', longValue: ['input', 'output', 'error'], longFlag: ['help', 'version'] },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    case 'time':
+      return withOptions(
+        args,
+        {
+          shortValue: 'fo',
+          shortFlag: 'pvaq',
+          longValue: ['format', 'output'],
+          longFlag: ['portability', 'verbose', 'append', 'quiet', 'help', 'version'],
+        },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    case 'command':
+      return withOptions(args, { shortFlag: 'pvV' }, ({ options, rest }) =>
+        options.has('v') || options.has('V') ? { kind: 'none' } : runs(args.slice(rest)),
+      );
+    case 'exec':
+      return withOptions(args, { shortValue: 'a', shortFlag: 'cl' }, ({ rest }) => runs(args.slice(rest)));
+    case 'builtin':
+    case 'nohup.exe':
+      return runs(args);
+    case 'busybox':
+      return args[0]?.value.startsWith('-') ? { kind: 'none' } : runs(args);
+    case 'xargs':
+      return unwrapXargs(args);
+    case 'find':
+      return unwrapFind(args);
+    case 'setsid':
+      return withOptions(
+        args,
+        { shortFlag: 'cfw', longFlag: ['ctty', 'fork', 'wait', 'help', 'version'] },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    case 'ionice':
+      return withOptions(
+        args,
+        {
+          shortValue: 'cnpPu',
+          shortFlag: 't',
+          longValue: ['class', 'classdata', 'pid', 'pgid', 'uid'],
+          longFlag: ['ignore', 'help', 'version'],
+        },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    case 'chroot':
+      return withOptions(
+        args,
+        { longValue: ['userspec', 'groups'], longFlag: ['skip-chdir', 'help', 'version'] },
+        ({ rest }) => runs(args.slice(rest + 1)),
+      );
+    case 'flock':
+      return withOptions(
+        args,
+        {
+          shortValue: 'wEc',
+          shortFlag: 'sxenuoFv',
+          longValue: ['timeout', 'wait', 'conflict-exit-code', 'command'],
+          longFlag: [
+            'shared',
+            'exclusive',
+            'nonblock',
+            'nb',
+            'unlock',
+            'close',
+            'no-fork',
+            'verbose',
+            'help',
+            'version',
+          ],
+        },
+        ({ options, rest }) => {
+          const body = options.get('c') ?? options.get('command');
+          if (body !== undefined && body !== true) return { kind: 'script', body };
+          return runs(args.slice(rest + 1));
+        },
+      );
+    case 'watch':
+      return withOptions(
+        args,
+        {
+          shortValue: 'nq',
+          shortFlag: 'dtbegcxpwr',
+          longValue: ['interval', 'equexit'],
+          longFlag: [
+            'differences',
+            'no-title',
+            'no-wrap',
+            'beep',
+            'errexit',
+            'chgexit',
+            'color',
+            'no-color',
+            'exec',
+            'precise',
+            'no-linewrap',
+            'no-rerun',
+            'help',
+            'version',
+          ],
+        },
+        ({ options, rest }) => {
+          const argv = args.slice(rest);
+          if (argv.length === 0) return { kind: 'none' };
+          // watch runs `sh -c` on its arguments joined, unless -x asks for exec.
+          return options.has('x') || options.has('exec')
+            ? runs(argv)
+            : { kind: 'script', body: joinWords(argv) };
+        },
+      );
+    case 'git':
+      return unwrapGit(args);
+    case 'ssh':
+      return withOptions(
+        args,
+        { shortValue: 'BbcDEeFIiJLlmOoPpQRSWw', shortFlag: '46AaCfGgKkMNnqsTtVvXxYy' },
+        ({ rest }) => {
+          const remote = args.slice(rest + 1);
+          return remote.length === 0 ? { kind: 'none' } : { kind: 'script', body: joinWords(remote) };
+        },
+      );
+    case 'script':
+      return withOptions(
+        args,
+        {
+          shortValue: 'cEIOBTm',
+          shortFlag: 'aefqkrt',
+          longValue: [
+            'command',
+            'echo',
+            'log-in',
+            'log-out',
+            'log-io',
+            'log-timing',
+            'logging-format',
+            'output-limit',
+          ],
+          longFlag: ['append', 'return', 'flush', 'force', 'quiet', 'timing', 'help', 'version'],
+        },
+        ({ options }) => {
+          const body = options.get('c') ?? options.get('command');
+          return body !== undefined && body !== true ? { kind: 'script', body } : { kind: 'none' };
+        },
+      );
+    case 'trap': {
+      // `trap 'text' SIGNAL…`: the text runs when the signal (or EXIT) comes.
+      const body = args[0]?.value === '--' ? args[1] : args[0];
+      return body && !/^-[lp]$/.test(body.value) && args.length >= 2
+        ? { kind: 'script', body }
+        : { kind: 'none' };
+    }
+    case 'alias': {
+      // `alias s=sudo`: the value runs wherever the alias is used, which this reader does not track.
+      const bodies = args
+        .filter((word) => word.value.includes('='))
+        .map((word) => ({ ...word, value: word.value.slice(word.value.indexOf('=') + 1) }));
+      return bodies.length === 0
+        ? { kind: 'none' }
+        : { kind: 'script', body: { ...joinWords(bodies), value: bodies.map((b) => b.value).join('\n') } };
+    }
+    case 'eval':
+      return args.length === 0 ? { kind: 'none' } : { kind: 'script', body: joinWords(args) };
+    case 'sudo':
+    case 'sudoedit':
+      return withOptions(
+        args,
+        {
+          shortValue: 'ugpCDhrtUTc',
+          shortFlag: 'AbEeHiKklnPSsVvBNR',
+          longValue: [
+            'user',
+            'group',
+            'prompt',
+            'close-from',
+            'chdir',
+            'host',
+            'role',
+            'type',
+            'other-user',
+            'command-timeout',
+            'preserve-env',
+          ],
+          longFlag: [
+            'askpass',
+            'background',
+            'preserve-env',
+            'edit',
+            'set-home',
+            'login',
+            'remove-timestamp',
+            'reset-timestamp',
+            'list',
+            'non-interactive',
+            'preserve-groups',
+            'stdin',
+            'shell',
+            'validate',
+            'version',
+            'help',
+            'bell',
+          ],
+        },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    case 'doas':
+      return withOptions(args, { shortValue: 'uC', shortFlag: 'nsL' }, ({ rest }) => runs(args.slice(rest)));
+    case 'su':
+    case 'runuser':
+      return withOptions(
+        args,
+        {
+          shortValue: 'cgGsuw',
+          shortFlag: 'lmpPf',
+          longValue: [
+            'command',
+            'group',
+            'supp-group',
+            'shell',
+            'user',
+            'whitelist-environment',
+            'session-command',
+          ],
+          longFlag: ['login', 'preserve-environment', 'pty', 'fast', 'help', 'version'],
+        },
+        ({ options }) => {
+          const body = options.get('c') ?? options.get('command') ?? options.get('session-command');
+          return body !== undefined && body !== true ? { kind: 'script', body } : { kind: 'none' };
+        },
+      );
+    case 'pkexec':
+    case 'run0':
+      return withOptions(
+        args,
+        {
+          longValue: [
+            'user',
+            'unit',
+            'property',
+            'description',
+            'slice',
+            'setenv',
+            'chdir',
+            'nice',
+            'background',
+          ],
+          longFlag: ['disable-internal-agent', 'keep-cwd', 'no-ask-password', 'machine', 'help', 'version'],
+        },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    default:
+      return { kind: 'none' };
+  }
+}
+
+// --- Interpreters ------------------------------------------------------------------------------------------
+
+/** Where an interpreter takes its program from, as far as its arguments say. */
+export type ScriptSource =
+  /** From stdin: no script operand, `-`, `/dev/stdin`, or `-s`. */
+  | { kind: 'stdin' }
+  /** From this operand (a file, or a stream when the word is a process substitution). */
+  | { kind: 'operand'; word: ArgWord }
+  /** From an option's text (`python -c`, `node -e`, `perl -e`): the text is the program. */
+  | { kind: 'inline'; word: ArgWord }
+  /** A module or a subcommand, not a script (`python -m http.server`). */
+  | { kind: 'other' };
+
+interface InterpreterSyntax {
+  /** Options whose value is the program text. */
+  inline: readonly string[];
+  /** Options that take a value that is not the program. */
+  value: readonly string[];
+  /** Options after which no script is read (`-m module`). */
+  other: readonly string[];
+}
+
+const INTERPRETER_SYNTAX: Array<[RegExp, InterpreterSyntax]> = [
+  [/^python[\d.]*$|^pypy[\d.]*$/, { inline: ['-c'], value: ['-W', '-X', '-Q'], other: ['-m'] }],
+  [
+    /^(node|nodejs|bun)$/,
+    {
+      inline: ['-e', '-p', '--eval', '--print'],
+      value: ['-r', '--require', '--import', '--loader', '-C', '--conditions', '--input-type'],
+      other: [],
+    },
+  ],
+  [/^perl[\d.]*$/, { inline: ['-e', '-E'], value: ['-I', '-M', '-m', '-x'], other: [] }],
+  [/^ruby[\d.]*$/, { inline: ['-e'], value: ['-I', '-r', '-C', '-E'], other: [] }],
+  [/^php[\d.]*$/, { inline: ['-r'], value: ['-c', '-d', '-z'], other: ['-S'] }],
+  [/^lua[\d.]*$|^luajit$/, { inline: ['-e'], value: ['-l'], other: [] }],
+];
+
+const STDIN_PATHS = new Set(['-', '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
+
+/**
+ * Where `program` (a basename) would read its script from, given its arguments. Shells know `-c` (inline) and
+ * `-s` (stdin); a few interpreters' inline and module options are known; for any other program the first
+ * operand is the script. Used only to judge programs a rule names as interpreters.
+ */
+export function scriptSource(program: string, args: readonly ArgWord[]): ScriptSource {
+  const name = program.toLowerCase();
+  if (SHELLS.has(name)) {
+    const body = shellBody([...args]);
+    if (body?.kind === 'script') return { kind: 'inline', word: body.body };
+    for (let i = 0; i < args.length; i++) {
+      const text = args[i]!.value;
+      if (text === '--' || text === '-') {
+        const operand = text === '--' ? args[i + 1] : undefined;
+        return operand && !STDIN_PATHS.has(operand.value)
+          ? { kind: 'operand', word: operand }
+          : { kind: 'stdin' };
+      }
+      if (text.startsWith('--')) {
+        if (['--rcfile', '--init-file'].includes(text)) i++;
+        continue;
+      }
+      if (/^[-+]./.test(text) && !args[i]!.stream) {
+        if (text.startsWith('-') && text.includes('s')) return { kind: 'stdin' };
+        if (/[oO]/.test(text)) i++;
+        continue;
+      }
+      return STDIN_PATHS.has(text) ? { kind: 'stdin' } : { kind: 'operand', word: args[i]! };
+    }
+    return { kind: 'stdin' };
+  }
+  const syntax = INTERPRETER_SYNTAX.find(([pattern]) => pattern.test(name))?.[1] ?? {
+    inline: [],
+    value: [],
+    other: [],
+  };
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
+    const text = word.value;
+    if (text === '--') {
+      const operand = args[i + 1];
+      return operand && !STDIN_PATHS.has(operand.value)
+        ? { kind: 'operand', word: operand }
+        : { kind: 'stdin' };
+    }
+    if (STDIN_PATHS.has(text) || !text.startsWith('-') || word.stream) {
+      return STDIN_PATHS.has(text) ? { kind: 'stdin' } : { kind: 'operand', word };
+    }
+    const [flag = text] = splitOnce(text, '=');
+    const attachedShort = /^-[a-zA-Z]/.test(text) && !text.startsWith('--') ? text.slice(0, 2) : flag;
+    if (syntax.inline.includes(flag) || syntax.inline.includes(attachedShort)) {
+      const inline =
+        text.length > attachedShort.length && !text.startsWith('--')
+          ? { source: word.source, value: text.slice(2) }
+          : args[i + 1];
+      return inline ? { kind: 'inline', word: inline } : { kind: 'other' };
+    }
+    if (syntax.other.includes(flag) || syntax.other.includes(attachedShort)) return { kind: 'other' };
+    if (
+      (syntax.value.includes(flag) && !text.includes('=')) ||
+      (syntax.value.includes(attachedShort) && text === attachedShort)
+    )
+      i++;
+  }
+  return { kind: 'stdin' };
+}
