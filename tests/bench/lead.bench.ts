@@ -32,8 +32,8 @@ const CLI = ['--import', 'tsx', 'packages/cli/src/main.ts'];
 
 /**
  * Inserts `count` decision audit rows (ids `from`…) spread evenly over the 7 days before `end`: ten decisions
- * per task, the task's kind chosen by its number. Chain columns stay empty, as for rows written outside the
- * supervisor path.
+ * per task, the task's kind chosen by its number. Chain columns hold placeholders (position = row number):
+ * the scan never reads them, and hashing a million rows would measure the generator, not the scan.
  */
 async function generateRows(db: Db, from: number, count: number, total: number, end: Date): Promise<void> {
   await sql`
@@ -72,7 +72,8 @@ async function generateRows(db: Db, from: number, count: number, total: number, 
              end as findings
         from k
     )
-    insert into task_audits (tenant_id, task_id, event_type, level, decision_id, event_id, source_event_ts, processed_at, payload, created_at)
+    insert into task_audits (tenant_id, task_id, event_type, level, decision_id, event_id, source_event_ts, processed_at, payload, created_at,
+                             chain_seq, prev_hash, row_hash, hash_version)
     select ${TENANT}, 'task-' || t,
            case dt when 'PAUSE' then 'SUPERVISOR_PAUSED' when 'BLOCK' then 'SUPERVISOR_BLOCKED' when 'RETRY' then 'SUPERVISOR_RETRY_RECOMMENDED' else 'SUPERVISOR_ALLOWED' end,
            case dt when 'PAUSE' then 'warn' when 'BLOCK' then 'warn' else 'info' end,
@@ -85,7 +86,8 @@ async function generateRows(db: Db, from: number, count: number, total: number, 
              'policy', 'task_step_risk', 'policy_version', '1+1', 'event_id', 'evt-' || i, 'event_type', 'TASK_STEP_COMPLETED', 'source', 'queue',
              'enforcement', case dt when 'ALLOW_HIGH' then 'monitor' else 'enforce' end)
            || case dt when 'ALLOW_HIGH' then '{"would_have":"BLOCK"}'::jsonb else '{}'::jsonb end,
-           ts + (20 + h % 200) * interval '1 millisecond'
+           ts + (20 + h % 200) * interval '1 millisecond',
+           i, 'bench', 'bench', 2
       from f`.execute(db);
 }
 

@@ -738,6 +738,8 @@ describe('supervisor-worker killed with SIGKILL while deciding 20,000 events', (
           'source_event_ts',
           'processed_at',
           'payload',
+          'created_at',
+          'hash_version',
           'prev_hash',
           'row_hash',
         ])

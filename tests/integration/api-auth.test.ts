@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { revokeApiKey, findActiveApiKeyByHash } from '@warden/db';
+import { appendAudits, revokeApiKey, findActiveApiKeyByHash } from '@warden/db';
 import { hashApiKey } from '@warden/domain';
 import { call, event, startTestApi, type TestApi } from '../support/api.js';
 
@@ -68,11 +68,13 @@ describe('API authentication and tenancy', () => {
   });
 
   it('should page through audits with a cursor, oldest first', async () => {
+    // Audit rows only enter through appendAudits, which chains them.
     for (let i = 0; i < 5; i++) {
       await api.db
-        .insertInto('task_audits')
-        .values({ tenant_id: 'acme', task_id: 'task-a', event_type: 'SUPERVISOR_ALLOWED', level: 'info', payload: JSON.stringify({ i }) })
-        .execute();
+        .transaction()
+        .execute((trx) =>
+          appendAudits(trx, [{ tenant_id: 'acme', task_id: 'task-a', event_type: 'SUPERVISOR_ALLOWED', level: 'info', decision_id: null, event_id: null, source_event_ts: null, payload: { i } }]),
+        );
     }
     const first = await call(`${api.url}/v1/tasks/task-a/audits?limit=2`, { key: acmeReader });
     expect(first.status).toBe(200);

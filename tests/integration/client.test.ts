@@ -14,7 +14,7 @@ import {
   deriveEventId,
   type EventToSend,
 } from '@warden/client';
-import { ensureTenant, insertApiKey } from '@warden/db';
+import { appendAudits, ensureTenant, insertApiKey } from '@warden/db';
 import { displayPrefix, generateApiKey, hashApiKey } from '@warden/domain';
 import {
   createTestDatabase,
@@ -361,18 +361,22 @@ describe('WardenClient', () => {
           metadata: JSON.stringify({ owner: 'etl' }),
         })
         .execute();
-      await database.db
-        .insertInto('task_audits')
-        .values(
+      // Audit rows only enter through appendAudits, which chains them.
+      await database.db.transaction().execute((trx) =>
+        appendAudits(
+          trx,
           ['SUPERVISOR_ALLOWED', 'SUPERVISOR_PAUSED', 'GATE_RELEASED'].map((eventType) => ({
             tenant_id: TENANT,
             task_id: taskId,
             event_type: eventType,
-            level: 'info',
-            payload: JSON.stringify({ reason: eventType }),
+            level: 'info' as const,
+            decision_id: null,
+            event_id: null,
+            source_event_ts: null,
+            payload: { reason: eventType },
           })),
-        )
-        .execute();
+        ),
+      );
     });
 
     it('should return the task with its status and metadata', async () => {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { commonEnvShape, ConfigError, parseConfig } from '@warden/domain';
+import { auditKeysField, commonEnvShape, ConfigError, parseConfig } from '@warden/domain';
 
 export const configSchema = z.object({
   DATABASE_URL: commonEnvShape.DATABASE_URL,
@@ -15,6 +15,11 @@ export const configSchema = z.object({
   WRITEGATE_POLICY_FILE: z.string().min(1).default('infra/policies/writegate.yaml'),
   /** The lead miner's rules file. @defaultValue `infra/policies/lead-rules.yaml` */
   LEAD_RULES_FILE: z.string().min(1).default('infra/policies/lead-rules.yaml'),
+  /**
+   * Audit anchor key(s), comma-separated, first signs (`warden audit anchor`), all verify (`warden audit
+   * verify`). @defaultValue none: anchors are neither made nor checked
+   */
+  WARDEN_AUDIT_KEY: auditKeysField,
 });
 
 /** The configuration variables that name files, resolved against the current directory. */

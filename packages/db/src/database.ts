@@ -99,10 +99,22 @@ export interface TaskAuditsTable {
   processed_at: Timestamp;
   payload: Json<Record<string, unknown>>;
   created_at: Timestamp;
-  /** Position in the tenant's hash chain (1, 2, …); null only on rows written outside the supervisor path. */
-  chain_seq: ColumnType<string | null, number | string | null | undefined, number | string | null>;
-  prev_hash: string | null;
-  row_hash: string | null;
+  /** Position in the tenant's hash chain (1, 2, …), unique per tenant; written only by `appendAudits`. */
+  chain_seq: ColumnType<string, number | string, number | string>;
+  prev_hash: string;
+  row_hash: string;
+  /** How `row_hash` was computed (see `AuditHashVersion` in @warden/domain): 1 before the upgrade, 2 since. */
+  hash_version: number;
+}
+
+/** Signed checkpoints of the audit chains: an HMAC (key outside the database) over one row's position and hash. */
+export interface AuditAnchorsTable {
+  tenant_id: string;
+  chain_seq: ColumnType<string, number | string, number | string>;
+  row_hash: string;
+  key_id: string;
+  signature: string;
+  anchored_at: RequiredTimestamp;
 }
 
 export interface AuditChainHeadsTable {
@@ -134,6 +146,7 @@ export interface Database {
   task_audits: TaskAuditsTable;
   task_gates: TaskGatesTable;
   audit_chain_heads: AuditChainHeadsTable;
+  audit_anchors: AuditAnchorsTable;
   lead_scans: LeadScansTable;
   lead_findings: LeadFindingsTable;
   changesets: ChangeSetsTable;

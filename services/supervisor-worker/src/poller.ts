@@ -1,4 +1,5 @@
-import { deleteCompletedInboxRows, releaseExpiredClaims, takeRowsToReenqueue, type Db } from '@warden/db';
+import { anchorAuditChains, deleteCompletedInboxRows, releaseExpiredClaims, takeRowsToReenqueue, type Db } from '@warden/db';
+import type { AuditKey } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import { QUEUE_NAMES, eventJobId, type WardenQueues } from '@warden/queue';
 import { auditDeadEvents } from './decision-processor.js';
@@ -18,6 +19,10 @@ export interface PollerOptions {
   maxAttempts: number;
   /** @defaultValue `7` */
   retentionDays: number;
+  /** Keys to sign audit anchors with (the first signs); none: no anchoring. @defaultValue `[]` */
+  auditKeys?: readonly AuditKey[];
+  /** Least time between two anchoring passes. @defaultValue `60000` */
+  anchorIntervalMs?: number;
 }
 
 export interface PollResult {
@@ -25,6 +30,8 @@ export interface PollResult {
   dead: number;
   reenqueued: number;
   deleted: number;
+  /** Audit chains anchored in this pass. */
+  anchored: number;
 }
 
 /**
@@ -36,6 +43,7 @@ export class InboxPoller {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private lastCleanup = 0;
+  private lastAnchor = 0;
 
   constructor(private readonly options: PollerOptions) {}
 
@@ -97,10 +105,39 @@ export class InboxPoller {
       this.lastCleanup = now;
       deleted = await deleteCompletedInboxRows(db, new Date(now - this.options.retentionDays * 24 * 3600 * 1000));
     }
-    const result = { released: released.length, dead: dead.length, reenqueued: due.length, deleted };
-    if (result.released + result.dead + result.reenqueued + result.deleted > 0) {
+    const anchored = await this.anchorAuditChains(now);
+    const result = { released: released.length, dead: dead.length, reenqueued: due.length, deleted, anchored };
+    if (result.released + result.dead + result.reenqueued + result.deleted + result.anchored > 0) {
       logger.info({ module: 'poller', action: 'poll', status: 'ok', ...result }, 'poller pass');
     }
     return result;
+  }
+
+  /**
+   * Signs a checkpoint of each audit chain that grew, at most every `anchorIntervalMs`: after it, rows up to
+   * the anchor cannot be rewritten, even by someone who can write every table, without `warden audit verify`
+   * naming it. A chain that does not verify is not anchored, and says so loudly every pass.
+   */
+  private async anchorAuditChains(now: number): Promise<number> {
+    const [key] = this.options.auditKeys ?? [];
+    if (!key || now - this.lastAnchor < (this.options.anchorIntervalMs ?? 60_000)) return 0;
+    this.lastAnchor = now;
+    let results;
+    try {
+      results = await anchorAuditChains(this.options.db, { key, keys: this.options.auditKeys ?? [], now: new Date(now) });
+    } catch (error) {
+      // The inbox work of this pass is done; anchoring is tried again next interval.
+      this.options.logger.warn({ module: 'poller', action: 'anchor', status: 'error', err: error }, 'audit anchoring failed; will try again');
+      return 0;
+    }
+    for (const result of results) {
+      if (result.status === 'broken') {
+        this.options.logger.error(
+          { module: 'poller', action: 'anchor', status: 'broken', tenant_id: result.tenant_id, chain_seq: result.problem.chain_seq, problem: result.problem.kind },
+          `audit chain of ${result.tenant_id} does not verify, not anchored: ${result.problem.message}; run warden audit verify`,
+        );
+      }
+    }
+    return results.filter((r) => r.status === 'anchored').length;
   }
 }

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import {
+  AUDIT_HASH_VERSION,
   auditRowHash,
   GENESIS_HASH,
   toAuditChainContent,
@@ -48,12 +49,9 @@ export async function lockTaskContexts(trx: Transaction<Database>, keys: readonl
   return contexts;
 }
 
-export function taskContextKey(key: TaskKey): string {
-  return taskKey(key);
-}
-
 /**
- * Running (or paused, or verifying) tasks of these tenants that hold exclusive resources, for conflict checks.
+ * Tasks of these tenants that hold exclusive resources (running, verifying, retrying or paused: see
+ * `RESOURCE_HOLDING_STATUSES` in the domain's task lifecycle), for conflict checks.
  * Takes a transaction-scoped advisory lock per tenant first (tenants in sorted order), so two transactions
  * admitting tasks of one tenant check conflicts one after the other: the second sees the first's new holder.
  */
@@ -66,7 +64,7 @@ export async function findTasksHoldingResources(trx: Transaction<Database>, tena
   const rows = await sql<{ tenant_id: string; task_id: string; resources: unknown }>`
     select tenant_id, task_id, metadata -> 'exclusive_resources' as resources from tasks
      where tenant_id = any(${[...tenantIds]}::text[])
-       and status in ('running', 'verifying', 'paused') and metadata ? 'exclusive_resources'`.execute(trx);
+       and status in ('running', 'verifying', 'retrying', 'paused') and metadata ? 'exclusive_resources'`.execute(trx);
   for (const row of rows.rows) {
     const resources = Array.isArray(row.resources) ? row.resources.filter((r): r is string => typeof r === 'string') : [];
     if (resources.length === 0) continue;
@@ -156,48 +154,73 @@ export interface NewAudit extends TaskKey {
  * Appends audit rows to their tenants' hash chains, in the order given. Locks each tenant's chain head for the
  * rest of the transaction (tenants in sorted order), so a chain grows one transaction at a time; batching
  * many rows into one call is what keeps that cheap.
+ *
+ * Two round trips, whatever the number of rows: (1) create missing heads, lock every head and, once a
+ * tenant's head is locked, allocate that tenant's `audit_id`s and `created_at`, so both are known before
+ * hashing (they are hashed: version 2) and a tenant's ids grow in commit order; (2) insert the rows and move
+ * the heads in one statement.
  */
 export async function appendAudits(trx: Transaction<Database>, audits: readonly NewAudit[], processedAt = new Date()): Promise<void> {
   if (audits.length === 0) return;
-  const tenants = [...new Set(audits.map((a) => a.tenant_id))].sort();
-  await trx
-    .insertInto('audit_chain_heads')
-    .values(tenants.map((tenant_id) => ({ tenant_id, chain_seq: 0, row_hash: GENESIS_HASH })))
-    .onConflict((oc) => oc.column('tenant_id').doNothing())
-    .execute();
-  const heads = await trx
-    .selectFrom('audit_chain_heads')
-    .select(['tenant_id', 'chain_seq', 'row_hash'])
-    .where('tenant_id', 'in', tenants)
-    .orderBy('tenant_id')
-    .forUpdate()
-    .execute();
-  const state = new Map(heads.map((h) => [h.tenant_id, { seq: Number(h.chain_seq), hash: h.row_hash }]));
+  const counts = new Map<string, number>();
+  for (const audit of audits) counts.set(audit.tenant_id, (counts.get(audit.tenant_id) ?? 0) + 1);
+  const tenants = [...counts.keys()].sort();
+  const heads = await lockChainHeads(trx, tenants, tenants.map((t) => counts.get(t)!));
+  const state = new Map(heads.map((h) => [h.tenant_id, { seq: Number(h.chain_seq), hash: h.row_hash, ids: sortIds(h.audit_ids), createdAt: h.created_at }]));
   const rows = audits.map((audit) => {
     const head = state.get(audit.tenant_id)!;
-    const content = toAuditChainContent({ ...audit, chain_seq: head.seq + 1, processed_at: processedAt });
-    const rowHash = auditRowHash(content, head.hash);
-    const row = {
-      tenant_id: audit.tenant_id,
-      task_id: audit.task_id,
-      event_type: audit.event_type,
-      level: audit.level,
-      decision_id: audit.decision_id,
-      event_id: audit.event_id,
-      source_event_ts: audit.source_event_ts,
+    const content = toAuditChainContent({
+      ...audit,
+      hash_version: AUDIT_HASH_VERSION,
+      audit_id: head.ids.shift()!,
+      chain_seq: head.seq + 1,
       processed_at: processedAt,
-      payload: JSON.stringify(audit.payload),
-      chain_seq: content.chain_seq,
-      prev_hash: head.hash,
-      row_hash: rowHash,
-    };
-    state.set(audit.tenant_id, { seq: content.chain_seq, hash: rowHash });
+      created_at: head.createdAt,
+    });
+    const rowHash = auditRowHash(content, head.hash);
+    const row = { ...content, payload: JSON.stringify(audit.payload), source_event_ts: audit.source_event_ts, processed_at: processedAt, created_at: head.createdAt, prev_hash: head.hash, row_hash: rowHash };
+    head.seq = content.chain_seq;
+    head.hash = rowHash;
     return row;
   });
-  await trx.insertInto('task_audits').values(rows).execute();
   const finalHeads = [...state.entries()];
+  const column = <K extends keyof (typeof rows)[number]>(key: K) => rows.map((r) => r[key]);
+  // The CTE runs to completion whether or not the update reads it (Postgres runs data-modifying CTEs once).
   await sql`
+    with inserted as (
+      insert into task_audits (audit_id, tenant_id, task_id, event_type, level, decision_id, event_id, source_event_ts,
+                               processed_at, payload, created_at, chain_seq, prev_hash, row_hash, hash_version)
+      select id, tenant, task, type, lvl, decision, event, source_ts, processed, body::jsonb, created, seq, prev, hash, version
+        from unnest(${column('audit_id')}::bigint[], ${column('tenant_id')}::text[], ${column('task_id')}::text[],
+                    ${column('event_type')}::text[], ${column('level')}::text[], ${column('decision_id')}::text[],
+                    ${column('event_id')}::text[], ${column('source_event_ts')}::timestamptz[], ${column('processed_at')}::timestamptz[],
+                    ${column('payload')}::text[], ${column('created_at')}::timestamptz[], ${column('chain_seq')}::bigint[],
+                    ${column('prev_hash')}::text[], ${column('row_hash')}::text[], ${column('hash_version')}::smallint[])
+             as r(id, tenant, task, type, lvl, decision, event, source_ts, processed, body, created, seq, prev, hash, version)
+    )
     update audit_chain_heads as h set chain_seq = v.seq, row_hash = v.hash, updated_at = now()
       from unnest(${finalHeads.map(([t]) => t)}::text[], ${finalHeads.map(([, s]) => s.seq)}::bigint[], ${finalHeads.map(([, s]) => s.hash)}::text[]) as v(tenant_id, seq, hash)
      where h.tenant_id = v.tenant_id`.execute(trx);
+}
+
+/**
+ * Creates the missing heads and locks all of them, in the order given (sorted: no deadlocks). For each head,
+ * after its lock is held, allocates `count` audit ids and reads the clock (to the millisecond, what a JS Date
+ * holds, so the hashed `created_at` is exactly the stored one).
+ */
+async function lockChainHeads(trx: Transaction<Database>, tenants: readonly string[], counts: readonly number[]) {
+  const result = await sql<{ tenant_id: string; chain_seq: string; row_hash: string; audit_ids: string[]; created_at: Date }>`
+    insert into audit_chain_heads as h (tenant_id, chain_seq, row_hash)
+    select t, 0, ${GENESIS_HASH} from unnest(${tenants}::text[]) with ordinality as u(t, n) order by n
+    on conflict (tenant_id) do update set updated_at = h.updated_at
+    returning h.tenant_id, h.chain_seq, h.row_hash,
+              array(select nextval('task_audits_audit_id_seq')::text
+                      from generate_series(1, (${counts}::int[])[array_position(${tenants}::text[], h.tenant_id)])) as audit_ids,
+              date_trunc('milliseconds', clock_timestamp()) as created_at`.execute(trx);
+  return result.rows;
+}
+
+/** Ids in allocation order, so a tenant's rows get ascending ids along the chain. */
+function sortIds(ids: readonly string[]): string[] {
+  return [...ids].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
 }
