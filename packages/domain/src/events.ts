@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TenantIdSchema } from './scopes.js';
+import { refuseUnstorableJson, unstorableTextProblem } from './validation.js';
 
 /** Event types with a built-in policy; any other non-empty type is accepted and goes to the default policy. */
 export const KNOWN_EVENT_TYPES = ['TASK_CREATED', 'TASK_STEP_COMPLETED', 'TASK_FAILED', 'TASK_STATE_CHANGED'] as const;
@@ -8,8 +9,48 @@ export const KNOWN_EVENT_TYPES = ['TASK_CREATED', 'TASK_STEP_COMPLETED', 'TASK_F
 export const EventSourceSchema = z.enum(['queue', 'http', 'polling']);
 export type EventSource = z.infer<typeof EventSourceSchema>;
 
-export const EventIdSchema = z.string().min(1).max(200);
-export const TaskIdSchema = z.string().min(1).max(200);
+/** Ids are stored as text: NUL and lone surrogates are refused with the field's own path. */
+const storableText = (value: string, ctx: z.core.$RefinementCtx): void => {
+  const problem = unstorableTextProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+};
+
+export const EventIdSchema = z.string().min(1).max(200).superRefine(storableText);
+export const TaskIdSchema = z.string().min(1).max(200).superRefine(storableText);
+
+/**
+ * Task-id namespaces Warden files its own audit trails under (`changeset:<id>` for a change set's trail,
+ * `trigger:<event_name>` for a cron trigger's) or keeps for later ones. A producer that could send events for
+ * such a task id would append rows to a trail that is not a task's. Matched case-insensitively, so
+ * `Changeset:x` cannot pass for a different id on a screen either. Ids that merely start alike
+ * (`changesets-report`, `trigger-x`) are ordinary task ids.
+ */
+export const RESERVED_TASK_ID_PREFIXES = ['changeset:', 'trigger:', 'lead:', 'scan:', 'warden:', 'system:'] as const;
+
+/** The reserved prefix `taskId` starts with, if any. */
+export function reservedTaskIdPrefix(taskId: string): string | undefined {
+  const lower = taskId.toLowerCase();
+  return RESERVED_TASK_ID_PREFIXES.find((prefix) => lower.startsWith(prefix));
+}
+
+/** A task id a producer may send events for: a {@link TaskIdSchema} outside Warden's own namespaces. */
+export const ProducerTaskIdSchema = TaskIdSchema.superRefine((value, ctx) => {
+  const prefix = reservedTaskIdPrefix(value);
+  if (prefix)
+    ctx.addIssue({
+      code: 'custom',
+      message: `must not start with "${prefix}": task ids beginning with ${RESERVED_TASK_ID_PREFIXES.map((p) => `"${p}"`).join(', ')} are reserved for Warden's own audit trails`,
+    });
+});
+
+/**
+ * An ISO 8601 time with an offset that Postgres can also store: zod accepts year 0000 and offsets up to
+ * ±23:59, Postgres' timestamptz neither (years start at 1 AD here, offsets end at ±15:59).
+ */
+export const EventTimeSchema = z.iso
+  .datetime({ offset: true })
+  .refine((value) => !value.startsWith('0000-'), 'year 0000 is not a date Postgres can store; years start at 0001')
+  .refine((value) => !/[+-](1[6-9]|2\d)(:?\d\d)?$/.test(value), 'the UTC offset must be between -15:59 and +15:59');
 export const EventTypeSchema = z
   .string()
   .min(1)
@@ -26,7 +67,9 @@ export const TaskEventSchema = z.object({
   source: EventSourceSchema,
   payload: z.record(z.string(), z.unknown()),
   trace_id: z.string().max(200).optional(),
-}).superRefine(refuseNulCharacters);
+  // No depth bound here: events already in the inbox were accepted before there was one, and the walk is
+  // iterative, so depth costs it nothing. New events are bounded on the way in (IncomingEventSchema).
+}).superRefine(refuseUnstorableJson({ maxDepth: Number.POSITIVE_INFINITY }));
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
 
 /**
@@ -36,33 +79,15 @@ export type TaskEvent = z.infer<typeof TaskEventSchema>;
 export const IncomingEventSchema = z.object({
   event_id: EventIdSchema,
   tenant_id: TenantIdSchema.optional(),
-  task_id: TaskIdSchema,
+  task_id: ProducerTaskIdSchema,
   event_type: EventTypeSchema,
-  ts: z.iso.datetime({ offset: true }).optional(),
+  ts: EventTimeSchema.optional(),
   payload: z.record(z.string(), z.unknown()).default({}),
   trace_id: z.string().max(200).optional(),
-}).superRefine(refuseNulCharacters);
+  // Postgres cannot store NUL or a lone surrogate in text or jsonb, and a payload nested thousands deep is a
+  // hazard to every recursive reader after us: refused here, at the offending path, without recursion.
+}).superRefine(refuseUnstorableJson());
 export type IncomingEvent = z.infer<typeof IncomingEventSchema>;
-
-/**
- * Postgres cannot store the NUL character in text or jsonb; an event carrying one would fail at insert. It is
- * refused up front, with the path of the offending field, instead.
- */
-function refuseNulCharacters(value: Record<string, unknown>, ctx: z.core.$RefinementCtx): void {
-  const walk = (node: unknown, path: Array<string | number>): void => {
-    if (typeof node === 'string') {
-      if (node.includes('\u0000')) ctx.addIssue({ code: 'custom', message: 'must not contain the NUL character (\\u0000)', path });
-    } else if (Array.isArray(node)) {
-      node.forEach((item, index) => walk(item, [...path, index]));
-    } else if (node !== null && typeof node === 'object') {
-      for (const [key, inner] of Object.entries(node)) {
-        if (key.includes('\u0000')) ctx.addIssue({ code: 'custom', message: 'keys must not contain the NUL character', path });
-        walk(inner, [...path, key]);
-      }
-    }
-  };
-  walk(value, []);
-}
 
 /** The most events one `POST /v1/events` may carry. */
 export const MAX_EVENTS_PER_BATCH = 500;

@@ -20,7 +20,15 @@ function summarize(details: ErrorDetail[]): string {
  * `what` says what was being read ("request body", "job supervisor-events/event").
  */
 export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const result = schema.safeParse(input);
+  let result: z.ZodSafeParseResult<z.output<S>>;
+  try {
+    result = schema.safeParse(input);
+  } catch (error) {
+    // A refinement or transform that throws on input it did not expect (e.g. `new URL()` of a bad URL) is
+    // still bad input, not a server fault: answer it as such rather than letting it become a 500.
+    const message = `could not be read: ${error instanceof Error ? error.message : String(error)}`;
+    throw new ValidationError(`invalid ${what}: ${message}`, [{ path: '(root)', message }]);
+  }
   if (result.success) return result.data;
   const details = describeIssues(result.error.issues);
   throw new ValidationError(`invalid ${what}: ${summarize(details)}`, details);
@@ -35,4 +43,123 @@ export function parseConfig<S extends z.ZodType>(schema: S, source: unknown, wha
   if (result.success) return result.data;
   const details = describeIssues(result.error.issues);
   throw new ConfigError(`invalid ${what}: ${summarize(details)}`, details);
+}
+
+/**
+ * Deepest nesting of objects and arrays Warden accepts in any JSON it is sent (a body, a payload, a cursor).
+ * Nothing Warden stores needs more; past it, every recursive consumer downstream (Postgres' jsonb parser,
+ * canonical JSON, log serialisers) is one deep payload away from a stack overflow.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Most problems one inspection reports: a 5 MB body of NULs should not become a 5 MB error. */
+const MAX_REPORTED_PROBLEMS = 20;
+
+// A high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+export const NUL_MESSAGE = 'must not contain the NUL character (\\u0000): Postgres cannot store it';
+export const LONE_SURROGATE_MESSAGE =
+  'must not contain a lone UTF-16 surrogate (e.g. \\ud800): it is not valid Unicode and Postgres cannot store it';
+
+/**
+ * What is wrong with `value` as text Warden stores, or undefined. NUL cannot go into Postgres text or jsonb;
+ * a lone surrogate is not Unicode at all (jsonb refuses its escape, text silently turns it into U+FFFD).
+ */
+export function unstorableTextProblem(value: string, options: { nul?: boolean } = {}): string | undefined {
+  if ((options.nul ?? true) && value.includes('\u0000')) return NUL_MESSAGE;
+  if (LONE_SURROGATE.test(value)) return LONE_SURROGATE_MESSAGE;
+  return undefined;
+}
+
+export interface JsonProblem {
+  path: Array<string | number>;
+  message: string;
+}
+
+export interface InspectJsonOptions {
+  /** @defaultValue {@link MAX_JSON_DEPTH} */
+  maxDepth?: number;
+  /** Refuse NUL in strings and keys. @defaultValue `true` */
+  nul?: boolean;
+  /** Prefix of every reported path (`payload` when inspecting an event's payload). @defaultValue none */
+  path?: Array<string | number>;
+}
+
+/**
+ * Walks a parsed JSON value without recursion — an explicit stack, so no input can overflow the call stack —
+ * and reports every string or key Postgres cannot store and the first containers nested deeper than
+ * `maxDepth` (the walk does not go below them). At most 20 problems are reported.
+ */
+export function inspectJson(value: unknown, options: InspectJsonOptions = {}): JsonProblem[] {
+  const maxDepth = options.maxDepth ?? MAX_JSON_DEPTH;
+  const nul = options.nul ?? true;
+  const problems: JsonProblem[] = [];
+  // Each entry links to its parent rather than carrying a copy of its path, so a deep value costs linear
+  // memory; a path is spelled out only for the few nodes that have a problem. `depth` counts the containers
+  // around a node: the root object's members are at depth 1.
+  interface Entry {
+    node: unknown;
+    parent: Entry | undefined;
+    key: string | number | undefined;
+    depth: number;
+  }
+  const pathOf = (entry: Entry, key?: string): Array<string | number> => {
+    const path: Array<string | number> = key === undefined ? [] : [key];
+    for (let at: Entry | undefined = entry; at?.key !== undefined; at = at.parent) path.unshift(at.key);
+    return [...(options.path ?? []), ...path];
+  };
+  const stack: Entry[] = [{ node: value, parent: undefined, key: undefined, depth: 0 }];
+  while (stack.length > 0 && problems.length < MAX_REPORTED_PROBLEMS) {
+    const entry = stack.pop()!;
+    const { node, depth } = entry;
+    if (typeof node === 'string') {
+      const problem = unstorableTextProblem(node, { nul });
+      if (problem) problems.push({ path: pathOf(entry), message: problem });
+      continue;
+    }
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= maxDepth) {
+      problems.push({ path: pathOf(entry), message: `is nested deeper than ${maxDepth} levels` });
+      continue;
+    }
+    if (Array.isArray(node)) {
+      for (let index = node.length - 1; index >= 0; index--) stack.push({ node: node[index], parent: entry, key: index, depth: depth + 1 });
+      continue;
+    }
+    const entries = Object.entries(node);
+    for (let index = entries.length - 1; index >= 0; index--) {
+      const [key, inner] = entries[index]!;
+      const problem = unstorableTextProblem(key, { nul });
+      if (problem) problems.push({ path: pathOf(entry, key), message: `key ${problem}` });
+      else stack.push({ node: inner, parent: entry, key, depth: depth + 1 });
+    }
+  }
+  return problems;
+}
+
+/** A problem path as the API reports it: dotted, `(root)` for the whole value. */
+export function formatPath(path: ReadonlyArray<string | number>): string {
+  return path.length === 0 ? '(root)' : path.map(String).join('.');
+}
+
+/**
+ * A zod refinement over {@link inspectJson}: adds one issue per problem, at its path. Used by schemas whose
+ * values are stored as jsonb or text (events), so they are safe even when they do not come through the API.
+ */
+export function refuseUnstorableJson(options: Omit<InspectJsonOptions, 'path'> = {}) {
+  return (value: unknown, ctx: z.core.$RefinementCtx): void => {
+    for (const problem of inspectJson(value, options)) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
+  };
+}
+
+/**
+ * Throws a {@link ValidationError} when `value` holds text Postgres cannot store or is nested too deep. `what`
+ * names the input ("request body", "query"); each detail names the path.
+ */
+export function assertStorableJson(value: unknown, what: string, options: InspectJsonOptions = {}): void {
+  const problems = inspectJson(value, options);
+  if (problems.length === 0) return;
+  const details = problems.map((problem) => ({ path: formatPath(problem.path), message: problem.message }));
+  throw new ValidationError(`invalid ${what}: ${summarize(details)}`, details);
 }

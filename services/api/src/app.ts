@@ -3,8 +3,9 @@ import type { Db } from '@warden/db';
 import { createOpsHandler, type Logger, type ReadinessCheck, type Registry } from '@warden/observability';
 import type { WardenQueues } from '@warden/queue';
 import { authenticate, requireScope } from './auth.js';
-import { bullBoardRouter } from './bull-board.js';
+import { bullBoardRouter, conformBullBoardErrors } from './bull-board.js';
 import { errorMiddleware, notFoundRoute } from './http-errors.js';
+import { refuseHostileBody, refuseHostileQuery, refuseMalformedPath, requireJsonBody } from './input-guards.js';
 import { createApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { eventsRouter } from './routes/events.js';
@@ -43,6 +44,8 @@ export function createApp(options: AppOptions): Express {
   const metrics = createApiMetrics(options.registry);
 
   app.use(requestLogging(options.logger, metrics.requestDuration));
+  // Before any route, Bull Board included: no path or query Postgres cannot take gets further than this.
+  app.use(refuseMalformedPath, refuseHostileQuery);
 
   const ops = createOpsHandler(options.registry, options.readiness, options.informational);
   app.get(['/healthz', '/readyz', '/metrics'], (req, res) => ops(req, res));
@@ -51,15 +54,22 @@ export function createApp(options: AppOptions): Express {
     res.json(openApiDocument);
   });
 
+  const bullBoard = bullBoardRouter(options.queues, BULL_BOARD_PATH);
   app.use(
     BULL_BOARD_PATH,
     authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000, allowBasic: true, realm: 'Warden Bull Board' }),
     requireScope('admin'),
-    bullBoardRouter(options.queues, BULL_BOARD_PATH),
+    conformBullBoardErrors,
+    bullBoard,
   );
+  // express hides a mounted sub-application behind a wrapper; kept here so the route fuzz test reaches its routes too.
+  app.locals.mountedApps = [{ path: BULL_BOARD_PATH, app: bullBoard }];
 
   const v1 = express.Router();
+  v1.use(requireJsonBody);
   v1.use(express.json({ limit: options.maxBody ?? '5mb', type: ['application/json', 'application/*+json'] }));
+  // Non-strict, case-insensitive routing also serves `/Changesets/`: compare as the router would match.
+  v1.use(refuseHostileBody((req) => req.method === 'POST' && req.path.toLowerCase().replace(/\/+$/, '') === '/changesets'));
   v1.use(authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000 }));
   v1.use(
     eventsRouter({ db: options.db, queues: options.queues, logger: options.logger, metrics, enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500 }),

@@ -45,7 +45,8 @@ export const HttpTargetSchema = z
       .string()
       .max(2000)
       .url()
-      .refine((url) => /^https?:$/.test(new URL(url).protocol), 'must be an http(s) URL'),
+      // zod runs this refinement even when `.url()` failed: `new URL()` must not throw on what it refused.
+      .refine((url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), 'must be an http(s) URL'),
     /** Time limit of one call (also capped by `max_duration_ms`). @defaultValue `30000` */
     timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
     /** Extra request headers (e.g. authorization); write-only: views show them redacted. @defaultValue none */

@@ -24,6 +24,7 @@ import {
 } from '@warden/db';
 import {
   ApproveChangeSetSchema,
+  AuditCursorSchema,
   ChangeSetIdSchema,
   ChangeSetStateError,
   ChangeSetStatusSchema,
@@ -80,7 +81,6 @@ export interface ChangeSetsRouteOptions {
 
 const ListQuerySchema = PageQuerySchema.extend({ status: ChangeSetStatusSchema.optional() });
 const ListCursorSchema = z.object({ submitted_at: z.iso.datetime(), changeset_id: z.string() });
-const AuditCursorSchema = z.object({ after: z.string().regex(/^\d+$/) });
 
 /** 403 unless the key has one of `scopes` (or `admin`): reading a change set is for its writers and its approvers. */
 function requireAnyScope(...scopes: Scope[]): RequestHandler {
