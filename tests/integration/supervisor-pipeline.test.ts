@@ -274,15 +274,17 @@ describe('supervisor pipeline', () => {
       ]);
     });
 
-    it('should apply them in event time order even when delivered in the other order', async () => {
+    // Inbox order is the one order that holds across groups too; producer timestamps are the agent's to set.
+    it('should apply them in inbox order, whatever their timestamps', async () => {
       const t0 = new Date(Date.now() - 1000);
       const outcomes = await supervisor.processor.processEvents([
-        autonomousStep('order-step-2', 'task-order-2', new Date(t0.getTime() + 10)),
-        created('order-created-2', 'task-order-2', t0),
+        created('order-created-2', 'task-order-2', new Date(t0.getTime() + 10)),
+        autonomousStep('order-step-2', 'task-order-2', t0),
       ]);
+      // Applied by timestamp, the step would come first (no run mode declared yet → allowed).
       expect(outcomes).toEqual([
-        expect.objectContaining({ status: 'decided', decision_type: 'PAUSE' }),
         expect.objectContaining({ status: 'decided', decision_type: 'ALLOW' }),
+        expect.objectContaining({ status: 'decided', decision_type: 'PAUSE' }),
       ]);
       const task = await api.db
         .selectFrom('tasks')

@@ -66,6 +66,8 @@ export async function startTestSupervisor(options: {
   prefix: string;
   redisUrl?: string;
   env?: Record<string, string>;
+  /** A module (file URL) whose `createPolicyRegistry()` replaces the built-in policies. */
+  policyRegistryModule?: string;
 }): Promise<TestSupervisor> {
   const config = loadConfig({
     DATABASE_URL: options.databaseUrl,
@@ -78,7 +80,7 @@ export async function startTestSupervisor(options: {
     DB_POOL_SIZE: '6',
     ...options.env,
   });
-  const service = createSupervisorService(config);
+  const service = createSupervisorService(config, options.policyRegistryModule ? { policyRegistryModule: options.policyRegistryModule } : {});
   await service.start();
   const processor = service.processor();
   const poller = service.poller();

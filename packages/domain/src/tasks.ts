@@ -1,11 +1,12 @@
 import { z } from 'zod';
 
 /**
- * Lifecycle of a supervised task as Warden sees it. A task starts `running` on first sight; decisions move
- * it to `verifying` (allowed), `paused` (a gate is open), `blocked`, or `retrying`. Follow-up tasks that
- * Warden opens itself (the lead miner) start `ready` for work or as a `draft` for a person to triage.
+ * Lifecycle of a supervised task as Warden sees it (the transitions are in `supervisor/task-lifecycle.ts`). A
+ * task is `pending` until its first decision; decisions move it to `verifying` (allowed at pre-flight),
+ * `running`, `retrying`, `paused` (a gate is open) or `blocked`; the agent finishes it as `completed`, `failed`
+ * or `cancelled`. Follow-up tasks Warden opens itself (the lead miner) start `ready` or as a `draft`.
  */
-export const TaskStatusSchema = z.enum(['draft', 'ready', 'running', 'verifying', 'paused', 'blocked', 'retrying', 'completed', 'failed']);
+export const TaskStatusSchema = z.enum(['pending', 'draft', 'ready', 'running', 'verifying', 'retrying', 'paused', 'blocked', 'completed', 'failed', 'cancelled']);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
 export const GateStateSchema = z.enum(['open', 'released']);

@@ -10,12 +10,12 @@ import {
   SupervisorPolicyFileSchema,
   builtInPolicies,
   decide,
+  decideFailClosed,
   decisionIdFor,
   enforcementFor,
   type DecisionType,
   type Policy,
   type PolicyInput,
-  type PolicyOutcome,
   type TaskContext,
 } from '../src/index.js';
 
@@ -79,10 +79,6 @@ const throwing = stubPolicy(() => {
 }, 'broken');
 
 /** A clock that returns the given readings in turn (then repeats the last). */
-function fakeClock(...readings: number[]): () => number {
-  let i = 0;
-  return () => readings[Math.min(i++, readings.length - 1)]!;
-}
 
 /** A policy that would allow: the worst case for failing closed. */
 const allowing = stubPolicy(
@@ -148,7 +144,7 @@ describe('decide', () => {
 
     it('should record the policy version together with the policy file version', () => {
       const plan = decide(inputFor('TASK_STATE_CHANGED', {}, { config: { version: 7 } }), builtInPolicies());
-      expect(plan.decision).toMatchObject({ policy: 'default_allow_audit', policy_version: '1+7' });
+      expect(plan.decision).toMatchObject({ policy: 'task_state_changed', policy_version: '1+7' });
     });
   });
 
@@ -398,50 +394,26 @@ describe('decide', () => {
       expect(plan.audits[1]?.payload.error).toContain(message);
     });
 
-    it.each([
-      ['REQUIRE_REVIEW', 250, 'over the default 200 ms budget', {}],
-      ['ALLOW', 200, 'exactly at the default 200 ms budget', {}],
-      ['REQUIRE_REVIEW', 200.5, 'just over the default 200 ms budget', {}],
-      ['ALLOW', 500, 'within a configured 1000 ms budget', { thresholds: { policy_timeout_ms: 1000 } }],
-      ['REQUIRE_REVIEW', 11, 'over a configured 10 ms budget', { thresholds: { policy_timeout_ms: 10 } }],
-    ] as const)('should decide %s on a policy that ran %d ms, %s', (expected, elapsed, _name, config) => {
-      const clock = fakeClock(1000, 1000 + elapsed);
-      const plan = decide(
-        inputFor('TASK_CREATED', {}, { config }),
-        registryWith('TASK_CREATED', allowing),
-        clock,
-      );
-      expect(plan.decision.decision_type).toBe(expected);
-      if (expected === 'REQUIRE_REVIEW') {
-        expect(plan.gate?.checkpoint).toBe(REVIEW_CHECKPOINT);
-        expect(plan.audits.map((a) => a.event_type)).toEqual(['SUPERVISOR_DECISION', 'SUPERVISOR_ERROR']);
-        expect(plan.audits[1]?.payload).toMatchObject({ policy: 'slow', elapsed_ms: Math.round(elapsed) });
-      } else {
-        expect(plan.audits).toHaveLength(1);
-      }
-    });
-
-    it('should fail closed on a slow policy in monitor mode too', () => {
-      const input = inputFor('TASK_CREATED', {}, { config: { enforcement: { default: 'monitor' } } });
-      const plan = decide(input, registryWith('TASK_CREATED', allowing), fakeClock(0, 5000));
-      expect(plan.decision.decision_type).toBe('REQUIRE_REVIEW');
-      expect(plan.gate).toBeDefined();
-    });
-
-    it('should drop the findings and actions of a policy that ran too long', () => {
-      const blocking = stubPolicy((): PolicyOutcome => ({
-        decision_type: 'BLOCK',
-        reason: 'x',
-        findings: [{ code: 'X', kind: 'RISK', severity: 'LOW', description: '', evidence: [] }],
-        actions: [],
-      }));
-      const plan = decide(
-        inputFor('TASK_CREATED', {}),
-        registryWith('TASK_CREATED', blocking),
-        fakeClock(0, 999),
-      );
+    // The budget itself is enforced by the supervisor's sandbox (CPU time, in a worker thread); what the
+    // domain owns is the decision recorded for an event whose policy was stopped.
+    it.each(['enforce', 'monitor'] as const)('should require review at a review gate for a policy stopped over its budget (%s mode)', (mode) => {
+      const input = inputFor('TASK_CREATED', {}, { config: { enforcement: { default: mode } } });
+      const plan = decideFailClosed(input, registryWith('TASK_CREATED', allowing), { error: 'policy slow used 250 ms of CPU time, over its 200 ms budget', elapsed_ms: 250.4 });
       expect(plan.decision).toMatchObject({ decision_type: 'REQUIRE_REVIEW', findings: [] });
-      expect(plan.decision.reason).toMatch(/^fail closed: policy stub ran 999 ms, over its 200 ms budget/);
+      expect(plan.decision).not.toHaveProperty('would_have');
+      expect(plan.decision.reason).toBe('fail closed: policy slow used 250 ms of CPU time, over its 200 ms budget');
+      expect(plan.gate?.checkpoint).toBe(REVIEW_CHECKPOINT);
+      expect(plan.task).toEqual({ status: 'paused' });
+      expect(plan.audits.map((a) => a.event_type)).toEqual(['SUPERVISOR_DECISION', 'SUPERVISOR_ERROR']);
+      expect(plan.audits[1]?.payload).toMatchObject({ policy: 'slow', elapsed_ms: 250 });
+    });
+
+    it('should keep a blocked task blocked when its policy is stopped over budget', () => {
+      const input = inputFor('TASK_STEP_COMPLETED', {}, { task: { status: 'blocked', metadata: {}, retry_count: 0 } });
+      const plan = decideFailClosed(input, registryWith('TASK_STEP_COMPLETED', allowing), { error: 'stopped', elapsed_ms: 300 });
+      expect(plan.decision.decision_type).toBe('BLOCK');
+      expect(plan.task).toEqual({});
+      expect(plan.audits.map((a) => a.event_type)).toEqual(['SUPERVISOR_BLOCKED', 'SUPERVISOR_ERROR']);
     });
 
     it('should never allow, whatever the policy or mode, when the policy throws', () => {

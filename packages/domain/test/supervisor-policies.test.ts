@@ -111,9 +111,7 @@ describe('TASK_CREATED pre-flight', () => {
     it('should read redlines from the policy file', () => {
       const config = SupervisorPolicyFileSchema.parse({
         redlines: {
-          forbidden_commands: [
-            { pattern: String.raw`\bterraform\s+destroy\b`, description: 'destroy infra' },
-          ],
+          forbidden_commands: [{ description: 'destroy infra', programs: ['terraform'], subcommands: ['destroy'] }],
         },
       });
       const input = inputFor(
@@ -851,7 +849,8 @@ describe('TASK_FAILED attribution and retry advice', () => {
   describe('retry count and cap', () => {
     it.each([
       ['payload.retry_count over the task count', { retry_count: 2 }, 0, 3],
-      ['payload.retry_count of 0 over the task count', { retry_count: 0 }, 2, 1],
+      // An agent cannot buy retries by reporting fewer than Warden recorded.
+      ['the task count over a smaller payload.retry_count', { retry_count: 0 }, 2, 3],
       ['the task count when the payload has none', {}, 1, 2],
       ['0 when neither says', {}, 0, 1],
     ])('should count from %s', (_name, extra, taskCount, next) => {
@@ -918,17 +917,20 @@ describe('routing', () => {
     ['TASK_CREATED', 'task_created_preflight'],
     ['TASK_STEP_COMPLETED', 'task_step_risk'],
     ['TASK_FAILED', 'task_failed_retry'],
-    ['TASK_STATE_CHANGED', 'default_allow_audit'],
+    ['TASK_STATE_CHANGED', 'task_state_changed'],
     ['DEPLOYMENT_FINISHED', 'default_allow_audit'],
   ])('should route the built-in %s to %s', (eventType, policy) => {
     expect(builtInPolicies().route(eventType).name).toBe(policy);
   });
 
-  it.each(['TASK_STATE_CHANGED', 'SOMETHING_ELSE'])('should allow and audit %s', (eventType) => {
+  it.each([
+    ['TASK_STATE_CHANGED', 'task_state_changed'],
+    ['SOMETHING_ELSE', 'default_allow_audit'],
+  ])('should allow and audit %s', (eventType, policy) => {
     const plan = decide(inputFor(eventType, { from: 'running', to: 'completed' }), builtInPolicies());
     expect(plan.decision).toMatchObject({
       decision_type: 'ALLOW',
-      policy: 'default_allow_audit',
+      policy,
       findings: [],
     });
     expect(plan.decision.actions.map((a) => a.action_type)).toEqual(['write_audit']);

@@ -1,6 +1,6 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { AuditViewSchema, EventBatchSchema, IncomingEventSchema, IngestResultSchema, TaskViewSchema } from '@warden/domain';
+import { AuditViewSchema, EventBatchSchema, GateSchema, IncomingEventSchema, IngestResultSchema, TaskViewSchema } from '@warden/domain';
 import { registerChangeSetPaths } from './routes/changesets.js';
 import { registerLeadPaths } from './routes/lead.js';
 import { registerTriggerPaths } from './routes/triggers.js';
@@ -79,6 +79,27 @@ function generate(): object {
       ...common,
       404: errorResponse('No such task for this tenant'),
     },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/tasks/{id}/gates/{gate}/release',
+    summary: 'Release a pause gate (a person lets a paused task go on)',
+    description: 'Audited as GATE_RELEASED with the releasing key. The task returns to `running` once no gate holds it. Scope `tasks:write`.',
+    security,
+    request: {
+      params: taskParams.extend({ gate: z.string().meta({ description: 'The gate id' }) }),
+      body: { content: { 'application/json': { schema: z.object({ note: z.string().max(2000).optional() }) } } },
+    },
+    responses: { 200: json('The released gate', GateSchema.meta({ id: 'Gate' })), ...common, 404: errorResponse('No such gate for this task'), 409: errorResponse('Already released') },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/v1/tasks/{id}/unblock',
+    summary: 'Unblock a blocked task (a person overrides a BLOCK, with a reason)',
+    description: 'The only way out of `blocked`: no event from the agent can do it. Audited as TASK_UNBLOCKED with the key and the reason. Scope `tasks:write`.',
+    security,
+    request: { params: taskParams, body: { content: { 'application/json': { schema: z.object({ reason: z.string().min(1).max(2000) }) } } } },
+    responses: { 200: json('The task, now running', Task), ...common, 404: errorResponse('No such task for this tenant'), 409: errorResponse('The task is not blocked') },
   });
   registerChangeSetPaths(registry, { security, common, errorResponse, json, Audit });
   registerTriggerPaths(registry, { security, common, errorResponse, json });

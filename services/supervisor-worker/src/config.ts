@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnvShape, parseConfig, portField } from '@warden/domain';
+import { auditKeysField, commonEnvShape, parseConfig, portField } from '@warden/domain';
 
 const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -29,8 +29,17 @@ export const configSchema = z.object({
   POLL_BATCH_SIZE: int(1, 10_000, 50),
   /** Completed inbox rows are kept this many days. @defaultValue `7` */
   INBOX_RETENTION_DAYS: int(1, 3650, 7),
+  /** Worker threads that run the policies (each event's policy is stopped past its CPU budget). @defaultValue `1` */
+  POLICY_THREADS: int(1, 16, 1),
   /** Postgres pool size. @defaultValue `8` */
   DB_POOL_SIZE: int(1, 200, 8),
+  /**
+   * Key(s) the poller signs audit anchors with (comma-separated: the first signs, all verify earlier anchors);
+   * at least 32 characters each. Unset: the poller makes no anchors. @defaultValue none
+   */
+  WARDEN_AUDIT_KEY: auditKeysField,
+  /** How often the poller anchors the audit chains that grew (with WARDEN_AUDIT_KEY). @defaultValue `60000` */
+  AUDIT_ANCHOR_INTERVAL_MS: int(1000, 86_400_000, 60_000),
 });
 export type Config = z.infer<typeof configSchema>;
 

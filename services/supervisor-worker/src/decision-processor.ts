@@ -5,10 +5,10 @@ import {
   failClaimedEvent,
   findTasksHoldingResources,
   insertDecisions,
+  takeOverEarlierEvents,
   insertPendingEvents,
   lockTaskContexts,
   openGates,
-  taskContextKey,
   updateTasks,
   type ClaimedEvent,
   type Database,
@@ -17,9 +17,11 @@ import {
   type TaskUpdate,
 } from '@warden/db';
 import {
-  decide,
+  decideInOrder,
   decisionIdFor,
+  taskStateKey,
   type DecisionPlan,
+  type DecisionState,
   type DecisionType,
   type PolicyRegistry,
   type SupervisorPolicyFile,
@@ -43,12 +45,28 @@ export interface DecidedEvent {
   event_id: string;
   decision_id: string;
   decision_type: DecisionType;
+  event_ts: Date;
+}
+
+/** Decides a run of events in order, carrying each plan's effects into `state` (see `decideInOrder`). */
+export interface GroupDecider {
+  decideInOrder(events: readonly TaskEvent[], state: DecisionState): Promise<DecisionPlan[]>;
+}
+
+/**
+ * Decides in the calling thread: no budget can stop a policy that runs away, so the service uses the
+ * {@link PolicySandbox} instead; this is for embedding the processor where the policies are trusted (tests).
+ */
+export function inProcessDecider(policy: SupervisorPolicyFile, registry: PolicyRegistry): GroupDecider {
+  return { decideInOrder: async (events, state) => decideInOrder(events, state, policy, registry) };
 }
 
 export interface DecisionProcessorOptions {
   db: Db;
   policy: SupervisorPolicyFile;
   registry: PolicyRegistry;
+  /** Where policies run. @defaultValue in this thread, with `policy` and `registry` ({@link inProcessDecider}) */
+  decider?: GroupDecider;
   logger: Logger;
   metrics?: SupervisorMetrics;
   /** @defaultValue `30000` */
@@ -89,8 +107,10 @@ export class DecisionProcessor {
   private readonly claimTtlMs: number;
   private readonly maxAttempts: number;
   private readonly retryBaseDelayMs: number;
+  private readonly decider: GroupDecider;
 
   constructor(private readonly options: DecisionProcessorOptions) {
+    this.decider = options.decider ?? inProcessDecider(options.policy, options.registry);
     this.claimTtlMs = options.claimTtlMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryBaseDelayMs = options.retryBaseDelayMs ?? 1000;
@@ -128,10 +148,17 @@ export class DecisionProcessor {
     const outcomes = new Map<string, EventOutcome>();
     const decided: DecidedEvent[] = [];
     const committedAt = await this.options.db.transaction().execute(async (trx) => {
+      // Task rows first, in a fixed order: a task's events are decided by one transaction at a time, and no
+      // other transaction can be holding this task's inbox rows while we wait (they lock tasks first too).
+      const contexts = await lockTaskContexts(trx, claims);
       const owned = await completeClaimedEvents(trx, claims);
       const mine = claims.filter((claim) => owned.has(String(claim.inbox_id)));
       for (const claim of claims) if (!owned.has(String(claim.inbox_id))) outcomes.set(keyOf(claim), { status: 'skipped', reason: 'claim_lost' });
       if (mine.length === 0) return new Date();
+      // Events of one task apply in inbox order, whichever group they landed in: earlier events of these
+      // tasks that are not decided yet (pending, failed, or claimed by a group still waiting for the task
+      // lock) are taken over and decided here first. Their own processors will find their claims gone.
+      mine.push(...(await takeOverEarlierEvents(trx, mine)));
 
       // A decision can exist already if an operator replayed a completed row: never decide an event twice.
       const existing = new Set(
@@ -149,26 +176,18 @@ export class DecisionProcessor {
           outcomes.set(keyOf(claim), { status: 'skipped', reason: 'already_decided' });
           return false;
         })
-        // Within a group a task's events apply in the order they happened.
-        .sort((a, b) => a.event_ts.getTime() - b.event_ts.getTime() || Number(a.inbox_id) - Number(b.inbox_id));
+        .sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
+      if (toDecide.length === 0) return new Date();
 
-      const contexts = await lockTaskContexts(trx, toDecide);
       const needsHolders = toDecide.some((c) => c.event_type === 'TASK_CREATED' && Array.isArray(c.payload.exclusive_resources) && c.payload.exclusive_resources.length > 0);
       const holders: Map<string, RunningTaskResources[]> = needsHolders ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))]) : new Map();
-
-      const plans: Array<{ claim: ClaimedEvent; plan: DecisionPlan }> = [];
+      const state: DecisionState = { tasks: contexts, holders };
+      const decidedPlans = await this.decider.decideInOrder(toDecide.map(toTaskEvent), state);
+      const plans = toDecide.map((claim, index) => ({ claim, plan: decidedPlans[index]! }));
       const touched = new Map<string, TaskUpdate>();
-      for (const claim of toDecide) {
-        const key = taskContextKey(claim);
-        const context = contexts.get(key)!;
-        const plan = decide({ event: toTaskEvent(claim), task: context, runningTasks: holders.get(claim.tenant_id) ?? [], config: this.options.policy }, this.options.registry);
-        // Later events of the same task in this group see this decision's effects.
-        context.status = plan.task.status ?? context.status ?? 'running';
-        context.retry_count = plan.task.retry_count ?? context.retry_count;
-        context.metadata = plan.task.metadata ?? context.metadata;
-        touched.set(key, { tenant_id: claim.tenant_id, task_id: claim.task_id, status: context.status, retry_count: context.retry_count, metadata: context.metadata });
-        plans.push({ claim, plan });
-        if (needsHolders) trackHolder(holders, claim, context);
+      for (const { claim } of plans) {
+        const task = state.tasks.get(taskStateKey(claim))!;
+        touched.set(taskStateKey(claim), { tenant_id: claim.tenant_id, task_id: claim.task_id, status: task.status ?? 'running', retry_count: task.retry_count, metadata: task.metadata });
       }
 
       await insertDecisions(trx, plans.map(({ claim, plan }) => ({ tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, decision: plan.decision })));
@@ -186,7 +205,7 @@ export class DecisionProcessor {
 
       for (const { claim, plan } of plans) {
         outcomes.set(keyOf(claim), { status: 'decided', decision_id: plan.decision.decision_id, decision_type: plan.decision.decision_type });
-        decided.push({ tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, decision_id: plan.decision.decision_id, decision_type: plan.decision.decision_type });
+        decided.push({ tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, decision_id: plan.decision.decision_id, decision_type: plan.decision.decision_type, event_ts: claim.event_ts });
       }
       return processedAt;
     });
@@ -194,10 +213,9 @@ export class DecisionProcessor {
     const metrics = this.options.metrics;
     if (metrics && decided.length > 0) {
       metrics.groupSize.observe(decided.length);
-      const byKey = new Map(claims.map((c) => [keyOf(c), c]));
       for (const d of decided) {
         metrics.processed.inc({ decision_type: d.decision_type });
-        const lag = (committedAt.getTime() - byKey.get(keyOf(d))!.event_ts.getTime()) / 1000;
+        const lag = (committedAt.getTime() - d.event_ts.getTime()) / 1000;
         if (lag >= 0) metrics.decisionLatency.observe(lag);
       }
     }
@@ -225,16 +243,6 @@ export class DecisionProcessor {
     }
     return { status: 'failed', error: message, dead: status === 'dead' };
   }
-}
-
-const HOLDING_STATUSES = new Set(['running', 'verifying', 'paused']);
-
-/** Keeps the group's view of resource holders current, so a later event in the same group sees this task. */
-function trackHolder(holders: Map<string, RunningTaskResources[]>, claim: ClaimedEvent, context: { status: string | undefined; metadata: Record<string, unknown> }): void {
-  const others = (holders.get(claim.tenant_id) ?? []).filter((holder) => holder.task_id !== claim.task_id);
-  const resources = Array.isArray(context.metadata.exclusive_resources) ? context.metadata.exclusive_resources.filter((r): r is string => typeof r === 'string') : [];
-  if (context.status && HOLDING_STATUSES.has(context.status) && resources.length > 0) others.push({ task_id: claim.task_id, resources });
-  holders.set(claim.tenant_id, others);
 }
 
 /** A `SUPERVISOR_EVENT_DEAD` audit row per event that gave up, so the trail shows what was never decided. */

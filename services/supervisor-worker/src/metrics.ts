@@ -34,6 +34,12 @@ export function createSupervisorMetrics(registry: Registry, db: Db) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
+    policiesStopped: new Counter({
+      name: 'supervisor_policies_stopped_total',
+      help: 'Events whose policy was stopped (over its CPU budget, or its worker thread died); each failed closed',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     groupSize: new Histogram({ name: 'supervisor_group_size', help: 'Events decided per transaction', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers: [registry] }),
     reenqueued: new Counter({ name: 'supervisor_poller_reenqueued_total', help: 'Inbox rows the poller put back on the queue', registers: [registry] }),
     claimsReleased: new Counter({ name: 'supervisor_poller_claims_released_total', help: 'Expired claims released by the poller', registers: [registry] }),

@@ -6,6 +6,7 @@ import { QUEUE_NAMES, WardenQueues, createRedis, createValidatedWorker } from '@
 import { openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { DecisionProcessor, type EventOutcome } from './decision-processor.js';
+import { PolicySandbox } from './policy-sandbox.js';
 import { GroupCommitter } from './group-committer.js';
 import { createSupervisorMetrics } from './metrics.js';
 import { InboxPoller } from './poller.js';
@@ -22,7 +23,17 @@ export interface SupervisorService extends RunnableService {
  * The supervisor worker: consumes `supervisor-events`, decides each event through the policies in group
  * transactions, publishes decisions, and runs the inbox poller.
  */
-export function createSupervisorService(config: Config, options: { logger?: Logger } = {}): SupervisorService {
+export interface SupervisorServiceOptions {
+  logger?: Logger;
+  /**
+   * A module (file URL) whose `createPolicyRegistry()` replaces the built-in policies, for embedding Warden
+   * with policies of your own. They run in the same sandbox, under the same budget.
+   * @defaultValue the built-in policies
+   */
+  policyRegistryModule?: string;
+}
+
+export function createSupervisorService(config: Config, options: SupervisorServiceOptions = {}): SupervisorService {
   let runtime: ServiceRuntime | undefined;
   let workerConnection: Redis | undefined;
   let producer: Redis | undefined;
@@ -30,6 +41,7 @@ export function createSupervisorService(config: Config, options: { logger?: Logg
   let worker: Worker | undefined;
   let processor: DecisionProcessor | undefined;
   let poller: InboxPoller | undefined;
+  let sandbox: PolicySandbox | undefined;
 
   return {
     runtime: () => runtime,
@@ -47,7 +59,16 @@ export function createSupervisorService(config: Config, options: { logger?: Logg
       });
       const { db, logger, registry, redis } = runtime;
       const metrics = createSupervisorMetrics(registry, db);
+      sandbox = new PolicySandbox({
+        policy,
+        logger,
+        threads: config.POLICY_THREADS,
+        onPolicyStopped: (reason) => metrics.policiesStopped.inc({ reason }),
+        ...(options.policyRegistryModule ? { registryModule: options.policyRegistryModule } : {}),
+      });
+      await sandbox.start();
       processor = new DecisionProcessor({
+        decider: sandbox,
         db,
         policy,
         registry: builtInPolicies(),
@@ -77,6 +98,8 @@ export function createSupervisorService(config: Config, options: { logger?: Logg
         batchSize: config.POLL_BATCH_SIZE,
         maxAttempts: config.MAX_ATTEMPTS,
         retentionDays: config.INBOX_RETENTION_DAYS,
+        auditKeys: config.WARDEN_AUDIT_KEY,
+        anchorIntervalMs: config.AUDIT_ANCHOR_INTERVAL_MS,
       });
       poller.start();
 
@@ -110,6 +133,8 @@ export function createSupervisorService(config: Config, options: { logger?: Logg
       worker = undefined;
       await poller?.stop();
       poller = undefined;
+      await sandbox?.close();
+      sandbox = undefined;
       await queues?.close();
       queues = undefined;
       workerConnection?.disconnect();

@@ -4,6 +4,8 @@ import * as addAuditChain from './2026_11_22_0002_add_audit_chain.js';
 import * as createLeadTables from './2026_11_22_0003_create_lead_tables.js';
 import * as createChangesets from './2026_11_22_0004_create_changesets.js';
 import * as createCronTables from './2026_11_22_0005_create_cron_tables.js';
+import * as hardenAuditChain from './2026_12_01_0001_harden_audit_chain.js';
+import * as orderTaskEvents from './2026_12_03_0001_order_task_events.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from a folder) so the same
@@ -15,4 +17,6 @@ export const migrations: Record<string, Migration> = {
   '2026_11_22_0003_create_lead_tables': createLeadTables,
   '2026_11_22_0004_create_changesets': createChangesets,
   '2026_11_22_0005_create_cron_tables': createCronTables,
+  '2026_12_01_0001_harden_audit_chain': hardenAuditChain,
+  '2026_12_03_0001_order_task_events': orderTaskEvents,
 };

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Gate } from '@warden/domain';
+import { transitionTask, type Gate, type TaskStatus } from '@warden/domain';
 import type { Database } from '../database.js';
 import { appendAudits } from './decisions.js';
 import { toGate } from './tasks.js';
@@ -49,4 +49,47 @@ export async function releaseGate(
     },
   ]);
   return { status: 'released', gate: toGate(released) };
+}
+
+export type UnblockTaskResult = { status: 'unblocked' } | { status: 'not_found' } | { status: 'not_blocked'; current: TaskStatus };
+
+/**
+ * A person unblocks a blocked task, in one transaction: the task goes back to `running` (the task lifecycle's
+ * `unblocked` transition, the only way out of `blocked`) and a `TASK_UNBLOCKED` audit row records who did it
+ * and why. A task that is not blocked is left as it is.
+ */
+export async function unblockTask(
+  trx: Transaction<Database>,
+  input: { tenantId: string; taskId: string; unblockedBy: string; reason: string },
+): Promise<UnblockTaskResult> {
+  const task = await trx
+    .selectFrom('tasks')
+    .select(['status'])
+    .where('tenant_id', '=', input.tenantId)
+    .where('task_id', '=', input.taskId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!task) return { status: 'not_found' };
+  const current = task.status as TaskStatus;
+  const transition = transitionTask(current, 'running', 'unblocked');
+  if (current !== 'blocked' || !transition.allowed) return { status: 'not_blocked', current };
+  await trx
+    .updateTable('tasks')
+    .set({ status: transition.status, updated_at: new Date() })
+    .where('tenant_id', '=', input.tenantId)
+    .where('task_id', '=', input.taskId)
+    .execute();
+  await appendAudits(trx, [
+    {
+      tenant_id: input.tenantId,
+      task_id: input.taskId,
+      event_type: 'TASK_UNBLOCKED',
+      level: 'warn',
+      decision_id: null,
+      event_id: null,
+      source_event_ts: null,
+      payload: { unblocked_by: input.unblockedBy, reason: input.reason, from: current, to: transition.status },
+    },
+  ]);
+  return { status: 'unblocked' };
 }

@@ -60,6 +60,40 @@ export async function completeClaimedEvents(trx: Transaction<Database>, claims: 
 }
 
 /**
+ * Takes over the undecided events that came before `claims` for the same tasks (by inbox order): rows still
+ * `pending`, `failed`, or `processing` under another claim. They are completed in this transaction, with a new
+ * claim generation, so the caller decides them first and their earlier claimants complete nothing. Call it
+ * while holding the tasks' row locks (see `lockTaskContexts`), so no other decision can be applying them.
+ */
+export async function takeOverEarlierEvents(trx: Transaction<Database>, claims: ReadonlyArray<Pick<InboxRow, 'inbox_id' | 'tenant_id' | 'task_id'>>): Promise<ClaimedEvent[]> {
+  if (claims.length === 0) return [];
+  const latest = new Map<string, { tenant_id: string; task_id: string; inbox_id: string }>();
+  for (const claim of claims) {
+    const key = `${claim.tenant_id}\u0000${claim.task_id}`;
+    const seen = latest.get(key);
+    if (!seen || BigInt(claim.inbox_id) > BigInt(seen.inbox_id)) latest.set(key, { tenant_id: claim.tenant_id, task_id: claim.task_id, inbox_id: String(claim.inbox_id) });
+  }
+  const tasks = [...latest.values()];
+  const result = await sql<ClaimedEvent>`
+    update supervisor_inbox as i
+       set status = 'completed', claim_generation = i.claim_generation + 1, attempts = i.attempts + 1, claimed_at = now(),
+           processed_at = now(), claim_expires_at = null, error = null, next_attempt_at = null
+      from (
+        select s.inbox_id from supervisor_inbox s
+          join unnest(${tasks.map((t) => t.tenant_id)}::text[], ${tasks.map((t) => t.task_id)}::text[], ${tasks.map((t) => t.inbox_id)}::bigint[])
+               as t(tenant_id, task_id, before_id)
+            on s.tenant_id = t.tenant_id and s.task_id = t.task_id and s.inbox_id < t.before_id
+         where s.status in ('pending', 'processing', 'failed')
+           and s.inbox_id <> all(${claims.map((c) => String(c.inbox_id))}::bigint[])
+         order by s.inbox_id
+           for update of s
+      ) as earlier
+     where i.inbox_id = earlier.inbox_id
+ returning i.*`.execute(trx);
+  return result.rows;
+}
+
+/**
  * Records a failed attempt on a still-owned claim: `failed` with a retry time, or `dead` once `attempts`
  * reached `maxAttempts`. Returns the new status, or undefined when the claim had moved on.
  */

@@ -1,8 +1,9 @@
-import type { AuditLevel } from '../tasks.js';
+import type { AuditLevel, TaskStatus } from '../tasks.js';
 import { deterministicId } from '../canonical-json.js';
 import type { Decision, DecisionType } from '../decisions.js';
 import type { EnforcementMode } from '../policy-file.js';
-import { actions, type PolicyInput, type PolicyOutcome } from './policy.js';
+import { actions, type Policy, type PolicyInput, type PolicyOutcome } from './policy.js';
+import { heldBy, transitionTask } from './task-lifecycle.js';
 import type { PolicyRegistry } from './policy-registry.js';
 
 /** Audit event type and level of each decision type (SPEC §2). */
@@ -40,38 +41,58 @@ export function enforcementFor(input: PolicyInput): EnforcementMode {
   return own(enforcement.tenants, input.event.tenant_id) ?? own(enforcement.event_types, input.event.event_type) ?? enforcement.default;
 }
 
-/**
- * Decides on one event: routes it to its policy, evaluates it, applies monitor mode, and fails closed — a
- * policy that throws or runs past `policy_timeout_ms` (measured with `now`, since a pure synchronous policy
- * cannot be interrupted) gives REQUIRE_REVIEW with a pause gate and a SUPERVISOR_ERROR audit, never ALLOW.
- */
-export function decide(input: PolicyInput, registry: PolicyRegistry, now: () => number = () => performance.now()): DecisionPlan {
-  const { event, config } = input;
-  const policy = registry.route(event.event_type);
-  const decisionId = decisionIdFor(event.tenant_id, event.event_id);
-  const enforcement = enforcementFor(input);
+/** Why a policy produced no usable outcome: it threw, or the sandbox stopped it past its budget. */
+export interface PolicyFailure {
+  error: string;
+  /** CPU time the policy used before it was stopped (or threw), when known. */
+  elapsed_ms: number;
+}
 
+/**
+ * Decides on one event: routes it to its policy, evaluates it, applies monitor mode and then the task
+ * lifecycle, and fails closed — a policy that throws gives REQUIRE_REVIEW with a pause gate and a
+ * SUPERVISOR_ERROR audit, never ALLOW. A policy that runs too long cannot be stopped from inside a synchronous
+ * call: the supervisor runs `decide` in a sandboxed worker with a CPU-time deadline and, past it, records
+ * {@link decideFailClosed} instead.
+ */
+export function decide(input: PolicyInput, registry: PolicyRegistry): DecisionPlan {
+  const policy = registry.route(input.event.event_type);
   let outcome: PolicyOutcome;
-  let failure: { error: string; elapsed_ms: number } | undefined;
-  const started = now();
   try {
     outcome = policy.evaluate(input);
-    const elapsed = now() - started;
-    if (elapsed > config.thresholds.policy_timeout_ms) {
-      failure = { error: `policy ${policy.name} ran ${Math.round(elapsed)} ms, over its ${config.thresholds.policy_timeout_ms} ms budget`, elapsed_ms: elapsed };
-    }
   } catch (error) {
-    failure = { error: `policy ${policy.name} threw: ${error instanceof Error ? error.message : String(error)}`, elapsed_ms: now() - started };
-    outcome = { decision_type: 'REQUIRE_REVIEW', reason: '', findings: [], actions: [] };
+    return decideFailClosed(input, registry, { error: `policy ${policy.name} threw: ${describeThrown(error)}`, elapsed_ms: 0 });
   }
+  return planDecision(input, policy, outcome);
+}
 
-  if (failure) {
-    const reason = `fail closed: ${failure.error}`;
-    outcome = { decision_type: 'REQUIRE_REVIEW', reason, findings: [], actions: [actions.pauseGate(reason, REVIEW_CHECKPOINT), actions.writeAudit()], task: { status: 'paused' } };
+/** The decision for an event whose policy failed: REQUIRE_REVIEW at a review gate, plus a SUPERVISOR_ERROR audit. */
+export function decideFailClosed(input: PolicyInput, registry: PolicyRegistry, failure: PolicyFailure): DecisionPlan {
+  const policy = registry.route(input.event.event_type);
+  const reason = `fail closed: ${failure.error}`;
+  const outcome: PolicyOutcome = { decision_type: 'REQUIRE_REVIEW', reason, findings: [], actions: [actions.pauseGate(reason, REVIEW_CHECKPOINT), actions.writeAudit()], task: { status: 'paused' } };
+  return planDecision(input, policy, outcome, failure);
+}
+
+function describeThrown(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    return 'an unprintable value';
   }
+}
+
+function planDecision(input: PolicyInput, policy: Policy, policyOutcome: PolicyOutcome, failure?: PolicyFailure): DecisionPlan {
+  const { event, config } = input;
+  const decisionId = decisionIdFor(event.tenant_id, event.event_id);
+  const enforcement = enforcementFor(input);
+  let outcome = policyOutcome;
 
   let wouldHave: DecisionType | undefined;
-  if (!failure && enforcement === 'monitor' && outcome.decision_type !== 'ALLOW') {
+  // Monitor mode softens what a policy decided, never a failure to decide: REQUIRE_REVIEW means the gate
+  // could not read its input, and unreadable must not become allowed.
+  if (enforcement === 'monitor' && outcome.decision_type !== 'ALLOW' && outcome.decision_type !== 'REQUIRE_REVIEW') {
     wouldHave = outcome.decision_type;
     // Detection only: keep what the policy saw, enforce nothing; metadata the policy learned is still kept.
     outcome = {
@@ -82,6 +103,8 @@ export function decide(input: PolicyInput, registry: PolicyRegistry, now: () => 
       task: outcome.task?.metadata ? { metadata: outcome.task.metadata } : {},
     };
   }
+  const held = holdTaskToItsStatus(input.task.status, outcome);
+  outcome = held.outcome;
 
   const decision: Decision = {
     decision_id: decisionId,
@@ -116,6 +139,7 @@ export function decide(input: PolicyInput, registry: PolicyRegistry, now: () => 
         source: event.source,
         enforcement,
         ...(wouldHave ? { would_have: wouldHave } : {}),
+        ...(held.policyDecided ? { policy_decided: held.policyDecided, task_status: input.task.status } : {}),
         ...(decision.decision_type === 'RETRY' ? { retry_count: outcome.task?.retry_count } : {}),
         ...(event.trace_id ? { trace_id: event.trace_id } : {}),
       },
@@ -130,4 +154,44 @@ export function decide(input: PolicyInput, registry: PolicyRegistry, now: () => 
     });
   }
   return { decision, task: outcome.task ?? {}, ...(gate ? { gate } : {}), audits, enforcement };
+}
+
+/**
+ * Applies the task lifecycle to what the policy decided. A task that is free to act takes the outcome as it
+ * is (its proposed status must still be a legal transition). A held task — paused, blocked or finished —
+ * keeps its status, its metadata and its retry count whatever its own events say; the decision tells the
+ * agent so (BLOCK for blocked or finished, PAUSE for paused) and keeps the policy's findings for the trail.
+ * The one move allowed is stricter still: a paused task the policy blocks becomes blocked.
+ */
+function holdTaskToItsStatus(status: TaskStatus | undefined, outcome: PolicyOutcome): { outcome: PolicyOutcome; policyDecided?: DecisionType } {
+  const proposed = outcome.task?.status;
+  const hold = heldBy(status);
+  if (hold === undefined) {
+    if (proposed === undefined) return { outcome };
+    const transition = transitionTask(status, proposed, 'decision');
+    if (transition.allowed) return { outcome };
+    // Not reachable with the built-in policies; a custom policy proposing an illegal move keeps the status.
+    return { outcome: { ...outcome, task: { ...outcome.task, status: transition.status } } };
+  }
+  if (hold === 'paused' && proposed !== undefined && proposed !== 'paused' && transitionTask(status, proposed, 'decision').allowed) {
+    // Stricter: blocked. Only the status moves; what the agent declared is not taken from a held task.
+    return { outcome: { ...outcome, task: { status: proposed } } };
+  }
+  if (hold === 'paused' && (outcome.decision_type === 'PAUSE' || outcome.decision_type === 'REQUIRE_REVIEW')) {
+    // Another reason to stop: the decision stands and opens its own gate; the task stays paused.
+    return { outcome: { ...outcome, task: {} } };
+  }
+  const refusal = transitionTask(status, 'running', 'decision');
+  const reason = refusal.allowed ? '' : refusal.reason;
+  const decisionType: DecisionType = hold === 'paused' ? 'PAUSE' : 'BLOCK';
+  return {
+    outcome: {
+      decision_type: decisionType,
+      reason: `${reason} (policy decided ${outcome.decision_type}: ${outcome.reason})`,
+      findings: outcome.findings,
+      actions: [actions.writeAudit()],
+      task: {},
+    },
+    policyDecided: outcome.decision_type,
+  };
 }

@@ -1,9 +1,10 @@
 import { actions, type Policy } from './policy.js';
 import { taskCreatedPolicy } from './task-created-policy.js';
 import { taskFailedPolicy } from './task-failed-policy.js';
+import { taskStateChangedPolicy } from './task-state-changed-policy.js';
 import { taskStepCompletedPolicy } from './task-step-completed-policy.js';
 
-/** Allows and audits: for TASK_STATE_CHANGED and any type without a policy of its own. */
+/** Allows and audits: for any event type without a policy of its own. */
 export const defaultPolicy: Policy = {
   name: 'default_allow_audit',
   version: '1',
@@ -47,5 +48,5 @@ export function builtInPolicies(): PolicyRegistry {
     .register('TASK_CREATED', taskCreatedPolicy)
     .register('TASK_STEP_COMPLETED', taskStepCompletedPolicy)
     .register('TASK_FAILED', taskFailedPolicy)
-    .register('TASK_STATE_CHANGED', defaultPolicy);
+    .register('TASK_STATE_CHANGED', taskStateChangedPolicy);
 }

@@ -1,12 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { findTaskView, listTaskAudits, listTaskDecisions, releaseGate, taskExists, type Db } from '@warden/db';
-import { ConflictError, NotFoundError, PageQuerySchema, TaskIdSchema, ValidationError, decodeCursor, parseOrThrow } from '@warden/domain';
+import { findTaskView, listTaskAudits, listTaskDecisions, releaseGate, taskExists, unblockTask, type Db } from '@warden/db';
+import { AuditCursorSchema, ConflictError, NotFoundError, PageQuerySchema, TaskIdSchema, ValidationError, decodeCursor, parseOrThrow } from '@warden/domain';
 import { authOf, requireScope } from '../auth.js';
 
-const AuditCursorSchema = z.object({ after: z.string().regex(/^\d+$/) });
 const GateIdSchema = z.string().min(1).max(200);
 const ReleaseBodySchema = z.object({ note: z.string().max(2000).optional() }).default({});
+/** Unblocking overrides a policy's BLOCK: the person must say why, and the reason joins the audit trail. */
+const UnblockBodySchema = z.object({ reason: z.string().trim().min(1, 'say why the task may go on').max(2000) });
 const DecisionsQuerySchema = z.object({ event_id: z.string().min(1).max(200).optional(), limit: z.coerce.number().int().min(1).max(100).default(50) });
 
 /** Task reads, always scoped to the caller's tenant: another tenant's task is a 404, never a 403. */
@@ -55,6 +56,20 @@ export function tasksRouter(options: { db: Db }): Router {
     if (result.status === 'not_found') throw new NotFoundError(`gate "${gateId}" of task "${taskId}" not found`);
     if (result.status === 'already_released') throw new ConflictError(`gate "${gateId}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`);
     res.json(result.gate);
+  });
+
+  // The only way out of `blocked`: a person's act with a reason, audited with the key that did it.
+  router.post('/tasks/:id/unblock', requireScope('tasks:write'), async (req, res) => {
+    const auth = authOf(res);
+    const taskId = parseOrThrow(TaskIdSchema, req.params.id, 'task id');
+    const body = parseOrThrow(UnblockBodySchema, req.body ?? {}, 'request body');
+    const result = await options.db.transaction().execute((trx) =>
+      unblockTask(trx, { tenantId: auth.tenantId, taskId, unblockedBy: `api_key:${auth.keyId}`, reason: body.reason }),
+    );
+    if (result.status === 'not_found') throw new NotFoundError(`task "${taskId}" not found`);
+    if (result.status === 'not_blocked') throw new ConflictError(`task "${taskId}" is ${result.current}, not blocked`);
+    const task = await findTaskView(options.db, auth.tenantId, taskId);
+    res.json(task);
   });
 
   return router;
