@@ -711,13 +711,18 @@ describe('supervisor-worker killed with SIGKILL while deciding 20,000 events', (
     for (const type of undecidedTypes) expect(['SUPERVISOR_ERROR']).toContain(type);
   });
 
-  it('should open exactly one gate per pausing decision and none for the others', async () => {
-    const { rows } = await sql<{ decision_type: string; gates: string }>`
-      select d.decision_type, count(g.gate_id) as gates
+  // A decision opens a gate when its actions say so (PAUSE, REQUIRE_REVIEW); a PAUSE on a task already waiting at
+  // an open gate says so without opening another (see the task lifecycle), and nothing else opens one.
+  it('should open exactly one gate per decision that pauses and none for the others', async () => {
+    const { rows } = await sql<{ decision_type: string; opens_gate: boolean; gates: string }>`
+      select d.decision_type, d.actions @> '[{"action_type":"pause_gate"}]'::jsonb as opens_gate, count(g.gate_id) as gates
         from decisions d left join task_gates g on g.tenant_id = d.tenant_id and g.decision_id = d.decision_id
-       group by d.decision_id, d.decision_type`.execute(database.db);
+       group by d.decision_id, d.decision_type, d.actions`.execute(database.db);
     const wrong = rows.filter(
-      (row) => Number(row.gates) !== (['PAUSE', 'REQUIRE_REVIEW'].includes(row.decision_type) ? 1 : 0),
+      (row) =>
+        Number(row.gates) !== (row.opens_gate ? 1 : 0) ||
+        (row.opens_gate && !['PAUSE', 'REQUIRE_REVIEW'].includes(row.decision_type)) ||
+        (row.decision_type === 'REQUIRE_REVIEW' && !row.opens_gate),
     );
     expect(wrong.slice(0, 10), `seed ${SEED}`).toEqual([]);
   });
