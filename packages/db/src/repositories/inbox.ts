@@ -10,16 +10,16 @@ type Executor = Kysely<Database> | Transaction<Database>;
  */
 export async function insertPendingEvents(db: Executor, events: readonly TaskEvent[]): Promise<TaskEvent[]> {
   if (events.length === 0) return [];
-  // One array parameter per column (unnest) rather than a VALUES list of 8 × n parameters: the statement
-  // stays the same size whatever the batch, so neither Kysely nor Postgres has a large query to build or plan.
-  const column = <T>(pick: (event: TaskEvent) => T) => events.map(pick);
+  // The batch travels as one JSON document rather than a VALUES list of 8 × n parameters (the statement stays
+  // the same size whatever the batch) or one array per column (node-postgres escapes array elements in
+  // JavaScript, character by character: slower than the insert itself). Rows come out in input order, which
+  // is the inbox order the supervisor applies a task's events in.
+  const rows = events.map((e) => ({ tenant_id: e.tenant_id, event_id: e.event_id, task_id: e.task_id, event_type: e.event_type, source: e.source, payload: e.payload, trace_id: e.trace_id ?? null, event_ts: e.ts }));
   const inserted = await sql<{ tenant_id: string; event_id: string }>`
     insert into supervisor_inbox (tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts)
-    select tenant_id, event_id, task_id, event_type, source, payload::jsonb, trace_id, event_ts
-      from unnest(${column((e) => e.tenant_id)}::text[], ${column((e) => e.event_id)}::text[], ${column((e) => e.task_id)}::text[],
-                  ${column((e) => e.event_type)}::text[], ${column((e) => e.source)}::text[], ${column((e) => JSON.stringify(e.payload))}::text[],
-                  ${column((e) => e.trace_id ?? null)}::text[], ${column((e) => e.ts)}::timestamptz[])
-           as e(tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts)
+    select tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+           as e(tenant_id text, event_id text, task_id text, event_type text, source text, payload jsonb, trace_id text, event_ts timestamptz)
     on conflict (tenant_id, event_id) do nothing
     returning tenant_id, event_id`.execute(db);
   const fresh = new Set(inserted.rows.map((row) => `${row.tenant_id}\u0000${row.event_id}`));
