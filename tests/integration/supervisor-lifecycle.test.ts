@@ -91,6 +91,20 @@ describe('task lifecycle through the API', () => {
       expect((await call(`${api.url}/v1/tasks/${taskId}/unblock`, { key: operatorKey, body: { reason: 'again' } })).status).toBe(409);
     });
 
+    it('should go back to paused, not running, when a gate opened before the block is still open', async () => {
+      const other = `paused-blocked-unblocked-${randomUUID()}`;
+      expect((await send(other, 'TASK_STEP_COMPLETED', risky)).decision_type).toBe('PAUSE');
+      expect((await send(other, 'TASK_FAILED', { error_type: 'auth_failed' })).decision_type).toBe('BLOCK');
+      const res = await call(`${api.url}/v1/tasks/${other}/unblock`, { key: operatorKey, body: { reason: 'the credentials were rotated' } });
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('paused');
+      expect(res.body.open_gates).toHaveLength(1);
+      expect((await send(other, 'TASK_STEP_COMPLETED', clean)).decision_type).toBe('PAUSE');
+      const released = await call(`${api.url}/v1/tasks/${other}/gates/${res.body.open_gates[0].gate_id}/release`, { key: operatorKey, body: {} });
+      expect(released.status).toBe(200);
+      expect((await task(other)).status).toBe('running');
+    });
+
     it('should answer 404 for an unblock of a task of another tenant', async () => {
       const other = await api.createKey('other-tenant', ['tasks:write']);
       expect((await call(`${api.url}/v1/tasks/${taskId}/unblock`, { key: other, body: { reason: 'x' } })).status).toBe(404);
@@ -158,6 +172,26 @@ describe('task lifecycle through the API', () => {
       await send(holder, 'TASK_STATE_CHANGED', { state: status });
       expect((await task(holder)).status).toBe(status);
       expect((await send(`next-${randomUUID()}`, 'TASK_CREATED', { ...harmless, exclusive_resources: [resource] })).decision_type).toBe('ALLOW');
+    });
+  });
+
+  // Text Warden writes itself can be unstorable even when the input was not: a decoded ANSI-C string, a
+  // message cut inside an emoji. The decision must still be recorded, or the task is never blocked.
+  describe('when judging the input yields text Postgres cannot store', () => {
+    it.each([
+      ['a lone surrogate decoded from ANSI-C quoting', { ...harmless, command_spec: { name: 'x', command: "sudo $'\\ud800'" } }],
+      ['a NUL decoded from ANSI-C quoting', { ...harmless, command_spec: { name: 'x', command: "sudo $'\\c@' id" } }],
+      ['a NUL from a hex escape', { ...harmless, command_spec: { name: 'x', command: "sudo $'\\x00'" } }],
+    ])('should still record the block: %s', async (_what, payload) => {
+      const taskId = `unstorable-${randomUUID()}`;
+      expect((await send(taskId, 'TASK_CREATED', payload)).decision_type).toBe('BLOCK');
+      expect((await task(taskId)).status).toBe('blocked');
+    });
+
+    it('should record a failure whose message is cut inside an emoji', async () => {
+      const taskId = `emoji-${randomUUID()}`;
+      const decision = await send(taskId, 'TASK_FAILED', { error_type: 'permission_denied', error_message: `${'a'.repeat(999)}😀 and more` });
+      expect(decision.decision_type).toBe('BLOCK');
     });
   });
 

@@ -163,3 +163,29 @@ export function assertStorableJson(value: unknown, what: string, options: Inspec
   const details = problems.map((problem) => ({ path: formatPath(problem.path), message: problem.message }));
   throw new ValidationError(`invalid ${what}: ${summarize(details)}`, details);
 }
+
+const STORABLE_DEPTH = 100;
+// A high surrogate not followed by a low one, a low one not preceded by a high one, or NUL (linear: no backtracking).
+// eslint-disable-next-line no-control-regex
+const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
+
+/** A string Postgres can store in text and jsonb: lone surrogates and NUL become U+FFFD. */
+export function storableText(value: string): string {
+  return value.replace(UNSTORABLE, '\uFFFD');
+}
+
+/**
+ * A copy of `value` that Postgres can store as jsonb whatever its strings hold. What Warden itself writes
+ * (reasons, findings, evidence quoted from an agent's input, text cut at a length limit) can contain a lone
+ * surrogate or a NUL even when the input did not — a decoded `$'\ud800'`, a message cut inside an emoji —
+ * and a decision Postgres refuses is a decision never recorded. Past 100 levels a value is replaced by a note.
+ */
+export function toStorableJson<T>(value: T, depth = 0): T {
+  if (typeof value === 'string') return storableText(value) as T;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  if (depth >= STORABLE_DEPTH) return '(nested too deep to store)' as T;
+  if (Array.isArray(value)) return value.map((item) => toStorableJson(item, depth + 1)) as T;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) out[storableText(key)] = toStorableJson(inner, depth + 1);
+  return out as T;
+}

@@ -16,6 +16,7 @@ import {
   type DecisionType,
   type Policy,
   type PolicyInput,
+  type PolicyOutcome,
   type TaskContext,
 } from '../src/index.js';
 
@@ -414,6 +415,35 @@ describe('decide', () => {
       expect(plan.decision.decision_type).toBe('BLOCK');
       expect(plan.task).toEqual({});
       expect(plan.audits.map((a) => a.event_type)).toEqual(['SUPERVISOR_BLOCKED', 'SUPERVISOR_ERROR']);
+    });
+
+    it.each([
+      ['an unknown decision type', { decision_type: 'MAYBE', reason: 'x', findings: [], actions: [] }],
+      ['no findings', { decision_type: 'ALLOW', reason: 'x', actions: [] }],
+      ['no actions', { decision_type: 'ALLOW', reason: 'x', findings: [] }],
+      ['a reason that is not text', { decision_type: 'ALLOW', reason: 42, findings: [], actions: [] }],
+      ['nothing', undefined],
+    ])('should require review when a policy returns %s', (_what, returned) => {
+      const malformed = stubPolicy(() => returned as unknown as PolicyOutcome);
+      const plan = decide(inputFor('TASK_CREATED', {}), registryWith('TASK_CREATED', malformed));
+      expect(plan.decision.decision_type).toBe('REQUIRE_REVIEW');
+      expect(plan.audits.map((a) => a.event_type)).toEqual(['SUPERVISOR_DECISION', 'SUPERVISOR_ERROR']);
+      expect(String(plan.audits[1]?.payload.error)).toMatch(/malformed outcome|threw/);
+    });
+
+    it('should make every string of the plan storable, whatever the policy wrote', () => {
+      const unstorable = stubPolicy(() => ({
+        decision_type: 'BLOCK',
+        reason: 'lone \ud800 and NUL \u0000',
+        findings: [{ code: 'X', kind: 'REDLINE', severity: 'HIGH', description: 'cut 😀'.slice(0, 5), evidence: [{ ['key\u0000']: '\udc00' }] }],
+        actions: [],
+        task: { status: 'blocked' },
+      }));
+      const plan = decide(inputFor('TASK_CREATED', {}), registryWith('TASK_CREATED', unstorable));
+      expect(plan.decision.decision_type).toBe('BLOCK');
+      const text = JSON.stringify([plan.decision, plan.audits, plan.gate]);
+      expect(text).not.toMatch(/\\u0000|\\ud[89ab][0-9a-f]{2}|\\ud[c-f][0-9a-f]{2}/i);
+      expect(plan.decision.reason).toBe('lone \ufffd and NUL \ufffd');
     });
 
     it('should never allow, whatever the policy or mode, when the policy throws', () => {

@@ -17,6 +17,7 @@ import {
   type TaskUpdate,
 } from '@warden/db';
 import {
+  builtInPolicies,
   decideInOrder,
   decisionIdFor,
   taskStateKey,
@@ -64,7 +65,8 @@ export function inProcessDecider(policy: SupervisorPolicyFile, registry: PolicyR
 export interface DecisionProcessorOptions {
   db: Db;
   policy: SupervisorPolicyFile;
-  registry: PolicyRegistry;
+  /** The policies, when they run in this thread (no `decider`). @defaultValue the built-in policies */
+  registry?: PolicyRegistry;
   /** Where policies run. @defaultValue in this thread, with `policy` and `registry` ({@link inProcessDecider}) */
   decider?: GroupDecider;
   logger: Logger;
@@ -110,7 +112,7 @@ export class DecisionProcessor {
   private readonly decider: GroupDecider;
 
   constructor(private readonly options: DecisionProcessorOptions) {
-    this.decider = options.decider ?? inProcessDecider(options.policy, options.registry);
+    this.decider = options.decider ?? inProcessDecider(options.policy, options.registry ?? builtInPolicies());
     this.claimTtlMs = options.claimTtlMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryBaseDelayMs = options.retryBaseDelayMs ?? 1000;

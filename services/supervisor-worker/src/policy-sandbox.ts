@@ -168,7 +168,8 @@ export class PolicySandbox {
       if (message.kind === 'ready') thread.markReady(message.tid);
       else if (thread.running?.id === message.id) {
         if (message.kind === 'decided') thread.running.resolve({ kind: 'decided', plans: message.plans });
-        else thread.running.reject(new Error(`policy worker: ${message.error}`));
+        // Whatever failed in the thread, the event it was on fails closed; the rest are decided again.
+        else thread.running.resolve({ kind: 'stopped', index: thread.currentIndex(message.id), error: `the policy worker failed: ${message.error}`, cpuMs: 0 });
       }
     });
     const lost = (error: Error) => {
@@ -190,15 +191,27 @@ export class PolicySandbox {
     return thread;
   }
 
-  /** A new thread in place of a lost one; it joins the pool once it is ready. */
+  /**
+   * A new thread in place of a lost one; it joins the pool once it is ready. A thread that dies before it is
+   * ready is replaced after a growing pause (100 ms doubling to 30 s), so a thread that cannot start does not
+   * respawn in a tight loop; waiting calls keep waiting until one can.
+   */
   private replace(lost: PolicyThread): void {
-    const index = this.threads.indexOf(lost);
-    const fresh = this.spawn();
-    if (index >= 0) this.threads[index] = fresh;
-    fresh.ready.then(
-      () => (this.closed ? undefined : this.release(fresh)),
-      (error: unknown) => this.options.logger.error({ module: 'supervisor', action: 'policy_sandbox', status: 'error', err: error }, 'a policy worker could not start'),
-    );
+    const failedBoots = lost.readyOnce ? 0 : lost.failedBoots + 1;
+    const delayMs = failedBoots === 0 ? 0 : Math.min(30_000, 100 * 2 ** (failedBoots - 1));
+    const respawn = () => {
+      if (this.closed) return;
+      const index = this.threads.indexOf(lost);
+      const fresh = this.spawn();
+      fresh.failedBoots = failedBoots;
+      if (index >= 0) this.threads[index] = fresh;
+      fresh.ready.then(
+        () => (this.closed ? undefined : this.release(fresh)),
+        (error: unknown) => this.options.logger.error({ module: 'supervisor', action: 'policy_sandbox', status: 'error', err: error, failed_boots: failedBoots + 1 }, 'a policy worker could not start'),
+      );
+    };
+    if (delayMs === 0) respawn();
+    else setTimeout(respawn, delayMs).unref();
   }
 
   private checkBudgets(): void {
@@ -238,6 +251,9 @@ class PolicyThread {
   running: RunningCall | undefined;
   dead = false;
   tid: number | undefined;
+  /** Whether this thread ever reported ready, and how many threads before it in this slot died before ready. */
+  readyOnce = false;
+  failedBoots = 0;
   readonly ready: Promise<void>;
   /** Event types of the call in flight, by call id (kept for log lines only). */
   readonly eventTypes = new Map<number, string[]>();
@@ -258,6 +274,7 @@ class PolicyThread {
 
   markReady(tid: number | undefined): void {
     this.tid = tid;
+    this.readyOnce = true;
     this.resolveReady();
   }
 

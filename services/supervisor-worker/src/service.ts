@@ -1,6 +1,6 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { builtInPolicies, type TaskEvent } from '@warden/domain';
+import type { TaskEvent } from '@warden/domain';
 import type { Logger, RunnableService } from '@warden/observability';
 import { QUEUE_NAMES, WardenQueues, createRedis, createValidatedWorker } from '@warden/queue';
 import { openRuntime, type ServiceRuntime } from '@warden/runtime';
@@ -71,7 +71,6 @@ export function createSupervisorService(config: Config, options: SupervisorServi
         decider: sandbox,
         db,
         policy,
-        registry: builtInPolicies(),
         logger,
         metrics,
         claimTtlMs: config.CLAIM_TTL_MS,

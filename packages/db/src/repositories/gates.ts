@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { transitionTask, type Gate, type TaskStatus } from '@warden/domain';
 import type { Database } from '../database.js';
 import { appendAudits } from './decisions.js';
@@ -8,12 +8,23 @@ export type ReleaseGateResult = { status: 'released'; gate: Gate } | { status: '
 
 /**
  * Releases an open gate in one transaction: the gate is marked released (by whom), a `GATE_RELEASED` audit
- * row joins the tenant's chain, and the task goes back to `running` once no other gate holds it.
+ * row joins the tenant's chain, and a paused task goes back to `running` once no other gate holds it (the task
+ * lifecycle's `gate_released` transition; a blocked task stays blocked).
  */
 export async function releaseGate(
   trx: Transaction<Database>,
   input: { tenantId: string; taskId: string; gateId: string; releasedBy: string; note?: string },
 ): Promise<ReleaseGateResult> {
+  // The task row first, as the decision processor locks it: no decision can open another gate between the
+  // check for open gates and the status change below.
+  const task = await trx
+    .selectFrom('tasks')
+    .select('status')
+    .where('tenant_id', '=', input.tenantId)
+    .where('task_id', '=', input.taskId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!task) return { status: 'not_found' };
   const gate = await trx
     .selectFrom('task_gates')
     .selectAll()
@@ -32,10 +43,11 @@ export async function releaseGate(
     .where('gate_id', '=', input.gateId)
     .returningAll()
     .executeTakeFirstOrThrow();
-  await sql`
-    update tasks set status = 'running', updated_at = now()
-     where tenant_id = ${input.tenantId} and task_id = ${input.taskId} and status = 'paused'
-       and not exists (select 1 from task_gates g where g.tenant_id = ${input.tenantId} and g.task_id = ${input.taskId} and g.state = 'open')`.execute(trx);
+  const stillOpen = await countOpenGates(trx, input.tenantId, input.taskId);
+  const transition = transitionTask(task.status as TaskStatus, 'running', 'gate_released');
+  if (stillOpen === 0 && transition.allowed && task.status === 'paused') {
+    await trx.updateTable('tasks').set({ status: transition.status, updated_at: new Date() }).where('tenant_id', '=', input.tenantId).where('task_id', '=', input.taskId).execute();
+  }
   await appendAudits(trx, [
     {
       tenant_id: input.tenantId,
@@ -51,12 +63,24 @@ export async function releaseGate(
   return { status: 'released', gate: toGate(released) };
 }
 
+async function countOpenGates(trx: Transaction<Database>, tenantId: string, taskId: string): Promise<number> {
+  const row = await trx
+    .selectFrom('task_gates')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('tenant_id', '=', tenantId)
+    .where('task_id', '=', taskId)
+    .where('state', '=', 'open')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export type UnblockTaskResult = { status: 'unblocked' } | { status: 'not_found' } | { status: 'not_blocked'; current: TaskStatus };
 
 /**
- * A person unblocks a blocked task, in one transaction: the task goes back to `running` (the task lifecycle's
- * `unblocked` transition, the only way out of `blocked`) and a `TASK_UNBLOCKED` audit row records who did it
- * and why. A task that is not blocked is left as it is.
+ * A person unblocks a blocked task, in one transaction: the task goes back to `running` — or to `paused` while
+ * a gate opened before the block is still open (the task lifecycle's `unblocked` transition, the only way out
+ * of `blocked`) — and a `TASK_UNBLOCKED` audit row records who did it and why. A task that is not blocked is
+ * left as it is.
  */
 export async function unblockTask(
   trx: Transaction<Database>,
@@ -71,7 +95,9 @@ export async function unblockTask(
     .executeTakeFirst();
   if (!task) return { status: 'not_found' };
   const current = task.status as TaskStatus;
-  const transition = transitionTask(current, 'running', 'unblocked');
+  // Gates opened before the block stay open: the task waits at them again, for a person to release.
+  const target: TaskStatus = (await countOpenGates(trx, input.tenantId, input.taskId)) > 0 ? 'paused' : 'running';
+  const transition = transitionTask(current, target, 'unblocked');
   if (current !== 'blocked' || !transition.allowed) return { status: 'not_blocked', current };
   await trx
     .updateTable('tasks')

@@ -2,6 +2,7 @@ import type { AuditLevel, TaskStatus } from '../tasks.js';
 import { deterministicId } from '../canonical-json.js';
 import type { Decision, DecisionType } from '../decisions.js';
 import type { EnforcementMode } from '../policy-file.js';
+import { toStorableJson } from '../validation.js';
 import { actions, type Policy, type PolicyInput, type PolicyOutcome } from './policy.js';
 import { heldBy, transitionTask } from './task-lifecycle.js';
 import type { PolicyRegistry } from './policy-registry.js';
@@ -57,13 +58,27 @@ export interface PolicyFailure {
  */
 export function decide(input: PolicyInput, registry: PolicyRegistry): DecisionPlan {
   const policy = registry.route(input.event.event_type);
-  let outcome: PolicyOutcome;
   try {
-    outcome = policy.evaluate(input);
+    const outcome = policy.evaluate(input);
+    const problem = malformedOutcome(outcome);
+    if (problem) throw new Error(`returned a malformed outcome: ${problem}`);
+    return planDecision(input, policy, outcome);
   } catch (error) {
     return decideFailClosed(input, registry, { error: `policy ${policy.name} threw: ${describeThrown(error)}`, elapsed_ms: 0 });
   }
-  return planDecision(input, policy, outcome);
+}
+
+const DECISION_TYPES = new Set<string>(Object.keys(AUDIT_OF_DECISION));
+
+/** What is wrong with an outcome a (custom) policy returned, if anything: it must be recordable as it is. */
+function malformedOutcome(outcome: unknown): string | undefined {
+  if (outcome === null || typeof outcome !== 'object') return 'not an object';
+  const o = outcome as Partial<PolicyOutcome>;
+  if (typeof o.decision_type !== 'string' || !DECISION_TYPES.has(o.decision_type)) return `decision_type ${JSON.stringify(o.decision_type)} is not one of ${[...DECISION_TYPES].join(', ')}`;
+  if (typeof o.reason !== 'string') return 'reason is not a string';
+  if (!Array.isArray(o.findings)) return 'findings is not an array';
+  if (!Array.isArray(o.actions)) return 'actions is not an array';
+  return undefined;
 }
 
 /** The decision for an event whose policy failed: REQUIRE_REVIEW at a review gate, plus a SUPERVISOR_ERROR audit. */
@@ -153,7 +168,8 @@ function planDecision(input: PolicyInput, policy: Policy, policyOutcome: PolicyO
       payload: { error: failure.error, elapsed_ms: Math.round(failure.elapsed_ms), policy: policy.name, event_id: event.event_id, event_type: event.event_type },
     });
   }
-  return { decision, task: outcome.task ?? {}, ...(gate ? { gate } : {}), audits, enforcement };
+  // Everything here is written to Postgres: make sure it can be (see toStorableJson), or the decision is lost.
+  return { decision: toStorableJson(decision), task: outcome.task ?? {}, ...(gate ? { gate: toStorableJson(gate) } : {}), audits: toStorableJson(audits), enforcement };
 }
 
 /**
@@ -166,13 +182,8 @@ function planDecision(input: PolicyInput, policy: Policy, policyOutcome: PolicyO
 function holdTaskToItsStatus(status: TaskStatus | undefined, outcome: PolicyOutcome): { outcome: PolicyOutcome; policyDecided?: DecisionType } {
   const proposed = outcome.task?.status;
   const hold = heldBy(status);
-  if (hold === undefined) {
-    if (proposed === undefined) return { outcome };
-    const transition = transitionTask(status, proposed, 'decision');
-    if (transition.allowed) return { outcome };
-    // Not reachable with the built-in policies; a custom policy proposing an illegal move keeps the status.
-    return { outcome: { ...outcome, task: { ...outcome.task, status: transition.status } } };
-  }
+  // A task free to act may move to any status (see TASK_TRANSITIONS): the policy's outcome stands.
+  if (hold === undefined) return { outcome };
   if (hold === 'paused' && proposed !== undefined && proposed !== 'paused' && transitionTask(status, proposed, 'decision').allowed) {
     // Stricter: blocked. Only the status moves; what the agent declared is not taken from a held task.
     return { outcome: { ...outcome, task: { status: proposed } } };

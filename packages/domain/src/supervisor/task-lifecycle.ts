@@ -15,7 +15,7 @@ export type TransitionCause =
   | 'decision'
   /** A person released the last open gate of a paused task. */
   | 'gate_released'
-  /** A person unblocked a blocked task, with a reason. */
+  /** A person unblocked a blocked task, with a reason (to `paused` while any of its gates is still open). */
   | 'unblocked';
 
 /** Statuses in which the task may act: no gate holds it and it has not finished. */
@@ -45,7 +45,8 @@ export const TASK_TRANSITIONS: Readonly<Record<TransitionCause, Readonly<Partial
     cancelled: [],
   },
   gate_released: { paused: ['running'] },
-  unblocked: { blocked: ['running'] },
+  // Back to paused when gates opened before the block are still open: unblocking does not release them.
+  unblocked: { blocked: ['running', 'paused'] },
 };
 
 export type TransitionResult = { allowed: true; status: TaskStatus } | { allowed: false; status: TaskStatus; reason: string };
