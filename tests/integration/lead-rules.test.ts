@@ -101,9 +101,10 @@ describe('the six lead rules over supervisor decisions', () => {
         ...taskEvents('churn', 'recovered', ['riskyStep', 'riskyStep', 'fatalFailure']),
       ];
       expect(await decide(supervisor, events)).toEqual(['PAUSE', 'BLOCK', 'PAUSE', 'PAUSE', 'BLOCK', 'PAUSE', 'PAUSE', 'BLOCK']);
-      // Only a person takes a task out of `blocked`; after that, its next decision follows the block.
+      // Only a person takes a task out of `blocked`. Its pause gates are still open, so it waits at them again
+      // and its next decision, which follows the block, is a PAUSE.
       await unblock('churn', 'recovered');
-      expect(await decide(supervisor, taskEvents('churn', 'recovered', ['cleanStep']))).toEqual(['ALLOW']);
+      expect(await decide(supervisor, taskEvents('churn', 'recovered', ['cleanStep']))).toEqual(['PAUSE']);
       const report = await scan(database.db, 'churn');
       const findings = findingsOf(report, 'pause_block_churn');
       expect(findings.map((f) => f.title)).toEqual(['Task twice was paused repeatedly, then blocked']);
