@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import {
   AUDIT_OF_DECISION,
   percentileExceeds,
@@ -9,8 +9,8 @@ import {
   type LeadScanWindow,
   type Severity,
 } from '@warden/domain';
-import type { Db } from '../connection.js';
-import type { Database } from '../database.js';
+import type { Db } from '../core/connection.js';
+import type { QueryExecutor } from '../database.js';
 
 /**
  * Reads what the lead rules need from `task_audits`, counting and grouping in SQL so that the scanning
@@ -119,7 +119,7 @@ interface DecisionCounts {
 
 /** Counts the window's decisions by type and lag, a slice at a time (an index-only scan of the window index). */
 async function countDecisions(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   options: ReadLeadScanInputsOptions,
 ): Promise<DecisionCounts> {
   const { tenantId, window } = options;
@@ -168,7 +168,7 @@ async function countDecisions(
  * much worse than a sequential scan and usually far better.
  */
 async function copyNotableDecisions(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   options: ReadLeadScanInputsOptions,
 ): Promise<void> {
   const { tenantId, window } = options;
@@ -189,7 +189,7 @@ async function copyNotableDecisions(
 }
 
 async function readBlockedCodes(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   options: ReadLeadScanInputsOptions,
 ): Promise<LeadScanInputs['blocked_codes']> {
   const k = options.rules.limits.sample_size;
@@ -226,7 +226,7 @@ function zipSamples(
 
 /** Tasks paused at least `min_pauses` times with a BLOCK, whose last decision in the window is that BLOCK. */
 async function readChurnTasks(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   options: ReadLeadScanInputsOptions,
 ): Promise<LeadScanInputs['churn_tasks']> {
   const { tenantId, window, rules } = options;
@@ -275,7 +275,7 @@ async function readChurnTasks(
 
 /** Tasks whose first RETRY in the window is followed by a BLOCK, with that retry and the first BLOCK after it. */
 async function readRetryThenBlock(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   options: ReadLeadScanInputsOptions,
 ): Promise<LeadScanInputs['retry_then_block']> {
   // Aggregates only, no self-joins: the temporary table has no statistics, and a misestimated join of it
@@ -307,7 +307,7 @@ async function readRetryThenBlock(
 }
 
 async function readFindingShares(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
 ): Promise<{
   current: { findings: number; redline: number };
   previous: { findings: number; redline: number };
@@ -329,7 +329,7 @@ async function readFindingShares(
 }
 
 async function readHighRiskAllows(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   options: ReadLeadScanInputsOptions,
 ): Promise<LeadScanInputs['high_risk_allows']> {
   const floor = options.rules.rules.high_risk_allow.min_finding_severity;
@@ -366,7 +366,7 @@ async function readHighRiskAllows(
 }
 
 /** The self-check's own count of high-risk ALLOWs: JSON containment, not the rule's element-by-element query. */
-async function countHighRiskAllowsByContainment(trx: Transaction<Database>): Promise<number> {
+async function countHighRiskAllowsByContainment(trx: QueryExecutor): Promise<number> {
   const result = await sql<{ count: number }>`
     select count(*)::int as count from lead_scan_notable
      where current and event_type = ${sql.lit(ALLOWED)}
@@ -378,7 +378,7 @@ async function countHighRiskAllowsByContainment(trx: Transaction<Database>): Pro
 
 /** The lag percentile and the slowest decisions: only read when the percentile is over the threshold. */
 async function readLagDetail(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   options: ReadLeadScanInputsOptions,
 ): Promise<Pick<LeadScanInputs['lag'], 'percentile_ms' | 'slowest'>> {
   const { tenantId, window, rules } = options;

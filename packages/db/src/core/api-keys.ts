@@ -1,8 +1,6 @@
-import type { Kysely, Transaction } from 'kysely';
 import type { Scope } from '@warden/domain';
-import type { Database } from '../database.js';
+import type { QueryExecutor } from '../database.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 export interface ApiKeyRecord {
   keyId: string;
@@ -22,7 +20,7 @@ export interface NewApiKey {
   scopes: readonly Scope[];
 }
 
-export async function insertApiKey(db: Executor, key: NewApiKey): Promise<ApiKeyRecord> {
+export async function insertApiKey(db: QueryExecutor, key: NewApiKey): Promise<ApiKeyRecord> {
   const row = await db
     .insertInto('api_keys')
     .values({
@@ -38,7 +36,7 @@ export async function insertApiKey(db: Executor, key: NewApiKey): Promise<ApiKey
 }
 
 /** The live (not revoked) key with this hash, or undefined. */
-export async function findActiveApiKeyByHash(db: Executor, keyHash: string): Promise<ApiKeyRecord | undefined> {
+export async function findActiveApiKeyByHash(db: QueryExecutor, keyHash: string): Promise<ApiKeyRecord | undefined> {
   const row = await db
     .selectFrom('api_keys')
     .select(['key_id', 'tenant_id', 'name', 'key_prefix', 'scopes', 'created_at', 'revoked_at'])
@@ -48,7 +46,7 @@ export async function findActiveApiKeyByHash(db: Executor, keyHash: string): Pro
   return row ? toRecord(row) : undefined;
 }
 
-export async function revokeApiKey(db: Executor, keyId: string): Promise<boolean> {
+export async function revokeApiKey(db: QueryExecutor, keyId: string): Promise<boolean> {
   const result = await db
     .updateTable('api_keys')
     .set({ revoked_at: new Date() })

@@ -1,14 +1,13 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import type { TaskEvent } from '@warden/domain';
-import type { Database } from '../database.js';
+import type { QueryExecutor } from '../database.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /**
  * Inserts events as `pending` inbox rows in one statement; an event id the tenant already sent (in this batch
  * or before) is skipped. Returns the events that were new, in input order — the ones to enqueue.
  */
-export async function insertPendingEvents(db: Executor, events: readonly TaskEvent[]): Promise<TaskEvent[]> {
+export async function insertPendingEvents(db: QueryExecutor, events: readonly TaskEvent[]): Promise<TaskEvent[]> {
   if (events.length === 0) return [];
   // The batch travels as one JSON document rather than a VALUES list of 8 × n parameters (the statement stays
   // the same size whatever the batch) or one array per column (node-postgres escapes array elements in
@@ -41,7 +40,7 @@ export interface InboxCounts {
 }
 
 /** Inbox rows by status, optionally for one tenant. */
-export async function countInboxByStatus(db: Executor, tenantId?: string): Promise<InboxCounts> {
+export async function countInboxByStatus(db: QueryExecutor, tenantId?: string): Promise<InboxCounts> {
   let query = db.selectFrom('supervisor_inbox').select(['status', db.fn.countAll<string>().as('n')]).groupBy('status');
   if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
   const rows = await query.execute();

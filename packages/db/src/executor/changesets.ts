@@ -2,7 +2,7 @@
  * Change sets as Postgres keeps them (SPEC §5): submission with its WriteGate verdict, approval and rejection,
  * the steps each went through (every one audited in the tenant's hash chain), and the views the API serves.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import {
   ChangePlanSchema,
   FileChangeSchema,
@@ -18,11 +18,10 @@ import {
   type FileChange,
   type WriteGateResult,
 } from '@warden/domain';
-import type { ChangeSetRow, ChangeSetStepRow } from '../changeset-tables.js';
-import type { Database } from '../database.js';
-import { appendAudits } from './decisions.js';
+import type { ChangeSetRow, ChangeSetStepRow } from './tables.js';
+import type { QueryExecutor } from '../database.js';
+import { appendAudits } from '../core/audits.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 export interface ChangeSetKey {
   tenant_id: string;
@@ -53,7 +52,7 @@ export interface ChangeSetStepRecord extends ChangeSetKey {
  * change set's visible history and its audit trail can never disagree.
  */
 export async function recordChangeSetSteps(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   steps: readonly ChangeSetStepRecord[],
 ): Promise<void> {
   if (steps.length === 0) return;
@@ -117,7 +116,7 @@ export type InsertChangeSetResult =
   { status: 'created'; row: ChangeSetRow } | { status: 'exists'; row: ChangeSetRow };
 
 /** Inserts a change set; when the tenant already has one with this id, returns that one untouched. */
-export async function insertChangeSet(trx: Executor, input: NewChangeSet): Promise<InsertChangeSetResult> {
+export async function insertChangeSet(trx: QueryExecutor, input: NewChangeSet): Promise<InsertChangeSetResult> {
   const inserted = await trx
     .insertInto('changesets')
     .values({
@@ -151,7 +150,7 @@ export async function insertChangeSet(trx: Executor, input: NewChangeSet): Promi
 }
 
 export async function findChangeSetRow(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   changesetId: string,
   options: { forUpdate?: boolean } = {},
@@ -167,7 +166,7 @@ export async function findChangeSetRow(
 
 /** Serializes submissions under one idempotency key until the transaction ends (a transaction-scoped advisory lock). */
 export async function lockIdempotencyKey(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   tenantId: string,
   idempotencyKey: string,
 ): Promise<void> {
@@ -178,7 +177,7 @@ export async function lockIdempotencyKey(
 
 /** Change sets of the tenant under one idempotency key, oldest first. */
 export async function findChangeSetsByIdempotencyKey(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   idempotencyKey: string,
 ): Promise<ChangeSetRow[]> {
@@ -210,7 +209,7 @@ export interface ChangeSetPatch {
  * (another attempt took over, or the status moved on).
  */
 export async function updateChangeSet(
-  db: Executor,
+  db: QueryExecutor,
   key: ChangeSetKey,
   patch: ChangeSetPatch,
   guard: { fenceToken?: string; statusIn?: readonly ChangeSetStatus[] } = {},
@@ -245,7 +244,7 @@ export function readStoredChangeSet(row: Pick<ChangeSetRow, 'plan_json' | 'chang
   };
 }
 
-export async function listChangeSetSteps(db: Executor, key: ChangeSetKey): Promise<ChangeSetStepRow[]> {
+export async function listChangeSetSteps(db: QueryExecutor, key: ChangeSetKey): Promise<ChangeSetStepRow[]> {
   return db
     .selectFrom('changeset_steps')
     .selectAll()
@@ -257,7 +256,7 @@ export async function listChangeSetSteps(db: Executor, key: ChangeSetKey): Promi
 
 /** The change set as `GET /v1/changesets/:id` shows it; undefined for an unknown or foreign id. */
 export async function findChangeSetView(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   changesetId: string,
 ): Promise<ChangeSetView | undefined> {
@@ -334,7 +333,7 @@ export interface ChangeSetSummary {
 
 /** The tenant's change sets, newest first, keyset-paginated on (submitted_at, changeset_id). */
 export async function listChangeSets(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   options: {
     limit: number;
@@ -405,7 +404,7 @@ export type ApproveChangeSetResult =
  * Approving twice by the same approver is answered as `already_approved`, so a retried request is harmless.
  */
 export async function approveChangeSet(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; changesetId: string; approver: string; checksum?: string; note?: string },
 ): Promise<ApproveChangeSetResult> {
   const row = await findChangeSetRow(trx, input.tenantId, input.changesetId, { forUpdate: true });
@@ -478,7 +477,7 @@ export type RejectChangeSetResult =
 
 /** Rejects a change set that waits for a person. Final: it never runs, and cannot be approved afterwards. */
 export async function rejectChangeSet(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; changesetId: string; rejecter: string; reason?: string },
 ): Promise<RejectChangeSetResult> {
   const row = await findChangeSetRow(trx, input.tenantId, input.changesetId, { forUpdate: true });
@@ -539,7 +538,7 @@ function approvalStateProblem(row: ChangeSetRow): string | undefined {
  * Locks the rows it returns (`SKIP LOCKED`) when run in a transaction.
  */
 export async function findChangeSetsToEnqueue(
-  db: Executor,
+  db: QueryExecutor,
   options: { queuedBefore: Date; stalledBefore: Date; limit: number },
 ): Promise<ChangeSetKey[]> {
   const rows = await sql<ChangeSetKey>`
@@ -558,7 +557,7 @@ export async function findChangeSetsToEnqueue(
 }
 
 /** Notes that the change sets were (re-)enqueued now. */
-export async function markChangeSetsQueued(db: Executor, keys: readonly ChangeSetKey[]): Promise<void> {
+export async function markChangeSetsQueued(db: QueryExecutor, keys: readonly ChangeSetKey[]): Promise<void> {
   if (keys.length === 0) return;
   await sql`
     update changesets as c set queued_at = now()

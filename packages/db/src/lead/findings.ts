@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import {
   encodeCursor,
   leadFollowUpTask,
@@ -16,11 +16,10 @@ import {
   type Severity,
   type StoredLeadFindingState,
 } from '@warden/domain';
-import type { Database } from '../database.js';
-import type { LeadFindingRow, LeadScanRow } from '../lead-tables.js';
-import { appendAudits, type NewAudit } from './decisions.js';
+import type { QueryExecutor } from '../database.js';
+import type { LeadFindingRow, LeadScanRow } from './tables.js';
+import { appendAudits, type NewAudit } from '../core/audits.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 // ── lead_scans ──────────────────────────────────────────────────────────────────────────────────────────
 
@@ -39,7 +38,7 @@ export interface NewLeadScan {
 }
 
 /** Records a scan: `queued` (API, before the job runs), `running` (started here), or `skipped`. Returns its id. */
-export async function insertLeadScan(db: Executor, scan: NewLeadScan): Promise<string> {
+export async function insertLeadScan(db: QueryExecutor, scan: NewLeadScan): Promise<string> {
   const running = scan.status === 'running';
   const finished = scan.status === 'skipped';
   const row = await db
@@ -70,7 +69,7 @@ export async function insertLeadScan(db: Executor, scan: NewLeadScan): Promise<s
  * false when it is finished or running elsewhere: a redelivered job then does nothing.
  */
 export async function claimLeadScan(
-  db: Executor,
+  db: QueryExecutor,
   scan: {
     tenantId: string;
     scanId: string;
@@ -109,7 +108,7 @@ export async function claimLeadScan(
 }
 
 /** Shows the scan is alive (its heartbeat), with the counters so far. */
-export async function touchLeadScan(db: Executor, scanId: string): Promise<void> {
+export async function touchLeadScan(db: QueryExecutor, scanId: string): Promise<void> {
   await db
     .updateTable('lead_scans')
     .set({ heartbeat_at: sql<Date>`now()` })
@@ -130,7 +129,7 @@ export interface LeadScanOutcome {
  * not turn a completed scan into a skipped one). Returns whether the row changed.
  */
 export async function finishLeadScan(
-  db: Executor,
+  db: QueryExecutor,
   scanId: string,
   outcome: LeadScanOutcome,
   fromStatuses?: readonly LeadScanStatus[],
@@ -156,7 +155,7 @@ export async function finishLeadScan(
  * `staleAfterMs`, or `queued` for longer than `queuedTooLongMs` (the job was lost). Returns how many.
  */
 export async function failAbandonedLeadScans(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   windowKind: string,
   staleAfterMs: number,
@@ -219,7 +218,7 @@ export function toLeadScanView(row: LeadScanRow): LeadScanView {
 }
 
 export async function findLeadScan(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   scanId: string,
 ): Promise<LeadScanView | undefined> {
@@ -234,7 +233,7 @@ export async function findLeadScan(
 
 /** A tenant's scans, newest first, keyset-paginated on (created_at, scan_id). */
 export async function listLeadScans(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   options: {
     limit: number;
@@ -274,7 +273,7 @@ export async function listLeadScans(
 }
 
 /** Tenants a scan of "every tenant" covers: those with API keys and those with an audit trail. */
-export async function listLeadScanTenants(db: Executor): Promise<string[]> {
+export async function listLeadScanTenants(db: QueryExecutor): Promise<string[]> {
   const rows = await sql<{ tenant_id: string }>`
     select tenant_id from tenants union select tenant_id from audit_chain_heads order by tenant_id`.execute(
     db,
@@ -309,7 +308,7 @@ export function toLeadFindingView(row: LeadFindingRow): LeadFindingView {
 }
 
 export async function findLeadFinding(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   fingerprint: string,
 ): Promise<LeadFindingView | undefined> {
@@ -332,7 +331,7 @@ export interface LeadFindingFilter {
 
 /** A tenant's findings, most recently seen first, keyset-paginated on (last_seen_at, fingerprint). */
 export async function listLeadFindings(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   options: LeadFindingFilter & { limit: number; after?: { last_seen_at: string; fingerprint: string } },
 ): Promise<Page<LeadFindingView>> {
@@ -373,13 +372,13 @@ export async function listLeadFindings(
  * Serializes the lead miner's writes for one tenant until the transaction ends (an advisory lock), so two
  * scans run with `--force` cannot both decide a finding is new, or both link it.
  */
-export async function lockLeadTenant(trx: Transaction<Database>, tenantId: string): Promise<void> {
+export async function lockLeadTenant(trx: QueryExecutor, tenantId: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(hashtextextended(${'lead-findings:' + tenantId}, 0))`.execute(trx);
 }
 
 /** The stored state of these fingerprints (locked FOR UPDATE when `trx` is a transaction that asks for it). */
 export async function readLeadFindingStates(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   fingerprints: readonly string[],
   options: { forUpdate?: boolean } = {},
@@ -419,7 +418,7 @@ export interface PlannedLeadFinding {
  * ran out are audited on the finding's follow-up task.
  */
 export async function storeLeadFindings(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   tenantId: string,
   planned: readonly PlannedLeadFinding[],
   context: { now: Date; scanId: string | null },
@@ -517,7 +516,7 @@ export type LinkLeadFollowUpResult =
  * finding row first and re-checks it is open and unlinked.
  */
 export async function createLeadFollowUp(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   tenantId: string,
   fingerprint: string,
   context: { now: Date; scanId: string | null },
@@ -609,7 +608,7 @@ export type ChangeLeadFindingResult =
 
 /** Marks a finding resolved (audited). A resolved finding seen by a later scan reopens. */
 export async function resolveLeadFinding(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   request: { tenantId: string; fingerprint: string; by: string; note?: string; now: Date },
 ): Promise<ChangeLeadFindingResult> {
   return changeLeadFinding(trx, request, 'LEAD_FINDING_RESOLVED', (row) =>
@@ -628,7 +627,7 @@ export async function resolveLeadFinding(
 
 /** Silences a finding until `until` (audited): later scans count it but open nothing for it. */
 export async function silenceLeadFinding(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   request: { tenantId: string; fingerprint: string; by: string; until: Date; note?: string; now: Date },
 ): Promise<ChangeLeadFindingResult> {
   return changeLeadFinding(trx, request, 'LEAD_FINDING_SILENCED', () => ({
@@ -646,7 +645,7 @@ type FindingChange = Partial<
 >;
 
 async function changeLeadFinding(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   request: { tenantId: string; fingerprint: string; by: string; note?: string; now: Date },
   eventType: string,
   change: (row: LeadFindingRow) => FindingChange | undefined,

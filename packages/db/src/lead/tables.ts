@@ -1,13 +1,9 @@
 /**
  * Kysely types of the lead miner's tables (migration 2026_11_22_0003); `Database` in database.ts lists them.
  */
+import type { DefaultedJson, Json, NullableTimestamp, Timestamp } from '../column-types.js';
 import type { ColumnType, Selectable } from 'kysely';
 
-type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
-type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-/** jsonb: read as parsed JSON, written as a JSON string. */
-type Json<T> = ColumnType<T, string, string>;
-type DefaultedJson<T> = ColumnType<T, string | undefined, string>;
 
 export interface LeadScansTable {
   scan_id: ColumnType<string, string | undefined, never>;

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import {
   buildRollbackReport,
   consecutiveFailures,
@@ -12,14 +12,13 @@ import {
   type RollbackRun,
   type TriggerMode,
 } from '@warden/domain';
-import type { Database } from '../database.js';
-import { appendAudits } from './decisions.js';
+import type { QueryExecutor } from '../database.js';
+import { appendAudits } from '../core/audits.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /** Shadow consistency over the trigger's latest `window` comparisons. */
 export async function shadowConsistency(
-  db: Executor,
+  db: QueryExecutor,
   triggerId: string,
   window: number,
 ): Promise<Consistency> {
@@ -39,7 +38,7 @@ export async function shadowConsistency(
 
 /** How many of the agent's latest finished calls failed in a row (newest first). */
 export async function consecutiveAgentFailures(
-  db: Executor,
+  db: QueryExecutor,
   triggerId: string,
   lookBack: number,
 ): Promise<number> {
@@ -67,7 +66,7 @@ export interface RolledBack {
  * carrying the report in its metadata, and `MIGRATION_ROLLED_BACK` / `FOLLOW_UP_CREATED` on the audit chain.
  */
 export async function rollbackMigration(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: {
     tenant_id: string;
     trigger_id: string;
@@ -216,7 +215,7 @@ export async function rollbackMigration(
 }
 
 /** The latest rollback report of a trigger. */
-export async function latestRollbackReport(db: Executor, triggerId: string) {
+export async function latestRollbackReport(db: QueryExecutor, triggerId: string) {
   return db
     .selectFrom('cron_rollback_reports')
     .select(['report_id', 'red_line', 'created_at', 'follow_up_task_id', 'markdown'])

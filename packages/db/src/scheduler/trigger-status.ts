@@ -1,4 +1,3 @@
-import type { Kysely, Transaction } from 'kysely';
 import {
   breakerFailureRate,
   EXECUTION_STATUSES,
@@ -7,12 +6,11 @@ import {
   type ExecutionStatus,
   type TriggerStatusView,
 } from '@warden/domain';
-import type { Database } from '../database.js';
+import type { QueryExecutor } from '../database.js';
 import { latestExecutions, recentRunStatuses, triggerEvents, triggerWindowStats } from './cron-executions.js';
 import { consecutiveAgentFailures, latestRollbackReport, shadowConsistency } from './cron-migration.js';
 import { getTrigger, toTriggerView } from './triggers.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 export interface TriggerStatusOptions {
   /** Next fire times to list. @defaultValue `5` */
@@ -30,7 +28,7 @@ export interface TriggerStatusOptions {
  * window, the breaker, the migration's consistency and last rollback, and the recent audited events.
  */
 export async function triggerStatus(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   eventName: string,
   options: TriggerStatusOptions = {},

@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import {
   AuditChainWalker,
   checkAuditAnchor,
@@ -13,9 +13,8 @@ import {
   type ChainProblem,
   type ChainedAuditRow,
 } from '@warden/domain';
-import type { AuditRow, Database } from '../database.js';
+import type { AuditRow, QueryExecutor } from '../database.js';
 
-type Db = Kysely<Database>;
 
 export interface ChainVerification {
   tenant_id: string;
@@ -56,7 +55,7 @@ export interface VerifyAuditChainOptions {
  * Tenants to verify: every tenant with a chain head, an audit row (found by a skip scan of the chain index,
  * not a scan of the table) or an anchor, so deleting a tenant's head row does not drop it from the check.
  */
-export async function listChainTenants(db: Db): Promise<string[]> {
+export async function listChainTenants(db: QueryExecutor): Promise<string[]> {
   const { rows } = await sql<{ tenant_id: string }>`
     with recursive audited(tenant_id) as (
       (select tenant_id from task_audits order by tenant_id limit 1)
@@ -75,7 +74,7 @@ export async function listChainTenants(db: Db): Promise<string[]> {
  * Checks that don't belong to one tenant: the constraints the chain relies on are still there, and no row
  * was set aside by the 2026_12_01 migration for having no chain position. Each string names one failure.
  */
-export async function checkAuditStore(db: Db): Promise<string[]> {
+export async function checkAuditStore(db: QueryExecutor): Promise<string[]> {
   const failures: string[] = [];
   const { rows: columns } = await sql<{ column_name: string; is_nullable: string }>`
     select column_name, is_nullable from information_schema.columns
@@ -103,7 +102,7 @@ export async function checkAuditStore(db: Db): Promise<string[]> {
  * its content, the head in `audit_chain_heads` exactly at the last row, and (given keys) every anchor signed
  * by a known key and still matched by the chain. Walks in pages; reads only.
  */
-export async function verifyAuditChain(db: Db, tenantId: string, options: VerifyAuditChainOptions = {}): Promise<ChainVerification> {
+export async function verifyAuditChain(db: QueryExecutor, tenantId: string, options: VerifyAuditChainOptions = {}): Promise<ChainVerification> {
   const { keys = [], pageSize = 5000, maxProblems = 50 } = options;
   const walker = new AuditChainWalker(undefined, maxProblems);
   const checkAnchors = keys.length > 0;
@@ -237,7 +236,7 @@ export type AnchorResult =
  * anchor (the anchor's own row included, so the starting point is sound), then signs the last verified row's
  * (tenant, position, hash). Several processes may run it at once: an anchor already there is kept.
  */
-export async function anchorAuditChains(db: Db, options: AnchorAuditChainsOptions): Promise<AnchorResult[]> {
+export async function anchorAuditChains(db: QueryExecutor, options: AnchorAuditChainsOptions): Promise<AnchorResult[]> {
   const { key, keys = [key], maxRows = 100_000, pageSize = 5000, now = new Date() } = options;
   const verifyKeys = keys.some((k) => k.id === key.id) ? keys : [key, ...keys];
   const tenantFilter = options.tenantId === undefined ? sql`` : sql`and h.tenant_id = ${options.tenantId}`;
@@ -302,7 +301,7 @@ export async function anchorAuditChains(db: Db, options: AnchorAuditChainsOption
  * genesis when the tenant has none. An invalid newest anchor, or an anchored row that changed, stops anchoring
  * for the tenant until a person has run `warden audit verify`.
  */
-async function anchoringStart(db: Db, tenantId: string, keys: readonly AuditKey[]): Promise<ChainPosition | { from_seq: number; problem: ChainProblem }> {
+async function anchoringStart(db: QueryExecutor, tenantId: string, keys: readonly AuditKey[]): Promise<ChainPosition | { from_seq: number; problem: ChainProblem }> {
   const newest = await db
     .selectFrom('audit_anchors')
     .selectAll()
@@ -330,7 +329,7 @@ async function anchoringStart(db: Db, tenantId: string, keys: readonly AuditKey[
   return { chain_seq: anchor.chain_seq, row_hash: anchor.row_hash };
 }
 
-async function anchorsBetween(db: Db, tenantId: string, afterSeq: string, untilSeq: string | undefined): Promise<AuditAnchor[]> {
+async function anchorsBetween(db: QueryExecutor, tenantId: string, afterSeq: string, untilSeq: string | undefined): Promise<AuditAnchor[]> {
   let query = db.selectFrom('audit_anchors').selectAll().where('tenant_id', '=', tenantId).where('chain_seq', '>', afterSeq);
   if (untilSeq !== undefined) query = query.where('chain_seq', '<=', untilSeq);
   const rows = await query.orderBy('chain_seq').execute();

@@ -1,7 +1,6 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, InboxRow } from '../database.js';
+import { sql } from 'kysely';
+import type { InboxRow, QueryExecutor } from '../database.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 export interface InboxKey {
   tenant_id: string;
@@ -16,7 +15,7 @@ export type ClaimedEvent = InboxRow;
  * expired claim. Each claim bumps `claim_generation` and `attempts`. Rows another processor holds (locked or
  * validly claimed) and finished rows are skipped, so a duplicate delivery claims nothing.
  */
-export async function claimInboxEvents(db: Executor, keys: readonly InboxKey[], claimTtlMs: number): Promise<ClaimedEvent[]> {
+export async function claimInboxEvents(db: QueryExecutor, keys: readonly InboxKey[], claimTtlMs: number): Promise<ClaimedEvent[]> {
   if (keys.length === 0) return [];
   const tenants = keys.map((k) => k.tenant_id);
   const events = keys.map((k) => k.event_id);
@@ -47,7 +46,7 @@ export async function claimInboxEvents(db: Executor, keys: readonly InboxKey[], 
  * expired and was taken over completes nothing. Returns the inbox ids it completed (and now holds locked
  * until the transaction ends).
  */
-export async function completeClaimedEvents(trx: Transaction<Database>, claims: ReadonlyArray<{ inbox_id: string; claim_generation: number }>): Promise<Set<string>> {
+export async function completeClaimedEvents(trx: QueryExecutor, claims: ReadonlyArray<{ inbox_id: string; claim_generation: number }>): Promise<Set<string>> {
   if (claims.length === 0) return new Set();
   const sorted = [...claims].sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
   const result = await sql<{ inbox_id: string }>`
@@ -65,7 +64,7 @@ export async function completeClaimedEvents(trx: Transaction<Database>, claims: 
  * claim generation, so the caller decides them first and their earlier claimants complete nothing. Call it
  * while holding the tasks' row locks (see `lockTaskContexts`), so no other decision can be applying them.
  */
-export async function takeOverEarlierEvents(trx: Transaction<Database>, claims: ReadonlyArray<Pick<InboxRow, 'inbox_id' | 'tenant_id' | 'task_id'>>): Promise<ClaimedEvent[]> {
+export async function takeOverEarlierEvents(trx: QueryExecutor, claims: ReadonlyArray<Pick<InboxRow, 'inbox_id' | 'tenant_id' | 'task_id'>>): Promise<ClaimedEvent[]> {
   if (claims.length === 0) return [];
   const latest = new Map<string, { tenant_id: string; task_id: string; inbox_id: string }>();
   for (const claim of claims) {
@@ -98,7 +97,7 @@ export async function takeOverEarlierEvents(trx: Transaction<Database>, claims: 
  * reached `maxAttempts`. Returns the new status, or undefined when the claim had moved on.
  */
 export async function failClaimedEvent(
-  db: Executor,
+  db: QueryExecutor,
   claim: { inbox_id: string; claim_generation: number; attempts: number },
   error: string,
   options: { maxAttempts: number; retryDelayMs: number },
@@ -121,7 +120,7 @@ export async function failClaimedEvent(
 }
 
 /** Claims that expired (their processor died): back to `pending`, or `dead` past the attempt cap. */
-export async function releaseExpiredClaims(db: Executor, maxAttempts: number, limit: number): Promise<{ released: InboxRow[]; dead: InboxRow[] }> {
+export async function releaseExpiredClaims(db: QueryExecutor, maxAttempts: number, limit: number): Promise<{ released: InboxRow[]; dead: InboxRow[] }> {
   const result = await sql<InboxRow>`
     update supervisor_inbox as i
        set status = case when i.attempts >= ${maxAttempts} then 'dead' else 'pending' end,
@@ -139,7 +138,7 @@ export async function releaseExpiredClaims(db: Executor, maxAttempts: number, li
  * Rows the queue may have lost: `pending` for longer than `graceMs` (or `failed` and due), not re-enqueued
  * within the grace period either. Marks them enqueued now and returns them for the caller to enqueue.
  */
-export async function takeRowsToReenqueue(db: Executor, graceMs: number, limit: number): Promise<InboxRow[]> {
+export async function takeRowsToReenqueue(db: QueryExecutor, graceMs: number, limit: number): Promise<InboxRow[]> {
   const result = await sql<InboxRow>`
     update supervisor_inbox as i
        set last_enqueued_at = now()
@@ -154,7 +153,7 @@ export async function takeRowsToReenqueue(db: Executor, graceMs: number, limit: 
 }
 
 /** Deletes completed rows processed before `olderThan`, in batches; returns how many went. */
-export async function deleteCompletedInboxRows(db: Executor, olderThan: Date, batchSize = 5000): Promise<number> {
+export async function deleteCompletedInboxRows(db: QueryExecutor, olderThan: Date, batchSize = 5000): Promise<number> {
   let total = 0;
   for (;;) {
     const result = await sql`
@@ -176,7 +175,7 @@ export interface BacklogStats {
 }
 
 /** Inbox counts by status and the age of the oldest pending row, optionally for one tenant. */
-export async function backlogStats(db: Executor, tenantId?: string): Promise<BacklogStats> {
+export async function backlogStats(db: QueryExecutor, tenantId?: string): Promise<BacklogStats> {
   const tenantFilter = tenantId === undefined ? sql`true` : sql`tenant_id = ${tenantId}`;
   const result = await sql<{ status: string; n: string; oldest: number | null }>`
     select status, count(*) as n,

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import type { Database } from './database.js';
+import type { Database } from '../database.js';
 
 // timestamptz and bigint come back as Date and string; int8 ids stay strings so they never lose precision.
 

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction, type Updateable } from 'kysely';
+import { sql, type Updateable } from 'kysely';
 import {
   deterministicId,
   encodeCursor,
@@ -11,11 +11,10 @@ import {
   type Page,
   type SkipReason,
 } from '@warden/domain';
-import type { CronAttemptRow, CronExecutionRow, CronExecutionsTable } from '../cron-tables.js';
-import type { Database } from '../database.js';
-import { appendAudits } from './decisions.js';
+import type { CronAttemptRow, CronExecutionRow, CronExecutionsTable } from './tables.js';
+import type { QueryExecutor } from '../database.js';
+import { appendAudits } from '../core/audits.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /** The execution id of a fire: derived from the trigger and the fire time, so every delivery computes the same one. */
 export function cronExecutionId(triggerId: string, scheduledFor: Date): string {
@@ -64,7 +63,7 @@ export function toExecutionView(
  * backfill whose row was written by whoever asked), locked for the rest of the transaction.
  */
 export async function lockFireExecutions(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   executionIds: readonly string[],
 ): Promise<Map<string, CronExecutionRow>> {
   if (executionIds.length === 0) return new Map();
@@ -92,7 +91,7 @@ export interface NewGovernedFire extends FireDecision {
  * time) is left alone: the ids actually inserted come back, the others were someone else's.
  */
 export async function insertGovernedFires(
-  trx: Executor,
+  trx: QueryExecutor,
   fires: readonly NewGovernedFire[],
 ): Promise<Set<string>> {
   if (fires.length === 0) return new Set();
@@ -130,7 +129,7 @@ export interface FireLedger extends LedgerSnapshot {
  * out of every count.
  */
 export async function ledgerSnapshots(
-  trx: Executor,
+  trx: QueryExecutor,
   items: ReadonlyArray<{
     trigger_id: string;
     execution_id: string;
@@ -216,7 +215,7 @@ export interface FireDecision {
 }
 
 /** Writes many governance outcomes in one statement. */
-export async function applyFireDecisions(trx: Executor, decisions: readonly FireDecision[]): Promise<void> {
+export async function applyFireDecisions(trx: QueryExecutor, decisions: readonly FireDecision[]): Promise<void> {
   if (decisions.length === 0) return;
   const col = <K extends keyof FireDecision>(key: K) => decisions.map((d) => d[key]);
   await sql`
@@ -234,7 +233,7 @@ export async function applyFireDecisions(trx: Executor, decisions: readonly Fire
 
 /** Fires skipped while no scheduler ran (BullMQ collapses them into one late job), recorded so the ledger has every fire. */
 export async function insertMissedFires(
-  trx: Executor,
+  trx: QueryExecutor,
   items: ReadonlyArray<{ tenant_id: string; trigger_id: string; event_name: string; scheduled_for: Date }>,
   now: Date,
   reason: string,
@@ -254,7 +253,7 @@ export async function insertMissedFires(
 
 /** Locks an execution row. */
 export async function lockExecution(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   executionId: string,
 ): Promise<CronExecutionRow | undefined> {
   return trx
@@ -266,7 +265,7 @@ export async function lockExecution(
 }
 
 export async function findExecution(
-  db: Executor,
+  db: QueryExecutor,
   executionId: string,
 ): Promise<CronExecutionRow | undefined> {
   return db
@@ -277,7 +276,7 @@ export async function findExecution(
 }
 
 export async function updateExecution(
-  trx: Executor,
+  trx: QueryExecutor,
   executionId: string,
   values: Updateable<CronExecutionsTable>,
 ): Promise<CronExecutionRow> {
@@ -291,7 +290,7 @@ export async function updateExecution(
 
 /** The latest finished run before `before` (the handler context's `previous_run`). */
 export async function previousRun(
-  trx: Executor,
+  trx: QueryExecutor,
   triggerId: string,
   before: Date,
 ): Promise<{ execution_id: string; scheduled_for: Date; status: string; completed_at: Date | null } | null> {
@@ -309,7 +308,7 @@ export async function previousRun(
 
 /** Cost and LLM calls reported by every handler call of a run (all tries, both roles). */
 export async function attemptTotals(
-  trx: Executor,
+  trx: QueryExecutor,
   executionId: string,
 ): Promise<{ cost_usd: number | null; llm_calls: number }> {
   const row = await sql<{ cost: string | null; calls: string | null }>`
@@ -333,7 +332,7 @@ export interface NewAttempt {
 }
 
 /** Records handler calls about to be made; a call already recorded (a re-run of the same step) is kept as it is. */
-export async function insertAttempts(trx: Executor, attempts: readonly NewAttempt[]): Promise<void> {
+export async function insertAttempts(trx: QueryExecutor, attempts: readonly NewAttempt[]): Promise<void> {
   if (attempts.length === 0) return;
   await trx
     .insertInto('cron_execution_attempts')
@@ -343,7 +342,7 @@ export async function insertAttempts(trx: Executor, attempts: readonly NewAttemp
 }
 
 export async function attemptsOfTry(
-  trx: Executor,
+  trx: QueryExecutor,
   executionId: string,
   attempt: number,
 ): Promise<CronAttemptRow[]> {
@@ -361,7 +360,7 @@ export async function attemptsOfTry(
  * out meanwhile, or a stalled worker ran it twice) changes nothing. Returns the updated row or undefined.
  */
 export async function finishAttempt(
-  trx: Executor,
+  trx: QueryExecutor,
   input: {
     attempt_id: string;
     status: 'success' | 'failed' | 'timeout';
@@ -389,7 +388,7 @@ export async function finishAttempt(
 
 /** Final statuses of the trigger's latest runs fired after `since`, newest first (the breaker's window). */
 export async function recentRunStatuses(
-  trx: Executor,
+  trx: QueryExecutor,
   triggerId: string,
   since: Date | null,
   limit: number,
@@ -406,7 +405,7 @@ export async function recentRunStatuses(
 }
 
 /** The run waiting in the trigger's `buffer_one` slot. */
-export async function bufferedExecution(trx: Executor, triggerId: string): Promise<string | undefined> {
+export async function bufferedExecution(trx: QueryExecutor, triggerId: string): Promise<string | undefined> {
   const row = await trx
     .selectFrom('cron_executions')
     .select('execution_id')
@@ -420,7 +419,7 @@ export async function bufferedExecution(trx: Executor, triggerId: string): Promi
 }
 
 /** Runs of the trigger in flight other than `executionId` (pending or running, not buffered). */
-export async function inFlightCount(trx: Executor, triggerId: string, executionId: string): Promise<number> {
+export async function inFlightCount(trx: QueryExecutor, triggerId: string, executionId: string): Promise<number> {
   const row = await trx
     .selectFrom('cron_executions')
     .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -442,7 +441,7 @@ export interface HistoryOptions {
 
 /** A trigger's executions, newest first, keyset-paginated on (scheduled_for, execution_id). */
 export async function listTriggerExecutions(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   triggerId: string,
   options: HistoryOptions,
@@ -479,7 +478,7 @@ export async function listTriggerExecutions(
  * takes its fire job. With a `request_id`, asking twice returns the first run (safe client retries).
  */
 export async function requestManualRun(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: {
     tenant_id: string;
     trigger_id: string;
@@ -554,7 +553,7 @@ export async function requestManualRun(
 
 /** Handler calls past their deadline by `graceMs` and still running (their report or deadline job was lost). */
 export async function overdueAttempts(
-  db: Executor,
+  db: QueryExecutor,
   now: Date,
   graceMs: number,
   limit: number,
@@ -574,7 +573,7 @@ export async function overdueAttempts(
  * whose turn came) whose job was lost, and rows never governed (a manual run or backfill whose fire job was lost).
  */
 export async function stalledExecutions(
-  db: Executor,
+  db: QueryExecutor,
   now: Date,
   graceMs: number,
   limit: number,
@@ -612,7 +611,7 @@ export async function stalledExecutions(
 }
 
 /** Runs in flight now, all tenants (the `cron_active_executions` gauge). */
-export async function countActiveExecutions(db: Executor): Promise<number> {
+export async function countActiveExecutions(db: QueryExecutor): Promise<number> {
   const row = await db
     .selectFrom('cron_executions')
     .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -630,7 +629,7 @@ export interface TriggerWindowStats {
 
 /** Counts by status and skip reason, mean duration and cost, over runs fired since `since`. */
 export async function triggerWindowStats(
-  db: Executor,
+  db: QueryExecutor,
   triggerId: string,
   since: Date,
 ): Promise<TriggerWindowStats> {
@@ -676,7 +675,7 @@ export async function triggerWindowStats(
 
 /** The trigger's latest executions, newest first. */
 export async function latestExecutions(
-  db: Executor,
+  db: QueryExecutor,
   triggerId: string,
   limit: number,
 ): Promise<ExecutionView[]> {
@@ -691,7 +690,7 @@ export async function latestExecutions(
 }
 
 /** The trigger's audit trail (pauses, resumes, weight changes, breaker transitions), newest first. */
-export async function triggerEvents(db: Executor, tenantId: string, eventName: string, limit: number) {
+export async function triggerEvents(db: QueryExecutor, tenantId: string, eventName: string, limit: number) {
   const rows = await db
     .selectFrom('task_audits')
     .select(['event_type', 'level', 'payload', 'created_at'])

@@ -4,11 +4,10 @@
  * transaction, that the token is still the newest. A holder whose lock expired while it was paused finds a newer
  * token and stops; a holder mid-write keeps the row share-locked, so a new token waits until that write is done.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { StaleLockError } from '@warden/domain';
-import type { Database } from '../database.js';
+import type { Database, QueryExecutor } from '../database.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /**
  * Takes the next fencing token of `workspace` (the first is 1). Waits at most `lockTimeoutMs` for a holder that
@@ -57,7 +56,7 @@ export async function acquireFenceToken(
  * covers the write: the share lock it takes holds back any newer token until that transaction ends.
  */
 export async function assertFenceToken(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   workspace: string,
   token: string,
 ): Promise<void> {
@@ -72,7 +71,7 @@ export async function assertFenceToken(
   }
 }
 
-export async function currentFenceToken(db: Executor, workspace: string): Promise<string | undefined> {
+export async function currentFenceToken(db: QueryExecutor, workspace: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('workspace_fences')
     .select('token')

@@ -1,17 +1,9 @@
 /**
  * Kysely types of the scheduler's tables (migration 2026_11_22_0005); `Database` in database.ts lists them.
  */
+import type { DefaultedJson, NullableJson, NullableNumeric, NullableTimestamp, Numeric, RequiredTimestamp, Timestamp } from '../column-types.js';
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
-type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
-type RequiredTimestamp = ColumnType<Date, Date | string, Date | string>;
-type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-/** jsonb: read as parsed JSON, written as a JSON string. */
-type Json<T> = ColumnType<T, string | undefined, string>;
-type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
-/** numeric: read as a string (exact), written as a number or string. */
-type Numeric = ColumnType<string, number | string | undefined, number | string>;
-type NullableNumeric = ColumnType<string | null, number | string | null | undefined, number | string | null>;
 
 export interface CronTriggersTable {
   trigger_id: Generated<string>;
@@ -21,7 +13,7 @@ export interface CronTriggersTable {
   timezone: string;
   description: string;
   focus: NullableJson<string | string[]>;
-  payload: Json<Record<string, unknown>>;
+  payload: DefaultedJson<Record<string, unknown>>;
   agent_target: NullableJson<Record<string, unknown>>;
   fallback_target: NullableJson<Record<string, unknown>>;
   fallback_strategy: string;
@@ -32,7 +24,7 @@ export interface CronTriggersTable {
   max_daily_cost_usd: NullableNumeric;
   max_cost_per_run_usd: NullableNumeric;
   max_duration_ms: number | null;
-  circuit_breaker: Json<Record<string, unknown>>;
+  circuit_breaker: DefaultedJson<Record<string, unknown>>;
   overlap_policy: string;
   catchup_window_seconds: number;
   jitter_ms: number;
@@ -42,7 +34,7 @@ export interface CronTriggersTable {
   priority: number;
   tags: ColumnType<string[], string[], string[]>;
   enabled: boolean;
-  migration: Json<Record<string, unknown>>;
+  migration: DefaultedJson<Record<string, unknown>>;
   paused: ColumnType<boolean, boolean | undefined, boolean>;
   pause_source: 'manual' | 'circuit_breaker' | null;
   pause_note: string | null;
@@ -80,12 +72,12 @@ export interface CronExecutionsTable {
   override_overlap: ColumnType<boolean, boolean | undefined, boolean>;
   request_id: string | null;
   requested_by: string | null;
-  params: Json<Record<string, unknown>>;
+  params: DefaultedJson<Record<string, unknown>>;
   agent_run_id: string | null;
   llm_calls: ColumnType<number, number | undefined, number>;
   cost_usd: NullableNumeric;
   reserved_cost_usd: Numeric;
-  governance_checks: Json<unknown[]>;
+  governance_checks: DefaultedJson<unknown[]>;
   skip_reason: string | null;
   error: string | null;
   retry_count: ColumnType<number, number | undefined, number>;
@@ -122,7 +114,7 @@ export interface CronRollbackReportsTable {
   trigger_id: string;
   event_name: string;
   red_line: string;
-  report: Json<Record<string, unknown>>;
+  report: DefaultedJson<Record<string, unknown>>;
   markdown: string;
   follow_up_task_id: string;
   created_at: Timestamp;

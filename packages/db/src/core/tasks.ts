@@ -1,8 +1,18 @@
-import type { Kysely, Transaction } from 'kysely';
-import { encodeCursor, type AuditView, type Gate, type Page, type TaskStatus, type TaskView } from '@warden/domain';
-import type { Database, GateRow } from '../database.js';
+import { sql } from 'kysely';
+import { encodeCursor, taskStateKey, type AuditView, type Gate, type Page, type TaskStatus, type TaskView } from '@warden/domain';
+import type { GateRow, QueryExecutor } from '../database.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
+/** A task's identity: task ids are unique within a tenant. */
+export interface TaskKey {
+  tenant_id: string;
+  task_id: string;
+}
+
+/** Orders task keys the way rows are locked everywhere (tenant, then task), so transactions cannot deadlock. */
+export function compareTaskKeys(a: TaskKey, b: TaskKey): number {
+  const [x, y] = [taskStateKey(a), taskStateKey(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
+}
 
 export function toGate(row: GateRow): Gate {
   return {
@@ -19,7 +29,7 @@ export function toGate(row: GateRow): Gate {
 }
 
 /** The task with its open gates, scoped to the tenant; undefined for an unknown or foreign task. */
-export async function findTaskView(db: Executor, tenantId: string, taskId: string): Promise<TaskView | undefined> {
+export async function findTaskView(db: QueryExecutor, tenantId: string, taskId: string): Promise<TaskView | undefined> {
   const task = await db
     .selectFrom('tasks')
     .selectAll()
@@ -47,7 +57,7 @@ export async function findTaskView(db: Executor, tenantId: string, taskId: strin
 }
 
 /** True when the tenant has a task with this id. */
-export async function taskExists(db: Executor, tenantId: string, taskId: string): Promise<boolean> {
+export async function taskExists(db: QueryExecutor, tenantId: string, taskId: string): Promise<boolean> {
   const row = await db
     .selectFrom('tasks')
     .select('task_id')
@@ -62,7 +72,7 @@ export async function taskExists(db: Executor, tenantId: string, taskId: string)
  * appended. `afterAuditId` is the last id of the previous page.
  */
 export async function listTaskAudits(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   taskId: string,
   options: { limit: number; afterAuditId?: string },
@@ -105,7 +115,7 @@ export interface DecisionView {
 }
 
 /** A task's decisions, newest first, optionally only the one for `eventId`. */
-export async function listTaskDecisions(db: Executor, tenantId: string, taskId: string, options: { eventId?: string; limit: number }): Promise<DecisionView[]> {
+export async function listTaskDecisions(db: QueryExecutor, tenantId: string, taskId: string, options: { eventId?: string; limit: number }): Promise<DecisionView[]> {
   let query = db
     .selectFrom('decisions')
     .selectAll()
@@ -127,4 +137,23 @@ export async function listTaskDecisions(db: Executor, tenantId: string, taskId: 
     would_have: row.would_have,
     created_at: row.created_at.toISOString(),
   }));
+}
+
+export interface TaskUpdate extends TaskKey {
+  status: TaskStatus;
+  retry_count: number;
+  metadata: Record<string, unknown>;
+}
+
+/** Writes the final state of each task (one row per task) in one statement. */
+export async function updateTasks(trx: QueryExecutor, updates: readonly TaskUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  const sorted = [...updates].sort(compareTaskKeys);
+  // One JSON document, not an array per column: node-postgres escapes array elements (the metadata) slowly.
+  await sql`
+    update tasks as t
+       set status = u.status, retry_count = u.retry_count, metadata = u.metadata, updated_at = now()
+      from jsonb_to_recordset(${JSON.stringify(sorted.map((u) => ({ tenant_id: u.tenant_id, task_id: u.task_id, status: u.status, retry_count: u.retry_count, metadata: u.metadata })))}::jsonb)
+           as u(tenant_id text, task_id text, status text, retry_count int, metadata jsonb)
+     where t.tenant_id = u.tenant_id and t.task_id = u.task_id`.execute(trx);
 }

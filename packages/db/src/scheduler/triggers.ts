@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import {
   canonicalJson,
   checkWeightChange,
@@ -17,12 +17,11 @@ import {
   type TriggerDefinition,
   type TriggerView,
 } from '@warden/domain';
-import type { CronTriggerRow } from '../cron-tables.js';
-import type { Database } from '../database.js';
+import type { CronTriggerRow } from './tables.js';
+import type { QueryExecutor } from '../database.js';
 import { shadowConsistency } from './cron-migration.js';
-import { appendAudits, type NewAudit } from './decisions.js';
+import { appendAudits, type NewAudit } from '../core/audits.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /** A trigger as the scheduler works with it: its definition and its live state. */
 export interface TriggerRecord {
@@ -190,7 +189,7 @@ function trailAudit(
 
 /** The tenant's live trigger named `eventName`. */
 export async function findTrigger(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   eventName: string,
 ): Promise<TriggerRecord | undefined> {
@@ -205,7 +204,7 @@ export async function findTrigger(
 }
 
 /** Like {@link findTrigger} but throws NotFoundError (404) for an unknown name or another tenant's trigger. */
-export async function getTrigger(db: Executor, tenantId: string, eventName: string): Promise<TriggerRecord> {
+export async function getTrigger(db: QueryExecutor, tenantId: string, eventName: string): Promise<TriggerRecord> {
   const record = await findTrigger(db, tenantId, eventName);
   if (!record) throw new NotFoundError(`trigger "${eventName}" not found`);
   return record;
@@ -213,7 +212,7 @@ export async function getTrigger(db: Executor, tenantId: string, eventName: stri
 
 /** Locks the tenant's trigger row until the transaction ends (every change to a trigger's state takes this lock first). */
 async function lockTriggerByName(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   tenantId: string,
   eventName: string,
 ): Promise<TriggerRecord> {
@@ -234,7 +233,7 @@ async function lockTriggerByName(
  * flight when it was deleted) was deleted.
  */
 export async function lockTrigger(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   triggerId: string,
   options: { includeDeleted?: boolean } = {},
 ): Promise<TriggerRecord | undefined> {
@@ -246,7 +245,7 @@ export async function lockTrigger(
 
 /** Locks many live triggers, in id order (no deadlocks between batches), by id. */
 export async function lockTriggers(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   triggerIds: readonly string[],
 ): Promise<Map<string, TriggerRecord>> {
   if (triggerIds.length === 0) return new Map();
@@ -271,7 +270,7 @@ export interface ListTriggersOptions {
 
 /** The tenant's triggers by name, keyset-paginated. */
 export async function listTriggers(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   options: ListTriggersOptions,
 ): Promise<Page<TriggerView>> {
@@ -314,7 +313,7 @@ const DEFINITION_FIELDS = Object.keys(
  * otherwise a ConflictError (409) says why. Weight and mode changes get their own audit rows.
  */
 export async function registerTrigger(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; definition: TriggerDefinition; actor: string; force?: boolean; now?: Date },
 ): Promise<TriggerChange> {
   const now = input.now ?? new Date();
@@ -351,7 +350,7 @@ export async function registerTrigger(
 
 /** Applies a partial update to a trigger (nested objects merge), validated as a whole; see {@link registerTrigger}. */
 export async function updateTrigger(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; eventName: string; patch: unknown; actor: string; force?: boolean; now?: Date },
 ): Promise<TriggerChange> {
   const now = input.now ?? new Date();
@@ -363,7 +362,7 @@ export async function updateTrigger(
 }
 
 async function applyDefinition(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   current: TriggerRecord,
   next: TriggerDefinition,
   actor: string,
@@ -446,7 +445,7 @@ function pickFields(value: Record<string, unknown>, fields: readonly string[]): 
 
 /** Deletes a trigger (the ledger stays, the name is free again); audited. */
 export async function deleteTrigger(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; eventName: string; actor: string; now?: Date },
 ): Promise<TriggerRecord> {
   const now = input.now ?? new Date();
@@ -475,7 +474,7 @@ export async function deleteTrigger(
  * Pausing a paused trigger changes nothing.
  */
 export async function pauseTrigger(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; eventName: string; actor: string; note?: string; now?: Date },
 ): Promise<{ trigger: TriggerRecord; changed: boolean }> {
   const now = input.now ?? new Date();
@@ -514,7 +513,7 @@ export async function pauseTrigger(
  * skipped while paused (up to `maxBackfill`, oldest first) turned into `pending` backfill runs.
  */
 export async function resumeTrigger(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: {
     tenantId: string;
     eventName: string;
@@ -593,7 +592,7 @@ export async function resumeTrigger(
 
 /** What a replica needs to keep one job scheduler per trigger: every live trigger (all tenants). */
 export async function listSchedulableTriggers(
-  db: Executor,
+  db: QueryExecutor,
 ): Promise<
   Array<{
     trigger_id: string;
@@ -612,7 +611,7 @@ export async function listSchedulableTriggers(
 }
 
 /** One trigger's schedule fields (deleted ones too: the reconciler removes their job scheduler). */
-export async function findTriggerSchedule(db: Executor, triggerId: string) {
+export async function findTriggerSchedule(db: QueryExecutor, triggerId: string) {
   return db
     .selectFrom('cron_triggers')
     .select(['trigger_id', 'tenant_id', 'expression', 'timezone', 'priority', 'enabled', 'deleted_at'])
@@ -625,7 +624,7 @@ export async function findTriggerSchedule(db: Executor, triggerId: string) {
  * trigger with a note; closing resumes it if the breaker had paused it and restarts the window. Audited.
  */
 export async function applyBreakerTransition(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: {
     trigger: TriggerRecord;
     next: BreakerState;
@@ -683,7 +682,7 @@ export async function applyBreakerTransition(
 
 /** Triggers whose breaker is not closed (the `cron_circuit_breaker_open` gauge, health). */
 export async function listOpenBreakers(
-  db: Executor,
+  db: QueryExecutor,
 ): Promise<Array<{ tenant_id: string; event_name: string; breaker_state: string }>> {
   return db
     .selectFrom('cron_triggers')

@@ -2,12 +2,11 @@
  * Stripe-style idempotency for change-set execution (SPEC §5, step 1). The key is SHA-256(`plan_id:checksum`);
  * the record remembers who runs it, how it ended and its result for at least the retention period.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql } from 'kysely';
 import { isChangeSetFinished } from '@warden/domain';
-import type { ExecutorIdempotencyRow } from '../changeset-tables.js';
-import type { Database } from '../database.js';
+import type { ExecutorIdempotencyRow } from './tables.js';
+import type { QueryExecutor } from '../database.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 export type IdempotencyClaim =
   /** This change set runs under the key (a new key, a failed or expired earlier run, or its own earlier attempt). */
@@ -28,7 +27,7 @@ export type IdempotencyClaim =
  *   from that change set's status; by another still running → in_progress.
  */
 export async function claimIdempotencyKey(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; key: string; fingerprint: string; changesetId: string; retentionMs: number },
 ): Promise<IdempotencyClaim> {
   const expiresAt = new Date(Date.now() + input.retentionMs);
@@ -103,7 +102,7 @@ export async function claimIdempotencyKey(
  * `retentionMs` from now, so a duplicate within that time is answered from the record.
  */
 export async function settleIdempotencyKey(
-  db: Executor,
+  db: QueryExecutor,
   input: {
     tenantId: string;
     key: string;
@@ -129,7 +128,7 @@ export async function settleIdempotencyKey(
 }
 
 export async function findIdempotencyRecord(
-  db: Executor,
+  db: QueryExecutor,
   tenantId: string,
   key: string,
 ): Promise<ExecutorIdempotencyRow | undefined> {
@@ -142,7 +141,7 @@ export async function findIdempotencyRecord(
 }
 
 /** Deletes records past their retention (never one still in progress). Returns how many. */
-export async function deleteExpiredIdempotencyKeys(db: Executor, now = new Date()): Promise<number> {
+export async function deleteExpiredIdempotencyKeys(db: QueryExecutor, now = new Date()): Promise<number> {
   const result =
     await sql`delete from executor_idempotency where expires_at < ${now} and state <> 'in_progress'`.execute(
       db,

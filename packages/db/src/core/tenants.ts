@@ -1,10 +1,8 @@
-import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../database.js';
+import type { QueryExecutor } from '../database.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /** Creates the tenant if it does not exist; returns true when it was created. */
-export async function ensureTenant(db: Executor, tenantId: string, name = tenantId): Promise<boolean> {
+export async function ensureTenant(db: QueryExecutor, tenantId: string, name = tenantId): Promise<boolean> {
   const inserted = await db
     .insertInto('tenants')
     .values({ tenant_id: tenantId, name })

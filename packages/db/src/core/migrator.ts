@@ -1,7 +1,7 @@
 import { Migrator, type MigrationResult } from 'kysely';
 import { MigrationsBehindError } from '@warden/domain';
 import type { Db } from './connection.js';
-import { migrations } from './migrations/index.js';
+import { migrations } from '../migrations/index.js';
 
 function createMigrator(db: Db): Migrator {
   return new Migrator({

@@ -1,8 +1,7 @@
-import type { Transaction } from 'kysely';
 import { transitionTask, type Gate, type TaskStatus } from '@warden/domain';
-import type { Database } from '../database.js';
-import { appendAudits } from './decisions.js';
-import { toGate } from './tasks.js';
+import type { QueryExecutor } from '../database.js';
+import { appendAudits } from '../core/audits.js';
+import { toGate, type TaskKey } from '../core/tasks.js';
 
 export type ReleaseGateResult = { status: 'released'; gate: Gate } | { status: 'not_found' } | { status: 'already_released'; gate: Gate };
 
@@ -12,7 +11,7 @@ export type ReleaseGateResult = { status: 'released'; gate: Gate } | { status: '
  * lifecycle's `gate_released` transition; a blocked task stays blocked).
  */
 export async function releaseGate(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; taskId: string; gateId: string; releasedBy: string; note?: string },
 ): Promise<ReleaseGateResult> {
   // The task row first, as the decision processor locks it: no decision can open another gate between the
@@ -63,7 +62,7 @@ export async function releaseGate(
   return { status: 'released', gate: toGate(released) };
 }
 
-async function countOpenGates(trx: Transaction<Database>, tenantId: string, taskId: string): Promise<number> {
+async function countOpenGates(trx: QueryExecutor, tenantId: string, taskId: string): Promise<number> {
   const row = await trx
     .selectFrom('task_gates')
     .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -83,7 +82,7 @@ export type UnblockTaskResult = { status: 'unblocked' } | { status: 'not_found' 
  * left as it is.
  */
 export async function unblockTask(
-  trx: Transaction<Database>,
+  trx: QueryExecutor,
   input: { tenantId: string; taskId: string; unblockedBy: string; reason: string },
 ): Promise<UnblockTaskResult> {
   const task = await trx
@@ -118,4 +117,20 @@ export async function unblockTask(
     },
   ]);
   return { status: 'unblocked' };
+}
+
+export interface NewGate extends TaskKey {
+  gate_id: string;
+  checkpoint: string;
+  reason: string;
+  decision_id: string | null;
+}
+
+export async function openGates(trx: QueryExecutor, gates: readonly NewGate[]): Promise<void> {
+  if (gates.length === 0) return;
+  await trx
+    .insertInto('task_gates')
+    .values(gates.map((g) => ({ tenant_id: g.tenant_id, task_id: g.task_id, gate_id: g.gate_id, checkpoint: g.checkpoint, reason: g.reason, decision_id: g.decision_id })))
+    .onConflict((oc) => oc.columns(['tenant_id', 'gate_id']).doNothing())
+    .execute();
 }

@@ -1,15 +1,9 @@
 /**
  * Kysely types of the executor's tables (migration 2026_11_22_0004); `Database` in database.ts lists them.
  */
+import type { BigIntColumn, Json, NullableJson, NullableTimestamp, Timestamp } from '../column-types.js';
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
-type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
-type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
-/** jsonb: read as parsed JSON, written as a JSON string. */
-type Json<T> = ColumnType<T, string, string>;
-type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
-/** bigint: read as a string (pg keeps int8 exact), written as a number or string. */
-type BigIntColumn = ColumnType<string, number | string, number | string>;
 
 export interface ChangeSetsTable {
   tenant_id: string;

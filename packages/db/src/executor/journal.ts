@@ -3,11 +3,10 @@
  * operation and a backup of every file it replaces or deletes are committed here. After a crash, whoever holds
  * the workspace next reads the journal and finishes or rolls back what was in flight.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { ChangeSetJournalEntryRow, ChangeSetJournalRow, JournalPhase } from '../changeset-tables.js';
-import type { Database } from '../database.js';
+import { sql } from 'kysely';
+import type { ChangeSetJournalEntryRow, ChangeSetJournalRow, JournalPhase } from './tables.js';
+import type { QueryExecutor } from '../database.js';
 
-type Executor = Kysely<Database> | Transaction<Database>;
 
 /** Phases in which a journal's change set may have touched the workspace without having finished. */
 export const ACTIVE_JOURNAL_PHASES: readonly JournalPhase[] = [
@@ -46,7 +45,7 @@ export interface NewJournal {
 const ENTRY_BATCH = 2000;
 
 /** Writes the journal (phase `prepared`) and its entries. Returns the journal id. */
-export async function createJournal(trx: Transaction<Database>, journal: NewJournal): Promise<string> {
+export async function createJournal(trx: QueryExecutor, journal: NewJournal): Promise<string> {
   const { journal_id } = await trx
     .insertInto('changeset_journals')
     .values({
@@ -76,7 +75,7 @@ export async function createJournal(trx: Transaction<Database>, journal: NewJour
  * (recovery by a newer lock holder re-stamps it). Returns false when the guard did not hold.
  */
 export async function setJournalPhase(
-  db: Executor,
+  db: QueryExecutor,
   journalId: string,
   phase: JournalPhase,
   guard: { fenceToken?: string; leaseExpiresAt?: Date } = {},
@@ -96,7 +95,7 @@ export async function setJournalPhase(
 
 /** Hands an in-flight journal to a new lock holder (recovery): its fencing token and lease become the holder's. */
 export async function takeOverJournal(
-  db: Executor,
+  db: QueryExecutor,
   journalId: string,
   fenceToken: string,
   executorId: string,
@@ -116,7 +115,7 @@ export async function takeOverJournal(
 
 /** Pushes the lease of the journals an executor is working on (while it extends its workspace locks). */
 export async function extendJournalLeases(
-  db: Executor,
+  db: QueryExecutor,
   journalIds: readonly string[],
   leaseExpiresAt: Date,
 ): Promise<void> {
@@ -133,7 +132,7 @@ export async function extendJournalLeases(
  * only those whose executor stopped renewing its lease — a crashed or partitioned holder.
  */
 export async function findActiveJournals(
-  db: Executor,
+  db: QueryExecutor,
   options: { workspaces?: readonly string[]; leaseExpiredBefore?: Date } = {},
 ): Promise<ChangeSetJournalRow[]> {
   if (options.workspaces && options.workspaces.length === 0) return [];
@@ -148,7 +147,7 @@ export async function findActiveJournals(
 }
 
 export async function findJournal(
-  db: Executor,
+  db: QueryExecutor,
   journalId: string,
   options: { forUpdate?: boolean } = {},
 ): Promise<ChangeSetJournalRow | undefined> {
@@ -158,7 +157,7 @@ export async function findJournal(
 }
 
 export async function listJournalEntries(
-  db: Executor,
+  db: QueryExecutor,
   journalId: string,
 ): Promise<ChangeSetJournalEntryRow[]> {
   return db
@@ -170,7 +169,7 @@ export async function listJournalEntries(
 }
 
 /** Drops the backups of finished journals older than `before` (they hold copies of workspace files). */
-export async function pruneJournalBackups(db: Executor, before: Date): Promise<number> {
+export async function pruneJournalBackups(db: QueryExecutor, before: Date): Promise<number> {
   const result = await sql`
     update changeset_journal_entries e set backup = null
       from changeset_journals j

@@ -1,4 +1,3 @@
-import type { Transaction } from 'kysely';
 import {
   evaluateLeadRules,
   LEAD_SCAN_SKIPPED_MESSAGE,
@@ -17,8 +16,8 @@ import {
   type LeadScanWarning,
   type LeadScanWindow,
 } from '@warden/domain';
-import type { Db } from '../connection.js';
-import type { Database } from '../database.js';
+import type { Db } from '../core/connection.js';
+import type { QueryExecutor } from '../database.js';
 import {
   claimLeadScan,
   createLeadFollowUp,
@@ -30,9 +29,9 @@ import {
   storeLeadFindings,
   touchLeadScan,
   type PlannedLeadFinding,
-} from './lead.js';
-import { readLeadScanInputs } from './lead-inputs.js';
-import { leadScanLockKey, type LeadScanLease, type LeadScanLock } from './lead-scan-lock.js';
+} from './findings.js';
+import { readLeadScanInputs } from './scan-inputs.js';
+import { leadScanLockKey, type LeadScanLease, type LeadScanLock } from './scan-lock.js';
 
 export interface RunLeadScanOptions {
   tenantId: string;
@@ -63,7 +62,7 @@ export interface RunLeadScanOptions {
   /** A running scan whose heartbeat is older than this is considered dead. @defaultValue `600000` */
   staleAfterMs?: number;
   /** Test hook: runs inside each create-and-link transaction before it commits (failure injection). */
-  beforeFollowUpCommit?: (trx: Transaction<Database>, fingerprint: string) => Promise<void>;
+  beforeFollowUpCommit?: (trx: QueryExecutor, fingerprint: string) => Promise<void>;
 }
 
 /** A scan that failed after it started; `report` says how far it got (and is what `--json` prints). */
