@@ -23,7 +23,7 @@ import { createTriggerWorker } from '@warden/client';
 import { ensureTenant, registerTrigger } from '@warden/db';
 import { TriggerDefinitionSchema } from '@warden/domain';
 import { WardenQueues, createRedis } from '@warden/queue';
-import { createTestDatabase, ensureTemplateDatabase } from '@warden/testing';
+import { createTestDatabase, ensureTemplateDatabase, sleep, waitFor as waitForShared } from '@warden/testing';
 import { CleanupStack, formatTable, percentile, startJanitor } from './support.js';
 
 const SPARSE_SECONDS = Number(process.env.BENCH_SPARSE_SECONDS ?? 60);
@@ -35,7 +35,6 @@ const PREFIX = 'bench-scheduler';
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const GOALS = { p99_ms: 25, burst_p99_ms: 1000, rss_mb: 200 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 async function freePort(): Promise<number> {
@@ -55,20 +54,8 @@ function rssMb(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-  intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 200): Promise<T> =>
+  waitForShared(what, probe, { timeoutMs, intervalMs });
 
 function stats(delays: number[]) {
   const sorted = [...delays].sort((a, b) => a - b);

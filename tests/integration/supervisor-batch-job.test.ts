@@ -1,15 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSupervisorService, loadConfig, type SupervisorService } from '@warden/supervisor-worker';
-import { testServers } from '@warden/testing';
+import { testServers, waitFor } from '@warden/testing';
 import { call, event, startTestApi, type TestApi } from '../support/api.js';
 
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const waitUntil = (condition: () => Promise<boolean>, timeoutMs: number) => waitFor('the condition', condition, { timeoutMs, intervalMs: 100 });
 
 describe('when a batch request becomes one queue job', () => {
   let api: TestApi;

@@ -17,7 +17,7 @@ import {
 } from '@warden/db';
 import { TriggerDefinitionSchema, type TriggerDefinitionInput } from '@warden/domain';
 import { WardenQueues, createRedis } from '@warden/queue';
-import { testServers } from '@warden/testing';
+import { testServers, waitFor, sleep as sharedSleep, type WaitOptions } from '@warden/testing';
 // The tests package does not list the scheduler as a dependency, so it is imported by path.
 import {
   createService,
@@ -202,34 +202,12 @@ export async function duplicateFires(
   return result.rows;
 }
 
-/**
- * Polls `probe` until it returns something other than `undefined`/`false`, and returns that; throws naming
- * `what` (and the last value seen) when `timeoutMs` passes first.
- */
-export async function waitUntil<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  options: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`,
-      );
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
-  }
+/** The shared {@link waitFor} under the name the scheduler tests use (20 s and 100 ms between probes by default). */
+export function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, options: WaitOptions = {}): Promise<T> {
+  return waitFor(what, probe, { timeoutMs: 20_000, intervalMs: 100, ...options });
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = sharedSleep;
 
 /** A scheduler as a child process (`node --import tsx services/scheduler/src/main.ts`), as deployed. */
 export interface SchedulerProcess {

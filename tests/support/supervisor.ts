@@ -19,7 +19,7 @@ import {
 } from '@warden/domain';
 import { createLogger, type Logger } from '@warden/observability';
 import { createRedis } from '@warden/queue';
-import { testServers } from '@warden/testing';
+import { testServers, waitFor as waitForShared, type WaitOptions } from '@warden/testing';
 import {
   DecisionProcessor,
   createSupervisorService,
@@ -116,31 +116,9 @@ export function taskEvent(tenantId: string, eventId: string, overrides: Partial<
   };
 }
 
-/**
- * Polls `probe` until it returns something other than `undefined`/`false`, and returns that; throws naming
- * `what` (and the last value seen) when `timeoutMs` passes first.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  options: { timeoutMs?: number; intervalMs?: number } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out waiting for ${what} (last: ${last instanceof Error ? last.message : String(last)})`,
-      );
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 25));
-  }
+/** The shared wait helper with the supervisor tests' defaults (15 s, 25 ms between probes). */
+export function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, options: WaitOptions = {}): Promise<T> {
+  return waitForShared(what, probe, { timeoutMs: 15_000, intervalMs: 25, ...options });
 }
 
 /**

@@ -1,6 +1,6 @@
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ValidationError, describeIssues } from '@warden/domain';
+import { ValidationError, describeIssues, isRetryable } from '@warden/domain';
 import { jobDefinition, type JobName, type JobPayload } from './catalog.js';
 import type { QueueName } from './names.js';
 
@@ -19,7 +19,10 @@ export interface ValidatedWorkerOptions<Q extends QueueName, R> {
   /** Jobs processed at once. @defaultValue `1` */
   concurrency?: number;
   logger: WorkerLogger;
-  /** Handles one valid job. Throw `UnrecoverableError` (or a `ValidationError`) to fail without retry. */
+  /**
+   * Handles one valid job. A Warden error that is not retryable (see `ERROR_OUTCOMES` in @warden/domain, e.g.
+   * a `ValidationError`) or an `UnrecoverableError` fails the job without retry; anything else is retried.
+   */
   process: (payload: JobPayload<Q, JobName<Q>>, job: Job, name: JobName<Q>) => Promise<R>;
   /** Called for a job whose name or payload is not in the catalog, before it is failed (e.g. to audit it). */
   onInvalid?: (job: Job, error: ValidationError) => Promise<void> | void;
@@ -28,7 +31,7 @@ export interface ValidatedWorkerOptions<Q extends QueueName, R> {
 }
 
 /**
- * A BullMQ worker that validates every job against the catalog before handing it over. An invalid job is
+ * A BullMQ worker that validates every job against the catalog before handing it over, and fails at once a job whose error a retry cannot fix. An invalid job is
  * logged, reported to `onInvalid` and failed as unrecoverable: it never crashes the worker and is never retried.
  */
 export function createValidatedWorker<Q extends QueueName, R>(options: ValidatedWorkerOptions<Q, R>): Worker {
@@ -52,7 +55,7 @@ export function createValidatedWorker<Q extends QueueName, R>(options: Validated
       try {
         return await options.process(parsed.data as JobPayload<Q, JobName<Q>>, job, job.name as JobName<Q>);
       } catch (error) {
-        if (error instanceof ValidationError) throw new UnrecoverableError(error.message);
+        if (!isRetryable(error)) throw new UnrecoverableError((error as Error).message);
         throw error;
       }
     },

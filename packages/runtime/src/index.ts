@@ -1,2 +1,6 @@
 export * from './runtime.js';
 export * from './policy-file.js';
+export * from './run-main.js';
+export * from './periodic-task.js';
+export * from './group-committer.js';
+export * from './close-worker.js';

@@ -1,43 +1,10 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import {
-  ChangeSetStateError,
-  ChecksumMismatchError,
-  CompareAndSwapError,
-  ConcurrentExecutionError,
-  ForbiddenPathError,
-  IdempotencyConflictError,
-  SelfApprovalError,
-  StaleLockError,
-  WriteGateDeniedError,
-  ConflictError,
-  ForbiddenError,
-  NotFoundError,
-  UnauthorizedError,
-  ValidationError,
-  WardenError,
-  type ErrorDetail,
-} from '@warden/domain';
+import { NotFoundError, WardenError, type ErrorDetail } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 
-/** The one place where error classes become HTTP statuses. */
+/** A Warden error's status comes from the one table of outcomes (ERROR_OUTCOMES in @warden/domain). */
 function statusOf(error: WardenError): number {
-  if (error instanceof ValidationError) return 400;
-  if (error instanceof UnauthorizedError) return 401;
-  if (error instanceof ForbiddenError) return 403;
-  if (error instanceof NotFoundError) return 404;
-  if (error instanceof ConflictError) return 409;
-  // The change-set path's own errors (packages/domain/src/executor/executor-errors.ts).
-  if (error instanceof ChecksumMismatchError) return 400;
-  if (error instanceof ForbiddenPathError || error instanceof WriteGateDeniedError || error instanceof SelfApprovalError) return 403;
-  if (
-    error instanceof ChangeSetStateError ||
-    error instanceof IdempotencyConflictError ||
-    error instanceof ConcurrentExecutionError ||
-    error instanceof CompareAndSwapError ||
-    error instanceof StaleLockError
-  )
-    return 409;
-  return 500;
+  return error.httpStatus;
 }
 
 export interface ErrorBody {
@@ -119,6 +86,8 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
     if (error instanceof WardenError) {
       const status = statusOf(error);
       if (status === 401 && !res.hasHeader('www-authenticate')) res.setHeader('www-authenticate', 'Bearer');
+      // Warden's own faults (a 5xx) are logged as such; the caller gets the code and message, never a stack.
+      if (status >= 500) logger.error({ module: 'http', action: 'request', status: 'error', method: req.method, path: req.path, err: error }, error.message);
       res.status(status).json(errorBody(error.code, error.message, error.details));
       return;
     }

@@ -2,4 +2,3 @@ export { loadConfig, configSchema, type Config } from './config.js';
 export { createSupervisorService, type SupervisorService } from './service.js';
 export { DecisionProcessor, type EventOutcome, type DecidedEvent } from './decision-processor.js';
 export { InboxPoller } from './poller.js';
-export { GroupCommitter } from './group-committer.js';

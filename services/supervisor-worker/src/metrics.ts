@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from '@warden/observability';
 import { backlogStats, type Db } from '@warden/db';
 
-/** The supervisor's series (SPEC §2). Inbox gauges are read from Postgres when Prometheus scrapes. */
+/** The supervisor's series (docs/supervisor.md). Inbox gauges are read from Postgres when Prometheus scrapes. */
 export function createSupervisorMetrics(registry: Registry, db: Db) {
   let lastStats: Promise<Awaited<ReturnType<typeof backlogStats>>> | undefined;
   let lastAt = 0;

@@ -2,6 +2,7 @@ import { anchorAuditChains, deleteCompletedInboxRows, releaseExpiredClaims, take
 import type { AuditKey } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import { QUEUE_NAMES, eventJobId, type WardenQueues } from '@warden/queue';
+import { PeriodicTask } from '@warden/runtime';
 import { auditDeadEvents } from './decision-processor.js';
 import type { SupervisorMetrics } from './metrics.js';
 
@@ -40,29 +41,22 @@ export interface PollResult {
  * replicas may run it: every step takes its rows with SKIP LOCKED.
  */
 export class InboxPoller {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly periodic: PeriodicTask;
   private lastCleanup = 0;
   private lastAnchor = 0;
 
-  constructor(private readonly options: PollerOptions) {}
-
-  start(): void {
-    const tick = () => {
-      this.running = this.pollOnce()
-        .catch((error) => this.options.logger.warn({ module: 'poller', action: 'poll', status: 'error', err: error }, 'poll failed; will try again'))
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.timer = setTimeout(tick, this.options.intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, this.options.intervalMs);
+  constructor(private readonly options: PollerOptions) {
+    this.periodic = new PeriodicTask({ name: 'poller', intervalMs: options.intervalMs, run: () => this.pollOnce(), logger: options.logger });
   }
 
+  /** Polls every `intervalMs` (after each pass ends) until {@link stop}. */
+  start(): void {
+    this.periodic.start();
+  }
+
+  /** Cancels the next pass and waits for the one in flight. */
   async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.periodic.stop();
   }
 
   /** One pass; exported for tests and for `warden` maintenance commands. */

@@ -3,11 +3,10 @@ import type { Redis } from 'ioredis';
 import type { TaskEvent } from '@warden/domain';
 import type { Logger, RunnableService } from '@warden/observability';
 import { QUEUE_NAMES, WardenQueues, createRedis, createValidatedWorker } from '@warden/queue';
-import { openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { GroupCommitter, closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { DecisionProcessor, type EventOutcome } from './decision-processor.js';
 import { PolicySandbox } from './policy-sandbox.js';
-import { GroupCommitter } from './group-committer.js';
 import { createSupervisorMetrics } from './metrics.js';
 import { InboxPoller } from './poller.js';
 import { loadSupervisorPolicy } from './policy-loader.js';
@@ -125,10 +124,9 @@ export function createSupervisorService(config: Config, options: SupervisorServi
       );
     },
     async stop() {
-      // Workers first (finish in-flight groups), then the poller, queues, Redis, Postgres. BullMQ's close can
-      // hang while Redis is away (taskforcesh/bullmq#4656); after a grace period it is forced — in-flight
-      // events are safe either way: their claims expire and the poller hands them out again.
-      if (worker) await closeWorker(worker, 10_000);
+      // Workers first (finish in-flight groups), then the poller, queues, Redis, Postgres. A forced close is
+      // safe: in-flight events' claims expire and the poller hands them out again.
+      if (worker) await closeWorker(worker);
       worker = undefined;
       await poller?.stop();
       poller = undefined;
@@ -144,13 +142,4 @@ export function createSupervisorService(config: Config, options: SupervisorServi
       processor = undefined;
     },
   };
-}
-
-async function closeWorker(worker: Worker, graceMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const graceful = worker.close().then(() => true);
-  const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
-  const closed = await Promise.race([graceful, expired]);
-  clearTimeout(timer);
-  if (!closed) await Promise.race([worker.close(true), new Promise((resolve) => setTimeout(resolve, 2000))]);
 }

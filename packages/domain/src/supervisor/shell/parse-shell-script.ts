@@ -1,4 +1,5 @@
 import sh from 'mvdan-sh';
+import { WardenError } from '../../errors.js';
 
 /**
  * A syntax node as GopherJS stores it: the Go struct itself, not the JavaScript wrapper mvdan-sh's API hands
@@ -92,8 +93,8 @@ export const SHELL_OP = {
 } as const;
 
 /** A script the shell parser could not read; `message` is the parser's own (`x:1:6: reached EOF …`). */
-export class ShellSyntaxError extends Error {
-  override readonly name = 'ShellSyntaxError';
+export class ShellSyntaxError extends WardenError {
+  readonly code = 'shell_syntax';
 }
 
 // Built once: a parser holds no state between Parse calls that matters here, and building one costs more than
