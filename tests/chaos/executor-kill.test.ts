@@ -1,5 +1,5 @@
 /**
- * The executor's crash acceptance test (SPEC §5, "a crash mid-apply is recovered on restart"): the executor runs
+ * The executor's crash acceptance test (docs/executor.md, "a crash mid-apply is recovered on restart"): the executor runs
  * as deployed (`node --import tsx services/executor/src/main.ts`, configured through env) and is killed with
  * SIGKILL while it applies a 200-file change set — and once while verification runs. After each restart the
  * workspace must be either fully applied and verified, or byte-identical to before; the change set's status,

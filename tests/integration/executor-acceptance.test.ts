@@ -1,5 +1,5 @@
 /**
- * The five acceptance cases of SPEC §5, end to end: submission through the real API, execution by the real
+ * The five acceptance cases of the executor (docs/executor.md), end to end: submission through the real API, execution by the real
  * executor from the `changesets` queue, real files in a temp workspace, real Postgres and Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ import {
 
 const TENANT = 'acme';
 
-describe('executor acceptance (SPEC §5)', () => {
+describe('executor acceptance', () => {
   let api: TestApi;
   let executor: TestExecutor;
   let ws: TempWorkspace;

@@ -1,5 +1,5 @@
 /**
- * Approval (SPEC §5): a change set that needs approval waits for a second person; the submitter cannot approve
+ * Approval (docs/executor.md): a change set that needs approval waits for a second person; the submitter cannot approve
  * it; the approval binds to the checksum; rejection is final; tampering after approval is refused; every decision
  * is audited in the tenant's hash chain.
  */

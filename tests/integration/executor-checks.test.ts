@@ -1,5 +1,5 @@
 /**
- * Verification commands and health checks (SPEC §5, step 6): commands run without a shell, with a timeout that
+ * Verification commands and health checks (docs/executor.md, step 6): commands run without a shell, with a timeout that
  * kills them and a clean environment; HTTP health checks go through an opossum circuit breaker. Any failure rolls
  * the change set back.
  */

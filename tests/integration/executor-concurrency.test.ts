@@ -1,5 +1,5 @@
 /**
- * What keeps two writers from hurting each other (SPEC §5, execution steps 1, 2 and 4): compare-and-swap on the
+ * What keeps two writers from hurting each other (docs/executor.md, execution steps 1, 2 and 4): compare-and-swap on the
  * files, Stripe-style idempotency (replay, mismatch, concurrent duplicate), and the fencing token that stops a
  * holder whose workspace lock expired while it was paused.
  */

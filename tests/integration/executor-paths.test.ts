@@ -1,5 +1,5 @@
 /**
- * The path-traversal corpus (SPEC §5, WriteGate step 1): every hostile path is refused by the API's WriteGate
+ * The path-traversal corpus (docs/executor.md, WriteGate step 1): every hostile path is refused by the API's WriteGate
  * and — handed to the executor directly, past the API — by the executor, with nothing written outside the
  * workspace. Symlinks (a link pointing out, a directory swapped for a link between the check and the write) are
  * only visible on disk, so the executor alone catches them.

@@ -1,4 +1,4 @@
-// The WriteGate (SPEC §5): every rule, the order of the rules, the lexical path-safety corpus and the checksum.
+// The WriteGate (docs/executor.md): every rule, the order of the rules, the lexical path-safety corpus and the checksum.
 import { describe, expect, it } from 'vitest';
 import {
   ChangePlanSchema,
@@ -450,7 +450,7 @@ describe('WriteGate rules', () => {
 });
 
 describe('the WriteGate policy file', () => {
-  it('should accept an empty file with the SPEC defaults', () => {
+  it('should accept an empty file with the documented defaults', () => {
     const policy = parsePolicyYaml('', WriteGatePolicySchema, 'writegate.yaml');
     expect(policy.constraints).toEqual({
       max_files_touched: 50,

@@ -12,6 +12,7 @@ import {
 } from '@warden/db';
 import type { Logger } from '@warden/observability';
 import { QUEUE_NAMES, changesetJobId, type WardenQueues } from '@warden/queue';
+import { PeriodicTask } from '@warden/runtime';
 import type { JournalRecovery } from './journal-recovery.js';
 
 export interface ExecutorPollerOptions {
@@ -19,6 +20,7 @@ export interface ExecutorPollerOptions {
   queues: WardenQueues;
   recovery: JournalRecovery;
   logger: Logger;
+  /** Pause between the end of one poll and the start of the next. */
   intervalMs: number;
   /** A change set queued longer ago than this and not started is enqueued again. */
   requeueGraceMs: number;
@@ -40,35 +42,25 @@ export interface PollReport {
 const LIVE_JOB_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
 
 export class ExecutorPoller {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
 
-  constructor(private readonly options: ExecutorPollerOptions) {}
-
-  start(): void {
-    this.stopped = false;
-    const tick = () => {
-      if (this.stopped) return;
-      this.running = this.pollOnce()
-        .catch((error: unknown) =>
-          this.options.logger.error(
-            { module: 'poller', action: 'poll', status: 'error', err: error },
-            'executor poll failed',
-          ),
-        )
-        .finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.timer = setTimeout(tick, this.options.intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, this.options.intervalMs);
+  constructor(private readonly options: ExecutorPollerOptions) {
+    this.task = new PeriodicTask({
+      name: 'poller',
+      intervalMs: options.intervalMs,
+      run: () => this.pollOnce(),
+      logger: options.logger,
+    });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+  /** Polls every `intervalMs`, the first time `intervalMs` from now. */
+  start(): void {
+    this.task.start();
+  }
+
+  /** Cancels the next poll and waits for the one in flight. */
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   async pollOnce(): Promise<PollReport> {

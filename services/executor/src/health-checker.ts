@@ -1,5 +1,5 @@
 /**
- * Health checks after a change is applied (SPEC §5, step 6): a command, or an HTTP request through an opossum
+ * Health checks after a change is applied (the `health_checking` step): a command, or an HTTP request through an opossum
  * circuit breaker per target origin — a service that keeps failing is failed fast instead of being waited on by
  * every change set, and probed again after the reset timeout.
  */
@@ -20,6 +20,10 @@ export interface CheckContext {
   env: Record<string, string>;
 }
 
+/**
+ * Internal control flow, not a WardenError: the HTTP probe throws it so the circuit breaker counts an unhealthy
+ * status as a failure; `http()` turns it into a failed check outcome, so it never leaves this file.
+ */
 class UnhealthyStatusError extends Error {}
 
 type HttpProbe = (

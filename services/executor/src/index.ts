@@ -1,11 +1,7 @@
 export { loadConfig, configSchema, type Config } from './config.js';
 export { createExecutorService, type ExecutorService, type ExecutorServiceOptions } from './service.js';
-export {
-  ChangeSetRunner,
-  type ExecuteOutcome,
-  type ExecutionPoint,
-  type ExecutorHooks,
-} from './change-set-runner.js';
+export { ChangeSetRunner } from './pipeline/runner.js';
+export type { ExecuteOutcome, ExecutionPoint, ExecutorHooks } from './pipeline/context.js';
 export { ExecutorPoller, type PollReport } from './executor-poller.js';
 export { JournalRecovery } from './journal-recovery.js';
 export { loadWriteGatePolicy, type LoadedWriteGatePolicy } from './policy-loader.js';

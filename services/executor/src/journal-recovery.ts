@@ -1,8 +1,8 @@
 /**
- * Crash recovery (SPEC §5, step 7): a journal left in flight — its executor was killed, or lost its lock — is
- * finished by whoever holds the workspace next. Recovery rolls the change set back to the journal's backups,
- * checks the files are byte-identical to before, and records the outcome; a change set whose commit was
- * recorded is never in flight, so there is nothing to roll forward.
+ * Crash recovery (steps `recovery`, then `rollback`): a journal left in flight — its executor was killed, or
+ * lost its lock — is finished by whoever holds the workspace next. Recovery rolls the change set back to the
+ * journal's backups, checks the files are byte-identical to before, and records the outcome the way a rollback
+ * does; a change set whose commit was recorded is never in flight, so there is nothing to roll forward.
  */
 import {
   ACTIVE_JOURNAL_PHASES,
@@ -12,15 +12,17 @@ import {
   listJournalEntries,
   recordChangeSetSteps,
   setJournalPhase,
-  settleIdempotencyKey,
   takeOverJournal,
   updateChangeSet,
   type ChangeSetJournalRow,
   type Db,
 } from '@warden/db';
-import { StaleLockError, type ExecutionResult } from '@warden/domain';
+import { StaleLockError } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import type { ExecutorMetrics } from './metrics.js';
+import { restoreSettlement } from './pipeline/restore-settlement.js';
+import { settleChangeSet } from './pipeline/settle.js';
+import { StepRecorder } from './pipeline/step-recorder.js';
 import type { HeldWorkspace, WorkspaceLocks } from './workspace-lock.js';
 import { restoreWorkspace } from './workspace-restorer.js';
 import type { Workspace, WorkspaceRegistry } from './workspaces.js';
@@ -38,7 +40,11 @@ export interface JournalRecoveryOptions {
 }
 
 export class JournalRecovery {
-  constructor(private readonly options: JournalRecoveryOptions) {}
+  private readonly recorder: StepRecorder;
+
+  constructor(private readonly options: JournalRecoveryOptions) {
+    this.recorder = new StepRecorder(options.db);
+  }
 
   /**
    * Recovers in-flight journals on this executor's workspaces: all of them (at start-up, before any job is
@@ -83,7 +89,7 @@ export class JournalRecovery {
     workspace: Workspace,
     found: ChangeSetJournalRow,
   ): Promise<void> {
-    const { db, logger, metrics } = this.options;
+    const { db, logger, metrics, executorId } = this.options;
     const key = { tenant_id: found.tenant_id, changeset_id: found.changeset_id };
     const log = logger.child({
       module: 'recovery',
@@ -96,29 +102,31 @@ export class JournalRecovery {
     const journal = await db.transaction().execute(async (trx) => {
       const current = await findJournal(trx, found.journal_id, { forUpdate: true });
       if (!current || !ACTIVE_JOURNAL_PHASES.includes(current.phase)) return undefined;
-      await takeOverJournal(trx, current.journal_id, held.token, this.options.executorId, held.leaseUntil());
+      await takeOverJournal(trx, current.journal_id, held.token, executorId, held.leaseUntil());
       await updateChangeSet(trx, key, {
         status: 'failed',
         fence_token: held.token,
         error_code: 'interrupted',
-        error_message: `executor ${current.executor_id} stopped during ${current.phase} (fencing token ${current.fence_token}); rolled back by ${this.options.executorId}`,
+        error_message: `executor ${current.executor_id} stopped during ${current.phase} (fencing token ${current.fence_token}); rolled back by ${executorId}`,
       });
       await recordChangeSetSteps(trx, [
-        {
-          ...key,
-          attempt: current.attempt,
-          step: 'recovery',
-          status: 'ok',
-          message: `found in flight (${current.phase}) after executor ${current.executor_id} stopped; rolling back`,
-          detail: {
-            phase: current.phase,
-            previous_executor: current.executor_id,
-            previous_fence_token: current.fence_token,
-            fence_token: held.token,
-            recovered_by: this.options.executorId,
+        this.recorder.entry(
+          { key, attempt: current.attempt },
+          {
+            step: 'recovery',
+            status: 'ok',
+            message: `found in flight (${current.phase}) after executor ${current.executor_id} stopped; rolling back`,
+            detail: {
+              phase: current.phase,
+              previous_executor: current.executor_id,
+              previous_fence_token: current.fence_token,
+              fence_token: held.token,
+              recovered_by: executorId,
+            },
+            event: 'CHANGESET_RECOVERY_STARTED',
+            level: 'warn',
           },
-          audit: { event_type: 'CHANGESET_RECOVERY_STARTED', level: 'warn' },
-        },
+        ),
       ]);
       return current;
     });
@@ -130,87 +138,45 @@ export class JournalRecovery {
     );
     try {
       await setJournalPhase(db, journal.journal_id, 'rolling_back', { fenceToken: held.token });
-      const entries = await listJournalEntries(db, journal.journal_id);
-      const result = await restoreWorkspace({
+      const restored = await restoreWorkspace({
         db,
         root: workspace.root,
         held,
         journalId: journal.journal_id,
-        entries,
+        entries: await listJournalEntries(db, journal.journal_id),
         createdDirs: journal.created_dirs,
         concurrency: this.options.writeConcurrency,
       });
-      const outcome = result.identical ? 'rolled_back' : 'rollback_failed';
       const row = await findChangeSetRow(db, key.tenant_id, key.changeset_id);
-      const execution: ExecutionResult = {
-        outcome,
-        files: { created: 0, updated: 0, deleted: 0 },
-        checks: [],
-        apply_ms: null,
-        rollback_ms: result.durationMs,
-        replayed_from: null,
-      };
-      await db.transaction().execute(async (trx) => {
-        await setJournalPhase(trx, journal.journal_id, outcome, { fenceToken: held.token });
-        await updateChangeSet(
-          trx,
-          key,
-          {
-            status: outcome,
-            finished_at: new Date(),
-            result: execution,
-            ...(result.identical
-              ? {}
-              : {
-                  error_code: 'rollback_failed',
-                  error_message: `recovery could not restore the workspace: ${result.problems.join('; ')}`,
-                }),
-          },
-          { fenceToken: held.token },
-        );
-        if (row) {
-          await settleIdempotencyKey(trx, {
-            tenantId: key.tenant_id,
-            key: row.idempotency_key,
-            changesetId: key.changeset_id,
-            state: 'failed',
-            result: execution as unknown as Record<string, unknown>,
-            retentionMs: this.options.idempotencyRetentionMs,
-          });
-        }
-        await recordChangeSetSteps(trx, [
-          {
-            ...key,
-            attempt: journal.attempt,
-            step: 'rollback',
-            status: result.identical ? 'ok' : 'failed',
-            message: result.identical
-              ? `recovered: ${result.restored} file(s) restored, ${result.removed} removed; every file is byte-identical to before`
-              : `recovery could not restore the workspace: ${result.problems.join('; ')}`,
-            detail: {
-              restored: result.restored,
-              removed: result.removed,
-              rollback_ms: result.durationMs,
-              problems: result.problems,
-              recovery: true,
-            },
-            duration_ms: result.durationMs,
-            audit: result.identical
-              ? { event_type: 'CHANGESET_ROLLED_BACK', level: 'warn' }
-              : { event_type: 'CHANGESET_ROLLBACK_FAILED', level: 'error' },
-          },
-        ]);
+      const problems = restored.problems.join('; ');
+      const { outcome, move } = restoreSettlement(this.recorder, {
+        of: { key, attempt: journal.attempt },
+        journalId: journal.journal_id,
+        ...(row
+          ? { idempotency: { key: row.idempotency_key, retentionMs: this.options.idempotencyRetentionMs } }
+          : {}),
+        restored,
+        messages: {
+          restored: `recovered: ${restored.restored} file(s) restored, ${restored.removed} removed; every file is byte-identical to before`,
+          incomplete: `recovery could not restore the workspace: ${problems}`,
+          error: `recovery could not restore the workspace: ${problems}`,
+        },
+        detail: { recovery: true },
       });
+      const settled = await settleChangeSet(db, { ...move, key, owner: { fenceToken: held.token } });
+      if (!settled)
+        throw new StaleLockError(
+          'another executor took this change set over before its recovery was recorded',
+        );
       metrics?.recoveries.inc({ outcome });
       metrics?.outcomes.inc({ outcome });
-      const level = result.identical ? 'warn' : 'error';
-      log[level](
+      log[restored.identical ? 'warn' : 'error'](
         {
           action: 'recover',
           status: outcome,
-          restored: result.restored,
-          removed: result.removed,
-          problems: result.problems,
+          restored: restored.restored,
+          removed: restored.removed,
+          problems: restored.problems,
         },
         `change set ${journal.changeset_id} ${outcome.replace('_', ' ')} on recovery`,
       );

@@ -3,13 +3,14 @@ import { DelayedError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger, RunnableService } from '@warden/observability';
 import { QUEUE_NAMES, WardenQueues, createRedis, createRedlock, createValidatedWorker } from '@warden/queue';
-import { openRuntime, type ServiceRuntime } from '@warden/runtime';
-import { ChangeSetRunner, type ExecutorHooks } from './change-set-runner.js';
+import { closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { ExecutorPoller } from './executor-poller.js';
 import { HealthChecker } from './health-checker.js';
 import { JournalRecovery } from './journal-recovery.js';
 import { createExecutorMetrics } from './metrics.js';
+import type { ExecutorHooks } from './pipeline/context.js';
+import { ChangeSetRunner } from './pipeline/runner.js';
 import { loadWriteGatePolicy } from './policy-loader.js';
 import { WorkspaceLocks } from './workspace-lock.js';
 import { loadWorkspaces } from './workspaces.js';
@@ -182,8 +183,9 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
       );
     },
     async stop() {
-      // Workers first (an execution in hand finishes), then the poller, queues, Redis, Postgres.
-      await worker?.close();
+      // Workers first (an execution in hand finishes, within closeWorker's grace), then the poller, queues,
+      // Redis, Postgres. A forced close is safe: an interrupted execution's journal is recovered.
+      if (worker) await closeWorker(worker);
       worker = undefined;
       await poller?.stop();
       poller = undefined;

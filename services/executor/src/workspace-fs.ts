@@ -36,6 +36,11 @@ interface OpenDir {
   handle?: fsp.FileHandle;
 }
 
+/**
+ * Internal control flow, not a WardenError: "this directory is not there (yet)", which callers in this file turn
+ * into an absent file, a directory to create or nothing to remove. One that escapes (a directory removed from
+ * under an apply) is an I/O failure like any other: the apply fails (`apply_failed`) and is rolled back.
+ */
 class MissingDirectoryError extends Error {
   constructor(readonly relDir: string) {
     super(`directory ${displayPath(relDir)} does not exist`);

@@ -3,10 +3,16 @@
  * Redlock alone cannot stop a holder that was paused past its TTL from writing after someone else took over;
  * the token can, because every write checks it in Postgres first (see `assertFenceToken`).
  */
-import type { Transaction } from 'kysely';
-import { acquireFenceToken, assertFenceToken, extendJournalLeases, type Database, type Db } from '@warden/db';
+import {
+  acquireFenceToken,
+  assertFenceToken,
+  extendJournalLeases,
+  type Db,
+  type QueryExecutor,
+} from '@warden/db';
 import type { Logger } from '@warden/observability';
 import type { Lock, createRedlock } from '@warden/queue';
+import { sleep } from './concurrency.js';
 
 type Redlock = ReturnType<typeof createRedlock>;
 
@@ -117,7 +123,7 @@ export class HeldWorkspace {
   }
 
   /** Throws StaleLockError unless this holder's token is still the newest; run it in the transaction that covers a write. */
-  assertFence(trx: Transaction<Database>): Promise<void> {
+  assertFence(trx: QueryExecutor): Promise<void> {
     return assertFenceToken(trx, this.workspace, this.token);
   }
 
@@ -161,8 +167,4 @@ export class HeldWorkspace {
       );
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

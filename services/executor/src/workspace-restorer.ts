@@ -10,6 +10,12 @@ import type { HeldWorkspace } from './workspace-lock.js';
 import { WorkspaceFs } from './workspace-fs.js';
 import { forEachLimit } from './concurrency.js';
 
+/** What a restore needs of a journal entry: the path and what was there before, with its backup. */
+export type JournalEntryBackup = Pick<
+  ChangeSetJournalEntryRow,
+  'seq' | 'path' | 'pre_exists' | 'pre_hash' | 'pre_mode' | 'backup'
+>;
+
 export interface RestoreResult {
   /** True when every file and directory is as it was before the change set. */
   identical: boolean;
@@ -40,7 +46,7 @@ export async function restoreWorkspace(input: {
   root: string;
   held: HeldWorkspace;
   journalId: string;
-  entries: readonly ChangeSetJournalEntryRow[];
+  entries: readonly JournalEntryBackup[];
   createdDirs: readonly string[];
   concurrency: number;
 }): Promise<RestoreResult> {
@@ -107,7 +113,7 @@ export async function restoreWorkspace(input: {
 /** Every way the workspace differs from what the journal recorded before the change set, read afresh. */
 export async function findDifferences(
   fs: WorkspaceFs,
-  entries: readonly ChangeSetJournalEntryRow[],
+  entries: readonly JournalEntryBackup[],
   createdDirs: readonly string[],
 ): Promise<string[]> {
   const session = fs.session();

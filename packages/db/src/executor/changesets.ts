@@ -1,8 +1,8 @@
 /**
- * Change sets as Postgres keeps them (SPEC §5): submission with its WriteGate verdict, approval and rejection,
+ * Change sets as Postgres keeps them: submission with its WriteGate verdict, approval and rejection,
  * the steps each went through (every one audited in the tenant's hash chain), and the views the API serves.
  */
-import { sql } from 'kysely';
+import { sql, type Insertable, type Updateable } from 'kysely';
 import {
   ChangePlanSchema,
   FileChangeSchema,
@@ -12,16 +12,16 @@ import {
   type AuditLevel,
   type ChangePlan,
   type ChangeSetStatus,
+  type ChangeSetStepName,
   type ChangeSetStepStatus,
   type ChangeSetView,
   type ExecutionResult,
   type FileChange,
   type WriteGateResult,
 } from '@warden/domain';
-import type { ChangeSetRow, ChangeSetStepRow } from './tables.js';
+import type { ChangeSetRow, ChangeSetStepRow, ChangeSetsTable } from './tables.js';
 import type { QueryExecutor } from '../database.js';
 import { appendAudits } from '../core/audits.js';
-
 
 export interface ChangeSetKey {
   tenant_id: string;
@@ -38,7 +38,8 @@ export function changeSetAuditTaskId(changesetId: string): string {
 
 export interface ChangeSetStepRecord extends ChangeSetKey {
   attempt: number;
-  step: string;
+  /** One of the steps every writer names its steps from (`CHANGESET_STEPS`, in order). */
+  step: ChangeSetStepName;
   status: ChangeSetStepStatus;
   message: string;
   detail?: Record<string, unknown>;
@@ -93,30 +94,40 @@ export async function recordChangeSetSteps(
   );
 }
 
-export interface NewChangeSet extends ChangeSetKey {
-  plan_id: string;
-  workspace: string;
-  generated_by: string;
-  checksum: string;
-  plan_hash: string;
-  idempotency_key: string;
-  fingerprint: string;
-  /** Canonical JSON of the parsed plan and of the changes, exactly as the checksum and plan hash cover them. */
-  plan_json: string;
-  changes_json: string;
+/**
+ * A submitted change set. `plan_json` and `changes_json` are the canonical JSON of the parsed plan and of the
+ * changes, exactly as the checksum and the plan hash cover them.
+ */
+export type NewChangeSet = Pick<
+  Insertable<ChangeSetsTable>,
+  | 'tenant_id'
+  | 'changeset_id'
+  | 'plan_id'
+  | 'workspace'
+  | 'generated_by'
+  | 'checksum'
+  | 'plan_hash'
+  | 'idempotency_key'
+  | 'fingerprint'
+  | 'plan_json'
+  | 'changes_json'
+  | 'submitted_by'
+> & {
   verdict: WriteGateResult;
   status: ChangeSetStatus;
   approval_state: 'not_required' | 'pending';
-  submitted_by: string;
   /** Set `queued_at` now: the change set goes to the executor after commit. */
   queued: boolean;
-}
+};
 
 export type InsertChangeSetResult =
   { status: 'created'; row: ChangeSetRow } | { status: 'exists'; row: ChangeSetRow };
 
 /** Inserts a change set; when the tenant already has one with this id, returns that one untouched. */
-export async function insertChangeSet(trx: QueryExecutor, input: NewChangeSet): Promise<InsertChangeSetResult> {
+export async function insertChangeSet(
+  trx: QueryExecutor,
+  input: NewChangeSet,
+): Promise<InsertChangeSetResult> {
   const inserted = await trx
     .insertInto('changesets')
     .values({
@@ -234,14 +245,15 @@ export async function updateChangeSet(
 export function readStoredChangeSet(row: Pick<ChangeSetRow, 'plan_json' | 'changes_json'>): {
   plan: ChangePlan;
   changes: FileChange[];
-  rawChanges: unknown;
+  /** The changes as stored, before schema defaults: what the checksum covers. */
+  rawChanges: unknown[];
 } {
-  const rawChanges = JSON.parse(row.changes_json) as unknown;
-  return {
-    plan: ChangePlanSchema.parse(JSON.parse(row.plan_json)),
-    changes: FileChangeSchema.array().parse(rawChanges),
-    rawChanges,
-  };
+  const parsedChanges: unknown = JSON.parse(row.changes_json);
+  const plan = ChangePlanSchema.parse(JSON.parse(row.plan_json));
+  const changes = FileChangeSchema.array().parse(parsedChanges);
+  // The schema accepted it, so it is an array: kept as parsed, before the schema's defaults.
+  const rawChanges: unknown[] = Array.isArray(parsedChanges) ? parsedChanges : [];
+  return { plan, changes, rawChanges };
 }
 
 export async function listChangeSetSteps(db: QueryExecutor, key: ChangeSetKey): Promise<ChangeSetStepRow[]> {
@@ -280,7 +292,7 @@ export function toChangeSetView(row: ChangeSetRow, steps: readonly ChangeSetStep
     submitted_by: row.submitted_by,
     submitted_at: row.submitted_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
-    verdict: row.verdict_detail as unknown as WriteGateResult,
+    verdict: row.verdict_detail,
     approval: {
       state: row.approval_state as ChangeSetView['approval']['state'],
       decided_by: decided ? row.approval_by : null,
@@ -293,7 +305,7 @@ export function toChangeSetView(row: ChangeSetRow, steps: readonly ChangeSetStep
       started_at: row.started_at?.toISOString() ?? null,
       finished_at: row.finished_at?.toISOString() ?? null,
       error: row.error_code ? { code: row.error_code, message: row.error_message ?? '' } : null,
-      result: (row.result as unknown as ExecutionResult | null) ?? null,
+      result: row.result,
     },
     steps: steps.map((s) => ({
       step: s.step,
@@ -434,9 +446,10 @@ export async function approveChangeSet(
   if (input.checksum !== undefined && input.checksum !== row.checksum)
     return { status: 'checksum_mismatch', row };
   const now = new Date();
-  const approved = await trx
-    .updateTable('changesets')
-    .set({
+  const approved = await storeDecision(
+    trx,
+    row,
+    {
       approval_state: 'approved',
       approval_by: input.approver,
       approval_at: now,
@@ -445,15 +458,8 @@ export async function approveChangeSet(
       approval_note: input.note ?? null,
       queued_at: now,
       updated_at: now,
-    })
-    .where('tenant_id', '=', row.tenant_id)
-    .where('changeset_id', '=', row.changeset_id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  await recordChangeSetSteps(trx, [
+    },
     {
-      ...key,
-      attempt: 0,
       step: 'approved',
       status: 'ok',
       message: `approved by ${input.approver}; bound to checksum ${row.checksum}`,
@@ -465,7 +471,7 @@ export async function approveChangeSet(
       },
       audit: { event_type: 'CHANGESET_APPROVED', level: 'info' },
     },
-  ]);
+  );
   return { status: 'approved', row: approved };
 }
 
@@ -492,9 +498,10 @@ export async function rejectChangeSet(
   const stateProblem = approvalStateProblem(row);
   if (stateProblem) return { status: 'invalid_state', row, reason: stateProblem };
   const now = new Date();
-  const rejected = await trx
-    .updateTable('changesets')
-    .set({
+  const rejected = await storeDecision(
+    trx,
+    row,
+    {
       approval_state: 'rejected',
       approval_by: input.rejecter,
       approval_at: now,
@@ -502,24 +509,35 @@ export async function rejectChangeSet(
       status: 'rejected',
       finished_at: now,
       updated_at: now,
-    })
-    .where('tenant_id', '=', row.tenant_id)
-    .where('changeset_id', '=', row.changeset_id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  await recordChangeSetSteps(trx, [
+    },
     {
-      tenant_id: row.tenant_id,
-      changeset_id: row.changeset_id,
-      attempt: 0,
       step: 'rejected',
       status: 'ok',
       message: `rejected by ${input.rejecter}${input.reason ? `: ${input.reason}` : ''}`,
       detail: { by: input.rejecter, ...(input.reason ? { reason: input.reason } : {}) },
       audit: { event_type: 'CHANGESET_REJECTED', level: 'warn' },
     },
-  ]);
+  );
   return { status: 'rejected', row: rejected };
+}
+
+/** Stores a person's decision on the change set and its step (attempt 0), in the caller's transaction. */
+async function storeDecision(
+  trx: QueryExecutor,
+  row: ChangeSetRow,
+  decision: Updateable<ChangeSetsTable>,
+  step: Omit<ChangeSetStepRecord, keyof ChangeSetKey | 'attempt'>,
+): Promise<ChangeSetRow> {
+  const key = { tenant_id: row.tenant_id, changeset_id: row.changeset_id };
+  const updated = await trx
+    .updateTable('changesets')
+    .set(decision)
+    .where('tenant_id', '=', key.tenant_id)
+    .where('changeset_id', '=', key.changeset_id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await recordChangeSetSteps(trx, [{ ...key, attempt: 0, ...step }]);
+  return updated;
 }
 
 /** Why a change set cannot be approved or rejected now, or undefined when it waits for a person. */

@@ -1,12 +1,11 @@
 /**
- * Stripe-style idempotency for change-set execution (SPEC §5, step 1). The key is SHA-256(`plan_id:checksum`);
+ * Stripe-style idempotency for change-set execution (the executor's first step, `idempotency`). The key is SHA-256(`plan_id:checksum`);
  * the record remembers who runs it, how it ended and its result for at least the retention period.
  */
 import { sql } from 'kysely';
-import { isChangeSetFinished } from '@warden/domain';
+import { isChangeSetFinished, type ExecutionResult } from '@warden/domain';
 import type { ExecutorIdempotencyRow } from './tables.js';
 import type { QueryExecutor } from '../database.js';
-
 
 export type IdempotencyClaim =
   /** This change set runs under the key (a new key, a failed or expired earlier run, or its own earlier attempt). */
@@ -89,7 +88,7 @@ export async function claimIdempotencyKey(
       key: input.key,
       changesetId: record.changeset_id,
       state: 'completed',
-      result: owner.result ?? {},
+      result: owner.result,
       retentionMs: input.retentionMs,
     });
     return { status: 'replay', record: settled ?? record };
@@ -108,7 +107,7 @@ export async function settleIdempotencyKey(
     key: string;
     changesetId: string;
     state: 'completed' | 'failed';
-    result: Record<string, unknown>;
+    result: ExecutionResult | null;
     retentionMs: number;
   },
 ): Promise<ExecutorIdempotencyRow | undefined> {

@@ -7,7 +7,6 @@ import { sql } from 'kysely';
 import type { ChangeSetJournalEntryRow, ChangeSetJournalRow, JournalPhase } from './tables.js';
 import type { QueryExecutor } from '../database.js';
 
-
 /** Phases in which a journal's change set may have touched the workspace without having finished. */
 export const ACTIVE_JOURNAL_PHASES: readonly JournalPhase[] = [
   'prepared',
@@ -17,16 +16,11 @@ export const ACTIVE_JOURNAL_PHASES: readonly JournalPhase[] = [
   'rolling_back',
 ];
 
-export interface NewJournalEntry {
-  seq: number;
-  path: string;
-  operation: 'create' | 'update' | 'delete';
-  pre_exists: boolean;
-  pre_hash: string | null;
-  pre_mode: number | null;
-  backup: Buffer | null;
-  new_hash: string | null;
-}
+/**
+ * One file of a journal: its path and operation, and what was there before (with a backup of its bytes). Every
+ * column is required, unlike in `Insertable`: a journal that forgot a file's prior state could not restore it.
+ */
+export type NewJournalEntry = Omit<ChangeSetJournalEntryRow, 'journal_id'>;
 
 export interface NewJournal {
   tenant_id: string;

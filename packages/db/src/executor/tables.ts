@@ -3,7 +3,7 @@
  */
 import type { BigIntColumn, Json, NullableJson, NullableTimestamp, Timestamp } from '../column-types.js';
 import type { ColumnType, Generated, Selectable } from 'kysely';
-
+import type { ExecutionResult, WriteGateResult } from '@warden/domain';
 
 export interface ChangeSetsTable {
   tenant_id: string;
@@ -19,7 +19,7 @@ export interface ChangeSetsTable {
   changes_json: string;
   verdict: string;
   risk_effective: string;
-  verdict_detail: Json<Record<string, unknown>>;
+  verdict_detail: Json<WriteGateResult>;
   policy_hash: string;
   status: ColumnType<string, string | undefined, string>;
   approval_state: string;
@@ -37,7 +37,7 @@ export interface ChangeSetsTable {
   finished_at: NullableTimestamp;
   error_code: string | null;
   error_message: string | null;
-  result: NullableJson<Record<string, unknown>>;
+  result: NullableJson<ExecutionResult>;
   fence_token: ColumnType<string | null, number | string | null | undefined, number | string | null>;
 }
 
@@ -97,7 +97,7 @@ export interface ExecutorIdempotencyTable {
   fingerprint: string;
   changeset_id: string;
   state: 'in_progress' | 'completed' | 'failed';
-  result: NullableJson<Record<string, unknown>>;
+  result: NullableJson<ExecutionResult>;
   created_at: Timestamp;
   updated_at: Timestamp;
   expires_at: ColumnType<Date, Date | string, Date | string>;

@@ -8,7 +8,6 @@ import { sql, type Kysely } from 'kysely';
 import { StaleLockError } from '@warden/domain';
 import type { Database, QueryExecutor } from '../database.js';
 
-
 /**
  * Takes the next fencing token of `workspace` (the first is 1). Waits at most `lockTimeoutMs` for a holder that
  * is mid-write (row share-locked); throws Postgres' lock_not_available error (55P03) past that.
@@ -55,11 +54,7 @@ export async function acquireFenceToken(
  * Throws {@link StaleLockError} unless `token` is still the newest of `workspace`. Run it in the transaction that
  * covers the write: the share lock it takes holds back any newer token until that transaction ends.
  */
-export async function assertFenceToken(
-  trx: QueryExecutor,
-  workspace: string,
-  token: string,
-): Promise<void> {
+export async function assertFenceToken(trx: QueryExecutor, workspace: string, token: string): Promise<void> {
   const row = await sql<{
     token: string;
   }>`select token from workspace_fences where workspace = ${workspace} for share`.execute(trx);

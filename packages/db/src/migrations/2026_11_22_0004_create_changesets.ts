@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
 // Frozen in time: this file must never import application code or change after it has shipped.
-// The executor (SPEC §5): change sets with their verdict and approval, the steps they went through, the journal
+// The executor (docs/executor.md): change sets with their verdict and approval, the steps they went through, the journal
 // that makes an apply recoverable after a crash, idempotency records, and the per-workspace fencing tokens.
 
 export async function up(db: Kysely<any>): Promise<void> {

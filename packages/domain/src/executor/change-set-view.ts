@@ -5,6 +5,25 @@ import { z } from 'zod';
 import { ChangePlanSchema, FileOperationSchema } from './change-set.js';
 import { WriteGateResultSchema } from './write-gate.js';
 
+/** Statuses of a change set the executor is working on, in order (each is also the name of its step). */
+export const EXECUTING_CHANGESET_STATUSES = [
+  'validating',
+  'backing_up',
+  'applying',
+  'verifying',
+  'health_checking',
+] as const;
+
+/** Statuses nothing moves a change set out of. */
+export const TERMINAL_CHANGESET_STATUSES = [
+  'completed',
+  'failed',
+  'rolled_back',
+  'rollback_failed',
+  'rejected',
+  'denied',
+] as const;
+
 /**
  * `pending` (waiting for approval or for the executor) → `validating → backing_up → applying → verifying →
  * health_checking → completed`; a failure before anything was written ends `failed`, after → `rolled_back`
@@ -13,38 +32,11 @@ import { WriteGateResultSchema } from './write-gate.js';
  */
 export const CHANGESET_STATUSES = [
   'pending',
-  'validating',
-  'backing_up',
-  'applying',
-  'verifying',
-  'health_checking',
-  'completed',
-  'failed',
-  'rolled_back',
-  'rollback_failed',
-  'rejected',
-  'denied',
+  ...EXECUTING_CHANGESET_STATUSES,
+  ...TERMINAL_CHANGESET_STATUSES,
 ] as const;
 export const ChangeSetStatusSchema = z.enum(CHANGESET_STATUSES);
 export type ChangeSetStatus = z.infer<typeof ChangeSetStatusSchema>;
-
-/** Statuses nothing moves a change set out of. */
-export const TERMINAL_CHANGESET_STATUSES: readonly ChangeSetStatus[] = [
-  'completed',
-  'failed',
-  'rolled_back',
-  'rollback_failed',
-  'rejected',
-  'denied',
-];
-/** Statuses of a change set the executor is working on. */
-export const EXECUTING_CHANGESET_STATUSES: readonly ChangeSetStatus[] = [
-  'validating',
-  'backing_up',
-  'applying',
-  'verifying',
-  'health_checking',
-];
 
 export function isTerminalChangeSetStatus(status: string): boolean {
   return (TERMINAL_CHANGESET_STATUSES as readonly string[]).includes(status);
@@ -148,6 +140,12 @@ export const ChangeSetViewSchema = z.object({
 });
 export type ChangeSetView = z.infer<typeof ChangeSetViewSchema>;
 
+/** What a person writes with a decision (an approval's note, a rejection's reason); stored and audited. */
+const DecisionTextSchema = z
+  .string()
+  .max(2000)
+  .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters');
+
 /** `POST /v1/changesets/:id/approve`: the checksum the approver reviewed (checked against the stored one). */
 export const ApproveChangeSetSchema = z
   .object({
@@ -155,22 +153,14 @@ export const ApproveChangeSetSchema = z
       .string()
       .regex(/^[0-9a-f]{64}$/, 'must be the change set checksum (64 lowercase hex digits)')
       .optional(),
-    note: z
-      .string()
-      .max(2000)
-      .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters')
-      .optional(),
+    note: DecisionTextSchema.optional(),
   })
   .strict();
 export type ApproveChangeSet = z.infer<typeof ApproveChangeSetSchema>;
 
 export const RejectChangeSetSchema = z
   .object({
-    reason: z
-      .string()
-      .max(2000)
-      .refine((v) => !v.includes('\u0000'), 'must not contain NUL characters')
-      .optional(),
+    reason: DecisionTextSchema.optional(),
   })
   .strict();
 export type RejectChangeSet = z.infer<typeof RejectChangeSetSchema>;

@@ -1,5 +1,5 @@
 /**
- * What an agent proposes (SPEC §5): a ChangePlan (intent, risk, rollback and verification plans, health checks)
+ * What an agent proposes: a ChangePlan (intent, risk, rollback and verification plans, health checks)
  * and a ChangeSet (the file changes, sealed by a checksum). The schemas are shared by the API, the executor, the
  * SDK and the CLI, and generate the OpenAPI document.
  */

@@ -5,8 +5,12 @@
 import { canonicalJson, sha256Hex } from '../canonical-json.js';
 import type { ChangePlan, FileChange } from './change-set.js';
 
-/** SHA-256 over the canonical JSON (keys sorted at every depth, no whitespace) of the changes list (SPEC §5). */
-export function computeChangeSetChecksum(changes: readonly FileChange[]): string {
+/**
+ * SHA-256 over the canonical JSON (keys sorted at every depth, no whitespace) of the changes list: anyone can
+ * recompute it, so it seals the list as the agent made it. Takes the list as parsed JSON too (the executor
+ * recomputes it over exactly the stored text, before schema defaults).
+ */
+export function computeChangeSetChecksum(changes: readonly FileChange[] | readonly unknown[]): string {
   return sha256Hex(canonicalJson(changes));
 }
 
@@ -20,7 +24,7 @@ export function computePlanHash(plan: ChangePlan): string {
   return sha256Hex(canonicalJson(plan));
 }
 
-/** The executor's idempotency key: SHA-256(`plan_id:checksum`) (SPEC §5, execution step 1). */
+/** The executor's idempotency key: SHA-256(`plan_id:checksum`) (the executor's first step, `idempotency`). */
 export function changeSetIdempotencyKey(planId: string, checksum: string): string {
   return sha256Hex(`${planId}:${checksum}`);
 }

@@ -1,5 +1,5 @@
 /**
- * The WriteGate (SPEC §5): decides whether a change set may be applied as it is, needs a person's approval, or
+ * The WriteGate (see docs/executor.md): decides whether a change set may be applied as it is, needs a person's approval, or
  * is denied. A pure function of the plan, the change set, the policy and — in the executor — what was found on
  * disk; the API runs it at submission and the executor again before writing (defence in depth).
  */

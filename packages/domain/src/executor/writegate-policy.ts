@@ -8,7 +8,7 @@ const GlobSchema = z
   .max(500)
   .refine((g) => !/\p{Cc}|\\/u.test(g), 'must not contain control characters or backslashes');
 
-/** Files no change set may touch, whatever else the policy says (SPEC §5, WriteGate step 2). */
+/** Files no change set may touch, whatever else the policy says (the WriteGate's second step, `forbidden_paths`). */
 export const DEFAULT_FORBIDDEN_PATHS = [
   '.git/**',
   '**/.git/**',

@@ -1,0 +1,148 @@
+/**
+ * Steps `verifying` and `health_checking`: the plan's verification commands (no shell, a timeout, a clean
+ * environment), then its health checks (commands, or HTTP through a circuit breaker per origin). Each step runs
+ * its checks in order and stops at the first failure; a failed step is recorded and the execution rolls back.
+ * A new kind of check is one more entry in `CHECK_STEPS`.
+ */
+import {
+  checkForResult,
+  totalCheckDuration,
+  type ChangePlan,
+  type ChangeSetStatus,
+  type CheckOutcome,
+} from '@warden/domain';
+import { describeCommandResult, runCommand } from '../../command-runner.js';
+import type { Attempt, Failure, Pipeline } from '../context.js';
+
+interface CheckStep {
+  step: 'verifying' | 'health_checking';
+  /** The change set's error code when a check fails. */
+  failureCode: string;
+  /** How messages name a check (`verification "npm test" failed`), count them, and say there are none. */
+  singular: string;
+  counted: string;
+  none: string;
+  /** The audit event when every check passed (or there were none), and when one failed. */
+  passedEvent: string;
+  failedEvent: string;
+  /** Where the change set goes when the step passes. @defaultValue it stays (the commit moves it on) */
+  next?: ChangeSetStatus;
+  /** One thunk per check of the plan, run in order. */
+  checks(pipeline: Pipeline, at: Attempt, plan: ChangePlan): Array<() => Promise<CheckOutcome>>;
+}
+
+const CHECK_STEPS: readonly CheckStep[] = [
+  {
+    step: 'verifying',
+    failureCode: 'verification_failed',
+    singular: 'verification',
+    counted: 'verification command(s)',
+    none: 'no verification commands in the plan',
+    passedEvent: 'CHANGESET_VERIFIED',
+    failedEvent: 'CHANGESET_VERIFICATION_FAILED',
+    next: 'health_checking',
+    checks: ({ options }, at, plan) =>
+      (plan.verification_plan?.commands ?? []).map((command) => async () => {
+        const timeoutMs = Math.min(command.timeout_ms, options.maxCommandTimeoutMs);
+        const result = await runCommand(command.command, command.args, {
+          cwd: at.workspace.root,
+          env: commandEnv(options.commandEnv, at),
+          timeoutMs,
+          outputLimitBytes: options.outputLimitBytes,
+        });
+        return {
+          name: command.name ?? [command.command, ...command.args].join(' ').slice(0, 200),
+          kind: 'verification',
+          ok: result.ok,
+          duration_ms: result.durationMs,
+          detail: describeCommandResult(result, timeoutMs),
+          output: result.output,
+        };
+      }),
+  },
+  {
+    step: 'health_checking',
+    failureCode: 'health_check_failed',
+    singular: 'health check',
+    counted: 'health check(s)',
+    none: 'no health checks in the plan',
+    passedEvent: 'CHANGESET_HEALTH_CHECKED',
+    failedEvent: 'CHANGESET_HEALTH_CHECK_FAILED',
+    checks: ({ options }, at, plan) =>
+      plan.health_checks.map(
+        (check) => () =>
+          options.healthChecker.run(check, {
+            cwd: at.workspace.root,
+            env: commandEnv(options.commandEnv, at),
+          }),
+      ),
+  },
+];
+
+/** Runs every check step in order; the checks that ran, and the failure to roll back for when one failed. */
+export async function runChecks(
+  pipeline: Pipeline,
+  at: Attempt,
+  plan: ChangePlan,
+): Promise<{ checks: CheckOutcome[]; failure?: Failure }> {
+  const checks: CheckOutcome[] = [];
+  for (const step of CHECK_STEPS) {
+    const outcomes = await runCheckStep(pipeline, at, step, step.checks(pipeline, at, plan));
+    checks.push(...outcomes);
+    const failed = outcomes.find((c) => !c.ok);
+    if (failed)
+      return {
+        checks,
+        failure: {
+          step: step.step,
+          code: step.failureCode,
+          message: `${step.singular} "${failed.name}" failed: ${failed.detail}`,
+          checks,
+        },
+      };
+  }
+  return { checks };
+}
+
+async function runCheckStep(
+  { recorder }: Pipeline,
+  at: Attempt,
+  step: CheckStep,
+  checks: ReadonlyArray<() => Promise<CheckOutcome>>,
+): Promise<CheckOutcome[]> {
+  const outcomes: CheckOutcome[] = [];
+  for (const check of checks) {
+    const outcome = await check();
+    outcomes.push(outcome);
+    if (!outcome.ok) break;
+  }
+  const ok = outcomes.every((o) => o.ok);
+  const last = outcomes.at(-1);
+  const message =
+    checks.length === 0
+      ? step.none
+      : ok
+        ? `${outcomes.length} ${step.counted} passed`
+        : `${step.singular} failed: ${last!.name} (${last!.detail})`;
+  const entry = recorder.entry(at, {
+    step: step.step,
+    status: checks.length === 0 ? 'skipped' : ok ? 'ok' : 'failed',
+    message,
+    detail: { checks: outcomes.map(checkForResult) },
+    event: ok ? step.passedEvent : step.failedEvent,
+    durationMs: totalCheckDuration(outcomes),
+  });
+  if (ok && step.next) await recorder.advance(at, { patch: { status: step.next }, steps: [entry] });
+  else await recorder.record([entry]);
+  return outcomes;
+}
+
+/** What commands get: the configured variables, and which change set and workspace they check. */
+function commandEnv(configured: Record<string, string>, at: Attempt): Record<string, string> {
+  return {
+    ...configured,
+    WARDEN_CHANGESET_ID: at.key.changeset_id,
+    WARDEN_WORKSPACE: at.workspace.name,
+    WARDEN_WORKSPACE_ROOT: at.workspace.root,
+  };
+}
