@@ -1,5 +1,5 @@
 /**
- * Managing triggers through the API (SPEC §6: scopes, tenants, validation, upsert, pause/resume with backfill,
+ * Managing triggers through the API (the API reference (/openapi.json): scopes, tenants, validation, upsert, pause/resume with backfill,
  * trigger-now, status, keyset history, the weight gate), the CLI (`warden triggers …`) and the SDK — and the
  * example agent service: registered through `warden.cron`, it fires on time and its runs show in status and
  * history.

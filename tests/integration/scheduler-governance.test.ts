@@ -1,5 +1,5 @@
 /**
- * Governance end to end (SPEC §3 step 3), through the real scheduler, Postgres and Redis: each check passing
+ * Governance end to end (docs/scheduler.md: step 3), through the real scheduler, Postgres and Redis: each check passing
  * and failing, recorded in the ledger with its reason; pause/resume in the ledger and the audit trail;
  * trigger-now counting toward the daily cap; overlap skip vs buffer_one with a slow handler; and the
  * catch-up window after the scheduler was down.

@@ -1,5 +1,5 @@
 /**
- * Agent or fallback (SPEC §3 steps 4–5), through the real scheduler: fallback strategies, migration weights
+ * Agent or fallback (docs/scheduler.md: steps 4–5), through the real scheduler: fallback strategies, migration weights
  * (deterministic per fire, the same path on retry), retries with backoff, validation errors never retried,
  * `max_duration_ms`, and HTTP targets through their breaker (a timing-out agent falls back).
  */

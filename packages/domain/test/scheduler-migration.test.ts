@@ -214,7 +214,7 @@ describe('the rollback report', () => {
 describe('trigger definitions', () => {
   const base = { event_name: 'nightly-report', expression: '0 2 * * *', agent: { queue: 'reports-agent' } };
 
-  it('should fill every default of SPEC §3', () => {
+  it('should fill every documented default', () => {
     const d = TriggerDefinitionSchema.parse(base);
     expect(d).toMatchObject({
       timezone: 'UTC',

@@ -13,7 +13,12 @@ export interface OpsServerOptions {
   readiness: Record<string, ReadinessCheck>;
   /** Dependencies `/readyz` reports without failing on them (the API keeps accepting events while Redis is away). */
   informational?: Record<string, ReadinessCheck>;
+  /** A service's own JSON endpoints by path (the scheduler's `/health`). @defaultValue none */
+  routes?: Record<string, OpsRoute>;
 }
+
+/** A service's own ops endpoint: answers with a status and a JSON body. */
+export type OpsRoute = () => Promise<{ status: number; body: unknown }>;
 
 export interface OpsServer {
   server: Server;
@@ -27,7 +32,7 @@ export interface OpsServer {
  * answer; 503 with each failing check otherwise) and `/metrics` (Prometheus text format).
  */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
-  const handler = createOpsHandler(options.registry, options.readiness, options.informational);
+  const handler = createOpsHandler(options.registry, options.readiness, options.informational, options.routes);
   const server = createServer((req, res) => {
     handler(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -50,10 +55,15 @@ export function createOpsHandler(
   registry: Registry,
   readiness: Record<string, ReadinessCheck>,
   informational: Record<string, ReadinessCheck> = {},
+  routes: Record<string, OpsRoute> = {},
 ) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (path === '/healthz') {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (route) {
+      const { status, body } = await route();
+      sendJson(res, status, body);
+    } else if (path === '/healthz') {
       sendJson(res, 200, { status: 'ok' });
     } else if (path === '/readyz') {
       const [report, info] = await Promise.all([runReadinessChecks(readiness), runReadinessChecks(informational)]);

@@ -1,7 +1,6 @@
-import { UnrecoverableError, type Job, type Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { HandlerReportSchema, type HandlerResult } from '@warden/domain';
-import type { Logger, RunnableService } from '@warden/observability';
+import { startOpsServer, type Logger, type OpsServer, type RunnableService } from '@warden/observability';
 import {
   QUEUE_NAMES,
   WardenQueues,
@@ -10,17 +9,18 @@ import {
   createValidatedWorker,
   pingRedis,
 } from '@warden/queue';
-import { openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { GroupCommitter, PeriodicTask, closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { JobSchedulerReconciler } from './background/reconciler.js';
+import { ExecutionSweeper } from './background/sweeper.js';
 import type { Config } from './config.js';
-import { ExecutionEngine, type FireRequest } from './execution-engine.js';
-import { FireBatcher } from './fire-batcher.js';
-import { HandlerDispatcher } from './handler-dispatcher.js';
-import { schedulerHealth } from './health.js';
-import { HttpHandlerClient } from './http-handler-client.js';
-import { createSchedulerMetrics } from './metrics.js';
-import { startSchedulerOpsServer, type SchedulerOpsServer } from './ops-server.js';
-import { JobSchedulerReconciler } from './reconciler.js';
-import { ExecutionSweeper } from './sweeper.js';
+import { ExecutionEngine, type FireOutcome, type FireRequest } from './engine/execution-engine.js';
+import { HandlerDispatcher } from './handlers/handler-dispatcher.js';
+import { HttpHandlerClient } from './handlers/http-handler-client.js';
+import { healthStatusCode, schedulerHealth } from './ops/health.js';
+import { createSchedulerMetrics } from './ops/metrics.js';
+import { cronFiresProcessor, cronResultsProcessor } from './queue-jobs.js';
+
+export { fireTimeOf } from './queue-jobs.js';
 
 export interface SchedulerService extends RunnableService {
   runtime(): ServiceRuntime | undefined;
@@ -31,15 +31,9 @@ export interface SchedulerService extends RunnableService {
   opsPort(): number;
 }
 
-/** The fire time of a job a job scheduler produced: the millis in its id `repeat:<trigger_id>:<millis>`. */
-export function fireTimeOf(job: Pick<Job, 'id'>): Date | undefined {
-  const match = /^repeat:.+:(\d+)$/.exec(job.id ?? '');
-  return match ? new Date(Number(match[1])) : undefined;
-}
-
 /**
- * The scheduler: keeps the BullMQ job schedulers in step with `cron_triggers`, governs every fire into exactly
- * one `cron_executions` row, runs the agent or fallback handlers, and sweeps up after lost jobs.
+ * The scheduler: keeps the BullMQ job schedulers in step with `cron_triggers`, governs every fire into
+ * exactly one `cron_executions` row, runs the agent or fallback handlers, and sweeps up after lost jobs.
  */
 export function createService(config: Config, options: { logger?: Logger } = {}): SchedulerService {
   let runtime: ServiceRuntime | undefined;
@@ -52,7 +46,8 @@ export function createService(config: Config, options: { logger?: Logger } = {})
   let reconciler: JobSchedulerReconciler | undefined;
   let sweeper: ExecutionSweeper | undefined;
   let workers: Worker[] = [];
-  let ops: SchedulerOpsServer | undefined;
+  let passes: PeriodicTask[] = [];
+  let ops: OpsServer | undefined;
 
   return {
     runtime: () => runtime,
@@ -76,15 +71,16 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         allowedHosts: config.HTTP_TARGET_ALLOWED_HOSTS,
         breakerResetMs: config.HTTP_BREAKER_RESET_MS,
       });
-      let activeEngine: ExecutionEngine | undefined;
+      // The dispatcher hands HTTP outcomes to the engine, which is built with the dispatcher: a late binding.
+      let outcomeSink: ExecutionEngine | undefined;
       dispatcher = new HandlerDispatcher({
         connection: producer,
         prefix: config.QUEUE_PREFIX,
         http,
         logger,
-        onHttpOutcome: (job, outcome) => activeEngine!.recordHttpOutcome(job, outcome),
+        onHttpOutcome: (job, outcome) => outcomeSink!.recordHttpOutcome(job, outcome),
       });
-      engine = activeEngine = new ExecutionEngine({
+      const liveEngine = new ExecutionEngine({
         db,
         queues,
         dispatcher,
@@ -92,12 +88,15 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         metrics,
         defaultMaxDurationMs: config.DEFAULT_MAX_DURATION_MS,
       });
-      const engineRef = engine;
-      const fires = new FireBatcher({
-        run: (requests: FireRequest[]) => engineRef.fireMany(requests),
-        priorityOf: (request: FireRequest) => request.priority ?? 0,
-        maxBatch: config.FIRE_BATCH_SIZE,
+      engine = outcomeSink = liveEngine;
+      // Group commit of fires: a failed group is retried fire by fire, so one bad fire never holds back the
+      // others.
+      const fires = new GroupCommitter<FireRequest, FireOutcome>({
+        run: (requests) => liveEngine.fireMany(requests),
+        priorityOf: (request) => request.priority ?? 0,
+        maxGroupSize: config.FIRE_BATCH_SIZE,
         maxInFlight: config.FIRE_BATCHES_IN_FLIGHT,
+        onGroupFailure: 'retry-each',
       });
       reconciler = new JobSchedulerReconciler({
         db,
@@ -107,15 +106,13 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         logger,
         metrics,
       });
-      const reconcilerRef = reconciler;
       sweeper = new ExecutionSweeper({
         db,
-        engine,
+        engine: liveEngine,
         redlock,
         prefix: config.QUEUE_PREFIX,
         logger,
         metrics,
-        intervalMs: config.SWEEP_INTERVAL_MS,
         graceMs: config.SWEEP_GRACE_MS,
         batchSize: config.SWEEP_BATCH_SIZE,
       });
@@ -142,34 +139,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
           prefix: config.QUEUE_PREFIX,
           concurrency: config.FIRE_CONCURRENCY,
           logger,
-          process: async (payload, job, name) => {
-            if (name === 'fire') {
-              const fire = payload as {
-                tenant_id: string;
-                trigger_id: string;
-                scheduled_for?: string;
-                priority?: number;
-              };
-              const fromScheduler = fire.scheduled_for === undefined;
-              const scheduledFor = fire.scheduled_for ? new Date(fire.scheduled_for) : fireTimeOf(job);
-              if (!scheduledFor)
-                throw new UnrecoverableError(
-                  `fire job ${job.id} has neither scheduled_for nor a job scheduler id`,
-                );
-              return fires.submit({
-                tenant_id: fire.tenant_id,
-                trigger_id: fire.trigger_id,
-                scheduled_for: scheduledFor,
-                fromScheduler,
-                ...(fire.priority !== undefined ? { priority: fire.priority } : {}),
-                ...(job.processedOn ? { processedOn: job.processedOn } : {}),
-              });
-            }
-            if (name === 'advance')
-              return engineRef.advance((payload as { execution_id: string }).execution_id);
-            const { trigger_id } = payload as { trigger_id?: string };
-            return trigger_id ? reconcilerRef.reconcileOne(trigger_id) : reconcilerRef.reconcileAll();
-          },
+          process: cronFiresProcessor({ fires, engine: liveEngine, reconciler }),
         }),
         createValidatedWorker({
           queue: QUEUE_NAMES.cronResults,
@@ -177,29 +147,29 @@ export function createService(config: Config, options: { logger?: Logger } = {})
           prefix: config.QUEUE_PREFIX,
           concurrency: config.RESULT_CONCURRENCY,
           logger,
-          process: async (payload) => {
-            const report = HandlerReportSchema.parse(payload);
-            await engineRef.advance(report.execution_id, {
-              attempt_id: report.attempt_id,
-              outcome: report.ok
-                ? // Checked against the result schema where it is recorded (a bad one fails the call as `validation`).
-                  { ok: true, result: (report.result ?? {}) as HandlerResult }
-                : {
-                    ok: false,
-                    kind: report.error?.kind ?? 'handler',
-                    message: report.error?.message ?? 'the handler reported a failure without a message',
-                  },
-            });
-          },
+          process: cronResultsProcessor(liveEngine),
         }),
       ];
-      sweeper.start();
-      reconciler.start(config.RECONCILE_INTERVAL_MS);
-      ops = await startSchedulerOpsServer({
+      const sweeperRef = sweeper;
+      const reconcilerRef = reconciler;
+      const every = (name: string, intervalMs: number, run: () => Promise<unknown>) =>
+        new PeriodicTask({ name, intervalMs, run, logger });
+      passes = [
+        every('sweeper', config.SWEEP_INTERVAL_MS, () => sweeperRef.sweepOnce()),
+        // The safety net under the `reconcile` jobs the API queues on every change (Redis lost and restored empty).
+        every('reconciler', config.RECONCILE_INTERVAL_MS, () => reconcilerRef.reconcileAll()),
+      ];
+      for (const pass of passes) pass.start();
+      ops = await startOpsServer({
         port: config.OPS_PORT,
         registry,
         readiness: runtime.readiness,
-        health: () => schedulerHealth({ db, redis, slowMs: config.HEALTH_SLOW_MS }),
+        routes: {
+          '/health': async () => {
+            const health = await schedulerHealth({ db, redis, slowMs: config.HEALTH_SLOW_MS });
+            return { status: healthStatusCode(health), body: health };
+          },
+        },
       });
       await Promise.all([pingRedis(redis), ...workers.map((w) => w.waitUntilReady())]);
       logger.info(
@@ -215,11 +185,12 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       );
     },
     async stop() {
-      // Workers first (in-flight fires finish), then HTTP calls get a moment, then timers, queues, Redis, Postgres.
-      await Promise.allSettled(workers.map((w) => w.close()));
+      // Workers first (in-flight fires finish), then HTTP calls get a moment, then timers, queues, Redis,
+      // Postgres.
+      await Promise.allSettled(workers.map((w) => closeWorker(w)));
       workers = [];
-      await sweeper?.stop();
-      await reconciler?.stop();
+      await Promise.all(passes.map((pass) => pass.stop()));
+      passes = [];
       await dispatcher?.close(config.STOP_GRACE_MS);
       http?.shutdown();
       await queues?.close();

@@ -1,20 +1,19 @@
+/**
+ * The ledger side of a migration: shadow consistency and the agent's run of failures (read for the red lines
+ * and for raising the weight), the evidence a rollback report shows, and the report and follow-up task a
+ * rollback writes. What trips a red line and what a rollback contains are decided in @warden/domain.
+ */
 import { sql } from 'kysely';
 import {
-  buildRollbackReport,
   consecutiveFailures,
   consistencyOf,
-  deterministicId,
-  triggerAuditTaskId,
   type Consistency,
   type OutputDifference,
   type RedLine,
   type RollbackReport,
   type RollbackRun,
-  type TriggerMode,
 } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
-import { appendAudits } from '../core/audits.js';
-
 
 /** Shadow consistency over the trigger's latest `window` comparisons. */
 export async function shadowConsistency(
@@ -54,164 +53,98 @@ export async function consecutiveAgentFailures(
   return consecutiveFailures(rows.map((r) => r.status as 'success' | 'failed' | 'timeout'));
 }
 
-export interface RolledBack {
-  report_id: string;
-  follow_up_task_id: string;
-  report: RollbackReport;
-}
-
 /**
- * Rolls a migration back in the caller's transaction (which holds the trigger's lock): weight 0 and mode
- * `live`, a generated report (what tripped, the last runs, samples of differing outputs), a follow-up task
- * carrying the report in its metadata, and `MIGRATION_ROLLED_BACK` / `FOLLOW_UP_CREATED` on the audit chain.
+ * What a rollback report shows: the trigger's last finished runs, and samples of where shadow outputs
+ * differed.
  */
-export async function rollbackMigration(
-  trx: QueryExecutor,
-  input: {
-    tenant_id: string;
-    trigger_id: string;
-    event_name: string;
-    red_line: RedLine;
-    detail: string;
-    from: { migration_weight: number; mode: TriggerMode };
-    consistency: Consistency;
-    now: Date;
-  },
-): Promise<RolledBack> {
-  const runs = await trx
-    .selectFrom('cron_executions')
-    .select([
-      'execution_id',
-      'scheduled_for',
-      'status',
-      'decision_mode',
-      'agent_outcome',
-      'error',
-      'comparison',
-    ])
-    .where('trigger_id', '=', input.trigger_id)
-    .where('status', 'in', ['success', 'failed', 'fallback'])
-    .orderBy('scheduled_for', 'desc')
-    .limit(10)
-    .execute();
-  const last_runs: RollbackRun[] = runs.map((r) => ({
-    execution_id: r.execution_id,
-    scheduled_for: r.scheduled_for.toISOString(),
-    status: r.status as RollbackRun['status'],
-    decision_mode: r.decision_mode as RollbackRun['decision_mode'],
-    agent_outcome: r.agent_outcome,
-    error: r.error,
-    equal: r.comparison ? Boolean(r.comparison.equal) : null,
-  }));
-  const diffRows = await trx
-    .selectFrom('cron_executions')
-    .select(['execution_id', 'comparison'])
-    .where('trigger_id', '=', input.trigger_id)
-    .where(sql<boolean>`(comparison ->> 'equal')::boolean = false`)
-    .orderBy('scheduled_for', 'desc')
-    .limit(5)
-    .execute();
-  const report = buildRollbackReport({
-    event_name: input.event_name,
-    red_line: input.red_line,
-    detail: input.detail,
-    now: input.now,
-    from: input.from,
-    consistency: input.consistency,
-    last_runs,
+export async function rollbackEvidence(
+  db: QueryExecutor,
+  triggerId: string,
+): Promise<{
+  last_runs: RollbackRun[];
+  diff_samples: Array<{ execution_id: string; differences: OutputDifference[] }>;
+}> {
+  const [runs, diffRows] = await Promise.all([
+    db
+      .selectFrom('cron_executions')
+      .select([
+        'execution_id',
+        'scheduled_for',
+        'status',
+        'decision_mode',
+        'agent_outcome',
+        'error',
+        'comparison',
+      ])
+      .where('trigger_id', '=', triggerId)
+      .where('status', 'in', ['success', 'failed', 'fallback'])
+      .orderBy('scheduled_for', 'desc')
+      .limit(10)
+      .execute(),
+    db
+      .selectFrom('cron_executions')
+      .select(['execution_id', 'comparison'])
+      .where('trigger_id', '=', triggerId)
+      .where(sql<boolean>`(comparison ->> 'equal')::boolean = false`)
+      .orderBy('scheduled_for', 'desc')
+      .limit(5)
+      .execute(),
+  ]);
+  return {
+    last_runs: runs.map((r) => ({
+      execution_id: r.execution_id,
+      scheduled_for: r.scheduled_for.toISOString(),
+      status: r.status as RollbackRun['status'],
+      decision_mode: r.decision_mode as RollbackRun['decision_mode'],
+      agent_outcome: r.agent_outcome,
+      error: r.error,
+      equal: r.comparison ? Boolean(r.comparison.equal) : null,
+    })),
     diff_samples: diffRows.map((r) => ({
       execution_id: r.execution_id,
       differences: ((r.comparison?.differences as OutputDifference[] | undefined) ?? []).slice(0, 5),
     })),
-  });
+  };
+}
 
+/** Stores a rollback report (`cron_rollback_reports`), shown in the trigger's status. */
+export async function insertRollbackReport(
+  trx: QueryExecutor,
+  row: {
+    report_id: string;
+    tenant_id: string;
+    trigger_id: string;
+    event_name: string;
+    red_line: RedLine;
+    report: RollbackReport;
+    follow_up_task_id: string;
+  },
+): Promise<void> {
   await trx
-    .updateTable('cron_triggers')
-    .set({ migration_weight: 0, mode: 'live', updated_at: input.now })
-    .where('trigger_id', '=', input.trigger_id)
+    .insertInto('cron_rollback_reports')
+    .values({ ...row, report: JSON.stringify(row.report), markdown: row.report.markdown })
     .execute();
+}
 
-  const reportId = deterministicId('cron-rollback', input.trigger_id, input.now.toISOString());
-  const taskId = `cron-rollback-${input.event_name}-${reportId.slice(0, 8)}`;
+/**
+ * Opens the follow-up task of a rollback: `ready`, for a person to pick up. A task with that id already there
+ * stays.
+ */
+export async function insertFollowUpTask(
+  trx: QueryExecutor,
+  input: { tenant_id: string; task_id: string; metadata: Record<string, unknown> },
+): Promise<void> {
   await trx
     .insertInto('tasks')
     .values({
       tenant_id: input.tenant_id,
-      task_id: taskId,
+      task_id: input.task_id,
       // Work for a person, ready to pick up (as the lead miner opens its HIGH follow-ups).
       status: 'ready',
-      metadata: JSON.stringify({
-        kind: 'follow_up',
-        source: 'scheduler',
-        title: report.title,
-        priority: 2,
-        trigger: input.event_name,
-        red_line: input.red_line,
-        report_id: reportId,
-        report: {
-          detail: report.detail,
-          from: report.from,
-          to: report.to,
-          consistency: report.consistency,
-          next_steps: report.next_steps,
-        },
-        report_markdown: report.markdown,
-      }),
+      metadata: JSON.stringify(input.metadata),
     })
     .onConflict((oc) => oc.columns(['tenant_id', 'task_id']).doNothing())
     .execute();
-  await trx
-    .insertInto('cron_rollback_reports')
-    .values({
-      report_id: reportId,
-      tenant_id: input.tenant_id,
-      trigger_id: input.trigger_id,
-      event_name: input.event_name,
-      red_line: input.red_line,
-      report: JSON.stringify(report),
-      markdown: report.markdown,
-      follow_up_task_id: taskId,
-    })
-    .execute();
-  await appendAudits(trx, [
-    {
-      tenant_id: input.tenant_id,
-      task_id: triggerAuditTaskId(input.event_name),
-      event_type: 'MIGRATION_ROLLED_BACK',
-      level: 'warn',
-      decision_id: null,
-      event_id: null,
-      source_event_ts: null,
-      payload: {
-        event_name: input.event_name,
-        red_line: input.red_line,
-        detail: input.detail,
-        from: input.from,
-        to: report.to,
-        report_id: reportId,
-        follow_up_task_id: taskId,
-        consistency: input.consistency,
-        by: 'scheduler',
-      },
-    },
-    {
-      tenant_id: input.tenant_id,
-      task_id: taskId,
-      event_type: 'FOLLOW_UP_CREATED',
-      level: 'warn',
-      decision_id: null,
-      event_id: null,
-      source_event_ts: null,
-      payload: {
-        source: 'scheduler',
-        reason: 'MIGRATION_ROLLED_BACK',
-        trigger: input.event_name,
-        report_id: reportId,
-        title: report.title,
-      },
-    },
-  ]);
-  return { report_id: reportId, follow_up_task_id: taskId, report };
 }
 
 /** The latest rollback report of a trigger. */

@@ -1,9 +1,16 @@
 /**
  * Kysely types of the scheduler's tables (migration 2026_11_22_0005); `Database` in database.ts lists them.
  */
-import type { DefaultedJson, NullableJson, NullableNumeric, NullableTimestamp, Numeric, RequiredTimestamp, Timestamp } from '../column-types.js';
+import type {
+  DefaultedJson,
+  NullableJson,
+  NullableNumeric,
+  NullableTimestamp,
+  Numeric,
+  RequiredTimestamp,
+  Timestamp,
+} from '../column-types.js';
 import type { ColumnType, Generated, Selectable } from 'kysely';
-
 
 export interface CronTriggersTable {
   trigger_id: Generated<string>;

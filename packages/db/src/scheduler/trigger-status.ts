@@ -7,10 +7,12 @@ import {
   type TriggerStatusView,
 } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
-import { latestExecutions, recentRunStatuses, triggerEvents, triggerWindowStats } from './cron-executions.js';
 import { consecutiveAgentFailures, latestRollbackReport, shadowConsistency } from './cron-migration.js';
-import { getTrigger, toTriggerView } from './triggers.js';
-
+import { latestExecutions, triggerWindowStats } from './execution-history.js';
+import { recentRunStatuses } from './executions.js';
+import { triggerEvents } from './trigger-audit-trail.js';
+import { toTriggerView } from './trigger-rows.js';
+import { getTrigger } from './triggers.js';
 
 export interface TriggerStatusOptions {
   /** Next fire times to list. @defaultValue `5` */
@@ -23,9 +25,10 @@ export interface TriggerStatusOptions {
 }
 
 /**
- * Everything an operator asks about a trigger at once (SPEC §3 status): its configuration, the next fires
- * (from the parser the firing uses), the latest runs, success rate, mean duration and skip counts over a
- * window, the breaker, the migration's consistency and last rollback, and the recent audited events.
+ * Everything an operator asks about a trigger at once (`GET /v1/triggers/:name/status`): its configuration,
+ * the next fires (from the parser the firing uses), the latest runs, success rate, mean duration and skip
+ * counts over a window, the breaker, the migration's consistency and last rollback, and the recent audited
+ * events.
  */
 export async function triggerStatus(
   db: QueryExecutor,

@@ -1,7 +1,7 @@
 /**
- * The trigger-level circuit breaker (SPEC §3 step 6) as a pure state machine. Its state lives on the trigger
- * row in Postgres, so every scheduler replica sees the same breaker; the scheduler changes it only inside
- * the transaction that locks the trigger.
+ * The trigger-level circuit breaker as a pure state machine. Its state lives on the trigger row in Postgres,
+ * so every scheduler replica sees the same breaker; the scheduler changes it only inside the transaction that
+ * locks the trigger.
  *
  * closed ──failure rate over the last `window` runs > threshold (with ≥ `min_runs`)──▶ open (trigger pauses)
  * open ──`reset_timeout_seconds` later, the next fire──▶ half_open (that one run is the probe)

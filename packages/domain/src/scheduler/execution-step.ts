@@ -1,5 +1,5 @@
 /**
- * What happens next in a run, given the handler calls of its current try (SPEC §3 steps 4–5 and retries): a
+ * What happens next in a run, given the handler calls of its current try (agent or fallback, then retries): a
  * pure state machine the scheduler consults after every change, so the answer is the same whichever
  * replica asks and however often.
  */

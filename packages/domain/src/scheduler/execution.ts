@@ -1,6 +1,6 @@
 /**
- * The execution ledger's vocabulary (SPEC §3 "A fire") and the protocol between the scheduler and the
- * handlers it runs: the job an SDK trigger worker receives, the context its handler gets, and the result it
+ * The execution ledger's vocabulary (docs/scheduler.md, "A fire, step by step") and the protocol between the
+ * scheduler and the handlers it runs: the job an SDK trigger worker receives, the context its handler gets, and the result it
  * reports back on `cron-results`.
  */
 import { z } from 'zod';
@@ -73,7 +73,7 @@ export type HandlerResult = z.infer<typeof HandlerResultSchema>;
 export const HandlerErrorKindSchema = z.enum(['validation', 'handler', 'timeout', 'transport']);
 export type HandlerErrorKind = z.infer<typeof HandlerErrorKindSchema>;
 
-/** What the handler gets (SPEC §3 step 4), plus where it stands in the run. */
+/** What the handler gets plus where it stands in the run. */
 export const TriggerContextSchema = z.object({
   trigger_type: z.literal('cron'),
   event_name: z.string(),

@@ -1,6 +1,6 @@
 /**
- * Governance of one fire (SPEC §3 step 3): the checks in their fixed order, each recorded with its reason,
- * the first failure deciding the skip. A pure function of the trigger, its breaker, the fire, what the
+ * Governance of one fire (docs/scheduler.md, "A fire, step by step", step 3): the checks in their fixed
+ * order, each recorded with its reason, the first failure deciding the skip. A pure function of the trigger, its breaker, the fire, what the
  * ledger says and the clock; the scheduler runs it inside the transaction that locks the trigger, so two
  * fires of one trigger are governed one after the other. With no ledger data every check passes.
  */

@@ -1,9 +1,10 @@
 /**
- * Moving a legacy job to an agent (SPEC §3 "Migration"): which handler serves a fire, how shadow outputs are
- * compared, when a migration must roll back, when the weight may go up, and the rollback report.
+ * Moving a legacy job to an agent (docs/scheduler.md, "Migration guide"): which handler serves a fire, how
+ * shadow outputs are compared, when a migration must roll back and when the weight may go up. The rollback
+ * itself (report, follow-up task) is in migration-rollback.ts.
  */
 import { canonicalJson, sha256Hex } from '../canonical-json.js';
-import type { DecisionMode, ExecutionStatus } from './execution.js';
+import type { DecisionMode } from './execution.js';
 import type { FallbackStrategy, MigrationConfig, TriggerMode } from './trigger-definition.js';
 
 /**
@@ -171,99 +172,5 @@ export function checkWeightChange(input: {
   return {
     allowed: false,
     reason: `raising migration_weight from ${input.from} to ${input.to} needs consistency ≥ ${bar}: ${why} (or pass force)`,
-  };
-}
-
-export interface RollbackRun {
-  execution_id: string;
-  scheduled_for: string;
-  status: ExecutionStatus;
-  decision_mode: DecisionMode | null;
-  agent_outcome: string | null;
-  error: string | null;
-  equal: boolean | null;
-}
-
-export interface RollbackReport {
-  title: string;
-  event_name: string;
-  red_line: RedLine;
-  detail: string;
-  rolled_back_at: string;
-  from: { migration_weight: number; mode: TriggerMode };
-  to: { migration_weight: number; mode: TriggerMode };
-  consistency: Consistency;
-  last_runs: RollbackRun[];
-  diff_samples: Array<{ execution_id: string; differences: OutputDifference[] }>;
-  next_steps: string[];
-  /** The same, for people (the follow-up task and `warden triggers status`). */
-  markdown: string;
-}
-
-/** The generated rollback report: what tripped, the last runs, and samples of where outputs differed. */
-export function buildRollbackReport(input: {
-  event_name: string;
-  red_line: RedLine;
-  detail: string;
-  now: Date;
-  from: { migration_weight: number; mode: TriggerMode };
-  consistency: Consistency;
-  last_runs: RollbackRun[];
-  diff_samples: Array<{ execution_id: string; differences: OutputDifference[] }>;
-}): RollbackReport {
-  const to = { migration_weight: 0, mode: 'live' as TriggerMode };
-  const next_steps = [
-    'Read the failing runs (`warden triggers history ' +
-      input.event_name +
-      '`) and the agent logs for their agent_run_id.',
-    'Fix the agent, then run the trigger in shadow mode again (`mode: shadow`) until consistency meets the bar.',
-    'Raise migration_weight step by step (e.g. 0.1 → 0.5 → 1); each change is audited.',
-  ];
-  const lines = [
-    `# Migration rolled back: ${input.event_name}`,
-    '',
-    `- red line: **${input.red_line}** — ${input.detail}`,
-    `- at: ${input.now.toISOString()}`,
-    `- weight ${input.from.migration_weight} → 0, mode ${input.from.mode} → live: the fallback serves every run`,
-    `- consistency: ${input.consistency.rate === null ? 'n/a' : `${(input.consistency.rate * 100).toFixed(1)} %`} over ${input.consistency.samples} comparisons`,
-    '',
-    '## Last runs',
-    '',
-    '| scheduled for | status | mode | agent | equal | error |',
-    '|---|---|---|---|---|---|',
-    ...input.last_runs.map(
-      (r) =>
-        `| ${r.scheduled_for} | ${r.status} | ${r.decision_mode ?? ''} | ${r.agent_outcome ?? ''} | ${r.equal === null ? '' : r.equal ? 'yes' : 'no'} | ${(r.error ?? '').replace(/\|/g, '\\|').slice(0, 120)} |`,
-    ),
-    '',
-    '## Differences',
-    '',
-    ...(input.diff_samples.length === 0
-      ? ['(none recorded)']
-      : input.diff_samples.flatMap((s) => [
-          `- ${s.execution_id}:`,
-          ...s.differences.map(
-            (d) =>
-              `  - \`${d.key}\`: agent ${canonicalJson(d.agent ?? null)} ≠ fallback ${canonicalJson(d.fallback ?? null)}`,
-          ),
-        ])),
-    '',
-    '## Next steps',
-    '',
-    ...next_steps.map((s, i) => `${i + 1}. ${s}`),
-  ];
-  return {
-    title: `Migration of ${input.event_name} rolled back: ${input.red_line}`,
-    event_name: input.event_name,
-    red_line: input.red_line,
-    detail: input.detail,
-    rolled_back_at: input.now.toISOString(),
-    from: input.from,
-    to,
-    consistency: input.consistency,
-    last_runs: input.last_runs,
-    diff_samples: input.diff_samples,
-    next_steps,
-    markdown: lines.join('\n') + '\n',
   };
 }

@@ -7,19 +7,23 @@
  * multiples of the interval since the epoch (the scheduler sets `startDate` to the next aligned slot).
  */
 import { CronExpressionParser } from 'cron-parser';
+import { ValidationError } from '../errors.js';
 
 /** How a trigger fires: a 5-field cron pattern in a zone, or a fixed interval. */
 export type Schedule =
   { kind: 'cron'; pattern: string; timezone: string } | { kind: 'every'; everyMs: number; timezone: string };
 
-/** An expression or zone that cannot be used; `field` is `expression` or `timezone`. */
-export class ScheduleError extends Error {
+/**
+ * An expression or zone that cannot be used; `field` is `expression` or `timezone`. Bad input (a 400 naming
+ * the field, never retried): it is thrown while validating what a caller sent, and by {@link scheduleOf} only
+ * for a stored trigger that no longer validates (a zone dropped from tzdata), which no retry mends either.
+ */
+export class ScheduleError extends ValidationError {
   constructor(
     readonly field: 'expression' | 'timezone',
     message: string,
   ) {
-    super(message);
-    this.name = 'ScheduleError';
+    super(message, [{ path: field, message }]);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
- * What a cron trigger is (SPEC §3): the schema `POST /v1/triggers`, the SDK and the CLI validate with, its
- * defaults, and the cross-field rules (a weight below 1 needs a fallback, shadow mode needs both handlers…).
- * Wire names are snake_case; an HTTP target's `timeoutMs` is spelled as in the SPEC (`timeout_ms` is accepted).
+ * What a cron trigger is (docs/scheduler.md, "Defining a trigger"): the schema `POST /v1/triggers`, the SDK
+ * and the CLI validate with, its defaults, and the cross-field rules (a weight below 1 needs a fallback,
+ * shadow mode needs both handlers…). Wire names are snake_case; an HTTP target's `timeoutMs` is camelCase, as
+ * the SDK writes it (`timeout_ms` is accepted).
  */
 import { z } from 'zod';
 import { ScheduleError, validateCronExpression, validateTimeZone } from './schedule.js';
@@ -46,7 +47,10 @@ export const HttpTargetSchema = z
       .max(2000)
       .url()
       // zod runs this refinement even when `.url()` failed: `new URL()` must not throw on what it refused.
-      .refine((url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), 'must be an http(s) URL'),
+      .refine(
+        (url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol),
+        'must be an http(s) URL',
+      ),
     /** Time limit of one call (also capped by `max_duration_ms`). @defaultValue `30000` */
     timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
     /** Extra request headers (e.g. authorization); write-only: views show them redacted. @defaultValue none */
@@ -58,7 +62,7 @@ export type HttpTarget = z.infer<typeof HttpTargetSchema>;
 /** `{ queue }` or `{ url, timeoutMs }`. */
 export const TargetSchema = z.preprocess(
   (value) => {
-    // The SPEC writes `timeoutMs`; snake_case callers send `timeout_ms`. Accept both, store one.
+    // The SDK writes `timeoutMs`; snake_case callers send `timeout_ms`. Accept both, store one.
     if (
       value &&
       typeof value === 'object' &&

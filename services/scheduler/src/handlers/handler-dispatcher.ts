@@ -6,10 +6,10 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { HandlerJob, Target } from '@warden/domain';
+import type { HandlerJob, HandlerOutcome, Target } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import { triggerHandlerQueueName } from '@warden/queue';
-import type { HandlerOutcome, HttpHandlerClient } from './http-handler-client.js';
+import type { HttpHandlerClient } from './http-handler-client.js';
 
 export interface DispatchRequest {
   tenant_id: string;

@@ -10,11 +10,9 @@ import type { Queue } from 'bullmq';
 import { canonicalJson, scheduleOf, sha256Hex } from '@warden/domain';
 import { findTriggerSchedule, listSchedulableTriggers, type Db } from '@warden/db';
 import type { Logger } from '@warden/observability';
-import { jobDefinition, type createRedlock } from '@warden/queue';
-import { isLockHeldError } from './lock-held.js';
-import type { SchedulerMetrics } from './metrics.js';
-
-type Redlock = ReturnType<typeof createRedlock>;
+import { jobDefinition } from '@warden/queue';
+import type { SchedulerMetrics } from '../ops/metrics.js';
+import { inLockTurn, type Redlock } from './lock-turn.js';
 
 interface ScheduleFields {
   trigger_id: string;
@@ -42,6 +40,9 @@ export interface JobSchedulerReconcilerOptions {
   metrics?: SchedulerMetrics;
 }
 
+/** How long one pass may hold the reconcile lock. */
+const RECONCILE_LOCK_TTL_MS = 30_000;
+
 /** What the job scheduler of a trigger must look like; the hash says when an upsert is due. */
 export function desiredScheduler(trigger: ScheduleFields) {
   const schedule = scheduleOf(trigger.expression, trigger.timezone);
@@ -62,8 +63,9 @@ export function desiredScheduler(trigger: ScheduleFields) {
     repeat,
     template: {
       name: 'fire',
-      // The trigger's priority orders fires waiting for governance (the fire batcher); BullMQ's own priority
-      // would send every fire through its slower prioritized set (measured: twice the burst latency).
+      // The trigger's priority orders fires waiting for governance (the group committer in service.ts);
+      // BullMQ's own priority would send every fire through its slower prioritized set (measured: twice the
+      // burst latency).
       data: {
         tenant_id: trigger.tenant_id,
         trigger_id: trigger.trigger_id,
@@ -76,8 +78,6 @@ export function desiredScheduler(trigger: ScheduleFields) {
 }
 
 export class JobSchedulerReconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
   private readonly log: Logger;
 
   constructor(private readonly options: JobSchedulerReconcilerOptions) {
@@ -89,41 +89,36 @@ export class JobSchedulerReconciler {
   }
 
   /** Every trigger. Returns undefined when another replica holds the lock (it is doing the same work). */
-  async reconcileAll(): Promise<ReconcileResult | undefined> {
-    try {
-      return await this.options.redlock.using([this.lockKey], 30_000, async () => {
-        const triggers = await listSchedulableTriggers(this.options.db);
-        const existing = await this.options.queue.getJobSchedulers(0, -1);
-        const byId = new Map(existing.map((s) => [s.key, s]));
-        const result: ReconcileResult = { upserted: 0, removed: 0, unchanged: 0 };
-        const wanted = new Set<string>();
-        for (const trigger of triggers) {
-          if (!trigger.enabled) continue;
-          wanted.add(trigger.trigger_id);
-          const outcome = await this.apply(trigger, byId.get(trigger.trigger_id));
-          result[outcome] += 1;
+  reconcileAll(): Promise<ReconcileResult | undefined> {
+    return inLockTurn(this.options.redlock, this.lockKey, RECONCILE_LOCK_TTL_MS, async () => {
+      const triggers = await listSchedulableTriggers(this.options.db);
+      const existing = await this.options.queue.getJobSchedulers(0, -1);
+      const byId = new Map(existing.map((s) => [s.key, s]));
+      const result: ReconcileResult = { upserted: 0, removed: 0, unchanged: 0 };
+      const wanted = new Set<string>();
+      for (const trigger of triggers) {
+        if (!trigger.enabled) continue;
+        wanted.add(trigger.trigger_id);
+        const outcome = await this.apply(trigger, byId.get(trigger.trigger_id));
+        result[outcome] += 1;
+      }
+      for (const scheduler of existing) {
+        // Only fire schedulers are ours to remove.
+        if (!wanted.has(scheduler.key) && scheduler.name === 'fire') {
+          await this.options.queue.removeJobScheduler(scheduler.key);
+          result.removed += 1;
         }
-        for (const scheduler of existing) {
-          // Only fire schedulers are ours to remove.
-          if (!wanted.has(scheduler.key) && scheduler.name === 'fire') {
-            await this.options.queue.removeJobScheduler(scheduler.key);
-            result.removed += 1;
-          }
-        }
-        this.count(result);
-        return result;
-      });
-    } catch (error) {
-      if (await isLockHeldError(error)) return undefined;
-      throw error;
-    }
+      }
+      this.count(result);
+      return result;
+    });
   }
 
   /** One trigger (after a change): waits for the lock, since the change must not be lost. */
   async reconcileOne(triggerId: string): Promise<ReconcileResult> {
     return this.options.redlock.using(
       [this.lockKey],
-      30_000,
+      RECONCILE_LOCK_TTL_MS,
       { retryCount: 100, retryDelay: 200, retryJitter: 100 },
       async () => {
         const trigger = await findTriggerSchedule(this.options.db, triggerId);
@@ -143,30 +138,6 @@ export class JobSchedulerReconciler {
     );
   }
 
-  /** Runs {@link reconcileAll} every `intervalMs`. */
-  start(intervalMs: number): void {
-    const tick = () => {
-      this.running = this.reconcileAll()
-        .catch((error) =>
-          this.log.warn(
-            { action: 'reconcile', status: 'error', err: error },
-            'reconcile failed; will try again',
-          ),
-        )
-        .finally(() => {
-          this.running = undefined;
-          if (this.timer) this.timer = setTimeout(tick, intervalMs);
-        });
-    };
-    this.timer = setTimeout(tick, intervalMs);
-  }
-
-  async stop(): Promise<void> {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
-  }
-
   private async apply(
     trigger: ScheduleFields,
     existing: { template?: { data?: { schedule_hash?: string } } } | undefined,
@@ -175,7 +146,8 @@ export class JobSchedulerReconciler {
     try {
       desired = desiredScheduler(trigger);
     } catch (error) {
-      // Stored triggers were validated; one that no longer validates (a zone dropped from tzdata) is reported, not fatal.
+      // Stored triggers were validated; one that no longer validates (a zone dropped from tzdata) is
+      // reported, not fatal.
       this.log.error(
         { action: 'reconcile', status: 'invalid', trigger_id: trigger.trigger_id, err: error },
         'a stored trigger has an unusable schedule; not scheduled',

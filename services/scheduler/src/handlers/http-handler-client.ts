@@ -11,14 +11,18 @@ import {
   describeIssues,
   type HandlerErrorKind,
   type HandlerJob,
+  type HandlerOutcome,
   type HandlerResult,
   type HttpTarget,
 } from '@warden/domain';
 
-/** How a call ended, in the terms of the execution ledger. */
-export type HandlerOutcome =
-  { ok: true; result: HandlerResult } | { ok: false; kind: HandlerErrorKind; message: string };
-
+/**
+ * A failed HTTP call inside this module: thrown so the URL's opossum breaker sees a rejected call (and,
+ * through `errorFilter`, can leave 4xx answers out of its count), then caught in {@link
+ * HttpHandlerClient.call} and turned into a {@link HandlerOutcome}. It is control flow, never seen outside:
+ * `call` does not throw, and a failed handler call is a ledger outcome (`kind`), not a Warden error with an
+ * HTTP status — so it stays a private `Error` rather than joining the WardenError hierarchy.
+ */
 class HandlerCallError extends Error {
   constructor(
     readonly kind: HandlerErrorKind,
@@ -37,23 +41,17 @@ export interface HttpHandlerClientOptions {
   allowedHosts?: readonly string[];
   /** How long a URL's breaker stays open before one call may try again. @defaultValue `30000` */
   breakerResetMs?: number;
-  /** Failure percentage (over at least `breakerVolume` calls in a minute) that opens a URL's breaker. @defaultValue `50` */
+  /**
+   * Failure percentage (over at least `breakerVolume` calls in a minute) that opens a URL's breaker.
+   * @defaultValue `50`
+   */
   breakerErrorPercentage?: number;
-  /** @defaultValue `5` */
+  /** Calls in a minute a URL's breaker needs before it may open. @defaultValue `5` */
   breakerVolume?: number;
 }
 
-type Call = (
-  agents: Agents,
-  url: string,
-  body: string,
-  headers: Record<string, string>,
-  timeoutMs: number,
-  limit: string,
-) => Promise<HandlerResult>;
-
 export class HttpHandlerClient {
-  private readonly breakers = new Map<string, CircuitBreaker<Parameters<Call>, HandlerResult>>();
+  private readonly breakers = new Map<string, CircuitBreaker<Parameters<typeof postJson>, HandlerResult>>();
   private readonly allowedHosts: readonly string[];
   /** Kept-alive connections to handler endpoints, closed by {@link shutdown}. */
   private readonly agents: Agents = {
@@ -125,10 +123,10 @@ export class HttpHandlerClient {
     );
   }
 
-  private breakerFor(url: string): CircuitBreaker<Parameters<Call>, HandlerResult> {
+  private breakerFor(url: string): CircuitBreaker<Parameters<typeof postJson>, HandlerResult> {
     let breaker = this.breakers.get(url);
     if (!breaker) {
-      breaker = new CircuitBreaker<Parameters<Call>, HandlerResult>(postJson, {
+      breaker = new CircuitBreaker<Parameters<typeof postJson>, HandlerResult>(postJson, {
         // Each call carries its own deadline (an AbortSignal); opossum's shared timeout would abort them all.
         timeout: false,
         resetTimeout: this.options.breakerResetMs ?? 30_000,
@@ -144,7 +142,9 @@ export class HttpHandlerClient {
   }
 }
 
-/** Largest handler answer read; a bigger one is a failed call (outputs belong in storage, not in the ledger). */
+/**
+ * Largest handler answer read; a bigger one is a failed call (outputs belong in storage, not in the ledger).
+ */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 type Agents = { 'http:': HttpAgent; 'https:': HttpsAgent };

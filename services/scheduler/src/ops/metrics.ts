@@ -2,9 +2,9 @@ import { Counter, Gauge, Histogram, type Registry } from '@warden/observability'
 import { countActiveExecutions, listOpenBreakers, type Db } from '@warden/db';
 
 /**
- * The scheduler's series (SPEC §3). Counters and histograms count what this replica did (each run finishes
- * in exactly one replica, so sums across replicas are exact). The two gauges are read from Postgres and are
- * the same on every replica: aggregate them with `max`, not `sum`.
+ * The scheduler's series (listed in docs/scheduler.md, "Health and metrics"). Counters and histograms count
+ * what this replica did (each run finishes in exactly one replica, so sums across replicas are exact). The
+ * two gauges are read from Postgres and are the same on every replica: aggregate them with `max`, not `sum`.
  */
 export function createSchedulerMetrics(registry: Registry, db: Db) {
   let cached:

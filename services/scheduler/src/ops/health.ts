@@ -1,6 +1,6 @@
 /**
- * The scheduler's health level (SPEC §3): `unhealthy` when Postgres or Redis does not answer, `degraded`
- * when one answers slowly or any trigger's circuit breaker is open, `healthy` otherwise.
+ * The scheduler's health level (`GET /health` on the ops port): `unhealthy` when Postgres or Redis does not
+ * answer, `degraded` when one answers slowly or any trigger's circuit breaker is open, `healthy` otherwise.
  */
 import type { Redis } from 'ioredis';
 import { listOpenBreakers, pingDatabase, type Db } from '@warden/db';
@@ -8,6 +8,11 @@ import { pingRedis } from '@warden/queue';
 import { runReadinessChecks } from '@warden/observability';
 
 export type HealthLevel = 'healthy' | 'degraded' | 'unhealthy';
+
+/** `/health` answers 503 only when the scheduler cannot work at all; `degraded` still serves (200). */
+export function healthStatusCode(health: SchedulerHealth): number {
+  return health.level === 'unhealthy' ? 503 : 200;
+}
 
 export interface SchedulerHealth {
   level: HealthLevel;

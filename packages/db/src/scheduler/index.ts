@@ -1,0 +1,14 @@
+export type * from './tables.js';
+export * from './trigger-rows.js';
+export * from './triggers.js';
+export * from './trigger-commands.js';
+export * from './trigger-audit-trail.js';
+export * from './trigger-status.js';
+export * from './execution-rows.js';
+export * from './fire-ledger.js';
+export * from './executions.js';
+export * from './attempts.js';
+export * from './execution-history.js';
+export * from './manual-runs.js';
+export * from './lost-work.js';
+export * from './cron-migration.js';
