@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { LeadScanFailedError, resolveLeadFinding, silenceLeadFinding, verifyAuditChain } from '@warden/db';
+import { verifyAuditChain } from '@warden/db';
+import { LeadScanFailedError, resolveLeadFinding, silenceLeadFinding } from '@warden/lead-engine';
 import { leadFingerprint } from '@warden/domain';
 import { createTestDatabase, type TestDatabase } from '@warden/testing';
 import type { DecisionProcessor } from '../../services/supervisor-worker/src/index.js';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { LeadScanAlreadyHandledError, leadScanLockKey, runLeadScan } from '@warden/db';
+import { LeadScanAlreadyHandledError, leadScanLockKey, runLeadScan } from '@warden/lead-engine';
 import { LEAD_SCAN_SKIPPED_MESSAGE } from '@warden/domain';
 import {
   createTestDatabase,

@@ -6,13 +6,13 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
+import type { Db } from '@warden/db';
 import {
   redlockLeadScanLock,
   runLeadScan,
-  type Db,
   type LeadScanLock,
   type RunLeadScanOptions,
-} from '@warden/db';
+} from '@warden/lead-engine';
 import {
   LeadRulesFileSchema,
   SupervisorPolicyFileSchema,
@@ -24,7 +24,7 @@ import {
 } from '@warden/domain';
 import { createLogger } from '@warden/observability';
 import { createRedis, createRedlock } from '@warden/queue';
-import { testServers } from '@warden/testing';
+import { testServers, waitFor as waitForShared } from '@warden/testing';
 // The tests package reaches services by path, as the supervisor suites do.
 import { DecisionProcessor } from '../../services/supervisor-worker/src/index.js';
 
@@ -209,16 +209,6 @@ export function runWarden(args: string[], env: Record<string, string> = {}): Pro
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs` (generous: shared CPUs). */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+export function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
+  return waitForShared(what, check, { timeoutMs, intervalMs: 100 });
 }

@@ -1,4 +1,4 @@
-// The fingerprint of SPEC §4: first 16 hex of SHA-256 over `rule_code|window_kind|sorted key=value dims`.
+// The fingerprint of a lead finding: first 16 hex of SHA-256 over `rule_code|window_kind|sorted key=value dims`.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { leadFingerprint, leadFingerprintSource } from '../src/index.js';

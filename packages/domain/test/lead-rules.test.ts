@@ -1,5 +1,5 @@
 // The six lead rules, the self-check, the upsert semantics and the follow-up task, as pure functions of their
-// inputs (SPEC §4). The integration suites run the same rules over decisions the supervisor made.
+// inputs (docs/lead-miner.md). The integration suites run the same rules over decisions the supervisor made.
 import { describe, expect, it } from 'vitest';
 import {
   LeadRulesFileSchema,
@@ -272,7 +272,7 @@ describe('planLeadFindingUpsert', () => {
     linked: string | null = 'lead-x',
     until: Date | null = null,
   ) => ({ status, linked_task_id: linked, silenced_until: until });
-  it('should follow SPEC §4: new, duplicate, reopened, silenced until the silence ends', () => {
+  it('should follow the finding lifecycle: new, duplicate, reopened, silenced until the silence ends', () => {
     expect(planLeadFindingUpsert(undefined, NOW)).toEqual({
       outcome: 'new',
       status: 'open',

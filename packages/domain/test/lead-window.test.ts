@@ -1,4 +1,4 @@
-// Lead scan windows (SPEC §4): `24h`, `7d`, any `Nh`/`Nd` from 1h to 90d; anything else is a clear error.
+// Lead scan windows (docs/lead-miner.md): `24h`, `7d`, any `Nh`/`Nd` from 1h to 90d; anything else is a clear error.
 import { describe, expect, it } from 'vitest';
 import {
   LeadWindowKindSchema,

@@ -3,7 +3,7 @@ import { commonEnvShape, parseConfig, portField } from '@warden/domain';
 
 const int = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
-/** A 5-field cron pattern (SPEC §3: a 6-field one is refused, not read as seconds), or `off`. */
+/** A 5-field cron pattern, or `off`. A 6-field one is refused rather than read with a leading seconds field. */
 const schedule = (fallback: string) =>
   z
     .string()

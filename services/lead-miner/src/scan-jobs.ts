@@ -1,13 +1,12 @@
 import type { Job } from 'bullmq';
+import { listLeadScanTenants, type Db } from '@warden/db';
+import type { LeadRulesFile, LeadScanProgress, LeadScanReport } from '@warden/domain';
 import {
   LeadScanAlreadyHandledError,
   LeadScanFailedError,
-  listLeadScanTenants,
   runLeadScan,
-  type Db,
   type LeadScanLock,
-} from '@warden/db';
-import type { LeadRulesFile, LeadScanProgress, LeadScanReport } from '@warden/domain';
+} from '@warden/lead-engine';
 import type { Logger } from '@warden/observability';
 import { QUEUE_NAMES, type JobName, type JobPayload, type WardenQueues } from '@warden/queue';
 import type { LeadMetrics } from './metrics.js';

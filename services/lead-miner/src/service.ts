@@ -1,10 +1,10 @@
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { redlockLeadScanLock } from '@warden/db';
 import type { LeadRulesFile } from '@warden/domain';
+import { redlockLeadScanLock } from '@warden/lead-engine';
 import type { Logger, RunnableService } from '@warden/observability';
 import { QUEUE_NAMES, WardenQueues, createRedis, createRedlock, createValidatedWorker } from '@warden/queue';
-import { openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { createLeadMetrics } from './metrics.js';
 import { loadLeadRules } from './rules-loader.js';
@@ -87,8 +87,10 @@ export function createLeadMinerService(config: Config, options: { logger?: Logge
       );
     },
     async stop() {
-      // The worker first (lets a running scan finish), then queues, Redis, Postgres.
-      await worker?.close();
+      // The worker first, then queues, Redis, Postgres. A running scan gets 20 s to finish: within the 25 s
+      // runService allows a stop and Kubernetes' 30 s grace. One cut short is failed as abandoned by the next
+      // scan of its window, and its lock expires with its TTL.
+      if (worker) await closeWorker(worker, 20_000);
       worker = undefined;
       await queues?.close();
       queues = undefined;

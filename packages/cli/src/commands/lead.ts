@@ -1,21 +1,13 @@
 /**
- * `warden lead scan`: runs a lead scan in this process (SPEC §4) — the same runLeadScan the lead-miner
- * service runs for queued and scheduled scans — and prints what it found.
+ * `warden lead scan`: runs a lead scan in this process — the same runLeadScan of @warden/lead-engine the
+ * lead-miner service runs for queued and scheduled scans — and prints what it found (docs/lead-miner.md).
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import {
-  assertMigrationsCurrent,
-  LeadScanFailedError,
-  listLeadScanTenants,
-  redlockLeadScanLock,
-  runLeadScan,
-  type Db,
-  type LeadScanLock,
-} from '@warden/db';
+import { assertMigrationsCurrent, listLeadScanTenants, type Db } from '@warden/db';
 import {
   LEAD_SCAN_SKIPPED_MESSAGE,
   LeadRulesFileSchema,
@@ -27,14 +19,20 @@ import {
   type LeadScanProgress,
   type LeadScanReport,
 } from '@warden/domain';
+import {
+  LeadScanFailedError,
+  redlockLeadScanLock,
+  runLeadScan,
+  type LeadScanLock,
+} from '@warden/lead-engine';
 import { createRedis, createRedlock, pingRedis } from '@warden/queue';
-
-type Redis = ReturnType<typeof createRedis>;
 import { loadConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError, UsageError, describeError } from '../errors.js';
 import { describeUrl, plural, writeJson, type CliIo } from '../output.js';
 import { closePostgres, connectPostgres } from '../postgres.js';
 import { withTimeout } from '../timeout.js';
+
+type Redis = ReturnType<typeof createRedis>;
 
 /** The rules file when neither `--config` nor `LEAD_RULES_FILE` names one. */
 export const DEFAULT_LEAD_RULES_FILE = 'infra/policies/lead-rules.yaml';
@@ -156,7 +154,7 @@ export async function loadLeadRulesFile(path: string, shownAs = path): Promise<L
   return parsePolicyYaml(text, LeadRulesFileSchema, shownAs);
 }
 
-/** The human summary of one scan (SPEC §4): window, counts, findings, warnings, dry-run marker, elapsed time. */
+/** The human summary of one scan: window, counts, findings, warnings, dry-run marker, elapsed time. */
 export function formatLeadScanReport(report: LeadScanReport, elapsedMs: number): string {
   const lines: string[] = [];
   if (report.status === 'skipped') {

@@ -4,7 +4,6 @@
 import type { DefaultedJson, Json, NullableTimestamp, Timestamp } from '../column-types.js';
 import type { ColumnType, Selectable } from 'kysely';
 
-
 export interface LeadScansTable {
   scan_id: ColumnType<string, string | undefined, never>;
   tenant_id: string;

@@ -58,7 +58,7 @@ function truncationWarnings(inputs: LeadScanInputs, rules: LeadRulesFile): LeadS
 }
 
 /**
- * SPEC §4's self-check: governance data that should have matched but produced nothing means the miner is
+ * The miner's self-check (docs/lead-miner.md): governance data that should have matched but produced nothing means the miner is
  * blind (the predecessor's findings lost their code and kind, and it reported a clean bill of health for
  * months). Also flags findings without a code or kind, which no rule can see.
  */

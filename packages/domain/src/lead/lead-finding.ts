@@ -56,7 +56,7 @@ export interface LeadFindingUpsertPlan {
 }
 
 /**
- * The upsert semantics of SPEC §4 as a function: a finding seen again keeps its first_seen_at and its link;
+ * The upsert semantics of a finding (docs/lead-miner.md) as a function: a finding seen again keeps its first_seen_at and its link;
  * a resolved one reopens; a silenced one stays silent until `silenced_until`, then counts as open again.
  */
 export function planLeadFindingUpsert(

@@ -2,7 +2,7 @@ import { sha256Hex } from '../canonical-json.js';
 
 /**
  * The identity of a lead finding: the first 16 hex digits of SHA-256 over
- * `rule_code|window_kind|key=value|key=value…` with the dimensions sorted by key (SPEC §4). Window timestamps
+ * `rule_code|window_kind|key=value|key=value…` with the dimensions sorted by key (docs/lead-miner.md). Window timestamps
  * are left out on purpose, so the same problem seen by tomorrow's daily scan dedupes against today's.
  *
  * @example

@@ -1,7 +1,7 @@
 import type { Severity } from '../decisions.js';
 import type { LeadEvidence } from './lead-finding.js';
 
-/** Priority of a follow-up task by the severity of its finding: 1 is the most urgent (SPEC §4). */
+/** Priority of a follow-up task by the severity of its finding: 1 is the most urgent (docs/lead-miner.md). */
 export const LEAD_PRIORITY: Record<Severity, number> = { CRITICAL: 1, HIGH: 2, MEDIUM: 3, LOW: 4 };
 
 /**
@@ -43,7 +43,7 @@ export function leadFollowUpTaskId(fingerprint: string): string {
   return `lead-${fingerprint}`;
 }
 
-/** The follow-up task for a finding (SPEC §4): title, priority, ready or draft, the finding in its metadata. */
+/** The follow-up task for a finding (docs/lead-miner.md): title, priority, ready or draft, the finding in its metadata. */
 export function leadFollowUpTask(
   finding: LeadFollowUpFinding,
   context: { scan_id: string | null },

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SeveritySchema } from '../decisions.js';
 
-/** The six rule codes, in the order the miner evaluates and reports them (SPEC §4). */
+/** The six rule codes, in the order the miner evaluates and reports them (docs/lead-miner.md). */
 export const LEAD_RULE_CODES = [
   'blocked_reason_spike',
   'pause_block_churn',
@@ -18,7 +18,7 @@ const ratio = z.number().min(0).max(1);
 
 /**
  * The lead miner's rules file (`infra/policies/lead-rules.yaml`): which rules run, their thresholds and the
- * severity of what they find. Every field has the SPEC §4 default, so an empty file gives the documented
+ * severity of what they find. Every field has its documented default (docs/lead-miner.md), so an empty file gives the documented
  * behaviour; unknown fields are refused so a typo cannot silently leave a default in force.
  */
 export const LeadRulesFileSchema = z

@@ -5,7 +5,7 @@ import type { LeadRuleCode, LeadRulesFile } from './lead-rules-file.js';
 import { percentileExceeds, type LeadSample, type LeadScanInputs } from './lead-scan-inputs.js';
 
 /**
- * The six lead rules (SPEC §4), each a pure function of the aggregated inputs and the rules file. Packages/db
+ * The six lead rules (docs/lead-miner.md), each a pure function of the aggregated inputs and the rules file. Packages/db
  * does the counting in SQL and may pre-filter by the same thresholds to keep its answer small; each rule
  * still checks its own condition, so what fires is decided here and tested without a database.
  */

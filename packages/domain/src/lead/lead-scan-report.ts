@@ -11,11 +11,11 @@ export type LeadScanTrigger = z.infer<typeof LeadScanTriggerSchema>;
 export const LeadScanStatusSchema = z.enum(['queued', 'running', 'completed', 'failed', 'skipped']);
 export type LeadScanStatus = z.infer<typeof LeadScanStatusSchema>;
 
-/** What a second scan of the same tenant and window says while the first runs (SPEC §4). */
+/** What a second scan of the same tenant and window says while the first runs (docs/lead-miner.md). */
 export const LEAD_SCAN_SKIPPED_MESSAGE = 'another lead scan is running; skipped';
 
 /**
- * A scan's counters. The first eight fields are SPEC §4's; the rest are additions:
+ * A scan's counters. The first eight fields are the documented report's (docs/lead-miner.md); the rest are additions:
  * `tasks_skipped` counts findings that needed a follow-up and did not get one in this run (all of them in a
  * dry run, where they are what it "would create").
  */
@@ -54,7 +54,7 @@ export interface LeadScanFindingResult {
 }
 
 /**
- * What `warden lead scan --json` prints and a scan job returns: SPEC §4's object (`timestamp, window_kind,
+ * What `warden lead scan --json` prints and a scan job returns: the object documented in docs/lead-miner.md (`timestamp, window_kind,
  * window, findings_count, tasks_created, dry_run, stats`) plus the scan's id, tenant, status and findings.
  * `findings_count` is the number of new findings.
  */

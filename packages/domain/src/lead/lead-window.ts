@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors.js';
 
-/** The shortest and longest windows a lead scan accepts (SPEC §4: 1h…90d). */
+/** The shortest and longest windows a lead scan accepts (docs/lead-miner.md: 1h…90d). */
 export const MIN_LEAD_WINDOW_HOURS = 1;
 export const MAX_LEAD_WINDOW_HOURS = 90 * 24;
 

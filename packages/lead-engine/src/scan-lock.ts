@@ -1,9 +1,12 @@
 /**
- * The single-flight lock of lead scans: one scan per tenant and window kind at a time (SPEC §4), held in
- * Redis through Redlock and extended while the scan runs. Written against the shape of a Redlock (the
- * `@sesamecare-oss/redlock` one `@warden/queue` creates) rather than the package, so this package needs no
- * Redis dependency and tests can hand in anything with the same shape.
+ * The single-flight lock of lead scans: one scan per tenant and window kind at a time, so two scans of one
+ * window never race to open the same follow-ups (docs/lead-miner.md, "How a scan works"). Held in Redis through
+ * Redlock and extended while the scan runs. Written against the shape of a Redlock (the
+ * `@sesamecare-oss/redlock` one `@warden/queue` creates) rather than its class, so tests can hand in anything
+ * with the same shape.
  */
+import { isLockHeldError } from '@warden/queue';
+import { LeadScanLockUnavailableError } from './errors.js';
 
 /** A held lock. `signal` aborts when the lock could not be extended and may have passed to someone else. */
 export interface LeadScanLease {
@@ -43,17 +46,10 @@ export function leadScanLockKey(prefix: string, tenantId: string, windowKind: st
   return `lock:lead-scan:${prefix}:${tenantId}:${windowKind}`;
 }
 
-/** Error thrown when Redis could not be asked for the lock (unreachable, timed out). */
-export class LeadScanLockUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'LeadScanLockUnavailableError';
-  }
-}
-
 /**
  * A {@link LeadScanLock} over a Redlock. Redlock reports a held lock and an unreachable Redis the same way (a
- * failed quorum); the votes against tell them apart: `ResourceLockedError` means someone holds it.
+ * failed quorum); `isLockHeldError` tells them apart by the votes against: a held lock is an answer
+ * (`undefined`), an unreachable Redis a {@link LeadScanLockUnavailableError}.
  */
 export function redlockLeadScanLock(
   redlock: RedlockLike,
@@ -66,7 +62,7 @@ export function redlockLeadScanLock(
       try {
         lock = await redlock.acquire([key], ttl, { retryCount: 0 });
       } catch (error) {
-        if (await heldBySomeoneElse(error)) return undefined;
+        if (await isLockHeldError(error)) return undefined;
         throw new LeadScanLockUnavailableError(`cannot take the scan lock in Redis: ${describe(error)}`);
       }
       const controller = new AbortController();
@@ -104,17 +100,6 @@ export function redlockLeadScanLock(
       };
     },
   };
-}
-
-async function heldBySomeoneElse(error: unknown): Promise<boolean> {
-  const attempts = (error as { attempts?: unknown }).attempts;
-  if (!Array.isArray(attempts) || attempts.length === 0) return false;
-  const stats = await Promise.allSettled(attempts as Array<Promise<{ votesAgainst?: Map<unknown, Error> }>>);
-  return stats.some(
-    (result) =>
-      result.status === 'fulfilled' &&
-      [...(result.value.votesAgainst?.values() ?? [])].some((vote) => vote?.name === 'ResourceLockedError'),
-  );
 }
 
 function describe(error: unknown): string {
