@@ -4,16 +4,13 @@ import { createOpsHandler, type Logger, type ReadinessCheck, type Registry } fro
 import type { WardenQueues } from '@warden/queue';
 import { authenticate, requireScope } from './auth.js';
 import { bullBoardRouter, conformBullBoardErrors } from './bull-board.js';
+import { API_PREFIX, mountRoutes } from './define-route.js';
 import { errorMiddleware, notFoundRoute } from './http-errors.js';
 import { refuseHostileBody, refuseHostileQuery, refuseMalformedPath, requireJsonBody } from './input-guards.js';
 import { createApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
-import { eventsRouter } from './routes/events.js';
-import { leadRouter } from './routes/lead.js';
-import { supervisorRouter } from './routes/supervisor.js';
-import { tasksRouter } from './routes/tasks.js';
-import { triggersRouter } from './routes/triggers.js';
-import { changeSetsRouter, type ApiWriteGatePolicy } from './routes/changesets.js';
+import { API_ROUTES } from './routes/index.js';
+import type { ApiWriteGatePolicy } from './write-gate.js';
 
 export interface AppOptions {
   db: Db;
@@ -36,7 +33,11 @@ export interface AppOptions {
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
-/** The express application: routes, auth, OpenAPI, Bull Board, ops endpoints and the one error handler. */
+/**
+ * The express application: the declared routes (routes/, each one `defineRoute`) under `/v1` behind the input
+ * guards and authentication, the OpenAPI document built from the same declarations, Bull Board, the ops
+ * endpoints and the one error handler.
+ */
 export function createApp(options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -71,15 +72,15 @@ export function createApp(options: AppOptions): Express {
   // Non-strict, case-insensitive routing also serves `/Changesets/`: compare as the router would match.
   v1.use(refuseHostileBody((req) => req.method === 'POST' && req.path.toLowerCase().replace(/\/+$/, '') === '/changesets'));
   v1.use(authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000 }));
-  v1.use(
-    eventsRouter({ db: options.db, queues: options.queues, logger: options.logger, metrics, enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500 }),
-  );
-  v1.use(tasksRouter({ db: options.db }));
-  v1.use(supervisorRouter({ db: options.db }));
-  v1.use(leadRouter({ db: options.db, queues: options.queues, logger: options.logger }));
-  v1.use(triggersRouter({ db: options.db, queues: options.queues, logger: options.logger, enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500 }));
-  v1.use(changeSetsRouter({ db: options.db, queues: options.queues, logger: options.logger, writeGate: options.writeGate, enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500 }));
-  app.use('/v1', v1);
+  mountRoutes(v1, API_PREFIX, API_ROUTES, {
+    db: options.db,
+    queues: options.queues,
+    logger: options.logger,
+    metrics,
+    writeGate: options.writeGate,
+    enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500,
+  });
+  app.use(API_PREFIX, v1);
 
   app.use(notFoundRoute);
   app.use(errorMiddleware(options.logger));

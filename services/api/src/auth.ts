@@ -73,11 +73,19 @@ function readKey(header: string | undefined, allowBasic: boolean): string | unde
   return undefined;
 }
 
-/** 403 unless the caller's key has `scope` (or `admin`). */
-export function requireScope(scope: Scope): RequestHandler {
+/**
+ * 403 unless the caller's key has one of `scopes` (or `admin`). Every scope check of the API goes through here,
+ * so the refusal reads the same everywhere: `this API key lacks the "a" or "b" scope`.
+ */
+export function assertAnyScope(auth: AuthContext, scopes: readonly Scope[]): void {
+  if (!scopes.some((scope) => hasScope(auth.scopes, scope)))
+    throw new ForbiddenError(`this API key lacks the ${scopes.map((s) => `"${s}"`).join(' or ')} scope`);
+}
+
+/** {@link assertAnyScope} as middleware, for what is mounted outside the declared routes (Bull Board). */
+export function requireScope(...scopes: Scope[]): RequestHandler {
   return (_req, res, next) => {
-    const auth = authOf(res);
-    if (!hasScope(auth.scopes, scope)) throw new ForbiddenError(`this API key lacks the "${scope}" scope`);
+    assertAnyScope(authOf(res), scopes);
     next();
   };
 }

@@ -8,7 +8,7 @@ import { WardenQueues, createRedis, pingRedis } from '@warden/queue';
 import { openRuntime, type ServiceRuntime } from '@warden/runtime';
 import { createApp } from './app.js';
 import { errorBody } from './http-errors.js';
-import { loadWriteGatePolicyFile } from './routes/changesets.js';
+import { loadWriteGatePolicyFile } from './write-gate.js';
 import type { Config } from './config.js';
 
 /**

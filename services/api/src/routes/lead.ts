@@ -1,17 +1,6 @@
-import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import { Router } from 'express';
 import { z } from 'zod';
-import {
-  findLeadFinding,
-  findLeadScan,
-  finishLeadScan,
-  insertLeadScan,
-  listLeadFindings,
-  listLeadScans,
-  resolveLeadFinding,
-  silenceLeadFinding,
-  type Db,
-} from '@warden/db';
+import { findLeadFinding, findLeadScan, finishLeadScan, insertLeadScan, listLeadFindings, listLeadScans } from '@warden/db';
+import { resolveLeadFinding, silenceLeadFinding } from '@warden/lead-engine';
 import {
   ConflictError,
   LeadFindingViewSchema,
@@ -24,173 +13,185 @@ import {
   LeadSilenceRequestSchema,
   NotFoundError,
   ValidationError,
-  decodeCursor,
-  parseOrThrow,
   silenceEnd,
   type LeadScanView,
 } from '@warden/domain';
-import type { Logger } from '@warden/observability';
-import { QUEUE_NAMES, type WardenQueues } from '@warden/queue';
-import { authOf, requireScope } from '../auth.js';
+import { QUEUE_NAMES } from '@warden/queue';
+import { readCursor } from '../cursors.js';
+import { defineRoute, found, ok, pathParam, reply, type Route } from '../define-route.js';
+import { errorBody } from '../http-errors.js';
+import { page } from '../schemas.js';
 
 const ScanCursorSchema = z.object({ created_at: z.iso.datetime(), scan_id: z.uuid() });
 const FindingCursorSchema = z.object({ last_seen_at: z.iso.datetime(), fingerprint: z.string() });
 const ScanIdSchema = z.uuid({ message: 'must be a scan id (a UUID)' });
+/** How long a scan request waits for Redis to take its job. */
+const SCAN_ENQUEUE_TIMEOUT_MS = 2000;
 
-function cursorOf<S extends z.ZodType>(cursor: string | undefined, schema: S): z.output<S> | undefined {
-  if (cursor === undefined) return undefined;
-  const decoded = decodeCursor(cursor, schema);
-  if (!decoded)
-    throw new ValidationError('invalid query: cursor: not a cursor this API returned', [
-      { path: 'cursor', message: 'not a cursor this API returned' },
-    ]);
-  return decoded;
-}
-
-export interface LeadRouterOptions {
-  db: Db;
-  queues: WardenQueues;
-  logger: Logger;
-  /** How long a scan request waits for Redis to take its job. @defaultValue `2000` */
-  enqueueTimeoutMs?: number;
-}
+const Scan = LeadScanViewSchema.meta({ id: 'LeadScan' });
+const Finding = LeadFindingViewSchema.meta({ id: 'LeadFinding' });
+const fingerprintParam = pathParam(LeadFingerprintSchema, 'fingerprint', "The finding's fingerprint (16 hex digits)");
+const noFinding = 'No such finding for this tenant';
+const findingNotFound = (fingerprint: string) => new NotFoundError(`lead finding "${fingerprint}" not found`);
 
 /**
- * The lead miner over HTTP (SPEC §4, §6), scoped to the caller's tenant: request a scan (queued for the
+ * The lead miner over HTTP (docs/lead-miner.md), scoped to the caller's tenant: request a scan (queued for the
  * lead-miner, recorded in `lead_scans` at once so it can be followed), list scans and findings, resolve or
  * silence a finding. Another tenant's scan or finding is a 404.
  */
-export function leadRouter(options: LeadRouterOptions): Router {
-  const router = Router();
-  const { db } = options;
+export const leadRoutes: Route[] = [
+  defineRoute(
+    {
+      method: 'post',
+      path: '/v1/lead/scans',
+      scope: 'lead:run',
+      summary: "Queue a lead scan of the caller's tenant",
+      description: 'Recorded in `lead_scans` at once (status `queued`) and run by the lead-miner; follow it with `GET /v1/lead/scans/{id}`.',
+      body: LeadScanRequestSchema.meta({ id: 'LeadScanRequest' }),
+      responses: { 202: { description: 'Queued', schema: Scan }, 503: 'The queue (Redis) is unreachable; nothing was queued' },
+    },
+    async ({ body, auth, deps }) => {
+      const requestedBy = `api_key:${auth.keyId}`;
+      const scanId = await insertLeadScan(deps.db, {
+        tenantId: auth.tenantId,
+        windowKind: body.window,
+        status: 'queued',
+        trigger: 'api',
+        dryRun: body.dry_run,
+        forced: body.force,
+        requestedBy,
+      });
+      try {
+        await deps.queues.enqueue(
+          QUEUE_NAMES.leadScans,
+          'scan',
+          { tenant_id: auth.tenantId, window: body.window, dry_run: body.dry_run, force: body.force, scan_id: scanId, trigger: 'api', requested_by: requestedBy },
+          { jobId: `scan-${scanId}`, timeoutMs: SCAN_ENQUEUE_TIMEOUT_MS },
+        );
+      } catch (error) {
+        // Unlike an event, a scan request is not worth keeping for later: fail it visibly and let the caller retry.
+        const message = `could not queue the scan: ${error instanceof Error ? error.message : String(error)}`;
+        await finishLeadScan(deps.db, scanId, { status: 'failed', stats: {}, warnings: [], error: message }).catch(() => {});
+        deps.logger.warn({ module: 'lead', action: 'enqueue_scan', status: 'error', scan_id: scanId, err: error }, message);
+        return reply(503, errorBody('queue_unavailable', `${message}; try again`));
+      }
+      const scan = await findLeadScan(deps.db, auth.tenantId, scanId);
+      return reply(202, scan satisfies LeadScanView | undefined, { location: `/v1/lead/scans/${scanId}` });
+    },
+  ),
 
-  router.post('/lead/scans', requireScope('lead:run'), async (req, res) => {
-    const auth = authOf(res);
-    const body = parseOrThrow(LeadScanRequestSchema, req.body ?? {}, 'request body');
-    const requestedBy = `api_key:${auth.keyId}`;
-    const scanId = await insertLeadScan(db, {
-      tenantId: auth.tenantId,
-      windowKind: body.window,
-      status: 'queued',
-      trigger: 'api',
-      dryRun: body.dry_run,
-      forced: body.force,
-      requestedBy,
-    });
-    try {
-      await options.queues.enqueue(
-        QUEUE_NAMES.leadScans,
-        'scan',
-        {
-          tenant_id: auth.tenantId,
-          window: body.window,
-          dry_run: body.dry_run,
-          force: body.force,
-          scan_id: scanId,
-          trigger: 'api',
-          requested_by: requestedBy,
-        },
-        { jobId: `scan-${scanId}`, timeoutMs: options.enqueueTimeoutMs ?? 2000 },
-      );
-    } catch (error) {
-      // Unlike an event, a scan request is not worth keeping for later: fail it visibly and let the caller retry.
-      const message = `could not queue the scan: ${error instanceof Error ? error.message : String(error)}`;
-      await finishLeadScan(db, scanId, { status: 'failed', stats: {}, warnings: [], error: message }).catch(
-        () => {},
-      );
-      options.logger.warn(
-        { module: 'lead', action: 'enqueue_scan', status: 'error', scan_id: scanId, err: error },
-        message,
-      );
-      res
-        .status(503)
-        .json({ error: { code: 'queue_unavailable', message: `${message}; try again`, details: [] } });
-      return;
-    }
-    const scan = await findLeadScan(db, auth.tenantId, scanId);
-    res
-      .status(202)
-      .location(`/v1/lead/scans/${scanId}`)
-      .json(scan satisfies LeadScanView | undefined);
-  });
-
-  router.get('/lead/scans', requireScope('lead:read'), async (req, res) => {
-    const query = parseOrThrow(LeadScansQuerySchema, req.query, 'query');
-    const after = cursorOf(query.cursor, ScanCursorSchema);
-    res.json(
-      await listLeadScans(db, authOf(res).tenantId, {
-        limit: query.limit,
-        ...(after ? { after } : {}),
-        ...(query.status ? { status: query.status } : {}),
-        ...(query.window ? { windowKind: query.window } : {}),
-      }),
-    );
-  });
-
-  router.get('/lead/scans/:id', requireScope('lead:read'), async (req, res) => {
-    const scanId = parseOrThrow(ScanIdSchema, req.params.id, 'scan id');
-    const scan = await findLeadScan(db, authOf(res).tenantId, scanId);
-    if (!scan) throw new NotFoundError(`lead scan "${scanId}" not found`);
-    res.json(scan);
-  });
-
-  router.get('/lead/findings', requireScope('lead:read'), async (req, res) => {
-    const query = parseOrThrow(LeadFindingsQuerySchema, req.query, 'query');
-    const after = cursorOf(query.cursor, FindingCursorSchema);
-    res.json(
-      await listLeadFindings(db, authOf(res).tenantId, {
-        limit: query.limit,
-        ...(after ? { after } : {}),
-        ...(query.severity ? { severity: query.severity } : {}),
-        ...(query.status ? { status: query.status } : {}),
-        ...(query.unlinked !== undefined ? { unlinked: query.unlinked } : {}),
-        ...(query.code ? { code: query.code } : {}),
-      }),
-    );
-  });
-
-  router.get('/lead/findings/:fingerprint', requireScope('lead:read'), async (req, res) => {
-    const fingerprint = parseOrThrow(LeadFingerprintSchema, req.params.fingerprint, 'fingerprint');
-    const finding = await findLeadFinding(db, authOf(res).tenantId, fingerprint);
-    if (!finding) throw new NotFoundError(`lead finding "${fingerprint}" not found`);
-    res.json(finding);
-  });
-
-  // Resolving and silencing are a person's decisions: audited with the key that made them.
-  router.post('/lead/findings/:fingerprint/resolve', requireScope('lead:run'), async (req, res) => {
-    const auth = authOf(res);
-    const fingerprint = parseOrThrow(LeadFingerprintSchema, req.params.fingerprint, 'fingerprint');
-    const body = parseOrThrow(LeadResolveRequestSchema, req.body ?? {}, 'request body');
-    const result = await db
-      .transaction()
-      .execute((trx) =>
-        resolveLeadFinding(trx, {
-          tenantId: auth.tenantId,
-          fingerprint,
-          by: `api_key:${auth.keyId}`,
-          now: new Date(),
-          ...(body.note ? { note: body.note } : {}),
+  defineRoute(
+    {
+      method: 'get',
+      path: '/v1/lead/scans',
+      scope: 'lead:read',
+      summary: "The tenant's lead scans, newest first, keyset-paginated",
+      query: LeadScansQuerySchema,
+      responses: { 200: { description: 'A page of scans', schema: page(Scan) } },
+    },
+    async ({ query, auth, deps }) => {
+      const after = readCursor(query.cursor, ScanCursorSchema);
+      return ok(
+        await listLeadScans(deps.db, auth.tenantId, {
+          limit: query.limit,
+          ...(after ? { after } : {}),
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.window ? { windowKind: query.window } : {}),
         }),
       );
-    if (result.status === 'not_found') throw new NotFoundError(`lead finding "${fingerprint}" not found`);
-    if (result.status === 'unchanged')
-      throw new ConflictError(
-        `lead finding "${fingerprint}" was already resolved by ${result.finding.resolved_by} at ${result.finding.resolved_at}`,
-      );
-    res.json(result.finding);
-  });
+    },
+  ),
 
-  router.post('/lead/findings/:fingerprint/silence', requireScope('lead:run'), async (req, res) => {
-    const auth = authOf(res);
-    const fingerprint = parseOrThrow(LeadFingerprintSchema, req.params.fingerprint, 'fingerprint');
-    const body = parseOrThrow(LeadSilenceRequestSchema, req.body ?? {}, 'request body');
-    const now = new Date();
-    const end = silenceEnd(body, now);
-    if ('error' in end)
-      throw new ValidationError(`invalid request body: ${end.error.path}: ${end.error.message}`, [end.error]);
-    const result = await db
-      .transaction()
-      .execute((trx) =>
+  defineRoute(
+    {
+      method: 'get',
+      path: '/v1/lead/scans/{id}',
+      scope: 'lead:read',
+      summary: 'One lead scan: status, window, stats, warnings',
+      params: { id: pathParam(ScanIdSchema, 'scan id', 'The scan id') },
+      responses: { 200: { description: 'The scan', schema: Scan }, 404: 'No such scan for this tenant' },
+    },
+    async ({ params, auth, deps }) =>
+      ok(found(await findLeadScan(deps.db, auth.tenantId, params.id), () => new NotFoundError(`lead scan "${params.id}" not found`))),
+  ),
+
+  defineRoute(
+    {
+      method: 'get',
+      path: '/v1/lead/findings',
+      scope: 'lead:read',
+      summary: "The tenant's lead findings, most recently seen first, keyset-paginated",
+      description: '`unlinked=true` lists findings without a follow-up task.',
+      query: LeadFindingsQuerySchema,
+      responses: { 200: { description: 'A page of findings', schema: page(Finding) } },
+    },
+    async ({ query, auth, deps }) => {
+      const after = readCursor(query.cursor, FindingCursorSchema);
+      return ok(
+        await listLeadFindings(deps.db, auth.tenantId, {
+          limit: query.limit,
+          ...(after ? { after } : {}),
+          ...(query.severity ? { severity: query.severity } : {}),
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.unlinked !== undefined ? { unlinked: query.unlinked } : {}),
+          ...(query.code ? { code: query.code } : {}),
+        }),
+      );
+    },
+  ),
+
+  defineRoute(
+    {
+      method: 'get',
+      path: '/v1/lead/findings/{fingerprint}',
+      scope: 'lead:read',
+      summary: 'One lead finding with its evidence',
+      params: { fingerprint: fingerprintParam },
+      responses: { 200: { description: 'The finding', schema: Finding }, 404: noFinding },
+    },
+    async ({ params, auth, deps }) => ok(found(await findLeadFinding(deps.db, auth.tenantId, params.fingerprint), () => findingNotFound(params.fingerprint))),
+  ),
+
+  // Resolving and silencing are a person's decisions: audited with the key that made them.
+  defineRoute(
+    {
+      method: 'post',
+      path: '/v1/lead/findings/{fingerprint}/resolve',
+      scope: 'lead:run',
+      summary: 'Mark a finding resolved (audited); a later scan that sees it again reopens it',
+      params: { fingerprint: fingerprintParam },
+      body: LeadResolveRequestSchema,
+      responses: { 200: { description: 'The finding', schema: Finding }, 404: noFinding, 409: 'Already resolved' },
+    },
+    async ({ params, body, auth, deps }) => {
+      const { fingerprint } = params;
+      const result = await deps.db.transaction().execute((trx) =>
+        resolveLeadFinding(trx, { tenantId: auth.tenantId, fingerprint, by: `api_key:${auth.keyId}`, now: new Date(), ...(body.note ? { note: body.note } : {}) }),
+      );
+      if (result.status === 'not_found') throw findingNotFound(fingerprint);
+      if (result.status === 'unchanged')
+        throw new ConflictError(`lead finding "${fingerprint}" was already resolved by ${result.finding.resolved_by} at ${result.finding.resolved_at}`);
+      return ok(result.finding);
+    },
+  ),
+
+  defineRoute(
+    {
+      method: 'post',
+      path: '/v1/lead/findings/{fingerprint}/silence',
+      scope: 'lead:run',
+      summary: 'Silence a finding until a time (audited): scans count it but open nothing for it',
+      description: '`until` (a time) or `for` (`12h`, `30d`), 7 days by default, at most a year.',
+      params: { fingerprint: fingerprintParam },
+      body: LeadSilenceRequestSchema,
+      responses: { 200: { description: 'The finding', schema: Finding }, 404: noFinding },
+    },
+    async ({ params, body, auth, deps }) => {
+      const { fingerprint } = params;
+      const now = new Date();
+      const end = silenceEnd(body, now);
+      if ('error' in end) throw new ValidationError(`invalid request body: ${end.error.path}: ${end.error.message}`, [end.error]);
+      const result = await deps.db.transaction().execute((trx) =>
         silenceLeadFinding(trx, {
           tenantId: auth.tenantId,
           fingerprint,
@@ -200,132 +201,8 @@ export function leadRouter(options: LeadRouterOptions): Router {
           ...(body.note ? { note: body.note } : {}),
         }),
       );
-    if (result.status === 'not_found') throw new NotFoundError(`lead finding "${fingerprint}" not found`);
-    res.json(result.finding);
-  });
-
-  return router;
-}
-
-interface LeadOpenApiParts {
-  security: Array<Record<string, string[]>>;
-  common: Record<number, { description: string; content: Record<string, { schema: z.ZodType }> }>;
-  errorResponse: (description: string) => {
-    description: string;
-    content: Record<string, { schema: z.ZodType }>;
-  };
-  json: <S extends z.ZodType>(
-    description: string,
-    schema: S,
-  ) => { description: string; content: Record<string, { schema: S }> };
-}
-
-/** The lead paths of the OpenAPI document, from the schemas the routes above validate with. */
-export function registerLeadPaths(registry: OpenAPIRegistry, parts: LeadOpenApiParts): void {
-  const { security, common, errorResponse, json } = parts;
-  const Scan = LeadScanViewSchema.meta({ id: 'LeadScan' });
-  const Finding = LeadFindingViewSchema.meta({ id: 'LeadFinding' });
-  const ScanRequest = LeadScanRequestSchema.meta({ id: 'LeadScanRequest' });
-  const page = <S extends z.ZodType>(item: S) =>
-    z.object({ items: z.array(item), next_cursor: z.string().nullable() });
-  const fingerprint = z.object({
-    fingerprint: z.string().meta({ description: "The finding's fingerprint (16 hex digits)" }),
-  });
-  const notFound = { 404: errorResponse('No such finding for this tenant') };
-  const paging = { limit: z.number().int().min(1).max(100).optional(), cursor: z.string().optional() };
-
-  registry.registerPath({
-    method: 'post',
-    path: '/v1/lead/scans',
-    summary: "Queue a lead scan of the caller's tenant",
-    description:
-      'Recorded in `lead_scans` at once (status `queued`) and run by the lead-miner; follow it with `GET /v1/lead/scans/{id}`. Scope `lead:run`.',
-    security,
-    request: { body: { content: { 'application/json': { schema: ScanRequest } } } },
-    responses: {
-      202: json('Queued', Scan),
-      ...common,
-      503: errorResponse('The queue (Redis) is unreachable; nothing was queued'),
+      if (result.status === 'not_found') throw findingNotFound(fingerprint);
+      return ok(result.finding);
     },
-  });
-  registry.registerPath({
-    method: 'get',
-    path: '/v1/lead/scans',
-    summary: "The tenant's lead scans, newest first, keyset-paginated",
-    description: 'Scope `lead:read`.',
-    security,
-    request: {
-      query: z.object({
-        status: z.enum(['queued', 'running', 'completed', 'failed', 'skipped']).optional(),
-        window: z.string().optional(),
-        ...paging,
-      }),
-    },
-    responses: { 200: json('A page of scans', page(Scan)), ...common },
-  });
-  registry.registerPath({
-    method: 'get',
-    path: '/v1/lead/scans/{id}',
-    summary: 'One lead scan: status, window, stats, warnings',
-    description: 'Scope `lead:read`.',
-    security,
-    request: { params: z.object({ id: z.string().meta({ description: 'The scan id' }) }) },
-    responses: { 200: json('The scan', Scan), ...common, 404: errorResponse('No such scan for this tenant') },
-  });
-  registry.registerPath({
-    method: 'get',
-    path: '/v1/lead/findings',
-    summary: "The tenant's lead findings, most recently seen first, keyset-paginated",
-    description: '`unlinked=true` lists findings without a follow-up task. Scope `lead:read`.',
-    security,
-    request: {
-      query: z.object({
-        severity: z.enum(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']).optional(),
-        status: z.enum(['open', 'resolved', 'silenced']).optional(),
-        unlinked: z.enum(['true', 'false']).optional(),
-        code: z.string().optional(),
-        ...paging,
-      }),
-    },
-    responses: { 200: json('A page of findings', page(Finding)), ...common },
-  });
-  registry.registerPath({
-    method: 'get',
-    path: '/v1/lead/findings/{fingerprint}',
-    summary: 'One lead finding with its evidence',
-    description: 'Scope `lead:read`.',
-    security,
-    request: { params: fingerprint },
-    responses: { 200: json('The finding', Finding), ...common, ...notFound },
-  });
-  registry.registerPath({
-    method: 'post',
-    path: '/v1/lead/findings/{fingerprint}/resolve',
-    summary: 'Mark a finding resolved (audited); a later scan that sees it again reopens it',
-    description: 'Scope `lead:run`.',
-    security,
-    request: {
-      params: fingerprint,
-      body: { content: { 'application/json': { schema: LeadResolveRequestSchema } } },
-    },
-    responses: {
-      200: json('The finding', Finding),
-      ...common,
-      ...notFound,
-      409: errorResponse('Already resolved'),
-    },
-  });
-  registry.registerPath({
-    method: 'post',
-    path: '/v1/lead/findings/{fingerprint}/silence',
-    summary: 'Silence a finding until a time (audited): scans count it but open nothing for it',
-    description:
-      '`until` (a time) or `for` (`12h`, `30d`), 7 days by default, at most a year. Scope `lead:run`.',
-    security,
-    request: {
-      params: fingerprint,
-      body: { content: { 'application/json': { schema: LeadSilenceRequestSchema } } },
-    },
-    responses: { 200: json('The finding', Finding), ...common, ...notFound },
-  });
-}
+  ),
+];

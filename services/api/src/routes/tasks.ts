@@ -1,76 +1,144 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { findTaskView, listTaskAudits, listTaskDecisions, releaseGate, taskExists, unblockTask, type Db } from '@warden/db';
-import { AuditCursorSchema, ConflictError, NotFoundError, PageQuerySchema, TaskIdSchema, ValidationError, decodeCursor, parseOrThrow } from '@warden/domain';
-import { authOf, requireScope } from '../auth.js';
+import { findTaskView, listTaskDecisions, releaseGate, taskExists, unblockTask, type Db } from '@warden/db';
+import {
+  ActionSchema,
+  ConflictError,
+  DecisionTypeSchema,
+  FindingSchema,
+  GateSchema,
+  NotFoundError,
+  PageQuerySchema,
+  TaskIdSchema,
+  TaskViewSchema,
+} from '@warden/domain';
+import { defineRoute, found, ok, pathParam, type Route } from '../define-route.js';
+import { page } from '../schemas.js';
+import { AuditPage, auditTrailPage } from '../audit-trail.js';
 
 const GateIdSchema = z.string().min(1).max(200);
 const ReleaseBodySchema = z.object({ note: z.string().max(2000).optional() }).default({});
 /** Unblocking overrides a policy's BLOCK: the person must say why, and the reason joins the audit trail. */
 const UnblockBodySchema = z.object({ reason: z.string().trim().min(1, 'say why the task may go on').max(2000) });
-const DecisionsQuerySchema = z.object({ event_id: z.string().min(1).max(200).optional(), limit: z.coerce.number().int().min(1).max(100).default(50) });
+const DecisionsQuerySchema = z.object({
+  event_id: z.string().min(1).max(200).optional().meta({ description: 'Only the decision on this event' }),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
 
-/** Task reads, always scoped to the caller's tenant: another tenant's task is a 404, never a 403. */
-export function tasksRouter(options: { db: Db }): Router {
-  const router = Router();
+const Task = TaskViewSchema.meta({ id: 'Task' });
+const Decision = z
+  .object({
+    decision_id: z.string(),
+    event_id: z.string(),
+    decision_type: DecisionTypeSchema,
+    reason: z.string(),
+    findings: z.array(FindingSchema),
+    actions: z.array(ActionSchema),
+    policy: z.string(),
+    policy_version: z.string(),
+    would_have: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .meta({ id: 'Decision' });
 
-  router.get('/tasks/:id', requireScope('tasks:read'), async (req, res) => {
-    const taskId = parseOrThrow(TaskIdSchema, req.params.id, 'task id');
-    const task = await findTaskView(options.db, authOf(res).tenantId, taskId);
-    if (!task) throw new NotFoundError(`task "${taskId}" not found`);
-    res.json(task);
-  });
+const taskId = pathParam(TaskIdSchema, 'task id', 'The task id the producer chose');
+const noTask = 'No such task for this tenant';
+const notFound = (id: string) => new NotFoundError(`task "${id}" not found`);
+const assertTaskExists = async (db: Db, tenantId: string, id: string) => {
+  if (!(await taskExists(db, tenantId, id))) throw notFound(id);
+};
 
-  router.get('/tasks/:id/audits', requireScope('tasks:read'), async (req, res) => {
-    const tenantId = authOf(res).tenantId;
-    const taskId = parseOrThrow(TaskIdSchema, req.params.id, 'task id');
-    const query = parseOrThrow(PageQuerySchema, req.query, 'query');
-    let afterAuditId: string | undefined;
-    if (query.cursor !== undefined) {
-      const cursor = decodeCursor(query.cursor, AuditCursorSchema);
-      if (!cursor) throw new ValidationError('invalid query: cursor: not a cursor this API returned', [{ path: 'cursor', message: 'not a cursor this API returned' }]);
-      afterAuditId = cursor.after;
-    }
-    if (!(await taskExists(options.db, tenantId, taskId))) throw new NotFoundError(`task "${taskId}" not found`);
-    res.json(await listTaskAudits(options.db, tenantId, taskId, { limit: query.limit, ...(afterAuditId ? { afterAuditId } : {}) }));
-  });
+/** Task reads and a person's acts on a task, always scoped to the caller's tenant: another tenant's task is a 404, never a 403. */
+export const taskRoutes: Route[] = [
+  defineRoute(
+    {
+      method: 'get',
+      path: '/v1/tasks/{id}',
+      scope: 'tasks:read',
+      summary: 'A task with its status, metadata and open gates',
+      params: { id: taskId },
+      responses: { 200: { description: 'The task', schema: Task }, 404: noTask },
+    },
+    async ({ params, auth, deps }) => ok(found(await findTaskView(deps.db, auth.tenantId, params.id), () => notFound(params.id))),
+  ),
 
-  router.get('/tasks/:id/decisions', requireScope('tasks:read'), async (req, res) => {
-    const tenantId = authOf(res).tenantId;
-    const taskId = parseOrThrow(TaskIdSchema, req.params.id, 'task id');
-    const query = parseOrThrow(DecisionsQuerySchema, req.query, 'query');
-    if (!(await taskExists(options.db, tenantId, taskId))) throw new NotFoundError(`task "${taskId}" not found`);
-    const items = await listTaskDecisions(options.db, tenantId, taskId, { limit: query.limit, ...(query.event_id ? { eventId: query.event_id } : {}) });
-    res.json({ items, next_cursor: null });
-  });
+  defineRoute(
+    {
+      method: 'get',
+      path: '/v1/tasks/{id}/audits',
+      scope: 'tasks:read',
+      summary: "A task's audit trail, oldest first, keyset-paginated",
+      params: { id: taskId },
+      query: PageQuerySchema,
+      responses: { 200: { description: 'A page of audit rows', schema: AuditPage }, 404: noTask },
+    },
+    async ({ params, query, auth, deps }) =>
+      ok(await auditTrailPage(deps.db, auth.tenantId, { taskId: params.id, assertExists: () => assertTaskExists(deps.db, auth.tenantId, params.id) }, query)),
+  ),
+
+  defineRoute(
+    {
+      method: 'get',
+      path: '/v1/tasks/{id}/decisions',
+      scope: 'tasks:read',
+      summary: "A task's supervisor decisions, newest first",
+      description: 'At most `limit`; `next_cursor` is always null.',
+      params: { id: taskId },
+      query: DecisionsQuerySchema,
+      responses: { 200: { description: 'The decisions', schema: page(Decision) }, 404: noTask },
+    },
+    async ({ params, query, auth, deps }) => {
+      await assertTaskExists(deps.db, auth.tenantId, params.id);
+      const items = await listTaskDecisions(deps.db, auth.tenantId, params.id, { limit: query.limit, ...(query.event_id ? { eventId: query.event_id } : {}) });
+      return ok({ items, next_cursor: null });
+    },
+  ),
 
   // Releasing a pause is a person's decision: audited with the key that did it, refused across tenants (404).
-  router.post('/tasks/:id/gates/:gate/release', requireScope('tasks:write'), async (req, res) => {
-    const auth = authOf(res);
-    const taskId = parseOrThrow(TaskIdSchema, req.params.id, 'task id');
-    const gateId = parseOrThrow(GateIdSchema, req.params.gate, 'gate id');
-    const body = parseOrThrow(ReleaseBodySchema, req.body ?? {}, 'request body');
-    const result = await options.db.transaction().execute((trx) =>
-      releaseGate(trx, { tenantId: auth.tenantId, taskId, gateId, releasedBy: `api_key:${auth.keyId}`, ...(body.note ? { note: body.note } : {}) }),
-    );
-    if (result.status === 'not_found') throw new NotFoundError(`gate "${gateId}" of task "${taskId}" not found`);
-    if (result.status === 'already_released') throw new ConflictError(`gate "${gateId}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`);
-    res.json(result.gate);
-  });
+  defineRoute(
+    {
+      method: 'post',
+      path: '/v1/tasks/{id}/gates/{gate}/release',
+      scope: 'tasks:write',
+      summary: 'Release a pause gate (a person lets a paused task go on)',
+      description: 'Audited as GATE_RELEASED with the releasing key. The task returns to `running` once no gate holds it.',
+      params: { id: taskId, gate: pathParam(GateIdSchema, 'gate id', 'The gate id') },
+      body: ReleaseBodySchema,
+      responses: {
+        200: { description: 'The released gate', schema: GateSchema.meta({ id: 'Gate' }) },
+        404: 'No such gate for this task',
+        409: 'Already released',
+      },
+    },
+    async ({ params, body, auth, deps }) => {
+      const { id, gate } = params;
+      const result = await deps.db.transaction().execute((trx) =>
+        releaseGate(trx, { tenantId: auth.tenantId, taskId: id, gateId: gate, releasedBy: `api_key:${auth.keyId}`, ...(body.note ? { note: body.note } : {}) }),
+      );
+      if (result.status === 'not_found') throw new NotFoundError(`gate "${gate}" of task "${id}" not found`);
+      if (result.status === 'already_released') throw new ConflictError(`gate "${gate}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`);
+      return ok(result.gate);
+    },
+  ),
 
   // The only way out of `blocked`: a person's act with a reason, audited with the key that did it.
-  router.post('/tasks/:id/unblock', requireScope('tasks:write'), async (req, res) => {
-    const auth = authOf(res);
-    const taskId = parseOrThrow(TaskIdSchema, req.params.id, 'task id');
-    const body = parseOrThrow(UnblockBodySchema, req.body ?? {}, 'request body');
-    const result = await options.db.transaction().execute((trx) =>
-      unblockTask(trx, { tenantId: auth.tenantId, taskId, unblockedBy: `api_key:${auth.keyId}`, reason: body.reason }),
-    );
-    if (result.status === 'not_found') throw new NotFoundError(`task "${taskId}" not found`);
-    if (result.status === 'not_blocked') throw new ConflictError(`task "${taskId}" is ${result.current}, not blocked`);
-    const task = await findTaskView(options.db, auth.tenantId, taskId);
-    res.json(task);
-  });
-
-  return router;
-}
+  defineRoute(
+    {
+      method: 'post',
+      path: '/v1/tasks/{id}/unblock',
+      scope: 'tasks:write',
+      summary: 'Unblock a blocked task (a person overrides a BLOCK, with a reason)',
+      description: 'The only way out of `blocked`: no event from the agent can do it. Audited as TASK_UNBLOCKED with the key and the reason.',
+      params: { id: taskId },
+      body: UnblockBodySchema,
+      responses: { 200: { description: 'The task, now running', schema: Task }, 404: noTask, 409: 'The task is not blocked' },
+    },
+    async ({ params, body, auth, deps }) => {
+      const result = await deps.db.transaction().execute((trx) =>
+        unblockTask(trx, { tenantId: auth.tenantId, taskId: params.id, unblockedBy: `api_key:${auth.keyId}`, reason: body.reason }),
+      );
+      if (result.status === 'not_found') throw notFound(params.id);
+      if (result.status === 'not_blocked') throw new ConflictError(`task "${params.id}" is ${result.current}, not blocked`);
+      return ok(await findTaskView(deps.db, auth.tenantId, params.id));
+    },
+  ),
+];
