@@ -5,6 +5,7 @@ import { registerChangeSetsCommand } from './commands/changesets.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerLeadCommand } from './commands/lead.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerPreflightCommand } from './commands/preflight.js';
 import { registerTriggersCommand } from './commands/triggers.js';
 import { processEnvironment, type CliEnvironment } from './config.js';
@@ -45,5 +46,6 @@ export function createProgram(options: CreateProgramOptions = {}): Command {
   registerLeadCommand(program, environment, io);
   registerChangeSetsCommand(program, environment, io);
   registerTriggersCommand(program, environment, io);
+  registerPolicyCommand(program, environment, io);
   return program;
 }

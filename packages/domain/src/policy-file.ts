@@ -2,6 +2,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ValidationError, type ErrorDetail } from './errors.js';
 import { CapabilityRuleSchema, DEFAULT_CAPABILITY_RULES, DEFAULT_FORBIDDEN_COMMANDS, ForbiddenCommandRuleSchema } from './supervisor/redline-rules.js';
+import { PolicyTestSchema } from './supervisor/policy-test-schema.js';
 import { describeIssues } from './validation.js';
 
 /**
@@ -28,7 +29,7 @@ export type EnforcementMode = z.infer<typeof EnforcementModeSchema>;
 
 /**
  * The supervisor's policy file (`infra/policies/supervisor.yaml`): thresholds, redlines and enforcement
- * modes. Every field has the SPEC §2 default, so an empty file is a valid, strict policy.
+ * modes. Every field has its documented default (docs/supervisor.md), so an empty file is a valid, strict policy.
  */
 export const SupervisorPolicyFileSchema = z
   .object({
@@ -86,6 +87,11 @@ export const SupervisorPolicyFileSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Unit tests of this file (`warden policy test -f FILE`): stories of events with the decision each must
+     * get. The supervisor ignores them. See docs/supervisor.md, "Testing a policy". @defaultValue `[]`
+     */
+    tests: z.array(PolicyTestSchema).max(1000).default([]),
   })
   .strict();
 export type SupervisorPolicyFile = z.infer<typeof SupervisorPolicyFileSchema>;

@@ -21,9 +21,10 @@ describe('the shipped policy file', () => {
   it.each([
     ['infra/policies/supervisor.yaml', shippedPolicy],
     ['infra/k8s/policies/supervisor.yaml', k8sPolicy],
-  ])('should equal the built-in defaults in %s', (name, text) => {
-    const policy = parsePolicyYaml(text, SupervisorPolicyFileSchema, name);
-    expect(policy).toEqual(defaults);
+  ])('should equal the built-in defaults in %s (apart from the tests it carries)', (name, text) => {
+    const { tests, ...policy } = parsePolicyYaml(text, SupervisorPolicyFileSchema, name);
+    expect(tests.length).toBeGreaterThan(0);
+    expect({ ...policy, tests: [] }).toEqual(defaults);
   });
 
   it('should give every default rule a description and a condition', () => {

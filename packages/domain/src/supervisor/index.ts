@@ -10,3 +10,5 @@ export * from './decide-in-order.js';
 export * from './redline-rules.js';
 export * from './shell/parse-command-spec.js';
 export * from './shell/judge-commands.js';
+export * from './policy-tests.js';
+export * from './policy-test-schema.js';
