@@ -1,6 +1,6 @@
 /**
  * `pnpm bench:supervisor` — how fast the supervisor decides events against the floor, and how long a decision
- * takes at half its measured maximum (SPEC §2; goals: ratio ≥ 1.0, decision lag p99 ≤ 100 ms at half load).
+ * takes at half its measured maximum (docs/supervisor.md; goals: ratio ≥ 1.0, decision lag p99 ≤ 100 ms at half load).
  *
  * 1. Warden: 50,000 events across several tenants, pre-enqueued as the API does for single-event requests
  *    (inbox row, then a job under the event's derived id: as many jobs as events, as the floor gets) while the

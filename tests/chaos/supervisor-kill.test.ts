@@ -1,5 +1,5 @@
 /**
- * The supervisor's crash acceptance test (SPEC §2): while 20,000 events arrive — through the API path (inbox
+ * The supervisor's crash acceptance test (docs/supervisor.md): while 20,000 events arrive — through the API path (inbox
  * row, then one job per request: `event` for a single event, `events` for a batch), straight onto the queue
  * (no inbox row) and as duplicates — the worker process is killed with SIGKILL at random moments and
  * restarted. Afterwards every event must have exactly one decision and one audit row, every inbox row must be

@@ -1,4 +1,4 @@
-/** Alert levels of the supervisor backlog (SPEC §2), documented in docs/supervisor.md. */
+/** Alert levels of the supervisor backlog, documented in docs/supervisor.md. */
 export type AlertLevel = 'ok' | 'warning' | 'critical';
 
 export interface BacklogLevels {

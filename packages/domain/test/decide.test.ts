@@ -1,4 +1,4 @@
-// decide(): audit rows, ids, monitor mode and failing closed (SPEC §2, "Decisions" to "Applying a decision").
+// decide(): audit rows, ids, monitor mode and failing closed (docs/supervisor.md, "Decisions" to "Applying a decision").
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import {
@@ -89,7 +89,7 @@ const allowing = stubPolicy(
 
 describe('decide', () => {
   describe('audit rows', () => {
-    it('should map each decision type to the audit event type and level of SPEC §2', () => {
+    it('should map each decision type to the audit event type and level documented in docs/supervisor.md', () => {
       expect(AUDIT_OF_DECISION).toEqual({
         ALLOW: { event_type: 'SUPERVISOR_ALLOWED', level: 'info' },
         PAUSE: { event_type: 'SUPERVISOR_PAUSED', level: 'warn' },

@@ -1,4 +1,4 @@
-// The three built-in supervisor policies and routing, case by case against SPEC §2.
+// The three built-in supervisor policies and routing, case by case against docs/supervisor.md.
 import { describe, expect, it } from 'vitest';
 import {
   NON_RETRYABLE_TYPES,
@@ -607,7 +607,7 @@ describe('TASK_STEP_COMPLETED risk re-evaluation', () => {
     });
 
     // BUG (task-step-completed-policy.ts:33): warnings are filtered to strings, so a non-empty list of
-    // structured warnings (`{ code, message }`) gives no finding although SPEC §2 says non-empty → RISK/LOW.
+    // structured warnings (`{ code, message }`) gives no finding although docs/supervisor.md says non-empty → RISK/LOW.
     it('should flag a non-empty list of structured warnings', () => {
       expect(codes(step({ result: { warnings: [{ code: 'W001', message: 'deprecated API' }] } }))).toEqual([
         'RISK_STEP_WARNINGS',

@@ -40,7 +40,7 @@ describe('parseConfig', () => {
 });
 
 describe('parsePolicyYaml', () => {
-  it('should give every SPEC default for an empty file', () => {
+  it('should give every documented default for an empty file', () => {
     const policy = parsePolicyYaml('', SupervisorPolicyFileSchema, 'supervisor.yaml');
     expect(policy.thresholds).toEqual({ error_rate: 0.3, resource_usage: 0.8, security_score: 50, max_retries: 3, policy_timeout_ms: 200 });
     expect(policy.enforcement.default).toBe('enforce');

@@ -13,7 +13,7 @@ export interface CreateLoggerOptions {
 }
 
 /**
- * The root logger: one JSON line per event with the SPEC §7 fields (`ts, level, service, module, action,
+ * The root logger: one JSON line per event with the standard fields (`ts, level, service, module, action,
  * status, trace_id, run_id, latency_ms, error_code, msg`); children add `module`. Secret-named fields are
  * redacted at any depth and API keys inside messages are masked.
  */

@@ -26,28 +26,6 @@ export interface SupervisorInboxTable {
   last_enqueued_at: NullableTimestamp;
 }
 
-export interface SupervisorInboxTable {
-  inbox_id: Generated<string>;
-  tenant_id: string;
-  event_id: string;
-  task_id: string;
-  event_type: string;
-  source: string;
-  payload: Json<Record<string, unknown>>;
-  trace_id: string | null;
-  event_ts: RequiredTimestamp;
-  received_at: Timestamp;
-  status: ColumnType<InboxStatus, InboxStatus | undefined, InboxStatus>;
-  attempts: ColumnType<number, number | undefined, number>;
-  claim_generation: ColumnType<number, number | undefined, number>;
-  claimed_at: NullableTimestamp;
-  claim_expires_at: NullableTimestamp;
-  next_attempt_at: NullableTimestamp;
-  processed_at: NullableTimestamp;
-  error: string | null;
-  last_enqueued_at: NullableTimestamp;
-}
-
 export interface DecisionsTable {
   decision_id: string;
   tenant_id: string;

@@ -7,7 +7,7 @@ import { actions, type Policy, type PolicyInput, type PolicyOutcome } from './po
 import { heldBy, transitionTask } from './task-lifecycle.js';
 import type { PolicyRegistry } from './policy-registry.js';
 
-/** Audit event type and level of each decision type (SPEC §2). */
+/** Audit event type and level of each decision type (docs/supervisor.md). */
 export const AUDIT_OF_DECISION: Record<DecisionType, { event_type: string; level: AuditLevel }> = {
   ALLOW: { event_type: 'SUPERVISOR_ALLOWED', level: 'info' },
   PAUSE: { event_type: 'SUPERVISOR_PAUSED', level: 'warn' },

@@ -42,7 +42,7 @@ export class PolicyRegistry {
   }
 }
 
-/** The built-in policies of SPEC §2. */
+/** The built-in policies, one per event type (docs/supervisor.md, "Policies"). */
 export function builtInPolicies(): PolicyRegistry {
   return new PolicyRegistry()
     .register('TASK_CREATED', taskCreatedPolicy)

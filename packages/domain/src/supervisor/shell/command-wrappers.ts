@@ -1,3 +1,8 @@
+/*
+ * Why this file is long: it is mostly a table — for each program that runs another program (`env`, `nice`,
+ * `timeout`, `xargs`, `sudo`, `ssh`, `find -exec`, shells with `-c`, …) the options it takes and where the
+ * program it runs begins. One wrapper, one entry; the entries are read together to see which are covered.
+ */
 import { UNKNOWN, isStaticValue } from './path-pattern.js';
 
 /** One argument as the wrappers read it: its value (see `path-pattern.ts`) and what the shell made of it. */

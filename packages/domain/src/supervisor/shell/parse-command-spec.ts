@@ -1,3 +1,11 @@
+/*
+ * Why this file is long: it is one reader — `SpecReader` walks the shell parser's syntax tree of a
+ * command_spec and yields every command that would run, with its redirects, streams and fail-closed problems.
+ * Its methods call each other recursively (a word holds a command substitution holds a script), and splitting
+ * them across files would scatter one walk a reviewer must read whole to trust that nothing is skipped.
+ * The helpers that stand alone already live beside it: command-wrappers.ts, path-pattern.ts,
+ * expand-braces.ts, decode-ansi-c.ts and parse-shell-script.ts.
+ */
 import { SHELLS, scriptSource, unwrapCommand, type ArgWord } from './command-wrappers.js';
 import { decodeAnsiC } from './decode-ansi-c.js';
 import {
