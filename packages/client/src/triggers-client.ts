@@ -4,7 +4,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type {
-  ErrorDetail,
   ExecutionStatus,
   ExecutionView,
   Page,
@@ -14,7 +13,8 @@ import type {
   TriggerView,
 } from '@warden/domain';
 import { WardenApiError, WardenConnectionError } from './errors.js';
-import { isRetryableStatus, parseRetryAfter, retryDelayMs, sleep } from './retry.js';
+import { requestJson, type HttpSettings } from './http.js';
+import { sleep } from './retry.js';
 
 export interface TriggersClientOptions {
   /** Where the API is, e.g. `http://warden-api:3000`. */
@@ -47,20 +47,18 @@ export interface ManualRun {
 }
 
 export class TriggersClient {
-  private readonly baseUrl: string;
-  private readonly authorization: string;
-  private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly retryDelayMs: number;
-  private readonly fetch: typeof globalThis.fetch;
+  private readonly http: HttpSettings;
 
   constructor(options: TriggersClientOptions) {
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.authorization = `Bearer ${options.apiKey}`;
-    this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.retries = options.retries ?? 3;
-    this.retryDelayMs = options.retryDelayMs ?? 100;
-    this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.http = {
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      authorization: `Bearer ${options.apiKey}`,
+      timeoutMs: options.timeoutMs ?? 10_000,
+      retries: options.retries ?? 3,
+      retryDelayMs: options.retryDelayMs ?? 100,
+      maxRetryDelayMs: 5000,
+      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    };
   }
 
   /**
@@ -200,48 +198,8 @@ export class TriggersClient {
     }
   }
 
-  private async request(
-    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
-    path: string,
-    body?: unknown,
-  ): Promise<unknown> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = { authorization: this.authorization, accept: 'application/json' };
-    if (payload !== undefined) headers['content-type'] = 'application/json';
-    for (let attempt = 1; ; attempt++) {
-      const retriesLeft = attempt <= this.retries;
-      let response: Response;
-      let text: string;
-      try {
-        response = await this.fetch(this.baseUrl + path, {
-          method,
-          headers,
-          body: payload,
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-        text = await response.text();
-      } catch (error) {
-        if (retriesLeft) {
-          await sleep(retryDelayMs(attempt, this.retryDelayMs, 5000));
-          continue;
-        }
-        const timedOut = error instanceof Error && error.name === 'TimeoutError';
-        throw new WardenConnectionError(
-          `${method} ${path} ${timedOut ? `timed out after ${this.timeoutMs} ms` : `failed: ${error instanceof Error ? error.message : String(error)}`}`,
-          {
-            cause: error,
-            timedOut,
-            attempts: attempt,
-          },
-        );
-      }
-      if (response.ok) return text === '' ? undefined : (JSON.parse(text) as unknown);
-      const error = apiError(response.status, text);
-      if (!isRetryableStatus(response.status) || !retriesLeft) throw error;
-      await sleep(
-        retryDelayMs(attempt, this.retryDelayMs, 5000, parseRetryAfter(response.headers.get('retry-after'))),
-      );
-    }
+  private request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+    return requestJson(this.http, method, path, body);
   }
 }
 
@@ -252,19 +210,3 @@ function query(values: Record<string, string | number | boolean | undefined>): s
   return text === '' ? '' : `?${text}`;
 }
 
-function apiError(status: number, text: string): WardenApiError {
-  try {
-    const { error } = JSON.parse(text) as {
-      error?: { code?: unknown; message?: unknown; details?: unknown };
-    };
-    if (error && typeof error.code === 'string' && typeof error.message === 'string') {
-      return new WardenApiError(
-        status,
-        error.code,
-        error.message,
-        Array.isArray(error.details) ? (error.details as ErrorDetail[]) : [],
-      );
-    }
-  } catch {}
-  return new WardenApiError(status, `http_${status}`, `HTTP ${status}`);
-}

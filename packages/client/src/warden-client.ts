@@ -6,7 +6,6 @@ import {
   IngestResultSchema,
   MAX_EVENTS_PER_BATCH,
   type AuditView,
-  type ErrorDetail,
   type IncomingEventSchema,
   type IngestResult,
   type Page,
@@ -14,7 +13,8 @@ import {
 } from '@warden/domain';
 import { deriveEventId, newEventId } from './event-ids.js';
 import { WardenApiError, WardenConnectionError } from './errors.js';
-import { isRetryableStatus, parseRetryAfter, retryDelayMs, sleep } from './retry.js';
+import { requestJson, type HttpSettings } from './http.js';
+import { sleep } from './retry.js';
 
 /**
  * An event as `POST /v1/events` accepts it (`z.input<typeof IncomingEventSchema>`; written through `_zod`
@@ -127,13 +127,7 @@ export interface DecisionView {
 }
 
 export class WardenClient {
-  private readonly baseUrl: string;
-  private readonly authorization: string;
-  private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly retryDelayMs: number;
-  private readonly maxRetryDelayMs: number;
-  private readonly fetch: typeof globalThis.fetch;
+  private readonly http: HttpSettings;
 
   constructor(options: WardenClientOptions) {
     let url: URL;
@@ -145,14 +139,16 @@ export class WardenClient {
     if (url.protocol !== 'http:' && url.protocol !== 'https:')
       throw new TypeError(`WardenClient: baseUrl must be http(s), got "${url.protocol}"`);
     if (!options.apiKey) throw new TypeError('WardenClient: apiKey is required');
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.authorization = `Bearer ${options.apiKey}`;
-    this.timeoutMs = positive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    this.retries = nonNegativeInteger('retries', options.retries ?? DEFAULT_RETRIES);
-    this.retryDelayMs = positive('retryDelayMs', options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS);
-    this.maxRetryDelayMs = positive('maxRetryDelayMs', options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS);
-    // Looked up per call rather than captured, so instrumentation installed after construction still applies.
-    this.fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.http = {
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      authorization: `Bearer ${options.apiKey}`,
+      timeoutMs: positive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+      retries: nonNegativeInteger('retries', options.retries ?? DEFAULT_RETRIES),
+      retryDelayMs: positive('retryDelayMs', options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS),
+      maxRetryDelayMs: positive('maxRetryDelayMs', options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS),
+      // Looked up per call rather than captured, so instrumentation installed after construction still applies.
+      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    };
   }
 
   /** Sends one event; resolves once Warden has stored it durably (or recognised it as a duplicate). */
@@ -237,67 +233,8 @@ export class WardenClient {
   }
 
   /** One API call with retries; resolves with the parsed JSON body of a 2xx. */
-  private async request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-    const url = this.baseUrl + path;
-    // Serialised once: every attempt sends byte-identical content.
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const headers: Record<string, string> = { authorization: this.authorization, accept: 'application/json' };
-    if (payload !== undefined) headers['content-type'] = 'application/json';
-
-    for (let attempt = 1; ; attempt++) {
-      const retriesLeft = attempt <= this.retries;
-      let response: Response;
-      let text: string;
-      try {
-        response = await this.fetch(url, {
-          method,
-          headers,
-          body: payload,
-          signal: AbortSignal.timeout(this.timeoutMs),
-        });
-        text = await response.text();
-      } catch (error) {
-        const timedOut = error instanceof Error && error.name === 'TimeoutError';
-        if (retriesLeft) {
-          await sleep(retryDelayMs(attempt, this.retryDelayMs, this.maxRetryDelayMs));
-          continue;
-        }
-        const reason = timedOut
-          ? `timed out after ${this.timeoutMs} ms`
-          : `failed: ${error instanceof Error ? error.message : String(error)}`;
-        throw new WardenConnectionError(
-          `${method} ${path} ${reason} (${attempt} attempt${attempt === 1 ? '' : 's'})`,
-          {
-            cause: error,
-            timedOut,
-            attempts: attempt,
-          },
-        );
-      }
-
-      if (response.ok) {
-        if (text === '') return undefined;
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          throw new WardenApiError(
-            response.status,
-            'invalid_response',
-            `${method} ${path} answered ${response.status} with a body that is not JSON`,
-          );
-        }
-      }
-      const error = toApiError(response.status, response.statusText, text);
-      if (!isRetryableStatus(response.status) || !retriesLeft) throw error;
-      await sleep(
-        retryDelayMs(
-          attempt,
-          this.retryDelayMs,
-          this.maxRetryDelayMs,
-          parseRetryAfter(response.headers.get('retry-after')),
-        ),
-      );
-    }
+  private request(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    return requestJson(this.http, method, path, body);
   }
 }
 
@@ -313,20 +250,6 @@ function readIngestResult(body: unknown): IngestResult {
 }
 
 /** Reads Warden's `{ error: { code, message, details } }`; anything else (a proxy's page) gets a generic code. */
-function toApiError(status: number, statusText: string, text: string): WardenApiError {
-  try {
-    const { error } = JSON.parse(text) as {
-      error?: { code?: unknown; message?: unknown; details?: unknown };
-    };
-    if (error && typeof error.code === 'string' && typeof error.message === 'string') {
-      const details = Array.isArray(error.details) ? (error.details as ErrorDetail[]) : [];
-      return new WardenApiError(status, error.code, error.message, details);
-    }
-  } catch {
-    // Not JSON: fall through to the generic error.
-  }
-  return new WardenApiError(status, `http_${status}`, `HTTP ${status}${statusText ? ` ${statusText}` : ''}`);
-}
 
 /** The server numbers events within the batch it saw; the caller thinks in positions of the whole list. */
 function shiftEventPaths(error: WardenApiError, offset: number): WardenApiError {
