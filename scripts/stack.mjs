@@ -3,10 +3,11 @@
 //   npm run up    set up, then run all five services in the foreground (Ctrl-C stops them all)
 //   npm test      set up, then typecheck, lint, the import-cycle check and every test
 // Set-up: pnpm (installed into .tools/ if missing), dependencies, Redis and Postgres reachable (started from
-// installed binaries into .warden/ when nothing answers), the database created and migrated.
+// installed binaries into .warden/ when nothing answers), the database created and migrated; for `npm test`
+// also promtool, for the alert-rule tests (installed with apt-get as root, else named).
 // Plain Node on purpose: it runs before any dependency is installed.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -153,6 +154,55 @@ async function ensurePostgres(url) {
   note(`Postgres  ${hostname}:${port} ✓ (started; stop it with: ${asRoot ? 'runuser -u postgres -- ' : ''}${pgCtl} -D ${dataDir} stop)`);
 }
 
+// ── promtool ────────────────────────────────────────────────────────────────────────────────────────
+const PROMTOOL_HINT = `
+  tests/deploy/alerts.test.ts checks the alert rules with it. Install it:
+    Debian/Ubuntu:  sudo apt-get install -y --no-install-recommends prometheus   (provides /usr/bin/promtool)
+    macOS:          brew install prometheus
+    any system:     the promtool binary from a Prometheus release, on PATH`;
+
+/**
+ * Runs apt-get with its output appended to `log`, a file rather than a pipe: a daemon the package starts
+ * inherits the descriptors, and would hold a pipe (and so this script's wait for it) open for ever.
+ */
+function aptGet(args, log) {
+  const fd = openSync(log, 'a');
+  try {
+    writeSync(fd, `$ apt-get ${args.join(' ')}\n`);
+    const result = spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=120', ...args], {
+      cwd: root,
+      stdio: ['ignore', fd, fd],
+      // Never ask a question, and never wait on a prompt or a lock for ever.
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      timeout: 5 * 60_000,
+    });
+    return result.status === 0;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * promtool checks and unit-tests the Prometheus alert rules in infra/prometheus. As root with apt-get, it
+ * comes with Debian's `prometheus` package (refreshing the package lists when the first try fails);
+ * otherwise set-up says what to install and goes on, since only that one test needs it.
+ */
+function ensurePromtool() {
+  const found = findBinary('promtool');
+  if (found) return note(`promtool  ${found} ✓`);
+  if (process.getuid?.() !== 0 || !findBinary('apt-get')) return note(`promtool  not found.${PROMTOOL_HINT}`);
+  step('installing promtool (Debian package prometheus)');
+  mkdirSync(stateDir, { recursive: true });
+  const log = join(stateDir, 'apt-prometheus.log');
+  writeFileSync(log, '');
+  // No recommends: they would add prometheus-node-exporter, another daemon nobody asked for.
+  const install = ['install', '-y', '--no-install-recommends', 'prometheus'];
+  const installed = aptGet(install, log) || (aptGet(['update'], log) && aptGet(install, log));
+  const promtool = findBinary('promtool');
+  if (installed && promtool) return note(`promtool  ${promtool} ✓ (installed)`);
+  note(`promtool  could not be installed; see .warden/apt-prometheus.log.${PROMTOOL_HINT}`);
+}
+
 // ── set-up ──────────────────────────────────────────────────────────────────────────────────────────
 async function setup() {
   const [major, minor] = process.versions.node.split('.').map(Number);
@@ -176,6 +226,8 @@ async function setup() {
 // ── npm test ────────────────────────────────────────────────────────────────────────────────────────
 async function test() {
   const pnpm = await setup();
+  // Only the tests need promtool (the alert-rule checks); `npm run up` does not install it.
+  ensurePromtool();
   // Tests make a database of their own per file on the same server, and a queue prefix of their own.
   process.env.TEST_DATABASE_URL ??= process.env.DATABASE_URL;
   process.env.TEST_REDIS_URL ??= process.env.REDIS_URL;
