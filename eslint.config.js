@@ -9,10 +9,25 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', fetch: 'readonly', AbortSignal: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', performance: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        fetch: 'readonly',
+        AbortSignal: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        performance: 'readonly',
+      },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // Migrations take Kysely<any> by design (they are frozen and must not import app types); tests read JSON bodies.
       '@typescript-eslint/no-explicit-any': 'off',
       'no-empty': ['error', { allowEmptyCatch: true }],
@@ -22,14 +37,53 @@ export default tseslint.config(
     // Services depend on packages, never on each other.
     files: ['services/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@warden/api', '@warden/supervisor-worker', '@warden/scheduler', '@warden/lead-miner', '@warden/executor', '../../*/src/*'], message: 'services must not import other services; share code through packages/' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '@warden/api',
+                '@warden/supervisor-worker',
+                '@warden/scheduler',
+                '@warden/lead-miner',
+                '@warden/executor',
+                '../../*/src/*',
+              ],
+              message: 'services must not import other services; share code through packages/',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // domain is pure: no I/O, nothing of ours.
     files: ['packages/domain/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@warden/*', 'pg', 'ioredis', 'bullmq', 'kysely', 'express', 'node:fs', 'node:fs/*', 'node:net', 'node:http', 'node:child_process'], message: 'packages/domain is pure: no I/O and no dependency on other Warden packages' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '@warden/*',
+                'pg',
+                'ioredis',
+                'bullmq',
+                'kysely',
+                'express',
+                'node:fs',
+                'node:fs/*',
+                'node:net',
+                'node:http',
+                'node:child_process',
+              ],
+              message: 'packages/domain is pure: no I/O and no dependency on other Warden packages',
+            },
+          ],
+        },
+      ],
     },
   },
 );

@@ -1,13 +1,23 @@
 #!/usr/bin/env node
 // The two commands of the quick start, for a fresh machine with only Node and npm:
 //   npm run up    set up, then run all five services in the foreground (Ctrl-C stops them all)
-//   npm test      set up, then typecheck, lint, the import-cycle check and every test
+//   npm test      set up, then the formatting check, typecheck, lint, the import-cycle check and every test
 // Set-up: pnpm (installed into .tools/ if missing), dependencies, Redis and Postgres reachable (started from
 // installed binaries into .warden/ when nothing answers), the database created and migrated; for `npm test`
 // also promtool, for the alert-rule tests (installed with apt-get as root, else named).
 // Plain Node on purpose: it runs before any dependency is installed.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,7 +29,12 @@ const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 const SERVICES = [
   { name: 'api', entry: 'services/api/src/main.ts', portEnv: 'PORT', port: 3000 },
-  { name: 'supervisor-worker', entry: 'services/supervisor-worker/src/main.ts', portEnv: 'OPS_PORT', port: 9101 },
+  {
+    name: 'supervisor-worker',
+    entry: 'services/supervisor-worker/src/main.ts',
+    portEnv: 'OPS_PORT',
+    port: 9101,
+  },
   { name: 'scheduler', entry: 'services/scheduler/src/main.ts', portEnv: 'OPS_PORT', port: 9102 },
   { name: 'lead-miner', entry: 'services/lead-miner/src/main.ts', portEnv: 'OPS_PORT', port: 9103 },
   { name: 'executor', entry: 'services/executor/src/main.ts', portEnv: 'OPS_PORT', port: 9104 },
@@ -50,7 +65,11 @@ function wantedPnpm() {
 }
 
 function pnpmVersion(command) {
-  const result = spawnSync(command, ['--version'], { cwd: root, encoding: 'utf8', env: { ...process.env, COREPACK_ENABLE_STRICT: '0' } });
+  const result = spawnSync(command, ['--version'], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, COREPACK_ENABLE_STRICT: '0' },
+  });
   return result.status === 0 ? result.stdout.trim() : undefined;
 }
 
@@ -63,7 +82,20 @@ function ensurePnpm() {
   const local = join(root, '.tools', 'node_modules', '.bin', 'pnpm');
   if (existsSync(local) && pnpmVersion(local) === wanted) return local;
   step(`installing pnpm ${wanted} into .tools/`);
-  mustRun('npm', ['install', '--prefix', join(root, '.tools'), '--no-save', '--no-audit', '--no-fund', '--loglevel=error', `pnpm@${wanted}`], 'installing pnpm');
+  mustRun(
+    'npm',
+    [
+      'install',
+      '--prefix',
+      join(root, '.tools'),
+      '--no-save',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      `pnpm@${wanted}`,
+    ],
+    'installing pnpm',
+  );
   return local;
 }
 
@@ -118,13 +150,34 @@ async function ensureRedis(url) {
   const port = Number(portText || 6379);
   if (await reachable(hostname, port)) return note(`Redis     ${url} ✓`);
   const server = isLocalHost(hostname) ? findBinary('redis-server') : undefined;
-  if (!server) throw new SetupError(`nothing answers at ${url} and no redis-server is installed here.${INSTALL_HINT}`);
+  if (!server)
+    throw new SetupError(`nothing answers at ${url} and no redis-server is installed here.${INSTALL_HINT}`);
   const dir = join(stateDir, 'redis');
   mkdirSync(dir, { recursive: true });
   step(`starting a local Redis on port ${port} (data in .warden/redis)`);
   // hz 100: timers (and so cron fires) wake within ~10 ms instead of ~100 ms.
-  mustRun(server, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--daemonize', 'yes', '--hz', '100', '--appendonly', 'yes', '--logfile', join(dir, 'redis.log')], 'starting Redis');
-  if (!(await waitFor('127.0.0.1', port, 10))) throw new SetupError(`Redis did not come up on port ${port}; see .warden/redis/redis.log`);
+  mustRun(
+    server,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--daemonize',
+      'yes',
+      '--hz',
+      '100',
+      '--appendonly',
+      'yes',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ],
+    'starting Redis',
+  );
+  if (!(await waitFor('127.0.0.1', port, 10)))
+    throw new SetupError(`Redis did not come up on port ${port}; see .warden/redis/redis.log`);
   note(`Redis     ${url} ✓ (started; stop it with: redis-cli -p ${port} shutdown)`);
 }
 
@@ -135,7 +188,10 @@ async function ensurePostgres(url) {
   const dirs = postgresBinDirs();
   const initdb = isLocalHost(hostname) ? findBinary('initdb', dirs) : undefined;
   const pgCtl = isLocalHost(hostname) ? findBinary('pg_ctl', dirs) : undefined;
-  if (!initdb || !pgCtl) throw new SetupError(`nothing answers at ${hostname}:${port} and no Postgres server binaries (initdb, pg_ctl) are installed here.${INSTALL_HINT}`);
+  if (!initdb || !pgCtl)
+    throw new SetupError(
+      `nothing answers at ${hostname}:${port} and no Postgres server binaries (initdb, pg_ctl) are installed here.${INSTALL_HINT}`,
+    );
   const dataDir = join(stateDir, 'postgres');
   // Postgres refuses to run as root; as root, run it as the "postgres" system user the packages create.
   const asRoot = process.getuid?.() === 0;
@@ -148,10 +204,21 @@ async function ensurePostgres(url) {
   }
   step(`starting the local Postgres on port ${port}`);
   mustRun(
-    ...wrap(pgCtl, ['-D', dataDir, '-l', join(dataDir, 'server.log'), '-w', '-o', `-p ${port} -c listen_addresses=127.0.0.1 -k /tmp`, 'start']),
+    ...wrap(pgCtl, [
+      '-D',
+      dataDir,
+      '-l',
+      join(dataDir, 'server.log'),
+      '-w',
+      '-o',
+      `-p ${port} -c listen_addresses=127.0.0.1 -k /tmp`,
+      'start',
+    ]),
     'starting Postgres',
   );
-  note(`Postgres  ${hostname}:${port} ✓ (started; stop it with: ${asRoot ? 'runuser -u postgres -- ' : ''}${pgCtl} -D ${dataDir} stop)`);
+  note(
+    `Postgres  ${hostname}:${port} ✓ (started; stop it with: ${asRoot ? 'runuser -u postgres -- ' : ''}${pgCtl} -D ${dataDir} stop)`,
+  );
 }
 
 // ── promtool ────────────────────────────────────────────────────────────────────────────────────────
@@ -206,13 +273,18 @@ function ensurePromtool() {
 // ── set-up ──────────────────────────────────────────────────────────────────────────────────────────
 async function setup() {
   const [major, minor] = process.versions.node.split('.').map(Number);
-  if (major < 20 || (major === 20 && minor < 19)) throw new SetupError(`Node ${process.versions.node} is too old: Warden needs Node 20.19 or newer`);
+  if (major < 20 || (major === 20 && minor < 19))
+    throw new SetupError(`Node ${process.versions.node} is too old: Warden needs Node 20.19 or newer`);
   process.env.DATABASE_URL ??= DEFAULT_DATABASE_URL;
   process.env.REDIS_URL ??= DEFAULT_REDIS_URL;
 
   const pnpm = ensurePnpm();
   step('installing dependencies');
-  mustRun(pnpm, ['install', '--frozen-lockfile', '--reporter=append-only', '--loglevel=warn'], 'pnpm install');
+  mustRun(
+    pnpm,
+    ['install', '--frozen-lockfile', '--reporter=append-only', '--loglevel=warn'],
+    'pnpm install',
+  );
 
   step('checking Redis and Postgres');
   await ensureRedis(process.env.REDIS_URL);
@@ -234,10 +306,14 @@ async function test() {
   mkdirSync(stateDir, { recursive: true });
   const report = join(stateDir, 'vitest-report.json');
   const checks = [
+    ['formatting', ['format:check']],
     ['typecheck', ['typecheck']],
     ['lint', ['lint']],
     ['import cycles', ['check:cycles']],
-    ['tests', ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`]],
+    [
+      'tests',
+      ['exec', 'vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`],
+    ],
   ];
   const failed = [];
   for (const [name, args] of checks) {
@@ -278,7 +354,10 @@ function prettyLine(service, line) {
 
 async function httpStatus(url, key) {
   try {
-    const response = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {}, signal: AbortSignal.timeout(2000) });
+    const response = await fetch(url, {
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+      signal: AbortSignal.timeout(2000),
+    });
     await response.arrayBuffer();
     return response.status;
   } catch {
@@ -294,17 +373,36 @@ async function devAdminKey(pnpm, apiUrl) {
     // 404 for an unknown task means the key authenticated; 401 means it is gone (e.g. a new database).
     if ((await httpStatus(`${apiUrl}/v1/tasks/__dev_key_probe__`, key)) === 404) return key;
   }
-  const result = spawnSync(pnpm, ['--silent', 'warden', 'keys', 'create', '--tenant', 'dev', '--scopes', 'admin', '--name', 'dev-admin', '--json'], {
-    cwd: root,
-    encoding: 'utf8',
-    env: process.env,
-  });
-  if (result.status !== 0) throw new SetupError(`could not create a development key: ${result.stderr.trim()}`);
+  const result = spawnSync(
+    pnpm,
+    [
+      '--silent',
+      'warden',
+      'keys',
+      'create',
+      '--tenant',
+      'dev',
+      '--scopes',
+      'admin',
+      '--name',
+      'dev-admin',
+      '--json',
+    ],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: process.env,
+    },
+  );
+  if (result.status !== 0)
+    throw new SetupError(`could not create a development key: ${result.stderr.trim()}`);
   let key;
   try {
     key = JSON.parse(result.stdout).key;
   } catch {
-    throw new SetupError(`could not read the development key from \`warden keys create --json\`: ${result.stdout.trim().slice(0, 200)}`);
+    throw new SetupError(
+      `could not read the development key from \`warden keys create --json\`: ${result.stdout.trim().slice(0, 200)}`,
+    );
   }
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(file, key + '\n');
@@ -321,7 +419,9 @@ async function up() {
     process.env.EXECUTOR_WORKSPACES = JSON.stringify({ default: workspace });
   }
   for (const service of SERVICES) {
-    service.port = Number(process.env[`WARDEN_${service.name.toUpperCase().replaceAll('-', '_')}_PORT`] ?? service.port);
+    service.port = Number(
+      process.env[`WARDEN_${service.name.toUpperCase().replaceAll('-', '_')}_PORT`] ?? service.port,
+    );
     // Something already listening would answer our readiness probes in the service's place.
     if (await reachable('127.0.0.1', service.port, 500)) {
       throw new SetupError(
@@ -353,7 +453,8 @@ async function up() {
   process.on('SIGHUP', () => stopAll(0));
   // However this script ends, it takes the services with it.
   process.on('exit', () => {
-    for (const child of children.values()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of children.values())
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
 
   for (const service of SERVICES) {
@@ -379,7 +480,9 @@ async function up() {
     }
     child.on('exit', (code, signal) => {
       if (!stopping) {
-        console.error(paint('1;31', `✗ ${service.name} exited (${signal ?? `code ${code}`}); stopping the others`));
+        console.error(
+          paint('1;31', `✗ ${service.name} exited (${signal ?? `code ${code}`}); stopping the others`),
+        );
         stopAll(1);
       }
     });
@@ -406,7 +509,9 @@ async function reportWhenReady(pnpm, stopAll, isStopping) {
     }
     if (isStopping()) return;
     if (!ready) {
-      console.error(paint('1;31', `✗ ${service.name} did not become ready on port ${service.port} within 30 s`));
+      console.error(
+        paint('1;31', `✗ ${service.name} did not become ready on port ${service.port} within 30 s`),
+      );
       return stopAll(1);
     }
   }

@@ -54,8 +54,12 @@ function rssMb(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
 }
 
-const waitFor = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 200): Promise<T> =>
-  waitForShared(what, probe, { timeoutMs, intervalMs });
+const waitFor = <T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<T> => waitForShared(what, probe, { timeoutMs, intervalMs });
 
 function stats(delays: number[]) {
   const sorted = [...delays].sort((a, b) => a - b);

@@ -78,16 +78,14 @@ describe('when three scheduler processes share one trigger', () => {
       agent: { queue: 'replica-agent' },
     });
     await sleep(RUN_MS);
-    await database.db
-      .transaction()
-      .execute((trx) =>
-        updateTrigger(trx, {
-          tenantId: TENANT,
-          eventName: 'every-second',
-          patch: { enabled: false },
-          actor: 'test',
-        }),
-      );
+    await database.db.transaction().execute((trx) =>
+      updateTrigger(trx, {
+        tenantId: TENANT,
+        eventName: 'every-second',
+        patch: { enabled: false },
+        actor: 'test',
+      }),
+    );
     await queues.enqueue('cron-fires', 'reconcile', { trigger_id: trigger.trigger_id });
     const rows = await waitUntil('every run to finish', async () => {
       const all = await executions(database.db, trigger.trigger_id);

@@ -16,11 +16,22 @@ describe('API authentication and tenancy', () => {
     globexReader = await api.createKey('globex', ['tasks:read']);
     await api.db
       .insertInto('tasks')
-      .values({ tenant_id: 'acme', task_id: 'task-a', status: 'paused', metadata: JSON.stringify({ owner: 'ops' }) })
+      .values({
+        tenant_id: 'acme',
+        task_id: 'task-a',
+        status: 'paused',
+        metadata: JSON.stringify({ owner: 'ops' }),
+      })
       .execute();
     await api.db
       .insertInto('task_gates')
-      .values({ tenant_id: 'acme', gate_id: 'gate-1', task_id: 'task-a', checkpoint: 'open_plan', reason: 'two risks' })
+      .values({
+        tenant_id: 'acme',
+        gate_id: 'gate-1',
+        task_id: 'task-a',
+        checkpoint: 'open_plan',
+        reason: 'two risks',
+      })
       .execute();
   });
   afterAll(async () => {
@@ -52,11 +63,13 @@ describe('API authentication and tenancy', () => {
     expect(res.body.error.message).toContain('events:write');
   });
 
-  it("should show a task with its open gates to its own tenant", async () => {
+  it('should show a task with its open gates to its own tenant', async () => {
     const res = await call(`${api.url}/v1/tasks/task-a`, { key: acmeReader });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ task_id: 'task-a', status: 'paused', metadata: { owner: 'ops' } });
-    expect(res.body.open_gates).toEqual([expect.objectContaining({ gate_id: 'gate-1', checkpoint: 'open_plan', state: 'open' })]);
+    expect(res.body.open_gates).toEqual([
+      expect.objectContaining({ gate_id: 'gate-1', checkpoint: 'open_plan', state: 'open' }),
+    ]);
   });
 
   it("should answer 404 for another tenant's task, exactly as for a missing one", async () => {
@@ -70,25 +83,43 @@ describe('API authentication and tenancy', () => {
   it('should page through audits with a cursor, oldest first', async () => {
     // Audit rows only enter through appendAudits, which chains them.
     for (let i = 0; i < 5; i++) {
-      await api.db
-        .transaction()
-        .execute((trx) =>
-          appendAudits(trx, [{ tenant_id: 'acme', task_id: 'task-a', event_type: 'SUPERVISOR_ALLOWED', level: 'info', decision_id: null, event_id: null, source_event_ts: null, payload: { i } }]),
-        );
+      await api.db.transaction().execute((trx) =>
+        appendAudits(trx, [
+          {
+            tenant_id: 'acme',
+            task_id: 'task-a',
+            event_type: 'SUPERVISOR_ALLOWED',
+            level: 'info',
+            decision_id: null,
+            event_id: null,
+            source_event_ts: null,
+            payload: { i },
+          },
+        ]),
+      );
     }
     const first = await call(`${api.url}/v1/tasks/task-a/audits?limit=2`, { key: acmeReader });
     expect(first.status).toBe(200);
     expect(first.body.items.map((a: { payload: { i: number } }) => a.payload.i)).toEqual([0, 1]);
-    const second = await call(`${api.url}/v1/tasks/task-a/audits?limit=2&cursor=${first.body.next_cursor}`, { key: acmeReader });
+    const second = await call(`${api.url}/v1/tasks/task-a/audits?limit=2&cursor=${first.body.next_cursor}`, {
+      key: acmeReader,
+    });
     expect(second.body.items.map((a: { payload: { i: number } }) => a.payload.i)).toEqual([2, 3]);
-    const third = await call(`${api.url}/v1/tasks/task-a/audits?limit=2&cursor=${second.body.next_cursor}`, { key: acmeReader });
+    const third = await call(`${api.url}/v1/tasks/task-a/audits?limit=2&cursor=${second.body.next_cursor}`, {
+      key: acmeReader,
+    });
     expect(third.body.items).toHaveLength(1);
     expect(third.body.next_cursor).toBeNull();
   });
 
   it('should answer 400 for a limit out of range or a forged cursor', async () => {
-    expect((await call(`${api.url}/v1/tasks/task-a/audits?limit=1000`, { key: acmeReader })).body.error.details[0].path).toBe('limit');
-    expect((await call(`${api.url}/v1/tasks/task-a/audits?cursor=garbage`, { key: acmeReader })).status).toBe(400);
+    expect(
+      (await call(`${api.url}/v1/tasks/task-a/audits?limit=1000`, { key: acmeReader })).body.error.details[0]
+        .path,
+    ).toBe('limit');
+    expect((await call(`${api.url}/v1/tasks/task-a/audits?cursor=garbage`, { key: acmeReader })).status).toBe(
+      400,
+    );
   });
 
   it('should accept a writer key for events and refuse it for task reads', async () => {
@@ -97,7 +128,9 @@ describe('API authentication and tenancy', () => {
   });
 
   describe('Bull Board', () => {
-    const basic = (key: string) => ({ authorization: `Basic ${Buffer.from(`anyone:${key}`).toString('base64')}` });
+    const basic = (key: string) => ({
+      authorization: `Basic ${Buffer.from(`anyone:${key}`).toString('base64')}`,
+    });
 
     it('should challenge a browser with Basic auth when no credentials are sent', async () => {
       const res = await call(`${api.url}/admin/queues`);
@@ -123,7 +156,9 @@ describe('API authentication and tenancy', () => {
     const res = await call(`${api.url}/openapi.json`);
     expect(res.body.openapi).toBe('3.1.0');
     expect(res.body.paths['/v1/events'].post.responses['202']).toBeDefined();
-    expect(res.body.components.schemas.IncomingEvent.required).toEqual(expect.arrayContaining(['event_id', 'task_id', 'event_type']));
+    expect(res.body.components.schemas.IncomingEvent.required).toEqual(
+      expect.arrayContaining(['event_id', 'task_id', 'event_type']),
+    );
   });
 
   it('should answer unknown routes with a JSON 404', async () => {

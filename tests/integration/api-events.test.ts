@@ -15,7 +15,12 @@ describe('POST /v1/events', () => {
   });
 
   const inboxRows = (eventId: string) =>
-    api.db.selectFrom('supervisor_inbox').selectAll().where('tenant_id', '=', 'acme').where('event_id', '=', eventId).execute();
+    api.db
+      .selectFrom('supervisor_inbox')
+      .selectAll()
+      .where('tenant_id', '=', 'acme')
+      .where('event_id', '=', eventId)
+      .execute();
 
   it('should store the event as pending in the inbox and enqueue it under the derived job id', async () => {
     const res = await call(`${api.url}/v1/events`, { key, body: event('evt-single', { trace_id: 'tr-1' }) });
@@ -23,22 +28,41 @@ describe('POST /v1/events', () => {
     expect(res.body).toEqual({ accepted: 1, duplicates: 0 });
     const rows = await inboxRows('evt-single');
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ status: 'pending', source: 'http', task_id: 'task-1', event_type: 'TASK_CREATED', trace_id: 'tr-1', payload: { step: 1 } });
-    const job = await api.service.queues()!.get(QUEUE_NAMES.supervisorEvents).getJob(eventJobId('acme', 'evt-single'));
+    expect(rows[0]).toMatchObject({
+      status: 'pending',
+      source: 'http',
+      task_id: 'task-1',
+      event_type: 'TASK_CREATED',
+      trace_id: 'tr-1',
+      payload: { step: 1 },
+    });
+    const job = await api.service
+      .queues()!
+      .get(QUEUE_NAMES.supervisorEvents)
+      .getJob(eventJobId('acme', 'evt-single'));
     expect(job?.data).toMatchObject({ event_id: 'evt-single', tenant_id: 'acme', source: 'http' });
   });
 
   it('should enqueue the new events of a batch as one job, leaving duplicates out', async () => {
     await call(`${api.url}/v1/events`, { key, body: event('batch-old') });
-    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('batch-a'), event('batch-old'), event('batch-b')] } });
+    const res = await call(`${api.url}/v1/events`, {
+      key,
+      body: { events: [event('batch-a'), event('batch-old'), event('batch-b')] },
+    });
     expect(res.body).toEqual({ accepted: 2, duplicates: 1 });
-    const job = await api.service.queues()!.get(QUEUE_NAMES.supervisorEvents).getJob(eventBatchJobId('acme', ['batch-b', 'batch-a']));
+    const job = await api.service
+      .queues()!
+      .get(QUEUE_NAMES.supervisorEvents)
+      .getJob(eventBatchJobId('acme', ['batch-b', 'batch-a']));
     expect(job?.name).toBe('events');
     expect(job?.data.events.map((e: { event_id: string }) => e.event_id)).toEqual(['batch-a', 'batch-b']);
   });
 
   it('should count the same event id twice in one batch as one accepted and one duplicate', async () => {
-    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('dup-a'), event('dup-b'), event('dup-a')] } });
+    const res = await call(`${api.url}/v1/events`, {
+      key,
+      body: { events: [event('dup-a'), event('dup-b'), event('dup-a')] },
+    });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ accepted: 2, duplicates: 1 });
     expect(await inboxRows('dup-a')).toHaveLength(1);
@@ -46,7 +70,10 @@ describe('POST /v1/events', () => {
 
   it('should count an event id seen in an earlier request as a duplicate and keep one row', async () => {
     await call(`${api.url}/v1/events`, { key, body: event('again') });
-    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('again'), event('again-new')] } });
+    const res = await call(`${api.url}/v1/events`, {
+      key,
+      body: { events: [event('again'), event('again-new')] },
+    });
     expect(res.body).toEqual({ accepted: 1, duplicates: 1 });
     expect(await inboxRows('again')).toHaveLength(1);
   });
@@ -69,12 +96,32 @@ describe('POST /v1/events', () => {
     it.each([
       ['malformed JSON', { rawBody: '{"event_id": ' }, 'invalid_json', '(root)'],
       ['a wrong type', { body: event('x', { event_id: 42 }) }, 'validation_error', 'event_id'],
-      ['a missing field', { body: { event_id: 'x', event_type: 'TASK_CREATED' } }, 'validation_error', 'task_id'],
-      ['a bad field inside a batch', { body: { events: [event('ok'), event('bad', { ts: 'yesterday' })] } }, 'validation_error', 'events.1.ts'],
-      ['a batch over 500', { body: { events: Array.from({ length: 501 }, (_, i) => event(`e${i}`)) } }, 'validation_error', 'events'],
+      [
+        'a missing field',
+        { body: { event_id: 'x', event_type: 'TASK_CREATED' } },
+        'validation_error',
+        'task_id',
+      ],
+      [
+        'a bad field inside a batch',
+        { body: { events: [event('ok'), event('bad', { ts: 'yesterday' })] } },
+        'validation_error',
+        'events.1.ts',
+      ],
+      [
+        'a batch over 500',
+        { body: { events: Array.from({ length: 501 }, (_, i) => event(`e${i}`)) } },
+        'validation_error',
+        'events',
+      ],
       ['an empty batch', { body: { events: [] } }, 'validation_error', 'events'],
       ['a JSON array', { body: [event('a')] }, 'validation_error', '(root)'],
-      ['a NUL character Postgres cannot store', { body: event('nul', { payload: { note: 'a\u0000b' } }) }, 'validation_error', 'payload.note'],
+      [
+        'a NUL character Postgres cannot store',
+        { body: event('nul', { payload: { note: 'a\u0000b' } }) },
+        'validation_error',
+        'payload.note',
+      ],
     ])('should answer 400 naming the failing path for %s', async (_name, request, code, path) => {
       const res = await call(`${api.url}/v1/events`, { key, ...request });
       expect(res.status).toBe(400);
@@ -84,13 +131,19 @@ describe('POST /v1/events', () => {
     });
 
     it('should store nothing from a batch with one bad event', async () => {
-      await call(`${api.url}/v1/events`, { key, body: { events: [event('all-or-nothing'), event('bad', { task_id: '' })] } });
+      await call(`${api.url}/v1/events`, {
+        key,
+        body: { events: [event('all-or-nothing'), event('bad', { task_id: '' })] },
+      });
       expect(await inboxRows('all-or-nothing')).toHaveLength(0);
     });
   });
 
   it('should refuse a body that names another tenant, with 403 and the path', async () => {
-    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('t-ok'), event('t-bad', { tenant_id: 'globex' })] } });
+    const res = await call(`${api.url}/v1/events`, {
+      key,
+      body: { events: [event('t-ok'), event('t-bad', { tenant_id: 'globex' })] },
+    });
     expect(res.status).toBe(403);
     expect(res.body.error.details[0].path).toBe('events.1.tenant_id');
     expect(await inboxRows('t-ok')).toHaveLength(0);
@@ -113,7 +166,10 @@ describe('POST /v1/events with a small body limit', () => {
 
   it('should answer 413 for a body over the limit and store nothing', async () => {
     const key = await api.createKey('acme', ['events:write']);
-    const res = await call(`${api.url}/v1/events`, { key, body: event('big', { payload: { blob: 'x'.repeat(4096) } }) });
+    const res = await call(`${api.url}/v1/events`, {
+      key,
+      body: event('big', { payload: { blob: 'x'.repeat(4096) } }),
+    });
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('payload_too_large');
     const rows = await api.db.selectFrom('supervisor_inbox').select('event_id').execute();
@@ -133,10 +189,17 @@ describe('when Redis is unreachable for the API', () => {
 
   it('should still answer 202 with the event durable and pending in Postgres', async () => {
     const key = await api.createKey('acme', ['events:write']);
-    const res = await call(`${api.url}/v1/events`, { key, body: { events: [event('no-redis-1'), event('no-redis-2')] } });
+    const res = await call(`${api.url}/v1/events`, {
+      key,
+      body: { events: [event('no-redis-1'), event('no-redis-2')] },
+    });
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ accepted: 2, duplicates: 0 });
-    const rows = await api.db.selectFrom('supervisor_inbox').select(['event_id', 'status']).orderBy('event_id').execute();
+    const rows = await api.db
+      .selectFrom('supervisor_inbox')
+      .select(['event_id', 'status'])
+      .orderBy('event_id')
+      .execute();
     expect(rows).toEqual([
       { event_id: 'no-redis-1', status: 'pending' },
       { event_id: 'no-redis-2', status: 'pending' },

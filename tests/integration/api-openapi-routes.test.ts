@@ -17,7 +17,8 @@ interface LayerLike {
   handle?: { stack?: LayerLike[]; router?: { stack?: LayerLike[] } };
 }
 
-const join = (prefix: string, path: string) => (prefix + (path === '/' ? '' : path)).replace(/\/+/g, '/') || '/';
+const join = (prefix: string, path: string) =>
+  (prefix + (path === '/' ? '' : path)).replace(/\/+/g, '/') || '/';
 
 /**
  * `METHOD /path` of every route in an express 5 router (router 2.x: `rawPath` is a mount's path), nested
@@ -49,7 +50,9 @@ describe('the OpenAPI document against the router', () => {
     api = await startTestApi();
     const app = api.service.app() as unknown as { router: { stack: LayerLike[] } };
     served = servedRoutes(app.router.stack);
-    const openapi = (await call(`${api.url}/openapi.json`)).body as { paths: Record<string, Record<string, unknown>> };
+    const openapi = (await call(`${api.url}/openapi.json`)).body as {
+      paths: Record<string, Record<string, unknown>>;
+    };
     documented = Object.entries(openapi.paths).flatMap(([path, methods]) =>
       Object.keys(methods).map((method) => `${method.toUpperCase()} ${path.replace(/\{([^}]+)\}/g, ':$1')}`),
     );
@@ -78,6 +81,8 @@ describe('the OpenAPI document against the router', () => {
 
   it('should find the public routes under /v1 at all', () => {
     expect(documented.length).toBeGreaterThan(20);
-    expect(documented).toEqual(expect.arrayContaining(['GET /v1/tasks/:id/decisions', 'GET /v1/supervisor/backlog']));
+    expect(documented).toEqual(
+      expect.arrayContaining(['GET /v1/tasks/:id/decisions', 'GET /v1/supervisor/backlog']),
+    );
   });
 });

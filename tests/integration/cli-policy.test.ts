@@ -13,7 +13,9 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 function runWarden(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', ...args], { cwd: repoRoot });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/cli/src/main.ts', ...args], {
+      cwd: repoRoot,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -59,7 +61,11 @@ tests:
     );
     const result = await runWarden(['policy', 'test', '-f', file, '--json']);
     expect(result.code).toBe(1);
-    const report = JSON.parse(result.stdout) as { passed: number; failed: number; results: Array<{ steps: Array<{ differences: string[] }> }> };
+    const report = JSON.parse(result.stdout) as {
+      passed: number;
+      failed: number;
+      results: Array<{ steps: Array<{ differences: string[] }> }>;
+    };
     expect(report).toMatchObject({ passed: 0, failed: 1 });
     expect(report.results[0]!.steps[0]!.differences[0]).toMatch(/^decision: expected BLOCK, got ALLOW/);
     expect(result.stderr).toBe('error: 1 policy test failed\n');
@@ -67,7 +73,10 @@ tests:
 
   it('should exit 2 naming the field of a malformed test', async () => {
     const file = join(dir, 'bad.yaml');
-    await writeFile(file, 'tests:\n  - name: t\n    events:\n      - { event_type: TASK_CREATED, expect: { decision: MAYBE } }\n');
+    await writeFile(
+      file,
+      'tests:\n  - name: t\n    events:\n      - { event_type: TASK_CREATED, expect: { decision: MAYBE } }\n',
+    );
     const result = await runWarden(['policy', 'test', '-f', file]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^error: .*tests\.0\.events\.0\.expect\.decision/);

@@ -305,7 +305,12 @@ describe('warden preflight', () => {
   });
 
   it.each([
-    ['writegate policy', 'WRITEGATE_POLICY_FILE', 'constraints:\n  max_files_touched: -3\n', 'constraints.max_files_touched'],
+    [
+      'writegate policy',
+      'WRITEGATE_POLICY_FILE',
+      'constraints:\n  max_files_touched: -3\n',
+      'constraints.max_files_touched',
+    ],
     ['lead rules', 'LEAD_RULES_FILE', 'no_such_rule: {}\n', 'no_such_rule'],
   ])('should validate the %s file named by %s', async (name, variable, text, path) => {
     const database = await testDatabase();

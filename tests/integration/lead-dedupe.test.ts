@@ -132,17 +132,15 @@ describe('lead findings across scans', () => {
       await seedChurn('regress');
       await scan(database.db, 'regress');
       const before = await findingRow('regress');
-      const resolved = await database.db
-        .transaction()
-        .execute((trx) =>
-          resolveLeadFinding(trx, {
-            tenantId: 'regress',
-            fingerprint: before.fingerprint,
-            by: 'test',
-            note: 'fixed the agent',
-            now: new Date(),
-          }),
-        );
+      const resolved = await database.db.transaction().execute((trx) =>
+        resolveLeadFinding(trx, {
+          tenantId: 'regress',
+          fingerprint: before.fingerprint,
+          by: 'test',
+          note: 'fixed the agent',
+          now: new Date(),
+        }),
+      );
       expect(resolved).toMatchObject({
         status: 'changed',
         finding: { status: 'resolved', resolved_by: 'test' },
@@ -236,17 +234,15 @@ describe('lead findings across scans', () => {
       }).catch(() => {});
       const row = await findingRow('quiet');
       const now = Date.now();
-      await database.db
-        .transaction()
-        .execute((trx) =>
-          silenceLeadFinding(trx, {
-            tenantId: 'quiet',
-            fingerprint: row.fingerprint,
-            by: 'test',
-            until: new Date(now + HOUR),
-            now: new Date(now),
-          }),
-        );
+      await database.db.transaction().execute((trx) =>
+        silenceLeadFinding(trx, {
+          tenantId: 'quiet',
+          fingerprint: row.fingerprint,
+          by: 'test',
+          until: new Date(now + HOUR),
+          now: new Date(now),
+        }),
+      );
 
       const silent = await scan(database.db, 'quiet', { now: () => new Date(now + 10 * 60_000) });
       expect(silent.findings[0]).toMatchObject({ outcome: 'silenced', task_id: null, task_created: false });

@@ -39,7 +39,14 @@ describe('the six lead rules over supervisor decisions', () => {
   });
 
   const unblock = (tenant: string, task: string) =>
-    database.db.transaction().execute((trx) => unblockTask(trx, { tenantId: tenant, taskId: task, unblockedBy: 'test:operator', reason: 'reviewed' }));
+    database.db.transaction().execute((trx) =>
+      unblockTask(trx, {
+        tenantId: tenant,
+        taskId: task,
+        unblockedBy: 'test:operator',
+        reason: 'reviewed',
+      }),
+    );
 
   it('should ship a rules file that writes out the defaults', async () => {
     expect(
@@ -100,7 +107,16 @@ describe('the six lead rules over supervisor decisions', () => {
         ...taskEvents('churn', 'twice', ['riskyStep', 'riskyStep', 'fatalFailure']),
         ...taskEvents('churn', 'recovered', ['riskyStep', 'riskyStep', 'fatalFailure']),
       ];
-      expect(await decide(supervisor, events)).toEqual(['PAUSE', 'BLOCK', 'PAUSE', 'PAUSE', 'BLOCK', 'PAUSE', 'PAUSE', 'BLOCK']);
+      expect(await decide(supervisor, events)).toEqual([
+        'PAUSE',
+        'BLOCK',
+        'PAUSE',
+        'PAUSE',
+        'BLOCK',
+        'PAUSE',
+        'PAUSE',
+        'BLOCK',
+      ]);
       // Only a person takes a task out of `blocked`. Its pause gates are still open, so it waits at them again
       // and its next decision, which follows the block, is a PAUSE.
       await unblock('churn', 'recovered');
@@ -134,7 +150,9 @@ describe('the six lead rules over supervisor decisions', () => {
       ];
       expect(await decide(supervisor, events)).toEqual(['RETRY', 'RETRY', 'BLOCK', 'BLOCK', 'RETRY']);
       await unblock('retry', 'blocked-first');
-      expect(await decide(supervisor, taskEvents('retry', 'blocked-first', ['retryableFailure']))).toEqual(['RETRY']);
+      expect(await decide(supervisor, taskEvents('retry', 'blocked-first', ['retryableFailure']))).toEqual([
+        'RETRY',
+      ]);
       await scan(database.db, 'retry');
       const rows = await database.db
         .selectFrom('lead_findings')

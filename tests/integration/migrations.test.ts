@@ -29,9 +29,19 @@ describe('migrations', () => {
 
   it('should create the core tables', async () => {
     const { rows } = await sql<{ table_name: string }>`
-      select table_name from information_schema.tables where table_schema = 'public' order by table_name`.execute(empty.db);
+      select table_name from information_schema.tables where table_schema = 'public' order by table_name`.execute(
+      empty.db,
+    );
     const names = rows.map((r) => r.table_name);
-    for (const table of ['tenants', 'api_keys', 'tasks', 'supervisor_inbox', 'task_audits', 'task_gates', 'decisions']) {
+    for (const table of [
+      'tenants',
+      'api_keys',
+      'tasks',
+      'supervisor_inbox',
+      'task_audits',
+      'task_gates',
+      'decisions',
+    ]) {
       expect(names).toContain(table);
     }
   });

@@ -122,30 +122,26 @@ describe('when no check fails', () => {
 describe('enabled / paused', () => {
   it('should skip while paused, record the pause and the resume, and run again after', async () => {
     const trigger = await register('gov-paused');
-    await database.db
-      .transaction()
-      .execute((trx) =>
-        pauseTrigger(trx, {
-          tenantId: TENANT,
-          eventName: 'gov-paused',
-          actor: 'test:alice',
-          note: 'db maintenance',
-        }),
-      );
+    await database.db.transaction().execute((trx) =>
+      pauseTrigger(trx, {
+        tenantId: TENANT,
+        eventName: 'gov-paused',
+        actor: 'test:alice',
+        note: 'db maintenance',
+      }),
+    );
     const skipped = await waitForFinished(database.db, await runNow(database.db, queues, trigger));
     expect(skipped).toMatchObject({ status: 'skipped', skip_reason: 'paused' });
     expect(checkOf(skipped, 'enabled')).toMatchObject({ passed: false, reason: 'paused: db maintenance' });
 
-    await database.db
-      .transaction()
-      .execute((trx) =>
-        resumeTrigger(trx, {
-          tenantId: TENANT,
-          eventName: 'gov-paused',
-          actor: 'test:bob',
-          maxBackfill: 100,
-        }),
-      );
+    await database.db.transaction().execute((trx) =>
+      resumeTrigger(trx, {
+        tenantId: TENANT,
+        eventName: 'gov-paused',
+        actor: 'test:bob',
+        maxBackfill: 100,
+      }),
+    );
     expect((await waitForFinished(database.db, await runNow(database.db, queues, trigger))).status).toBe(
       'success',
     );
@@ -164,16 +160,14 @@ describe('enabled / paused', () => {
 
   it('should skip a disabled trigger', async () => {
     const trigger = await register('gov-disabled');
-    await database.db
-      .transaction()
-      .execute((trx) =>
-        updateTrigger(trx, {
-          tenantId: TENANT,
-          eventName: 'gov-disabled',
-          patch: { enabled: false },
-          actor: 'test',
-        }),
-      );
+    await database.db.transaction().execute((trx) =>
+      updateTrigger(trx, {
+        tenantId: TENANT,
+        eventName: 'gov-disabled',
+        patch: { enabled: false },
+        actor: 'test',
+      }),
+    );
     expect(await waitForFinished(database.db, await runNow(database.db, queues, trigger))).toMatchObject({
       status: 'skipped',
       skip_reason: 'disabled',
@@ -304,16 +298,14 @@ describe('catch-up window', () => {
       missed.some((r) => /beyond the 1 s catch-up window/.test(checkOf(r, 'catchup_window')?.reason ?? '')),
     ).toBe(true);
     expect(await duplicateFires(database.db, trigger.trigger_id)).toEqual([]);
-    await database.db
-      .transaction()
-      .execute((trx) =>
-        updateTrigger(trx, {
-          tenantId: TENANT,
-          eventName: 'gov-catchup',
-          patch: { enabled: false },
-          actor: 'test',
-        }),
-      );
+    await database.db.transaction().execute((trx) =>
+      updateTrigger(trx, {
+        tenantId: TENANT,
+        eventName: 'gov-catchup',
+        patch: { enabled: false },
+        actor: 'test',
+      }),
+    );
     await queues.enqueue('cron-fires', 'reconcile', { trigger_id: trigger.trigger_id });
   });
 });

@@ -74,16 +74,14 @@ beforeAll(async () => {
         res.writeHead(422, { 'content-type': 'application/json' }).end('{"error":"unknown region"}');
       } else {
         const job = JSON.parse(body) as { context: { event_name: string } };
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(
-            JSON.stringify({
-              agent_run_id: 'http-run',
-              llm_calls: 3,
-              cost_usd: 0.02,
-              output: { via: 'http', event: job.context.event_name },
-            }),
-          );
+        res.writeHead(200, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            agent_run_id: 'http-run',
+            llm_calls: 3,
+            cost_usd: 0.02,
+            output: { via: 'http', event: job.context.event_name },
+          }),
+        );
       }
     });
   });

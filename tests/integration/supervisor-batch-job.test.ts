@@ -3,7 +3,8 @@ import { createSupervisorService, loadConfig, type SupervisorService } from '@wa
 import { testServers, waitFor } from '@warden/testing';
 import { call, event, startTestApi, type TestApi } from '../support/api.js';
 
-const waitUntil = (condition: () => Promise<boolean>, timeoutMs: number) => waitFor('the condition', condition, { timeoutMs, intervalMs: 100 });
+const waitUntil = (condition: () => Promise<boolean>, timeoutMs: number) =>
+  waitFor('the condition', condition, { timeoutMs, intervalMs: 100 });
 
 describe('when a batch request becomes one queue job', () => {
   let api: TestApi;
@@ -31,16 +32,32 @@ describe('when a batch request becomes one queue job', () => {
 
   it('should decide every event of the batch exactly once', async () => {
     const key = await api.createKey('acme', ['events:write']);
-    const events = Array.from({ length: 120 }, (_, i) => event(`batch-${i}`, { task_id: `task-${i % 7}`, event_type: i % 3 === 0 ? 'TASK_CREATED' : 'TASK_STEP_COMPLETED' }));
+    const events = Array.from({ length: 120 }, (_, i) =>
+      event(`batch-${i}`, {
+        task_id: `task-${i % 7}`,
+        event_type: i % 3 === 0 ? 'TASK_CREATED' : 'TASK_STEP_COMPLETED',
+      }),
+    );
     const res = await call(`${api.url}/v1/events`, { key, body: { events } });
     expect(res.body).toEqual({ accepted: 120, duplicates: 0 });
     await waitUntil(async () => {
-      const row = await api.db.selectFrom('decisions').select(api.db.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+      const row = await api.db
+        .selectFrom('decisions')
+        .select(api.db.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow();
       return Number(row.n) === 120;
     }, 30_000);
-    const pending = await api.db.selectFrom('supervisor_inbox').select('event_id').where('status', '!=', 'completed').execute();
+    const pending = await api.db
+      .selectFrom('supervisor_inbox')
+      .select('event_id')
+      .where('status', '!=', 'completed')
+      .execute();
     expect(pending).toEqual([]);
-    const audits = await api.db.selectFrom('task_audits').select(api.db.fn.countAll<string>().as('n')).where('decision_id', 'is not', null).executeTakeFirstOrThrow();
+    const audits = await api.db
+      .selectFrom('task_audits')
+      .select(api.db.fn.countAll<string>().as('n'))
+      .where('decision_id', 'is not', null)
+      .executeTakeFirstOrThrow();
     expect(Number(audits.n)).toBe(120);
   });
 });

@@ -42,9 +42,7 @@ describe('supervisor failures', () => {
       },
     };
     const registry = () =>
-      builtInPolicies()
-        .register('TEST_EXPLODES', exploding)
-        .register('TEST_WILD_*', exploding);
+      builtInPolicies().register('TEST_EXPLODES', exploding).register('TEST_WILD_*', exploding);
 
     const cases = [
       {

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertPendingEvents } from '@warden/db';
-import { decideInOrder, builtInPolicies, taskStateKey, type DecisionState, type TaskEvent } from '@warden/domain';
+import {
+  decideInOrder,
+  builtInPolicies,
+  taskStateKey,
+  type DecisionState,
+  type TaskEvent,
+} from '@warden/domain';
 import { createTestDatabase, type TestDatabase } from '@warden/testing';
 import { createTestProcessor, loadTestPolicy, taskEvent } from '../support/supervisor.js';
 
@@ -28,7 +34,10 @@ describe('per-task ordering across concurrent groups', () => {
     };
   }
   const kinds: Array<(taskId: string) => Pick<TaskEvent, 'event_type' | 'payload'>> = [
-    () => ({ event_type: 'TASK_CREATED', payload: { run_mode: 'assisted', agent_spec: { name: 'a', capabilities: ['search'] } } }),
+    () => ({
+      event_type: 'TASK_CREATED',
+      payload: { run_mode: 'assisted', agent_spec: { name: 'a', capabilities: ['search'] } },
+    }),
     () => ({ event_type: 'TASK_STEP_COMPLETED', payload: { step: { mode: 'autonomous' } } }),
     () => ({ event_type: 'TASK_STEP_COMPLETED', payload: { risk_indicators: { error_rate: 0 } } }),
     () => ({ event_type: 'TASK_FAILED', payload: { error_type: 'permission_denied' } }),
@@ -36,15 +45,23 @@ describe('per-task ordering across concurrent groups', () => {
     () => ({ event_type: 'TASK_STATE_CHANGED', payload: { status: 'completed' } }),
   ];
 
-  it.each([1, 2, 3, 4, 5])('should apply each task\'s events in inbox order (seed %i)', async (seed) => {
+  it.each([1, 2, 3, 4, 5])("should apply each task's events in inbox order (seed %i)", async (seed) => {
     const next = random(seed);
     const policy = await loadTestPolicy();
-    const processors = [await createTestProcessor(database.db, { policy }), await createTestProcessor(database.db, { policy })];
+    const processors = [
+      await createTestProcessor(database.db, { policy }),
+      await createTestProcessor(database.db, { policy }),
+    ];
     const tasks = Array.from({ length: 8 }, () => `task-${randomUUID()}`);
     const events: TaskEvent[] = [];
     for (let i = 0; i < 32; i++) {
       const taskId = tasks[Math.floor(next() * tasks.length)]!;
-      events.push(taskEvent(tenant, `evt-${seed}-${i}-${randomUUID()}`, { task_id: taskId, ...kinds[Math.floor(next() * kinds.length)]!(taskId) }));
+      events.push(
+        taskEvent(tenant, `evt-${seed}-${i}-${randomUUID()}`, {
+          task_id: taskId,
+          ...kinds[Math.floor(next() * kinds.length)]!(taskId),
+        }),
+      );
     }
     // The inbox order is the order of `events`.
     await insertPendingEvents(database.db, events);
@@ -56,10 +73,26 @@ describe('per-task ordering across concurrent groups', () => {
     await Promise.all(groups.map((group, i) => processors[i % 2]!.processEvents(group)));
 
     // What deciding them one by one, in inbox order, gives.
-    const state: DecisionState = { tasks: new Map(tasks.map((t) => [taskStateKey({ tenant_id: tenant, task_id: t }), { status: undefined, metadata: {}, retry_count: 0 }])), holders: new Map() };
+    const state: DecisionState = {
+      tasks: new Map(
+        tasks.map((t) => [
+          taskStateKey({ tenant_id: tenant, task_id: t }),
+          { status: undefined, metadata: {}, retry_count: 0 },
+        ]),
+      ),
+      holders: new Map(),
+    };
     const expected = decideInOrder(events, state, policy, builtInPolicies());
 
-    const decided = await database.db.selectFrom('decisions').select(['event_id', 'decision_type', 'reason']).where('event_id', 'in', events.map((e) => e.event_id)).execute();
+    const decided = await database.db
+      .selectFrom('decisions')
+      .select(['event_id', 'decision_type', 'reason'])
+      .where(
+        'event_id',
+        'in',
+        events.map((e) => e.event_id),
+      )
+      .execute();
     const byEvent = new Map(decided.map((d) => [d.event_id, d]));
     expect(decided).toHaveLength(events.length);
     events.forEach((event, i) => {
@@ -68,13 +101,26 @@ describe('per-task ordering across concurrent groups', () => {
         reason: expected[i]!.decision.reason,
       });
     });
-    const rows = await database.db.selectFrom('tasks').select(['task_id', 'status', 'retry_count']).where('task_id', 'in', tasks).execute();
+    const rows = await database.db
+      .selectFrom('tasks')
+      .select(['task_id', 'status', 'retry_count'])
+      .where('task_id', 'in', tasks)
+      .execute();
     for (const row of rows) {
       const model = state.tasks.get(taskStateKey({ tenant_id: tenant, task_id: row.task_id }))!;
       expect(row, row.task_id).toMatchObject({ status: model.status, retry_count: model.retry_count });
     }
     // And the audit trail records each task's decisions in inbox order.
-    const audits = await database.db.selectFrom('task_audits').select(['event_id', 'chain_seq']).where('event_id', 'in', events.map((e) => e.event_id)).where('decision_id', 'is not', null).execute();
+    const audits = await database.db
+      .selectFrom('task_audits')
+      .select(['event_id', 'chain_seq'])
+      .where(
+        'event_id',
+        'in',
+        events.map((e) => e.event_id),
+      )
+      .where('decision_id', 'is not', null)
+      .execute();
     const seqOf = new Map(audits.map((a) => [a.event_id, Number(a.chain_seq)]));
     for (const taskId of tasks) {
       const seqs = events.filter((e) => e.task_id === taskId).map((e) => seqOf.get(e.event_id)!);

@@ -1,7 +1,13 @@
 import { createApiService, loadConfig, type ApiService } from '@warden/api';
 import { ensureTenant, insertApiKey, type Db } from '@warden/db';
 import { displayPrefix, generateApiKey, hashApiKey, type Scope } from '@warden/domain';
-import { createTestDatabase, deleteQueuePrefix, testQueuePrefix, testServers, type TestDatabase } from '@warden/testing';
+import {
+  createTestDatabase,
+  deleteQueuePrefix,
+  testQueuePrefix,
+  testServers,
+  type TestDatabase,
+} from '@warden/testing';
 
 export interface TestApi {
   url: string;
@@ -48,7 +54,13 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     async createKey(tenantId, scopes) {
       await ensureTenant(database.db, tenantId);
       const key = generateApiKey();
-      await insertApiKey(database.db, { tenantId, name: 'test', keyHash: hashApiKey(key), keyPrefix: displayPrefix(key), scopes });
+      await insertApiKey(database.db, {
+        tenantId,
+        name: 'test',
+        keyHash: hashApiKey(key),
+        keyPrefix: displayPrefix(key),
+        scopes,
+      });
       return key;
     },
     async stop() {
@@ -62,7 +74,13 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
 /** A JSON request; returns the status, parsed body and headers. */
 export async function call(
   url: string,
-  options: { method?: string; key?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  options: {
+    method?: string;
+    key?: string;
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.key) headers.authorization = `Bearer ${options.key}`;
@@ -70,7 +88,11 @@ export async function call(
   if (options.rawBody !== undefined) body = options.rawBody;
   else if (options.body !== undefined) body = JSON.stringify(options.body);
   if (body !== undefined) headers['content-type'] ??= 'application/json';
-  const response = await fetch(url, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, ...(body === undefined ? {} : { body }) });
+  const response = await fetch(url, {
+    method: options.method ?? (body === undefined ? 'GET' : 'POST'),
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
   const text = await response.text();
   let parsed: unknown = text;
   try {

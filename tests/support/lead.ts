@@ -209,6 +209,10 @@ export function runWarden(args: string[], env: Record<string, string> = {}): Pro
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs` (generous: shared CPUs). */
-export function waitFor<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
+export function waitFor<T>(
+  check: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<T> {
   return waitForShared(what, check, { timeoutMs, intervalMs: 100 });
 }

@@ -2,7 +2,12 @@
 // the service's `policyRegistryModule` option, so they run exactly where production policies run.
 import { builtInPolicies, type Policy, type PolicyOutcome, type PolicyRegistry } from '@warden/domain';
 
-const allow = (reason: string): PolicyOutcome => ({ decision_type: 'ALLOW', reason, findings: [], actions: [] });
+const allow = (reason: string): PolicyOutcome => ({
+  decision_type: 'ALLOW',
+  reason,
+  findings: [],
+  actions: [],
+});
 
 /** Never returns: what a catastrophic regex or an endless loop in a policy looks like from outside. */
 const spins: Policy = {
@@ -45,5 +50,9 @@ const exits: Policy = {
 };
 
 export function createPolicyRegistry(): PolicyRegistry {
-  return builtInPolicies().register('TEST_SPINS', spins).register('TEST_BACKTRACKS', backtracks).register('TEST_SLEEPS', sleeps).register('TEST_EXITS', exits);
+  return builtInPolicies()
+    .register('TEST_SPINS', spins)
+    .register('TEST_BACKTRACKS', backtracks)
+    .register('TEST_SLEEPS', sleeps)
+    .register('TEST_EXITS', exits);
 }

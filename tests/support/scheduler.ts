@@ -203,7 +203,11 @@ export async function duplicateFires(
 }
 
 /** The shared {@link waitFor} under the name the scheduler tests use (20 s and 100 ms between probes by default). */
-export function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, options: WaitOptions = {}): Promise<T> {
+export function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  options: WaitOptions = {},
+): Promise<T> {
   return waitFor(what, probe, { timeoutMs: 20_000, intervalMs: 100, ...options });
 }
 

@@ -80,7 +80,10 @@ export async function startTestSupervisor(options: {
     DB_POOL_SIZE: '6',
     ...options.env,
   });
-  const service = createSupervisorService(config, options.policyRegistryModule ? { policyRegistryModule: options.policyRegistryModule } : {});
+  const service = createSupervisorService(
+    config,
+    options.policyRegistryModule ? { policyRegistryModule: options.policyRegistryModule } : {},
+  );
   await service.start();
   const processor = service.processor();
   const poller = service.poller();
@@ -117,7 +120,11 @@ export function taskEvent(tenantId: string, eventId: string, overrides: Partial<
 }
 
 /** The shared wait helper with the supervisor tests' defaults (15 s, 25 ms between probes). */
-export function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, options: WaitOptions = {}): Promise<T> {
+export function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  options: WaitOptions = {},
+): Promise<T> {
   return waitForShared(what, probe, { timeoutMs: 15_000, intervalMs: 25, ...options });
 }
 

@@ -27,7 +27,12 @@ export interface HttpSettings {
  * Throws `WardenConnectionError` when no answer came, `WardenApiError` for an error answer or a 2xx body that
  * is not JSON.
  */
-export async function requestJson(http: HttpSettings, method: string, path: string, body?: unknown): Promise<unknown> {
+export async function requestJson(
+  http: HttpSettings,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { authorization: http.authorization, accept: 'application/json' };
   if (payload !== undefined) headers['content-type'] = 'application/json';
@@ -37,7 +42,12 @@ export async function requestJson(http: HttpSettings, method: string, path: stri
     let response: Response;
     let text: string;
     try {
-      response = await http.fetch(http.baseUrl + path, { method, headers, body: payload, signal: AbortSignal.timeout(http.timeoutMs) });
+      response = await http.fetch(http.baseUrl + path, {
+        method,
+        headers,
+        body: payload,
+        signal: AbortSignal.timeout(http.timeoutMs),
+      });
       text = await response.text();
     } catch (error) {
       if (retriesLeft) {
@@ -45,8 +55,13 @@ export async function requestJson(http: HttpSettings, method: string, path: stri
         continue;
       }
       const timedOut = error instanceof Error && error.name === 'TimeoutError';
-      const reason = timedOut ? `timed out after ${http.timeoutMs} ms` : `failed: ${error instanceof Error ? error.message : String(error)}`;
-      throw new WardenConnectionError(`${method} ${path} ${reason} (${attempt} attempt${attempt === 1 ? '' : 's'})`, { cause: error, timedOut, attempts: attempt });
+      const reason = timedOut
+        ? `timed out after ${http.timeoutMs} ms`
+        : `failed: ${error instanceof Error ? error.message : String(error)}`;
+      throw new WardenConnectionError(
+        `${method} ${path} ${reason} (${attempt} attempt${attempt === 1 ? '' : 's'})`,
+        { cause: error, timedOut, attempts: attempt },
+      );
     }
 
     if (response.ok) {
@@ -54,19 +69,32 @@ export async function requestJson(http: HttpSettings, method: string, path: stri
       try {
         return JSON.parse(text) as unknown;
       } catch {
-        throw new WardenApiError(response.status, 'invalid_response', `${method} ${path} answered ${response.status} with a body that is not JSON`);
+        throw new WardenApiError(
+          response.status,
+          'invalid_response',
+          `${method} ${path} answered ${response.status} with a body that is not JSON`,
+        );
       }
     }
     const error = toApiError(response.status, response.statusText, text);
     if (!isRetryableStatus(response.status) || !retriesLeft) throw error;
-    await sleep(retryDelayMs(attempt, http.retryDelayMs, http.maxRetryDelayMs, parseRetryAfter(response.headers.get('retry-after'))));
+    await sleep(
+      retryDelayMs(
+        attempt,
+        http.retryDelayMs,
+        http.maxRetryDelayMs,
+        parseRetryAfter(response.headers.get('retry-after')),
+      ),
+    );
   }
 }
 
 /** The API's error shape as a `WardenApiError`; anything else as `http_<status>`. */
 function toApiError(status: number, statusText: string, text: string): WardenApiError {
   try {
-    const { error } = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
+    const { error } = JSON.parse(text) as {
+      error?: { code?: unknown; message?: unknown; details?: unknown };
+    };
     if (error && typeof error.code === 'string' && typeof error.message === 'string') {
       const details = Array.isArray(error.details) ? (error.details as ErrorDetail[]) : [];
       return new WardenApiError(status, error.code, error.message, details);

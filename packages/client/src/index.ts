@@ -23,7 +23,14 @@ export {
 } from './changesets.js';
 export type { ChangeSetSubmissionInput, ChangeSetView } from '@warden/domain';
 // Cron triggers: register with handlers (`warden.cron`), run trigger workers, manage triggers.
-export { WardenCron, cronDefinition, type CronHandler, type CronOptions, type CronRegistration, type WardenCronOptions } from './cron.js';
+export {
+  WardenCron,
+  cronDefinition,
+  type CronHandler,
+  type CronOptions,
+  type CronRegistration,
+  type WardenCronOptions,
+} from './cron.js';
 export {
   createTriggerWorker,
   toHandlerResult,
@@ -34,5 +41,17 @@ export {
   type TriggerWorker,
   type TriggerWorkerOptions,
 } from './trigger-worker.js';
-export { TriggersClient, type ManualRun, type RegisteredTrigger, type TriggersClientOptions } from './triggers-client.js';
-export type { ExecutionView, TriggerContext, TriggerDefinitionInput, TriggerPatch, TriggerStatusView, TriggerView } from '@warden/domain';
+export {
+  TriggersClient,
+  type ManualRun,
+  type RegisteredTrigger,
+  type TriggersClientOptions,
+} from './triggers-client.js';
+export type {
+  ExecutionView,
+  TriggerContext,
+  TriggerDefinitionInput,
+  TriggerPatch,
+  TriggerStatusView,
+  TriggerView,
+} from '@warden/domain';

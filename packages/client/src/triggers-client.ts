@@ -198,7 +198,11 @@ export class TriggersClient {
     }
   }
 
-  private request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<unknown> {
+  private request(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<unknown> {
     return requestJson(this.http, method, path, body);
   }
 }
@@ -209,4 +213,3 @@ function query(values: Record<string, string | number | boolean | undefined>): s
   const text = search.toString();
   return text === '' ? '' : `?${text}`;
 }
-

@@ -118,7 +118,14 @@ export interface DecisionView {
   event_id: string;
   decision_type: 'ALLOW' | 'PAUSE' | 'BLOCK' | 'RETRY' | 'REQUIRE_REVIEW';
   reason: string;
-  findings: Array<{ finding_id: string; code: string; kind: string; severity: string; description: string; evidence: unknown[] }>;
+  findings: Array<{
+    finding_id: string;
+    code: string;
+    kind: string;
+    severity: string;
+    description: string;
+    evidence: unknown[];
+  }>;
   actions: Array<{ action_type: string; target: string; params: Record<string, unknown> }>;
   policy: string;
   policy_version: string;
@@ -213,7 +220,11 @@ export class WardenClient {
    * const decision = await warden.waitForDecision('t-1', event_ids[0]!);
    * if (decision.decision_type !== 'ALLOW') await pauseAgent(decision.reason);
    */
-  async waitForDecision(taskId: string, eventId: string, options: WaitForDecisionOptions = {}): Promise<DecisionView> {
+  async waitForDecision(
+    taskId: string,
+    eventId: string,
+    options: WaitForDecisionOptions = {},
+  ): Promise<DecisionView> {
     const timeoutMs = options.timeoutMs ?? 30_000;
     const pollMs = options.pollIntervalMs ?? 100;
     const deadline = Date.now() + timeoutMs;
@@ -226,7 +237,10 @@ export class WardenClient {
         if (!(error instanceof WardenApiError && error.status === 404)) throw error;
       }
       if (Date.now() + pollMs > deadline) {
-        throw new WardenConnectionError(`no decision for event ${eventId} of task ${taskId} within ${timeoutMs} ms`, { cause: undefined, timedOut: true, attempts: polls });
+        throw new WardenConnectionError(
+          `no decision for event ${eventId} of task ${taskId} within ${timeoutMs} ms`,
+          { cause: undefined, timedOut: true, attempts: polls },
+        );
       }
       await sleep(pollMs);
     }

@@ -3,7 +3,14 @@
  * core/, supervisor/, lead/, executor/ and scheduler/), and the one query-executor type repositories take.
  */
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { ApiKeysTable, AuditAnchorsTable, AuditChainHeadsTable, TaskAuditsTable, TasksTable, TenantsTable } from './core/tables.js';
+import type {
+  ApiKeysTable,
+  AuditAnchorsTable,
+  AuditChainHeadsTable,
+  TaskAuditsTable,
+  TasksTable,
+  TenantsTable,
+} from './core/tables.js';
 import type {
   ChangeSetJournalEntriesTable,
   ChangeSetJournalsTable,
@@ -12,7 +19,12 @@ import type {
   ExecutorIdempotencyTable,
   WorkspaceFencesTable,
 } from './executor/tables.js';
-import type { CronExecutionAttemptsTable, CronExecutionsTable, CronRollbackReportsTable, CronTriggersTable } from './scheduler/tables.js';
+import type {
+  CronExecutionAttemptsTable,
+  CronExecutionsTable,
+  CronRollbackReportsTable,
+  CronTriggersTable,
+} from './scheduler/tables.js';
 import type { LeadFindingsTable, LeadScansTable } from './lead/tables.js';
 import type { DecisionsTable, SupervisorInboxTable, TaskGatesTable } from './supervisor/tables.js';
 

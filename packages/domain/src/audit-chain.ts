@@ -173,13 +173,16 @@ export class AuditChainWalker {
     return this.problems.slice(before);
   }
 
-
   private pushRow(row: ChainedAuditRow): void {
     const at = { audit_id: row.audit_id, chain_seq: row.chain_seq };
     const expected = this.last.chain_seq + 1;
     let positionReported = false;
     if (this.rows > 0 && row.chain_seq === this.last.chain_seq) {
-      this.add({ kind: 'duplicate', ...at, message: `duplicate chain position ${row.chain_seq}: audit_id ${row.audit_id} and audit_id ${this.last.audit_id ?? '?'} claim it` });
+      this.add({
+        kind: 'duplicate',
+        ...at,
+        message: `duplicate chain position ${row.chain_seq}: audit_id ${row.audit_id} and audit_id ${this.last.audit_id ?? '?'} claim it`,
+      });
       // Either of the two may be the one the next row links to.
       this.linkHashes.add(row.row_hash);
       this.checkContent(row);
@@ -188,10 +191,18 @@ export class AuditChainWalker {
     }
     if (row.chain_seq > expected) {
       const missing = row.chain_seq - 1 === expected ? `${expected}` : `${expected}–${row.chain_seq - 1}`;
-      this.add({ kind: 'gap', ...at, message: `rows are missing at chain position ${missing} (before audit_id ${row.audit_id}): deleted` });
+      this.add({
+        kind: 'gap',
+        ...at,
+        message: `rows are missing at chain position ${missing} (before audit_id ${row.audit_id}): deleted`,
+      });
       positionReported = true;
     } else if (row.chain_seq < expected) {
-      this.add({ kind: 'out_of_order', ...at, message: `expected chain position ${expected}, found ${row.chain_seq}: rows are out of order` });
+      this.add({
+        kind: 'out_of_order',
+        ...at,
+        message: `expected chain position ${expected}, found ${row.chain_seq}: rows are out of order`,
+      });
       positionReported = true;
     }
     if (!positionReported && !this.linkHashes.has(row.prev_hash)) {
@@ -202,7 +213,12 @@ export class AuditChainWalker {
       });
     }
     if (row.hash_version === 1 && this.sawVersion2) {
-      this.add({ kind: 'version_downgrade', ...at, message: 'a version-1 (pre-upgrade) row after version-2 rows: its hash version was edited to hide an edit' });
+      this.add({
+        kind: 'version_downgrade',
+        ...at,
+        message:
+          'a version-1 (pre-upgrade) row after version-2 rows: its hash version was edited to hide an edit',
+      });
     }
     if (row.hash_version === 2) this.sawVersion2 = true;
     this.checkContent(row);
@@ -214,7 +230,12 @@ export class AuditChainWalker {
   private checkContent(row: ChainedAuditRow): void {
     const { prev_hash, row_hash, ...content } = row;
     if (auditRowHash(content, prev_hash) !== row_hash) {
-      this.add({ kind: 'edited', audit_id: row.audit_id, chain_seq: row.chain_seq, message: 'content does not match its hash: the row was edited' });
+      this.add({
+        kind: 'edited',
+        audit_id: row.audit_id,
+        chain_seq: row.chain_seq,
+        message: 'content does not match its hash: the row was edited',
+      });
     }
   }
 
@@ -229,9 +250,14 @@ export class AuditChainWalker {
  * Checks rows of one tenant, in chain order, continuing from `previous` (the last verified row's seq and hash;
  * the genesis by default). Returns the first break, or undefined. Streaming callers feed it page by page.
  */
-export function findChainBreak(rows: readonly ChainedAuditRow[], previous?: ChainPosition): ChainBreak | undefined {
+export function findChainBreak(
+  rows: readonly ChainedAuditRow[],
+  previous?: ChainPosition,
+): ChainBreak | undefined {
   const first = new AuditChainWalker(previous).push(rows)[0];
-  return first ? { audit_id: first.audit_id ?? '', chain_seq: first.chain_seq ?? 0, reason: first.message } : undefined;
+  return first
+    ? { audit_id: first.audit_id ?? '', chain_seq: first.chain_seq ?? 0, reason: first.message }
+    : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -260,10 +286,16 @@ export const auditKeysField = z
   .string()
   .optional()
   .transform((value, ctx): AuditKey[] => {
-    const secrets = (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const secrets = (value ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     for (const secret of secrets) {
       if (secret.length < AUDIT_KEY_MIN_LENGTH) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `each key needs at least ${AUDIT_KEY_MIN_LENGTH} characters (e.g. openssl rand -hex 32)` });
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          message: `each key needs at least ${AUDIT_KEY_MIN_LENGTH} characters (e.g. openssl rand -hex 32)`,
+        });
         return z.NEVER;
       }
     }
@@ -291,7 +323,10 @@ export function signAuditAnchor(key: AuditKey, content: Omit<AuditAnchorContent,
 export type AnchorSignatureCheck = 'valid' | 'forged' | 'unknown_key';
 
 /** Checks an anchor against the configured keys (by key id; constant-time comparison). */
-export function checkAuditAnchorSignature(keys: readonly AuditKey[], anchor: AuditAnchor): AnchorSignatureCheck {
+export function checkAuditAnchorSignature(
+  keys: readonly AuditKey[],
+  anchor: AuditAnchor,
+): AnchorSignatureCheck {
   const key = keys.find((k) => k.id === anchor.key_id);
   if (!key) return 'unknown_key';
   const { signature, ...content } = anchor;
@@ -303,7 +338,10 @@ export function checkAuditAnchorSignature(keys: readonly AuditKey[], anchor: Aud
 function anchorMac(secret: string, content: AuditAnchorContent): string {
   const { tenant_id, chain_seq, row_hash, key_id, anchored_at } = content;
   return createHmac('sha256', secret)
-    .update('warden-audit-anchor:v1\n' + canonicalJson({ tenant_id, chain_seq, row_hash, key_id, anchored_at }), 'utf8')
+    .update(
+      'warden-audit-anchor:v1\n' + canonicalJson({ tenant_id, chain_seq, row_hash, key_id, anchored_at }),
+      'utf8',
+    )
     .digest('hex');
 }
 
@@ -311,17 +349,33 @@ function anchorMac(secret: string, content: AuditAnchorContent): string {
  * Checks one anchor: its signature, then that the chain still hashes to it (`row` is the row stored at its
  * position, if any; the walker has already checked that the rows up to it hash into one another).
  */
-export function checkAuditAnchor(keys: readonly AuditKey[], anchor: AuditAnchor, row: ChainPosition & { audit_id: string } | undefined): ChainProblem | undefined {
+export function checkAuditAnchor(
+  keys: readonly AuditKey[],
+  anchor: AuditAnchor,
+  row: (ChainPosition & { audit_id: string }) | undefined,
+): ChainProblem | undefined {
   const at = `anchor at chain position ${anchor.chain_seq} (signed ${anchor.anchored_at} by key ${anchor.key_id})`;
   const signature = checkAuditAnchorSignature(keys, anchor);
   if (signature === 'unknown_key') {
-    return { kind: 'anchor_unknown_key', chain_seq: anchor.chain_seq, message: `${at}: no configured key has that id: add the retired key to WARDEN_AUDIT_KEY, or the anchor was forged` };
+    return {
+      kind: 'anchor_unknown_key',
+      chain_seq: anchor.chain_seq,
+      message: `${at}: no configured key has that id: add the retired key to WARDEN_AUDIT_KEY, or the anchor was forged`,
+    };
   }
   if (signature === 'forged') {
-    return { kind: 'anchor_forged', chain_seq: anchor.chain_seq, message: `${at}: invalid signature: the anchor was forged or edited` };
+    return {
+      kind: 'anchor_forged',
+      chain_seq: anchor.chain_seq,
+      message: `${at}: invalid signature: the anchor was forged or edited`,
+    };
   }
   if (!row) {
-    return { kind: 'anchor_row_missing', chain_seq: anchor.chain_seq, message: `${at}: no row at that position any more: anchored rows were deleted` };
+    return {
+      kind: 'anchor_row_missing',
+      chain_seq: anchor.chain_seq,
+      message: `${at}: no row at that position any more: anchored rows were deleted`,
+    };
   }
   if (row.row_hash !== anchor.row_hash) {
     return {

@@ -27,10 +27,23 @@ export function failureRateLevel(rate: number): AlertLevel {
 }
 
 /** Levels for inbox counts; the failure rate is (failed + dead) over every finished or failing row. */
-export function backlogLevels(stats: { pending: number; completed: number; failed: number; dead: number; oldest_pending_age_seconds: number }): BacklogLevels & { failure_rate_value: number } {
+export function backlogLevels(stats: {
+  pending: number;
+  completed: number;
+  failed: number;
+  dead: number;
+  oldest_pending_age_seconds: number;
+}): BacklogLevels & { failure_rate_value: number } {
   const finished = stats.completed + stats.failed + stats.dead;
   const rate = finished === 0 ? 0 : (stats.failed + stats.dead) / finished;
-  const levels = { backlog: backlogLevel(stats.pending), lag: lagLevel(stats.oldest_pending_age_seconds), failure_rate: failureRateLevel(rate) };
-  const level = (Object.values(levels) as AlertLevel[]).reduce((worst, l) => (RANK[l] > RANK[worst] ? l : worst), 'ok' as AlertLevel);
+  const levels = {
+    backlog: backlogLevel(stats.pending),
+    lag: lagLevel(stats.oldest_pending_age_seconds),
+    failure_rate: failureRateLevel(rate),
+  };
+  const level = (Object.values(levels) as AlertLevel[]).reduce(
+    (worst, l) => (RANK[l] > RANK[worst] ? l : worst),
+    'ok' as AlertLevel,
+  );
   return { ...levels, level, failure_rate_value: rate };
 }

@@ -19,4 +19,5 @@ export const commonEnvShape = {
 };
 
 /** A TCP port; `0` asks the OS for a free one (tests). */
-export const portField = (defaultPort: number) => z.coerce.number().int().min(0).max(65535).default(defaultPort);
+export const portField = (defaultPort: number) =>
+  z.coerce.number().int().min(0).max(65535).default(defaultPort);

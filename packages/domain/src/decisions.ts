@@ -30,7 +30,13 @@ export const FindingSchema = z.object({
 });
 export type Finding = z.infer<typeof FindingSchema>;
 
-export const ActionTypeSchema = z.enum(['pause_gate', 'mark_blocked', 'mark_verifying', 'write_audit', 'noop']);
+export const ActionTypeSchema = z.enum([
+  'pause_gate',
+  'mark_blocked',
+  'mark_verifying',
+  'write_audit',
+  'noop',
+]);
 export type ActionType = z.infer<typeof ActionTypeSchema>;
 
 export const ActionSchema = z.object({

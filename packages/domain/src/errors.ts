@@ -111,6 +111,8 @@ export class ConflictError extends WardenError {
 export class MigrationsBehindError extends WardenError {
   readonly code = 'migrations_behind';
   constructor(readonly pending: string[]) {
-    super(`database is behind its migrations: ${pending.length} pending (${pending.join(', ')}); run \`warden migrate\``);
+    super(
+      `database is behind its migrations: ${pending.length} pending (${pending.join(', ')}); run \`warden migrate\``,
+    );
   }
 }

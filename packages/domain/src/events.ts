@@ -3,7 +3,12 @@ import { TenantIdSchema } from './scopes.js';
 import { refuseUnstorableJson, unstorableTextProblem } from './validation.js';
 
 /** Event types with a built-in policy; any other non-empty type is accepted and goes to the default policy. */
-export const KNOWN_EVENT_TYPES = ['TASK_CREATED', 'TASK_STEP_COMPLETED', 'TASK_FAILED', 'TASK_STATE_CHANGED'] as const;
+export const KNOWN_EVENT_TYPES = [
+  'TASK_CREATED',
+  'TASK_STEP_COMPLETED',
+  'TASK_FAILED',
+  'TASK_STATE_CHANGED',
+] as const;
 
 /** How an event reached Warden: the fast path, the HTTP API, or the poller's safety net. */
 export const EventSourceSchema = z.enum(['queue', 'http', 'polling']);
@@ -25,7 +30,14 @@ export const TaskIdSchema = z.string().min(1).max(200).superRefine(storableText)
  * `Changeset:x` cannot pass for a different id on a screen either. Ids that merely start alike
  * (`changesets-report`, `trigger-x`) are ordinary task ids.
  */
-export const RESERVED_TASK_ID_PREFIXES = ['changeset:', 'trigger:', 'lead:', 'scan:', 'warden:', 'system:'] as const;
+export const RESERVED_TASK_ID_PREFIXES = [
+  'changeset:',
+  'trigger:',
+  'lead:',
+  'scan:',
+  'warden:',
+  'system:',
+] as const;
 
 /** The reserved prefix `taskId` starts with, if any. */
 export function reservedTaskIdPrefix(taskId: string): string | undefined {
@@ -49,8 +61,14 @@ export const ProducerTaskIdSchema = TaskIdSchema.superRefine((value, ctx) => {
  */
 export const EventTimeSchema = z.iso
   .datetime({ offset: true })
-  .refine((value) => !value.startsWith('0000-'), 'year 0000 is not a date Postgres can store; years start at 0001')
-  .refine((value) => !/[+-](1[6-9]|2\d)(:?\d\d)?$/.test(value), 'the UTC offset must be between -15:59 and +15:59');
+  .refine(
+    (value) => !value.startsWith('0000-'),
+    'year 0000 is not a date Postgres can store; years start at 0001',
+  )
+  .refine(
+    (value) => !/[+-](1[6-9]|2\d)(:?\d\d)?$/.test(value),
+    'the UTC offset must be between -15:59 and +15:59',
+  );
 export const EventTypeSchema = z
   .string()
   .min(1)
@@ -58,35 +76,39 @@ export const EventTypeSchema = z
   .regex(/^[A-Z][A-Z0-9_]*$/, 'must be UPPER_SNAKE_CASE, e.g. TASK_CREATED');
 
 /** A task event as Warden stores and processes it. */
-export const TaskEventSchema = z.object({
-  event_id: EventIdSchema,
-  tenant_id: TenantIdSchema,
-  task_id: TaskIdSchema,
-  event_type: EventTypeSchema,
-  ts: z.iso.datetime({ offset: true }),
-  source: EventSourceSchema,
-  payload: z.record(z.string(), z.unknown()),
-  trace_id: z.string().max(200).optional(),
-  // No depth bound here: events already in the inbox were accepted before there was one, and the walk is
-  // iterative, so depth costs it nothing. New events are bounded on the way in (IncomingEventSchema).
-}).superRefine(refuseUnstorableJson({ maxDepth: Number.POSITIVE_INFINITY }));
+export const TaskEventSchema = z
+  .object({
+    event_id: EventIdSchema,
+    tenant_id: TenantIdSchema,
+    task_id: TaskIdSchema,
+    event_type: EventTypeSchema,
+    ts: z.iso.datetime({ offset: true }),
+    source: EventSourceSchema,
+    payload: z.record(z.string(), z.unknown()),
+    trace_id: z.string().max(200).optional(),
+    // No depth bound here: events already in the inbox were accepted before there was one, and the walk is
+    // iterative, so depth costs it nothing. New events are bounded on the way in (IncomingEventSchema).
+  })
+  .superRefine(refuseUnstorableJson({ maxDepth: Number.POSITIVE_INFINITY }));
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
 
 /**
  * An event as a producer sends it over HTTP. `tenant_id` comes from the API key (a body that names another
  * tenant is refused), `source` is `http`, `ts` defaults to the time it was received and `payload` to `{}`.
  */
-export const IncomingEventSchema = z.object({
-  event_id: EventIdSchema,
-  tenant_id: TenantIdSchema.optional(),
-  task_id: ProducerTaskIdSchema,
-  event_type: EventTypeSchema,
-  ts: EventTimeSchema.optional(),
-  payload: z.record(z.string(), z.unknown()).default({}),
-  trace_id: z.string().max(200).optional(),
-  // Postgres cannot store NUL or a lone surrogate in text or jsonb, and a payload nested thousands deep is a
-  // hazard to every recursive reader after us: refused here, at the offending path, without recursion.
-}).superRefine(refuseUnstorableJson());
+export const IncomingEventSchema = z
+  .object({
+    event_id: EventIdSchema,
+    tenant_id: TenantIdSchema.optional(),
+    task_id: ProducerTaskIdSchema,
+    event_type: EventTypeSchema,
+    ts: EventTimeSchema.optional(),
+    payload: z.record(z.string(), z.unknown()).default({}),
+    trace_id: z.string().max(200).optional(),
+    // Postgres cannot store NUL or a lone surrogate in text or jsonb, and a payload nested thousands deep is a
+    // hazard to every recursive reader after us: refused here, at the offending path, without recursion.
+  })
+  .superRefine(refuseUnstorableJson());
 export type IncomingEvent = z.infer<typeof IncomingEventSchema>;
 
 /** The most events one `POST /v1/events` may carry. */
@@ -104,7 +126,12 @@ export const IngestResultSchema = z.object({
 export type IngestResult = z.infer<typeof IngestResultSchema>;
 
 /** Completes an incoming event with the caller's tenant, the source and the time of receipt. */
-export function toTaskEvent(incoming: IncomingEvent, tenantId: string, source: EventSource, receivedAt: Date): TaskEvent {
+export function toTaskEvent(
+  incoming: IncomingEvent,
+  tenantId: string,
+  source: EventSource,
+  receivedAt: Date,
+): TaskEvent {
   return {
     event_id: incoming.event_id,
     tenant_id: tenantId,

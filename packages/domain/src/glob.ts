@@ -31,7 +31,11 @@ export function globToRegExp(glob: string, options: { caseInsensitive?: boolean 
 }
 
 /** True when `path` matches any of `globs`. Leading `./` and `/` are not significant to relative patterns. */
-export function matchesAnyGlob(path: string, globs: readonly string[], options: { caseInsensitive?: boolean } = {}): boolean {
+export function matchesAnyGlob(
+  path: string,
+  globs: readonly string[],
+  options: { caseInsensitive?: boolean } = {},
+): boolean {
   return globs.some((glob) => {
     const candidate = glob.startsWith('/') ? path : path.replace(/^\.?\/+/, '');
     return globToRegExp(glob, options).test(candidate);

@@ -1,7 +1,12 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ValidationError, type ErrorDetail } from './errors.js';
-import { CapabilityRuleSchema, DEFAULT_CAPABILITY_RULES, DEFAULT_FORBIDDEN_COMMANDS, ForbiddenCommandRuleSchema } from './supervisor/redline-rules.js';
+import {
+  CapabilityRuleSchema,
+  DEFAULT_CAPABILITY_RULES,
+  DEFAULT_FORBIDDEN_COMMANDS,
+  ForbiddenCommandRuleSchema,
+} from './supervisor/redline-rules.js';
 import { PolicyTestSchema } from './supervisor/policy-test-schema.js';
 import { describeIssues } from './validation.js';
 
@@ -14,14 +19,26 @@ export function parsePolicyYaml<S extends z.ZodType>(text: string, schema: S, fi
   if (doc.errors.length > 0) {
     const details: ErrorDetail[] = doc.errors.map((error) => {
       const pos = error.linePos?.[0];
-      return { path: pos ? `line ${pos.line}, column ${pos.col}` : '(root)', message: (error.message.split('\n')[0] ?? 'YAML syntax error').replace(/ at line \d+, column \d+:?$/, '') };
+      return {
+        path: pos ? `line ${pos.line}, column ${pos.col}` : '(root)',
+        message: (error.message.split('\n')[0] ?? 'YAML syntax error').replace(
+          / at line \d+, column \d+:?$/,
+          '',
+        ),
+      };
     });
-    throw new ValidationError(`${fileName}: not valid YAML: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+    throw new ValidationError(
+      `${fileName}: not valid YAML: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
+      details,
+    );
   }
   const result = schema.safeParse(doc.toJS() ?? {});
   if (result.success) return result.data;
   const details = describeIssues(result.error.issues);
-  throw new ValidationError(`${fileName}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
+  throw new ValidationError(
+    `${fileName}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
+    details,
+  );
 }
 
 export const EnforcementModeSchema = z.enum(['enforce', 'monitor']);
@@ -65,7 +82,9 @@ export const SupervisorPolicyFileSchema = z
          */
         capability_rules: z.array(CapabilityRuleSchema).prefault(DEFAULT_CAPABILITY_RULES),
         /** Globs no command argument or declared path may name. */
-        forbidden_paths: z.array(z.string().min(1)).default(['/etc/**', '**/.ssh/**', '**/.env', '**/*.pem', '**/*.key']),
+        forbidden_paths: z
+          .array(z.string().min(1))
+          .default(['/etc/**', '**/.ssh/**', '**/.env', '**/*.pem', '**/*.key']),
         /** Fields each spec must declare when present. */
         required_fields: z
           .object({

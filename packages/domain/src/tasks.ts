@@ -6,7 +6,19 @@ import { z } from 'zod';
  * `running`, `retrying`, `paused` (a gate is open) or `blocked`; the agent finishes it as `completed`, `failed`
  * or `cancelled`. Follow-up tasks Warden opens itself (the lead miner) start `ready` or as a `draft`.
  */
-export const TaskStatusSchema = z.enum(['pending', 'draft', 'ready', 'running', 'verifying', 'retrying', 'paused', 'blocked', 'completed', 'failed', 'cancelled']);
+export const TaskStatusSchema = z.enum([
+  'pending',
+  'draft',
+  'ready',
+  'running',
+  'verifying',
+  'retrying',
+  'paused',
+  'blocked',
+  'completed',
+  'failed',
+  'cancelled',
+]);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
 export const GateStateSchema = z.enum(['open', 'released']);

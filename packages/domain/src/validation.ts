@@ -38,7 +38,11 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, wha
  * Parses a configuration source (usually `process.env`) once at start-up. Throws a {@link ConfigError}
  * whose message lists every bad or missing variable, so a service fails fast with a readable line.
  */
-export function parseConfig<S extends z.ZodType>(schema: S, source: unknown, what = 'configuration'): z.output<S> {
+export function parseConfig<S extends z.ZodType>(
+  schema: S,
+  source: unknown,
+  what = 'configuration',
+): z.output<S> {
   const result = schema.safeParse(source);
   if (result.success) return result.data;
   const details = describeIssues(result.error.issues);
@@ -124,7 +128,8 @@ export function inspectJson(value: unknown, options: InspectJsonOptions = {}): J
       continue;
     }
     if (Array.isArray(node)) {
-      for (let index = node.length - 1; index >= 0; index--) stack.push({ node: node[index], parent: entry, key: index, depth: depth + 1 });
+      for (let index = node.length - 1; index >= 0; index--)
+        stack.push({ node: node[index], parent: entry, key: index, depth: depth + 1 });
       continue;
     }
     const entries = Object.entries(node);
@@ -149,7 +154,8 @@ export function formatPath(path: ReadonlyArray<string | number>): string {
  */
 export function refuseUnstorableJson(options: Omit<InspectJsonOptions, 'path'> = {}) {
   return (value: unknown, ctx: z.core.$RefinementCtx): void => {
-    for (const problem of inspectJson(value, options)) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
+    for (const problem of inspectJson(value, options))
+      ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
   };
 }
 

@@ -223,9 +223,9 @@ describe('audit chain across the hash-version upgrade', () => {
     const content = v1At(1);
     const { hash_version: _v, audit_id: _id, created_at: _c, ...old } = content;
     expect(auditRowHash(content, GENESIS_HASH)).toBe(sha256Hex(GENESIS_HASH + '\n' + canonicalJson(old)));
-    expect(auditRowHash({ ...content, audit_id: 'other', created_at: '1999-01-01T00:00:00.000Z' }, GENESIS_HASH)).toBe(
-      auditRowHash(content, GENESIS_HASH),
-    );
+    expect(
+      auditRowHash({ ...content, audit_id: 'other', created_at: '1999-01-01T00:00:00.000Z' }, GENESIS_HASH),
+    ).toBe(auditRowHash(content, GENESIS_HASH));
   });
 
   it('should verify a chain of version-1 rows continued by version-2 rows', () => {
@@ -234,7 +234,10 @@ describe('audit chain across the hash-version upgrade', () => {
 
   it('should name a version-1 row after version-2 rows, even one hashed consistently', () => {
     const rows = chain([v1At(1), contentAt(2), v1At(3), contentAt(4)]);
-    expect(findChainBreak(rows)).toMatchObject({ audit_id: 'audit-3', reason: expect.stringContaining('version-1') });
+    expect(findChainBreak(rows)).toMatchObject({
+      audit_id: 'audit-3',
+      reason: expect.stringContaining('version-1'),
+    });
   });
 });
 
@@ -258,7 +261,9 @@ describe('AuditChainWalker', () => {
     rows.splice(2, 0, { ...twin, row_hash: auditRowHash(content, twin.prev_hash) });
     const walker = new AuditChainWalker();
     walker.push(rows);
-    expect(walker.problems).toEqual([expect.objectContaining({ kind: 'duplicate', audit_id: 'audit-2b', chain_seq: 2 })]);
+    expect(walker.problems).toEqual([
+      expect.objectContaining({ kind: 'duplicate', audit_id: 'audit-2b', chain_seq: 2 }),
+    ]);
   });
 
   it('should keep the first problems and count the rest', () => {
@@ -275,7 +280,12 @@ describe('audit anchors', () => {
   const other: AuditKey = { id: auditKeyId('o'.repeat(32)), secret: 'o'.repeat(32) };
   const rows = buildChain(5);
   const head = rows[4]!;
-  const anchor = signAuditAnchor(key, { tenant_id: 'tenant-a', chain_seq: 5, row_hash: head.row_hash, anchored_at: '2025-01-02T00:00:00.000Z' });
+  const anchor = signAuditAnchor(key, {
+    tenant_id: 'tenant-a',
+    chain_seq: 5,
+    row_hash: head.row_hash,
+    anchored_at: '2025-01-02T00:00:00.000Z',
+  });
 
   it('should verify an anchor signed with a configured key', () => {
     expect(checkAuditAnchorSignature([other, key], anchor)).toBe('valid');
@@ -299,7 +309,9 @@ describe('audit anchors', () => {
   });
 
   it('should name a chain that no longer hashes to its anchor, and an anchored row that is gone', () => {
-    expect(checkAuditAnchor([key], anchor, { ...head, row_hash: 'a'.repeat(64) })).toMatchObject({ kind: 'anchor_mismatch' });
+    expect(checkAuditAnchor([key], anchor, { ...head, row_hash: 'a'.repeat(64) })).toMatchObject({
+      kind: 'anchor_mismatch',
+    });
     expect(checkAuditAnchor([key], anchor, undefined)).toMatchObject({ kind: 'anchor_row_missing' });
   });
 

@@ -397,21 +397,36 @@ describe('decide', () => {
 
     // The budget itself is enforced by the supervisor's sandbox (CPU time, in a worker thread); what the
     // domain owns is the decision recorded for an event whose policy was stopped.
-    it.each(['enforce', 'monitor'] as const)('should require review at a review gate for a policy stopped over its budget (%s mode)', (mode) => {
-      const input = inputFor('TASK_CREATED', {}, { config: { enforcement: { default: mode } } });
-      const plan = decideFailClosed(input, registryWith('TASK_CREATED', allowing), { error: 'policy slow used 250 ms of CPU time, over its 200 ms budget', elapsed_ms: 250.4 });
-      expect(plan.decision).toMatchObject({ decision_type: 'REQUIRE_REVIEW', findings: [] });
-      expect(plan.decision).not.toHaveProperty('would_have');
-      expect(plan.decision.reason).toBe('fail closed: policy slow used 250 ms of CPU time, over its 200 ms budget');
-      expect(plan.gate?.checkpoint).toBe(REVIEW_CHECKPOINT);
-      expect(plan.task).toEqual({ status: 'paused' });
-      expect(plan.audits.map((a) => a.event_type)).toEqual(['SUPERVISOR_DECISION', 'SUPERVISOR_ERROR']);
-      expect(plan.audits[1]?.payload).toMatchObject({ policy: 'slow', elapsed_ms: 250 });
-    });
+    it.each(['enforce', 'monitor'] as const)(
+      'should require review at a review gate for a policy stopped over its budget (%s mode)',
+      (mode) => {
+        const input = inputFor('TASK_CREATED', {}, { config: { enforcement: { default: mode } } });
+        const plan = decideFailClosed(input, registryWith('TASK_CREATED', allowing), {
+          error: 'policy slow used 250 ms of CPU time, over its 200 ms budget',
+          elapsed_ms: 250.4,
+        });
+        expect(plan.decision).toMatchObject({ decision_type: 'REQUIRE_REVIEW', findings: [] });
+        expect(plan.decision).not.toHaveProperty('would_have');
+        expect(plan.decision.reason).toBe(
+          'fail closed: policy slow used 250 ms of CPU time, over its 200 ms budget',
+        );
+        expect(plan.gate?.checkpoint).toBe(REVIEW_CHECKPOINT);
+        expect(plan.task).toEqual({ status: 'paused' });
+        expect(plan.audits.map((a) => a.event_type)).toEqual(['SUPERVISOR_DECISION', 'SUPERVISOR_ERROR']);
+        expect(plan.audits[1]?.payload).toMatchObject({ policy: 'slow', elapsed_ms: 250 });
+      },
+    );
 
     it('should keep a blocked task blocked when its policy is stopped over budget', () => {
-      const input = inputFor('TASK_STEP_COMPLETED', {}, { task: { status: 'blocked', metadata: {}, retry_count: 0 } });
-      const plan = decideFailClosed(input, registryWith('TASK_STEP_COMPLETED', allowing), { error: 'stopped', elapsed_ms: 300 });
+      const input = inputFor(
+        'TASK_STEP_COMPLETED',
+        {},
+        { task: { status: 'blocked', metadata: {}, retry_count: 0 } },
+      );
+      const plan = decideFailClosed(input, registryWith('TASK_STEP_COMPLETED', allowing), {
+        error: 'stopped',
+        elapsed_ms: 300,
+      });
       expect(plan.decision.decision_type).toBe('BLOCK');
       expect(plan.task).toEqual({});
       expect(plan.audits.map((a) => a.event_type)).toEqual(['SUPERVISOR_BLOCKED', 'SUPERVISOR_ERROR']);
@@ -435,7 +450,15 @@ describe('decide', () => {
       const unstorable = stubPolicy(() => ({
         decision_type: 'BLOCK',
         reason: 'lone \ud800 and NUL \u0000',
-        findings: [{ code: 'X', kind: 'REDLINE', severity: 'HIGH', description: 'cut 😀'.slice(0, 5), evidence: [{ ['key\u0000']: '\udc00' }] }],
+        findings: [
+          {
+            code: 'X',
+            kind: 'REDLINE',
+            severity: 'HIGH',
+            description: 'cut 😀'.slice(0, 5),
+            evidence: [{ ['key\u0000']: '\udc00' }],
+          },
+        ],
         actions: [],
         task: { status: 'blocked' },
       }));

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { IncomingEventSchema, MAX_JSON_DEPTH, TaskEventSchema, inspectJson, reservedTaskIdPrefix } from '../src/index.js';
+import {
+  IncomingEventSchema,
+  MAX_JSON_DEPTH,
+  TaskEventSchema,
+  inspectJson,
+  reservedTaskIdPrefix,
+} from '../src/index.js';
 
 /** A value nested `levels` deep, built without recursion. */
 function deep(levels: number): unknown {
@@ -22,7 +28,12 @@ describe('inspectJson', () => {
   });
 
   it('should name NUL and lone surrogates in values and keys by their path', () => {
-    const problems = inspectJson({ a: ['ok', 'x\u0000'], b: { 'k\ud800': 1 }, c: '\udc00', d: '\ud83d\ude00' });
+    const problems = inspectJson({
+      a: ['ok', 'x\u0000'],
+      b: { 'k\ud800': 1 },
+      c: '\udc00',
+      d: '\ud83d\ude00',
+    });
     expect(problems.map((p) => p.path)).toEqual([['a', 1], ['b', 'k\ud800'], ['c']]);
   });
 
@@ -40,7 +51,13 @@ describe('event schemas', () => {
 
   it('should bound the depth of incoming events but not of stored ones', () => {
     expect(IncomingEventSchema.safeParse({ ...event, payload: { p: deep(100) } }).success).toBe(false);
-    const stored = { ...event, tenant_id: 'acme', ts: '2024-01-01T00:00:00Z', source: 'http', payload: { p: deep(100) } };
+    const stored = {
+      ...event,
+      tenant_id: 'acme',
+      ts: '2024-01-01T00:00:00Z',
+      source: 'http',
+      payload: { p: deep(100) },
+    };
     expect(TaskEventSchema.safeParse(stored).success).toBe(true);
   });
 

@@ -2,7 +2,13 @@
 // compared with what the test expects, failures described event by event.
 import { describe, expect, it } from 'vitest';
 import shippedPolicy from '../../../infra/policies/supervisor.yaml?raw';
-import { builtInPolicies, parsePolicyYaml, runPolicyTests, SupervisorPolicyFileSchema, ValidationError } from '../src/index.js';
+import {
+  builtInPolicies,
+  parsePolicyYaml,
+  runPolicyTests,
+  SupervisorPolicyFileSchema,
+  ValidationError,
+} from '../src/index.js';
 
 const parse = (yaml: string) => parsePolicyYaml(yaml, SupervisorPolicyFileSchema, 'policy.yaml');
 const run = (yaml: string) => {
@@ -14,7 +20,11 @@ describe('policy tests', () => {
   it('should pass every test the shipped supervisor policy carries', () => {
     const results = run(shippedPolicy);
     expect(results.length).toBeGreaterThanOrEqual(5);
-    expect(results.filter((r) => !r.passed).map((r) => ({ name: r.name, steps: r.steps.flatMap((s) => s.differences) }))).toEqual([]);
+    expect(
+      results
+        .filter((r) => !r.passed)
+        .map((r) => ({ name: r.name, steps: r.steps.flatMap((s) => s.differences) })),
+    ).toEqual([]);
   });
 
   it('should report the decision, findings and status that differ, naming the event', () => {
@@ -72,9 +82,15 @@ tests:
   });
 
   it('should refuse a malformed test naming the field', () => {
-    expect(() => parse('tests: [{ name: t, events: [{ event_type: TASK_CREATED, expect: { decision: MAYBE } }] }]')).toThrowError(ValidationError);
-    expect(() => parse('tests: [{ name: t, events: [{ event_type: TASK_CREATED, expect: { decision: MAYBE } }] }]')).toThrowError(/tests\.0\.events\.0\.expect\.decision/);
+    expect(() =>
+      parse('tests: [{ name: t, events: [{ event_type: TASK_CREATED, expect: { decision: MAYBE } }] }]'),
+    ).toThrowError(ValidationError);
+    expect(() =>
+      parse('tests: [{ name: t, events: [{ event_type: TASK_CREATED, expect: { decision: MAYBE } }] }]'),
+    ).toThrowError(/tests\.0\.events\.0\.expect\.decision/);
     expect(() => parse('tests: [{ name: t, events: [] }]')).toThrowError(/tests\.0\.events/);
-    expect(() => parse('tests: [{ name: t, event: {}, events: [{ event_type: A, expect: { decision: ALLOW } }] }]')).toThrowError(/tests\.0/);
+    expect(() =>
+      parse('tests: [{ name: t, event: {}, events: [{ event_type: A, expect: { decision: ALLOW } }] }]'),
+    ).toThrowError(/tests\.0/);
   });
 });

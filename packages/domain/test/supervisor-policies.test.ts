@@ -111,7 +111,9 @@ describe('TASK_CREATED pre-flight', () => {
     it('should read redlines from the policy file', () => {
       const config = SupervisorPolicyFileSchema.parse({
         redlines: {
-          forbidden_commands: [{ description: 'destroy infra', programs: ['terraform'], subcommands: ['destroy'] }],
+          forbidden_commands: [
+            { description: 'destroy infra', programs: ['terraform'], subcommands: ['destroy'] },
+          ],
         },
       });
       const input = inputFor(

@@ -24,18 +24,26 @@ describe('task lifecycle', () => {
       for (const from of ['blocked', 'completed', 'failed', 'cancelled'] as const) {
         for (const to of STATUSES) {
           if (to === from) continue;
-          expect(transitionTask(from, to, 'decision'), `${from} → ${to}`).toMatchObject({ allowed: false, status: from });
+          expect(transitionTask(from, to, 'decision'), `${from} → ${to}`).toMatchObject({
+            allowed: false,
+            status: from,
+          });
         }
       }
     });
 
     it('should let a decision take a paused task only to blocked', () => {
-      const allowed = STATUSES.filter((to) => to !== 'paused' && transitionTask('paused', to, 'decision').allowed);
+      const allowed = STATUSES.filter(
+        (to) => to !== 'paused' && transitionTask('paused', to, 'decision').allowed,
+      );
       expect(allowed).toEqual(['blocked']);
     });
 
     it('should let a person release a paused task and unblock a blocked one, to running only', () => {
-      expect(transitionTask('paused', 'running', 'gate_released')).toEqual({ allowed: true, status: 'running' });
+      expect(transitionTask('paused', 'running', 'gate_released')).toEqual({
+        allowed: true,
+        status: 'running',
+      });
       expect(transitionTask('blocked', 'running', 'unblocked')).toEqual({ allowed: true, status: 'running' });
       expect(transitionTask('blocked', 'running', 'gate_released').allowed).toBe(false);
       expect(transitionTask('paused', 'running', 'unblocked').allowed).toBe(false);
@@ -43,7 +51,10 @@ describe('task lifecycle', () => {
     });
 
     it('should treat a task seen for the first time as pending', () => {
-      expect(transitionTask(undefined, 'verifying', 'decision')).toEqual({ allowed: true, status: 'verifying' });
+      expect(transitionTask(undefined, 'verifying', 'decision')).toEqual({
+        allowed: true,
+        status: 'verifying',
+      });
     });
 
     it('should name every status in the decision table', () => {
@@ -53,17 +64,37 @@ describe('task lifecycle', () => {
 
   // Random agent event sequences, interleaved with a person's releases and unblocks.
   describe('over random event sequences', () => {
-    const text = fc.oneof(fc.constantFrom('connection refused', 'permission denied', 'timeout', 'ok', ''), fc.string({ maxLength: 20 }));
-    const number = fc.oneof(fc.double({ noNaN: false }), fc.integer({ min: -5, max: 10 }), fc.constantFrom(2.5, 3e9, -1));
-    const anyValue = fc.oneof(text, number, fc.boolean(), fc.constant(null), fc.array(text, { maxLength: 3 }), fc.dictionary(fc.constantFrom('message', 'type', 'code', 'status'), text));
+    const text = fc.oneof(
+      fc.constantFrom('connection refused', 'permission denied', 'timeout', 'ok', ''),
+      fc.string({ maxLength: 20 }),
+    );
+    const number = fc.oneof(
+      fc.double({ noNaN: false }),
+      fc.integer({ min: -5, max: 10 }),
+      fc.constantFrom(2.5, 3e9, -1),
+    );
+    const anyValue = fc.oneof(
+      text,
+      number,
+      fc.boolean(),
+      fc.constant(null),
+      fc.array(text, { maxLength: 3 }),
+      fc.dictionary(fc.constantFrom('message', 'type', 'code', 'status'), text),
+    );
     const agentEvent = fc.oneof(
       fc.record({
         event_type: fc.constant('TASK_CREATED'),
         payload: fc.record(
           {
             run_mode: fc.constantFrom('manual', 'assisted', 'autonomous', 'weird'),
-            agent_spec: fc.record({ name: fc.constant('a'), capabilities: fc.subarray(['network', 'file_write', 'search']) }),
-            command_spec: fc.record({ name: fc.constant('c'), command: fc.constantFrom('ls', 'echo hi', 'sudo id', 'rm -rf /', 'git status') }),
+            agent_spec: fc.record({
+              name: fc.constant('a'),
+              capabilities: fc.subarray(['network', 'file_write', 'search']),
+            }),
+            command_spec: fc.record({
+              name: fc.constant('c'),
+              command: fc.constantFrom('ls', 'echo hi', 'sudo id', 'rm -rf /', 'git status'),
+            }),
             exclusive_resources: fc.subarray(['db', 'queue']),
             max_retries: number,
           },
@@ -74,8 +105,17 @@ describe('task lifecycle', () => {
         event_type: fc.constant('TASK_STEP_COMPLETED'),
         payload: fc.record(
           {
-            step: fc.record({ mode: fc.constantFrom('manual', 'assisted', 'autonomous', 'unknown'), tool: fc.constantFrom('search', 'shell') }, { requiredKeys: [] }),
-            risk_indicators: fc.record({ error_rate: number, resource_usage: number, security_score: number }, { requiredKeys: [] }),
+            step: fc.record(
+              {
+                mode: fc.constantFrom('manual', 'assisted', 'autonomous', 'unknown'),
+                tool: fc.constantFrom('search', 'shell'),
+              },
+              { requiredKeys: [] },
+            ),
+            risk_indicators: fc.record(
+              { error_rate: number, resource_usage: number, security_score: number },
+              { requiredKeys: [] },
+            ),
             result: fc.record({ warnings: fc.array(text, { maxLength: 2 }) }, { requiredKeys: [] }),
           },
           { requiredKeys: [] },
@@ -83,33 +123,71 @@ describe('task lifecycle', () => {
       }),
       fc.record({
         event_type: fc.constant('TASK_FAILED'),
-        payload: fc.record({ error: anyValue, error_type: anyValue, error_message: anyValue, message: anyValue, retry_count: anyValue }, { requiredKeys: [] }),
+        payload: fc.record(
+          {
+            error: anyValue,
+            error_type: anyValue,
+            error_message: anyValue,
+            message: anyValue,
+            retry_count: anyValue,
+          },
+          { requiredKeys: [] },
+        ),
       }),
-      fc.record({ event_type: fc.constant('TASK_STATE_CHANGED'), payload: fc.record({ status: fc.oneof(fc.constantFrom(...STATUSES), text), state: text, to: text }, { requiredKeys: [] }) }),
-      fc.record({ event_type: fc.constantFrom('SOMETHING_ELSE', 'TASK_ACTION'), payload: fc.dictionary(fc.string({ maxLength: 8 }), anyValue, { maxKeys: 3 }) }),
+      fc.record({
+        event_type: fc.constant('TASK_STATE_CHANGED'),
+        payload: fc.record(
+          { status: fc.oneof(fc.constantFrom(...STATUSES), text), state: text, to: text },
+          { requiredKeys: [] },
+        ),
+      }),
+      fc.record({
+        event_type: fc.constantFrom('SOMETHING_ELSE', 'TASK_ACTION'),
+        payload: fc.dictionary(fc.string({ maxLength: 8 }), anyValue, { maxKeys: 3 }),
+      }),
     );
-    const step = fc.oneof({ weight: 6, arbitrary: agentEvent.map((e) => ({ kind: 'agent' as const, ...e })) }, { weight: 1, arbitrary: fc.constantFrom({ kind: 'release' as const }, { kind: 'unblock' as const }) });
+    const step = fc.oneof(
+      { weight: 6, arbitrary: agentEvent.map((e) => ({ kind: 'agent' as const, ...e })) },
+      { weight: 1, arbitrary: fc.constantFrom({ kind: 'release' as const }, { kind: 'unblock' as const }) },
+    );
     const initial = fc.constantFrom<TaskStatus | undefined>(undefined, ...STATUSES);
 
     it('should never let an agent event take a task out of blocked, paused or a finished state, nor allow it there', () => {
       fc.assert(
         fc.property(initial, fc.array(step, { minLength: 1, maxLength: 30 }), (start, steps) => {
           const key = taskStateKey({ tenant_id: 't', task_id: 'task' });
-          const state: DecisionState = { tasks: new Map([[key, { status: start, metadata: {}, retry_count: 0 }]]), holders: new Map() };
+          const state: DecisionState = {
+            tasks: new Map([[key, { status: start, metadata: {}, retry_count: 0 }]]),
+            holders: new Map(),
+          };
           let n = 0;
           for (const s of steps) {
             const task = state.tasks.get(key)!;
             const before = task.status;
             if (s.kind === 'release' || s.kind === 'unblock') {
               // A person's act: the only way out of paused (release) and blocked (unblock).
-              const transition = transitionTask(before, 'running', s.kind === 'release' ? 'gate_released' : 'unblocked');
-              const expectedOut = (s.kind === 'release' && before === 'paused') || (s.kind === 'unblock' && before === 'blocked');
+              const transition = transitionTask(
+                before,
+                'running',
+                s.kind === 'release' ? 'gate_released' : 'unblocked',
+              );
+              const expectedOut =
+                (s.kind === 'release' && before === 'paused') ||
+                (s.kind === 'unblock' && before === 'blocked');
               // (A task already running "moves" to running: allowed, and a no-op.)
               if (before !== 'running') expect(transition.allowed).toBe(expectedOut);
               if (transition.allowed) task.status = transition.status;
               continue;
             }
-            const event: TaskEvent = { event_id: `e${n++}`, tenant_id: 't', task_id: 'task', event_type: s.event_type, ts: '2026-12-03T00:00:00Z', source: 'queue', payload: s.payload as Record<string, unknown> };
+            const event: TaskEvent = {
+              event_id: `e${n++}`,
+              tenant_id: 't',
+              task_id: 'task',
+              event_type: s.event_type,
+              ts: '2026-12-03T00:00:00Z',
+              source: 'queue',
+              payload: s.payload as Record<string, unknown>,
+            };
             const metadataBefore = JSON.stringify(task.metadata);
             const retriesBefore = task.retry_count;
             const [plan] = decideInOrder([event], state, policy, registry);

@@ -16,7 +16,12 @@ import {
 
 describe('parseOrThrow', () => {
   it('should name the dotted path of every failing field', () => {
-    const body = { events: [{ event_id: 'a', task_id: 't', event_type: 'TASK_CREATED' }, { event_id: 7, task_id: 't', event_type: 'x' }] };
+    const body = {
+      events: [
+        { event_id: 'a', task_id: 't', event_type: 'TASK_CREATED' },
+        { event_id: 7, task_id: 't', event_type: 'x' },
+      ],
+    };
     try {
       parseOrThrow(EventBatchSchema, body, 'request body');
       expect.unreachable();
@@ -32,9 +37,9 @@ describe('parseOrThrow', () => {
 describe('parseConfig', () => {
   it('should throw a ConfigError listing each bad variable', () => {
     const schema = z.object({ PORT: z.coerce.number().int().max(65535), DATABASE_URL: z.string().url() });
-    expect(() => parseConfig(schema, { PORT: '99999', DATABASE_URL: 'nope' }, 'api configuration')).toThrowError(
-      /invalid api configuration: PORT: .*; DATABASE_URL: /,
-    );
+    expect(() =>
+      parseConfig(schema, { PORT: '99999', DATABASE_URL: 'nope' }, 'api configuration'),
+    ).toThrowError(/invalid api configuration: PORT: .*; DATABASE_URL: /);
     expect(() => parseConfig(schema, {}, 'x')).toThrowError(ConfigError);
   });
 });
@@ -42,33 +47,53 @@ describe('parseConfig', () => {
 describe('parsePolicyYaml', () => {
   it('should give every documented default for an empty file', () => {
     const policy = parsePolicyYaml('', SupervisorPolicyFileSchema, 'supervisor.yaml');
-    expect(policy.thresholds).toEqual({ error_rate: 0.3, resource_usage: 0.8, security_score: 50, max_retries: 3, policy_timeout_ms: 200 });
+    expect(policy.thresholds).toEqual({
+      error_rate: 0.3,
+      resource_usage: 0.8,
+      security_score: 50,
+      max_retries: 3,
+      policy_timeout_ms: 200,
+    });
     expect(policy.enforcement.default).toBe('enforce');
     expect(policy.redlines.forbidden_commands.length).toBeGreaterThan(0);
   });
 
   it('should name the field path of a value out of range', () => {
-    expect(() => parsePolicyYaml('thresholds:\n  error_rate: 7\n', SupervisorPolicyFileSchema, 'supervisor.yaml')).toThrowError(
-      /supervisor\.yaml: thresholds\.error_rate: /,
-    );
+    expect(() =>
+      parsePolicyYaml('thresholds:\n  error_rate: 7\n', SupervisorPolicyFileSchema, 'supervisor.yaml'),
+    ).toThrowError(/supervisor\.yaml: thresholds\.error_rate: /);
   });
 
   it('should name an unknown key instead of ignoring it', () => {
-    expect(() => parsePolicyYaml('thresholds:\n  eror_rate: 0.2\n', SupervisorPolicyFileSchema, 'p.yaml')).toThrowError(/eror_rate/);
+    expect(() =>
+      parsePolicyYaml('thresholds:\n  eror_rate: 0.2\n', SupervisorPolicyFileSchema, 'p.yaml'),
+    ).toThrowError(/eror_rate/);
   });
 
   it('should name the line of a YAML syntax error', () => {
-    expect(() => parsePolicyYaml('thresholds:\n  error_rate: [0.3\n', SupervisorPolicyFileSchema, 'p.yaml')).toThrowError(/p\.yaml: not valid YAML: line \d+/);
+    expect(() =>
+      parsePolicyYaml('thresholds:\n  error_rate: [0.3\n', SupervisorPolicyFileSchema, 'p.yaml'),
+    ).toThrowError(/p\.yaml: not valid YAML: line \d+/);
   });
 
   it('should reject a redline regex that is not a regular expression', () => {
     expect(() =>
-      parsePolicyYaml("redlines:\n  forbidden_commands:\n    - description: d\n      args_match: ['(unclosed']\n", SupervisorPolicyFileSchema, 'p.yaml'),
+      parsePolicyYaml(
+        "redlines:\n  forbidden_commands:\n    - description: d\n      args_match: ['(unclosed']\n",
+        SupervisorPolicyFileSchema,
+        'p.yaml',
+      ),
     ).toThrowError(/redlines\.forbidden_commands\.0\.args_match\.0: not a valid RE2 regular expression/);
   });
 
   it('should reject a regex pattern rule of the old format, naming the field', () => {
-    expect(() => parsePolicyYaml("redlines:\n  forbidden_commands:\n    - pattern: 'sudo'\n      description: d\n", SupervisorPolicyFileSchema, 'p.yaml')).toThrowError(
+    expect(() =>
+      parsePolicyYaml(
+        "redlines:\n  forbidden_commands:\n    - pattern: 'sudo'\n      description: d\n",
+        SupervisorPolicyFileSchema,
+        'p.yaml',
+      ),
+    ).toThrowError(
       /redlines\.forbidden_commands\.0\.pattern: regex rules over the joined command line are no longer read/,
     );
   });
@@ -77,8 +102,21 @@ describe('parsePolicyYaml', () => {
 describe('toTaskEvent', () => {
   it('should stamp the tenant, the source and the receipt time when ts is missing', () => {
     const at = new Date('2026-01-02T03:04:05.000Z');
-    const event = toTaskEvent({ event_id: 'e', task_id: 't', event_type: 'TASK_CREATED', payload: {} }, 'acme', 'http', at);
-    expect(event).toEqual({ event_id: 'e', tenant_id: 'acme', task_id: 't', event_type: 'TASK_CREATED', ts: at.toISOString(), source: 'http', payload: {} });
+    const event = toTaskEvent(
+      { event_id: 'e', task_id: 't', event_type: 'TASK_CREATED', payload: {} },
+      'acme',
+      'http',
+      at,
+    );
+    expect(event).toEqual({
+      event_id: 'e',
+      tenant_id: 'acme',
+      task_id: 't',
+      event_type: 'TASK_CREATED',
+      ts: at.toISOString(),
+      source: 'http',
+      payload: {},
+    });
   });
 });
 

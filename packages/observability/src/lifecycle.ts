@@ -13,17 +13,27 @@ export interface RunnableService {
  *
  * @param stopTimeoutMs - give up on a graceful stop after this long. @defaultValue `25000`
  */
-export async function runService(service: RunnableService, logger: Logger, stopTimeoutMs = 25_000): Promise<void> {
+export async function runService(
+  service: RunnableService,
+  logger: Logger,
+  stopTimeoutMs = 25_000,
+): Promise<void> {
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
-      logger.warn({ module: 'lifecycle', action: 'stop', status: 'forced', signal }, 'second signal: exiting now');
+      logger.warn(
+        { module: 'lifecycle', action: 'stop', status: 'forced', signal },
+        'second signal: exiting now',
+      );
       process.exit(1);
     }
     stopping = true;
     logger.info({ module: 'lifecycle', action: 'stop', status: 'started', signal }, 'stopping');
     const timer = setTimeout(() => {
-      logger.error({ module: 'lifecycle', action: 'stop', status: 'timeout' }, `graceful stop took over ${stopTimeoutMs} ms; exiting`);
+      logger.error(
+        { module: 'lifecycle', action: 'stop', status: 'timeout' },
+        `graceful stop took over ${stopTimeoutMs} ms; exiting`,
+      );
       process.exit(1);
     }, stopTimeoutMs);
     timer.unref();
@@ -45,7 +55,15 @@ export async function runService(service: RunnableService, logger: Logger, stopT
     await service.start();
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    logger.fatal({ module: 'lifecycle', action: 'start', status: 'error', error_code: (error as { code?: string }).code }, `cannot start: ${message}`);
+    logger.fatal(
+      {
+        module: 'lifecycle',
+        action: 'start',
+        status: 'error',
+        error_code: (error as { code?: string }).code,
+      },
+      `cannot start: ${message}`,
+    );
     await service.stop().catch(() => {});
     logger.flush();
     // A plain line on stderr too, for someone running the service by hand.

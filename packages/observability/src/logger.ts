@@ -30,7 +30,9 @@ export function createLogger(options: CreateLoggerOptions): Logger {
       },
       hooks: {
         logMethod(args, method) {
-          const masked = args.map((arg) => (typeof arg === 'string' ? redactKeysInText(arg) : arg)) as Parameters<typeof method>;
+          const masked = args.map((arg) =>
+            typeof arg === 'string' ? redactKeysInText(arg) : arg,
+          ) as Parameters<typeof method>;
           method.apply(this, masked);
         },
       },

@@ -32,7 +32,12 @@ export interface OpsServer {
  * answer; 503 with each failing check otherwise) and `/metrics` (Prometheus text format).
  */
 export async function startOpsServer(options: OpsServerOptions): Promise<OpsServer> {
-  const handler = createOpsHandler(options.registry, options.readiness, options.informational, options.routes);
+  const handler = createOpsHandler(
+    options.registry,
+    options.readiness,
+    options.informational,
+    options.routes,
+  );
   const server = createServer((req, res) => {
     handler(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -66,7 +71,10 @@ export function createOpsHandler(
     } else if (path === '/healthz') {
       sendJson(res, 200, { status: 'ok' });
     } else if (path === '/readyz') {
-      const [report, info] = await Promise.all([runReadinessChecks(readiness), runReadinessChecks(informational)]);
+      const [report, info] = await Promise.all([
+        runReadinessChecks(readiness),
+        runReadinessChecks(informational),
+      ]);
       const degraded = report.ready && !info.ready;
       sendJson(res, report.ready ? 200 : 503, {
         status: report.ready ? (degraded ? 'degraded' : 'ready') : 'not_ready',

@@ -14,7 +14,10 @@ export interface ReadinessReport {
 }
 
 /** Runs every check in parallel, each bounded by `timeoutMs` (default 2000). Never throws. */
-export async function runReadinessChecks(checks: Record<string, ReadinessCheck>, timeoutMs = 2000): Promise<ReadinessReport> {
+export async function runReadinessChecks(
+  checks: Record<string, ReadinessCheck>,
+  timeoutMs = 2000,
+): Promise<ReadinessReport> {
   const results = await Promise.all(
     Object.entries(checks).map(async ([name, check]): Promise<CheckResult> => {
       const started = performance.now();
@@ -28,7 +31,12 @@ export async function runReadinessChecks(checks: Record<string, ReadinessCheck>,
         ]);
         return { name, ok: true, latency_ms: Math.round(performance.now() - started) };
       } catch (error) {
-        return { name, ok: false, latency_ms: Math.round(performance.now() - started), error: error instanceof Error ? error.message : String(error) };
+        return {
+          name,
+          ok: false,
+          latency_ms: Math.round(performance.now() - started),
+          error: error instanceof Error ? error.message : String(error),
+        };
       } finally {
         clearTimeout(timer);
       }

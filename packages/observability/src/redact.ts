@@ -2,7 +2,8 @@
  * Keys whose values never reach a log line, at any depth: API keys, authorization headers, and payload
  * fields named like secrets. Matching is by key name, case-insensitive.
  */
-export const SECRET_KEY_PATTERN = /(authorization|password|passwd|secret|token|api[_-]?key|private[_-]?key|credential|cookie)/i;
+export const SECRET_KEY_PATTERN =
+  /(authorization|password|passwd|secret|token|api[_-]?key|private[_-]?key|credential|cookie)/i;
 
 export const REDACTED = '[redacted]';
 

@@ -16,16 +16,28 @@ function capture() {
 describe('createLogger', () => {
   it('should write one JSON line with ts, level, service and msg', () => {
     const { lines, stream } = capture();
-    createLogger({ service: 'api', destination: stream }).child({ module: 'http' }).info({ action: 'request', latency_ms: 3 }, 'done');
+    createLogger({ service: 'api', destination: stream })
+      .child({ module: 'http' })
+      .info({ action: 'request', latency_ms: 3 }, 'done');
     const entry = JSON.parse(lines[0]!);
-    expect(entry).toMatchObject({ level: 'info', service: 'api', module: 'http', action: 'request', latency_ms: 3, msg: 'done' });
+    expect(entry).toMatchObject({
+      level: 'info',
+      service: 'api',
+      module: 'http',
+      action: 'request',
+      latency_ms: 3,
+      msg: 'done',
+    });
     expect(new Date(entry.ts).toISOString()).toBe(entry.ts);
   });
 
   it('should redact secret-named fields at any depth and API keys inside messages', () => {
     const { lines, stream } = capture();
     createLogger({ service: 'api', destination: stream }).info(
-      { headers: { authorization: 'Bearer wdn_abcdefgh' }, payload: { nested: { db_password: 'hunter2', api_key: 'k', fine: 'visible' } } },
+      {
+        headers: { authorization: 'Bearer wdn_abcdefgh' },
+        payload: { nested: { db_password: 'hunter2', api_key: 'k', fine: 'visible' } },
+      },
       'called with wdn_abcdefghijkl',
     );
     const line = lines[0]!;

@@ -1,6 +1,13 @@
 import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
-import { ChangeSetIdSchema, HandlerReportSchema, LeadScanTriggerSchema, LeadWindowKindSchema, TaskEventSchema, TenantIdSchema } from '@warden/domain';
+import {
+  ChangeSetIdSchema,
+  HandlerReportSchema,
+  LeadScanTriggerSchema,
+  LeadWindowKindSchema,
+  TaskEventSchema,
+  TenantIdSchema,
+} from '@warden/domain';
 import type { QueueName } from './names.js';
 
 /** A job kind on one queue: the payload schema shared by producer and consumer, and its default options. */
@@ -9,7 +16,10 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
   defaultOptions: JobsOptions;
 }
 
-const keepForAWhile = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } };
+const keepForAWhile = {
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
 
 /**
  * The job catalog: queue → job name → definition. A consumer safe-parses every job against it; a payload
@@ -55,7 +65,12 @@ export const jobCatalog = {
     /** Bring the job schedulers in line with Postgres: one trigger, or all of them when no id is given. */
     reconcile: {
       schema: z.object({ trigger_id: z.string().min(1).optional() }),
-      defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } },
+      defaultOptions: {
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: true,
+        removeOnFail: { age: 24 * 3600 },
+      },
     },
   },
   'cron-results': {
@@ -99,7 +114,8 @@ export const jobCatalog = {
 
 export type JobCatalog = typeof jobCatalog;
 export type JobName<Q extends QueueName> = keyof JobCatalog[Q] & string;
-type DefinitionOf<Q extends QueueName, N extends JobName<Q>> = JobCatalog[Q][N] extends JobDefinition<infer S> ? S : never;
+type DefinitionOf<Q extends QueueName, N extends JobName<Q>> =
+  JobCatalog[Q][N] extends JobDefinition<infer S> ? S : never;
 /** What a producer passes (defaults may be omitted). */
 export type JobInput<Q extends QueueName, N extends JobName<Q>> = z.input<DefinitionOf<Q, N>>;
 /** What a consumer receives after validation. */

@@ -6,7 +6,9 @@ import { createHash } from 'node:crypto';
  * event ids may be any string.
  */
 export function eventJobId(tenantId: string, eventId: string): string {
-  return 'evt-' + createHash('sha256').update(tenantId).update('\u0000').update(eventId).digest('hex').slice(0, 40);
+  return (
+    'evt-' + createHash('sha256').update(tenantId).update('\u0000').update(eventId).digest('hex').slice(0, 40)
+  );
 }
 
 /**
@@ -24,5 +26,8 @@ export function eventBatchJobId(tenantId: string, eventIds: readonly string[]): 
  * executor's re-enqueue never put two live jobs on the queue for one change set.
  */
 export function changesetJobId(tenantId: string, changesetId: string): string {
-  return 'cs-' + createHash('sha256').update(tenantId).update('\u0000').update(changesetId).digest('hex').slice(0, 40);
+  return (
+    'cs-' +
+    createHash('sha256').update(tenantId).update('\u0000').update(changesetId).digest('hex').slice(0, 40)
+  );
 }

@@ -61,7 +61,12 @@ export class WardenQueues {
     payload: JobInput<Q, N>,
     options: EnqueueOptions = {},
   ): Promise<string | undefined> {
-    const [id] = await this.enqueueBulk(queue, name, [{ payload, options }], options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    const [id] = await this.enqueueBulk(
+      queue,
+      name,
+      [{ payload, options }],
+      options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs },
+    );
     return id;
   }
 
@@ -81,7 +86,8 @@ export class WardenQueues {
       opts: { ...definition.defaultOptions, ...options },
     }));
     const adding = this.get(queue).addBulk(bulk);
-    const added = timeoutMs === undefined ? await adding : await withTimeout(adding, timeoutMs, `enqueue on ${queue}`);
+    const added =
+      timeoutMs === undefined ? await adding : await withTimeout(adding, timeoutMs, `enqueue on ${queue}`);
     return added.map((job) => job.id);
   }
 

@@ -1,7 +1,11 @@
 import { Redlock, type Settings } from '@sesamecare-oss/redlock';
 import type { Redis } from 'ioredis';
 
-export { ResourceLockedError, ExecutionError as LockExecutionError, type Lock } from '@sesamecare-oss/redlock';
+export {
+  ResourceLockedError,
+  ExecutionError as LockExecutionError,
+  type Lock,
+} from '@sesamecare-oss/redlock';
 
 /**
  * A Redlock over the given clients. With one Redis (the usual deployment) it is a single-instance lock;

@@ -42,9 +42,18 @@ export function createValidatedWorker<Q extends QueueName, R>(options: Validated
       const definition = jobDefinition(queue, job.name);
       const parsed = definition?.schema.safeParse(job.data);
       if (!definition || !parsed || !parsed.success) {
-        const details = parsed && !parsed.success ? describeIssues(parsed.error.issues, 'data') : [{ path: 'name', message: `unknown job name "${job.name}"` }];
-        const error = new ValidationError(`invalid job ${queue}/${job.name}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);
-        logger.warn({ module: 'queue', action: 'validate_job', status: 'invalid', queue, job_id: job.id, details }, error.message);
+        const details =
+          parsed && !parsed.success
+            ? describeIssues(parsed.error.issues, 'data')
+            : [{ path: 'name', message: `unknown job name "${job.name}"` }];
+        const error = new ValidationError(
+          `invalid job ${queue}/${job.name}: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
+          details,
+        );
+        logger.warn(
+          { module: 'queue', action: 'validate_job', status: 'invalid', queue, job_id: job.id, details },
+          error.message,
+        );
         try {
           await options.onInvalid?.(job, error);
         } catch (hookError) {

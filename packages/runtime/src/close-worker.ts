@@ -20,6 +20,9 @@ export async function closeWorker(worker: ClosableWorker, graceMs = 10_000): Pro
   if (closed) return;
   // The forced close can hang on a dead connection too; the process exits soon after anyway.
   let forceTimer: NodeJS.Timeout | undefined;
-  await Promise.race([worker.close(true).catch(() => {}), new Promise((resolve) => (forceTimer = setTimeout(resolve, 2000)))]);
+  await Promise.race([
+    worker.close(true).catch(() => {}),
+    new Promise((resolve) => (forceTimer = setTimeout(resolve, 2000))),
+  ]);
   clearTimeout(forceTimer);
 }

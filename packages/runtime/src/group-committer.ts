@@ -45,7 +45,8 @@ export class GroupCommitter<T, R> {
 
   private pump(): void {
     const { priorityOf, maxInFlight, maxGroupSize } = this.options;
-    if (priorityOf && this.inFlight < maxInFlight && this.queue.length > 1) this.queue.sort((a, b) => priorityOf(b.item) - priorityOf(a.item));
+    if (priorityOf && this.inFlight < maxInFlight && this.queue.length > 1)
+      this.queue.sort((a, b) => priorityOf(b.item) - priorityOf(a.item));
     while (this.inFlight < maxInFlight && this.queue.length > 0) {
       const group = this.queue.splice(0, maxGroupSize);
       this.inFlight += 1;

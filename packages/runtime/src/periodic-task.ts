@@ -40,7 +40,10 @@ export class PeriodicTask {
     this.running = this.options
       .run()
       .catch((error: unknown) =>
-        this.options.logger.warn({ module: this.options.name, action: 'run', status: 'error', err: error }, `${this.options.name} failed; will try again`),
+        this.options.logger.warn(
+          { module: this.options.name, action: 'run', status: 'error', err: error },
+          `${this.options.name} failed; will try again`,
+        ),
       )
       .finally(() => {
         this.running = undefined;

@@ -9,7 +9,11 @@ import { ConfigError, ValidationError, parsePolicyYaml } from '@warden/domain';
  *
  * @param what - how the file is named in messages, e.g. `supervisor policy`.
  */
-export async function loadPolicyFile<S extends z.ZodType>(path: string, schema: S, what: string): Promise<z.output<S>> {
+export async function loadPolicyFile<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  what: string,
+): Promise<z.output<S>> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -19,7 +23,8 @@ export async function loadPolicyFile<S extends z.ZodType>(path: string, schema: 
   try {
     return parsePolicyYaml(text, schema, path);
   } catch (error) {
-    if (error instanceof ValidationError) throw new ConfigError(`invalid ${what}: ${error.message}`, error.details);
+    if (error instanceof ValidationError)
+      throw new ConfigError(`invalid ${what}: ${error.message}`, error.details);
     throw error;
   }
 }

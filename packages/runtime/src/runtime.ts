@@ -46,9 +46,14 @@ export interface ServiceRuntime {
  * (throws `MigrationsBehindError`). On failure everything already opened is closed again.
  */
 export async function openRuntime(options: OpenRuntimeOptions): Promise<ServiceRuntime> {
-  const logger = options.logger ?? createLogger({ service: options.service, level: options.config.LOG_LEVEL });
+  const logger =
+    options.logger ?? createLogger({ service: options.service, level: options.config.LOG_LEVEL });
   const registry = createMetricsRegistry(options.service);
-  const db = createDb({ url: options.config.DATABASE_URL, maxConnections: options.maxDbConnections ?? 10, applicationName: options.service });
+  const db = createDb({
+    url: options.config.DATABASE_URL,
+    maxConnections: options.maxDbConnections ?? 10,
+    applicationName: options.service,
+  });
   const redis = createRedis(options.config.REDIS_URL, 'general');
   const readiness: Record<string, ReadinessCheck> = {
     postgres: () => pingDatabase(db),
@@ -63,7 +68,8 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<ServiceR
   };
   try {
     await assertMigrationsCurrent(db);
-    if (options.opsPort !== undefined) ops = await startOpsServer({ port: options.opsPort, registry, readiness });
+    if (options.opsPort !== undefined)
+      ops = await startOpsServer({ port: options.opsPort, registry, readiness });
   } catch (error) {
     await close().catch(() => {});
     throw error;

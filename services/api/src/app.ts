@@ -6,7 +6,12 @@ import { authenticate, requireScope } from './auth.js';
 import { bullBoardRouter, conformBullBoardErrors } from './bull-board.js';
 import { API_PREFIX, mountRoutes } from './define-route.js';
 import { errorMiddleware, notFoundRoute } from './http-errors.js';
-import { refuseHostileBody, refuseHostileQuery, refuseMalformedPath, requireJsonBody } from './input-guards.js';
+import {
+  refuseHostileBody,
+  refuseHostileQuery,
+  refuseMalformedPath,
+  requireJsonBody,
+} from './input-guards.js';
 import { createApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { API_ROUTES } from './routes/index.js';
@@ -58,7 +63,12 @@ export function createApp(options: AppOptions): Express {
   const bullBoard = bullBoardRouter(options.queues, BULL_BOARD_PATH);
   app.use(
     BULL_BOARD_PATH,
-    authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000, allowBasic: true, realm: 'Warden Bull Board' }),
+    authenticate({
+      db: options.db,
+      cacheTtlMs: options.authCacheTtlMs ?? 10_000,
+      allowBasic: true,
+      realm: 'Warden Bull Board',
+    }),
     requireScope('admin'),
     conformBullBoardErrors,
     bullBoard,
@@ -70,7 +80,11 @@ export function createApp(options: AppOptions): Express {
   v1.use(requireJsonBody);
   v1.use(express.json({ limit: options.maxBody ?? '5mb', type: ['application/json', 'application/*+json'] }));
   // Non-strict, case-insensitive routing also serves `/Changesets/`: compare as the router would match.
-  v1.use(refuseHostileBody((req) => req.method === 'POST' && req.path.toLowerCase().replace(/\/+$/, '') === '/changesets'));
+  v1.use(
+    refuseHostileBody(
+      (req) => req.method === 'POST' && req.path.toLowerCase().replace(/\/+$/, '') === '/changesets',
+    ),
+  );
   v1.use(authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000 }));
   mountRoutes(v1, API_PREFIX, API_ROUTES, {
     db: options.db,
@@ -87,14 +101,19 @@ export function createApp(options: AppOptions): Express {
   return app;
 }
 
-function requestLogging(logger: Logger, histogram: ReturnType<typeof createApiMetrics>['requestDuration']): RequestHandler {
+function requestLogging(
+  logger: Logger,
+  histogram: ReturnType<typeof createApiMetrics>['requestDuration'],
+): RequestHandler {
   const log = logger.child({ module: 'http' });
   return (req, res, next) => {
     const started = performance.now();
     res.on('finish', () => {
       const latency = performance.now() - started;
       // The matched route pattern keeps label cardinality bounded; unmatched paths collapse into one label.
-      const route = (req.route?.path as string | undefined) ? `${req.baseUrl}${req.route.path}` : req.baseUrl || 'unmatched';
+      const route = (req.route?.path as string | undefined)
+        ? `${req.baseUrl}${req.route.path}`
+        : req.baseUrl || 'unmatched';
       histogram.observe({ method: req.method, route, status: String(res.statusCode) }, latency / 1000);
       const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
       log[level](

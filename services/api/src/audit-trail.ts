@@ -19,5 +19,8 @@ export interface AuditTrail {
 export async function auditTrailPage(db: Db, tenantId: string, trail: AuditTrail, query: PageQuery) {
   const after = readCursor(query.cursor, AuditCursorSchema);
   await trail.assertExists();
-  return listTaskAudits(db, tenantId, trail.taskId, { limit: query.limit, ...(after ? { afterAuditId: after.after } : {}) });
+  return listTaskAudits(db, tenantId, trail.taskId, {
+    limit: query.limit,
+    ...(after ? { afterAuditId: after.after } : {}),
+  });
 }

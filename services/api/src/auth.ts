@@ -39,7 +39,9 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
     const key = readKey(req.headers.authorization, options.allowBasic ?? false);
     if (!key) {
       if (options.allowBasic) res.setHeader('www-authenticate', `Basic realm="${options.realm ?? 'Warden'}"`);
-      throw new UnauthorizedError('missing or malformed Authorization header; send "Authorization: Bearer <api key>"');
+      throw new UnauthorizedError(
+        'missing or malformed Authorization header; send "Authorization: Bearer <api key>"',
+      );
     }
     const hash = hashApiKey(key);
     const now = Date.now();
@@ -48,14 +50,19 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
       const found = await findActiveApiKeyByHash(options.db, hash);
       if (!found) {
         cache.delete(hash);
-        if (options.allowBasic) res.setHeader('www-authenticate', `Basic realm="${options.realm ?? 'Warden'}"`);
+        if (options.allowBasic)
+          res.setHeader('www-authenticate', `Basic realm="${options.realm ?? 'Warden'}"`);
         throw new UnauthorizedError('invalid or revoked API key');
       }
       if (cache.size >= MAX_CACHED_KEYS) cache.clear();
       record = { record: found, expiresAt: now + ttl };
       if (ttl > 0) cache.set(hash, record);
     }
-    res.locals.auth = { keyId: record.record.keyId, tenantId: record.record.tenantId, scopes: record.record.scopes } satisfies AuthContext;
+    res.locals.auth = {
+      keyId: record.record.keyId,
+      tenantId: record.record.tenantId,
+      scopes: record.record.scopes,
+    } satisfies AuthContext;
     next();
   };
 }

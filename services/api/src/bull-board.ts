@@ -19,7 +19,8 @@ export function bullBoardRouter(queues: WardenQueues, basePath: string): Router 
 // BullMQ's refusals of an action on a job in the wrong state, or on one that is gone. Bull Board answers every
 // thrown error with a 500; these are the caller asking for something the job's state does not allow.
 const GONE = /\bnot found\b|does not exist|Missing key for job/i;
-const WRONG_STATE = /is not in the \w+ state|could not be removed|is locked|is not paused|already (exists|completed|failed)/i;
+const WRONG_STATE =
+  /is not in the \w+ state|could not be removed|is locked|is not paused|already (exists|completed|failed)/i;
 
 interface BullBoardErrorBody {
   error?: { key?: unknown; code?: unknown; message?: unknown; details?: unknown };
@@ -45,7 +46,12 @@ export const conformBullBoardErrors: RequestHandler = (_req, res, next) => {
     const code = (key ?? 'bad_request').replace(/^ERRORS\./, '').toLowerCase();
     return json({
       ...original,
-      error: { ...original.error, code: res.statusCode >= 500 ? 'internal' : code, message, details: [{ path: '(request)', message }] },
+      error: {
+        ...original.error,
+        code: res.statusCode >= 500 ? 'internal' : code,
+        message,
+        details: [{ path: '(request)', message }],
+      },
     });
   };
   next();

@@ -66,7 +66,11 @@ type ParamsOf<P> = { [K in keyof P]: P[K] extends PathParam<infer S> ? z.output<
 type QueryOf<Q> = Q extends z.ZodType ? z.output<Q> : undefined;
 type BodyOf<B> = B extends z.ZodType ? z.output<B> : B extends BodyReader<infer T> ? T : undefined;
 
-export interface RouteSpec<P extends Record<string, PathParam>, Q extends z.ZodObject | undefined, B extends BodySpec | undefined> {
+export interface RouteSpec<
+  P extends Record<string, PathParam>,
+  Q extends z.ZodObject | undefined,
+  B extends BodySpec | undefined,
+> {
   method: HttpMethod;
   /** The public path in OpenAPI syntax: `/v1/tasks/{id}`. */
   path: `${typeof API_PREFIX}/${string}`;
@@ -132,7 +136,9 @@ export function defineRoute<
   const named = [...spec.path.matchAll(PLACEHOLDER)].map((m) => m[1]!);
   const declared = Object.keys(spec.params ?? {});
   if (named.join() !== declared.join())
-    throw new Error(`${spec.method.toUpperCase()} ${spec.path}: the path names {${named.join('}, {')}} but params declares ${declared.join(', ') || 'none'}`);
+    throw new Error(
+      `${spec.method.toUpperCase()} ${spec.path}: the path names {${named.join('}, {')}} but params declares ${declared.join(', ') || 'none'}`,
+    );
   const scopes: readonly Scope[] = typeof spec.scope === 'string' ? [spec.scope] : spec.scope;
 
   return {
@@ -141,7 +147,8 @@ export function defineRoute<
       const auth = authOf(res);
       assertAnyScope(auth, scopes);
       const params: Record<string, unknown> = {};
-      for (const [name, param] of Object.entries(spec.params ?? {})) params[name] = parseOrThrow(param.schema, req.params[name], param.what);
+      for (const [name, param] of Object.entries(spec.params ?? {}))
+        params[name] = parseOrThrow(param.schema, req.params[name], param.what);
       const query = spec.query ? parseOrThrow(spec.query, req.query, 'query') : undefined;
       const body = readBody(spec.body, req.body as unknown);
       const answer = await handler({ params, query, body, auth, deps } as RouteInput<P, Q, B>);
@@ -172,6 +179,14 @@ export function expressPathOf(path: string, mountPath: string): string {
 }
 
 /** Serves `routes` on `router`, which the app mounts at `mountPath`. */
-export function mountRoutes(router: Router, mountPath: string, routes: readonly Route[], deps: ApiDeps): void {
-  for (const route of routes) router[route.spec.method](expressPathOf(route.spec.path, mountPath), (req, res) => route.serve(req, res, deps));
+export function mountRoutes(
+  router: Router,
+  mountPath: string,
+  routes: readonly Route[],
+  deps: ApiDeps,
+): void {
+  for (const route of routes)
+    router[route.spec.method](expressPathOf(route.spec.path, mountPath), (req, res) =>
+      route.serve(req, res, deps),
+    );
 }

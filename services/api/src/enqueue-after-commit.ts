@@ -14,7 +14,10 @@ export interface DeferredEnqueueLog {
  * durable but was never queued. So a failed or timed-out enqueue is logged and the request still succeeds.
  * Returns false when the enqueue was deferred to that poller.
  */
-export async function enqueueAfterCommit(enqueue: () => Promise<unknown>, deferred: DeferredEnqueueLog): Promise<boolean> {
+export async function enqueueAfterCommit(
+  enqueue: () => Promise<unknown>,
+  deferred: DeferredEnqueueLog,
+): Promise<boolean> {
   try {
     await enqueue();
     return true;

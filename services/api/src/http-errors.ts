@@ -33,27 +33,49 @@ export function clientErrorOf(error: unknown): ClientErrorReply | undefined {
   if (error === null || typeof error !== 'object') return undefined;
   const { type, status, statusCode } = error as { type?: unknown; status?: unknown; statusCode?: unknown };
   const message = error instanceof Error ? error.message : String(error);
-  const httpStatus = typeof status === 'number' ? status : typeof statusCode === 'number' ? statusCode : undefined;
+  const httpStatus =
+    typeof status === 'number' ? status : typeof statusCode === 'number' ? statusCode : undefined;
   if (type === 'entity.too.large') {
     const limit = (error as { limit?: number }).limit;
     const text = `request body is larger than the limit${limit ? ` of ${limit} bytes` : ''}`;
     return { status: 413, body: errorBody('payload_too_large', text, [{ path: '(root)', message: text }]) };
   }
   if (type === 'entity.parse.failed') {
-    return { status: 400, body: errorBody('invalid_json', 'request body is not valid JSON', [{ path: '(root)', message }]) };
+    return {
+      status: 400,
+      body: errorBody('invalid_json', 'request body is not valid JSON', [{ path: '(root)', message }]),
+    };
   }
   if (type === 'encoding.unsupported') {
-    return { status: 415, body: errorBody('unsupported_encoding', message, [{ path: CONTENT_ENCODING, message: 'send identity, gzip, deflate or br' }]) };
+    return {
+      status: 415,
+      body: errorBody('unsupported_encoding', message, [
+        { path: CONTENT_ENCODING, message: 'send identity, gzip, deflate or br' },
+      ]),
+    };
   }
   if (type === 'charset.unsupported') {
-    return { status: 415, body: errorBody('unsupported_encoding', message, [{ path: CONTENT_TYPE, message: 'JSON is read as UTF-8; send charset=utf-8 or none' }]) };
+    return {
+      status: 415,
+      body: errorBody('unsupported_encoding', message, [
+        { path: CONTENT_TYPE, message: 'JSON is read as UTF-8; send charset=utf-8 or none' },
+      ]),
+    };
   }
   // A body that claims gzip/deflate/br but does not decompress: body-parser wraps zlib's error as a 400
   // without a `type`; the zlib code (Z_DATA_ERROR, ERR_BROTLI_…, ERR__ERROR_FORMAT_PADDING_1…) says what it was.
   const code = (error as { code?: unknown }).code;
-  if (httpStatus === 400 && type === undefined && typeof code === 'string' && /^(Z_|ERR_BROTLI|ERR__|ERR_ZSTD)/.test(code)) {
+  if (
+    httpStatus === 400 &&
+    type === undefined &&
+    typeof code === 'string' &&
+    /^(Z_|ERR_BROTLI|ERR__|ERR_ZSTD)/.test(code)
+  ) {
     const text = `request body does not decode as its Content-Encoding says: ${message}`;
-    return { status: 400, body: errorBody('invalid_encoding', text, [{ path: CONTENT_ENCODING, message: text }]) };
+    return {
+      status: 400,
+      body: errorBody('invalid_encoding', text, [{ path: CONTENT_ENCODING, message: text }]),
+    };
   }
   // The router could not percent-decode a path parameter (`/v1/tasks/%E0%A4%A`): it marks the URIError 400.
   if (error instanceof URIError) {
@@ -61,7 +83,12 @@ export function clientErrorOf(error: unknown): ClientErrorReply | undefined {
     return { status: 400, body: errorBody('invalid_path', text, [{ path: '(path)', message: text }]) };
   }
   // Any other http-errors 4xx (request.aborted, request.size.invalid, …) keeps its status and message.
-  if (httpStatus !== undefined && httpStatus >= 400 && httpStatus < 500 && (type !== undefined || (error as { expose?: unknown }).expose === true)) {
+  if (
+    httpStatus !== undefined &&
+    httpStatus >= 400 &&
+    httpStatus < 500 &&
+    (type !== undefined || (error as { expose?: unknown }).expose === true)
+  ) {
     return { status: httpStatus, body: errorBody('bad_request', message, [{ path: '(request)', message }]) };
   }
   return undefined;
@@ -87,11 +114,25 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       const status = statusOf(error);
       if (status === 401 && !res.hasHeader('www-authenticate')) res.setHeader('www-authenticate', 'Bearer');
       // Warden's own faults (a 5xx) are logged as such; the caller gets the code and message, never a stack.
-      if (status >= 500) logger.error({ module: 'http', action: 'request', status: 'error', method: req.method, path: req.path, err: error }, error.message);
+      if (status >= 500)
+        logger.error(
+          {
+            module: 'http',
+            action: 'request',
+            status: 'error',
+            method: req.method,
+            path: req.path,
+            err: error,
+          },
+          error.message,
+        );
       res.status(status).json(errorBody(error.code, error.message, error.details));
       return;
     }
-    logger.error({ module: 'http', action: 'request', status: 'error', method: req.method, path: req.path, err: error }, 'unhandled error');
+    logger.error(
+      { module: 'http', action: 'request', status: 'error', method: req.method, path: req.path, err: error },
+      'unhandled error',
+    );
     res.status(500).json(errorBody('internal', 'internal error; the request was logged'));
   };
 }

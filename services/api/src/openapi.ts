@@ -21,7 +21,8 @@ const COMMON_RESPONSES: Record<number, ResponseSpec> = {
 };
 
 function responseOf(spec: ResponseSpec): ResponseConfig {
-  if (typeof spec === 'string') return { description: spec, content: { 'application/json': { schema: ErrorSchema } } };
+  if (typeof spec === 'string')
+    return { description: spec, content: { 'application/json': { schema: ErrorSchema } } };
   return { description: spec.description, content: { 'application/json': { schema: spec.schema } } };
 }
 
@@ -45,7 +46,11 @@ export function buildOpenApiDocument(): object {
 
 function generate(routes: readonly Route[]): object {
   const registry = new OpenAPIRegistry();
-  const bearer = registry.registerComponent('securitySchemes', 'apiKey', { type: 'http', scheme: 'bearer', description: 'A Warden API key (`wdn_…`)' });
+  const bearer = registry.registerComponent('securitySchemes', 'apiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A Warden API key (`wdn_…`)',
+  });
   const security = [{ [bearer.name]: [] }];
   for (const { spec } of routes) {
     const params = Object.entries(spec.params ?? {});
@@ -57,15 +62,31 @@ function generate(routes: readonly Route[]): object {
       description: [spec.description, scopeSentence(spec.scope)].filter(Boolean).join(' '),
       security,
       request: {
-        ...(params.length > 0 ? { params: z.object(Object.fromEntries(params.map(([name, p]) => [name, p.schema.meta({ description: p.description })]))) } : {}),
+        ...(params.length > 0
+          ? {
+              params: z.object(
+                Object.fromEntries(
+                  params.map(([name, p]) => [name, p.schema.meta({ description: p.description })]),
+                ),
+              ),
+            }
+          : {}),
         ...(spec.query ? { query: spec.query } : {}),
-        ...(spec.body ? { body: { content: { 'application/json': { schema: bodySchemaOf(spec.body) } } } } : {}),
+        ...(spec.body
+          ? { body: { content: { 'application/json': { schema: bodySchemaOf(spec.body) } } } }
+          : {}),
       },
-      responses: Object.fromEntries(Object.entries(responses).map(([status, response]) => [status, responseOf(response)])),
+      responses: Object.fromEntries(
+        Object.entries(responses).map(([status, response]) => [status, responseOf(response)]),
+      ),
     });
   }
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
-    info: { title: 'Warden API', version: '0.1.0', description: 'Control plane for running autonomous AI agents safely in production.' },
+    info: {
+      title: 'Warden API',
+      version: '0.1.0',
+      description: 'Control plane for running autonomous AI agents safely in production.',
+    },
   });
 }

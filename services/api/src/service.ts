@@ -22,10 +22,20 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   }
   const [status, reason, code, message] =
     error.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'the request line and headers are larger than 16 KB']
+      ? [
+          431,
+          'Request Header Fields Too Large',
+          'headers_too_large',
+          'the request line and headers are larger than 16 KB',
+        ]
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? [408, 'Request Timeout', 'request_timeout', 'the request was not received in time']
-        : [400, 'Bad Request', 'bad_request', `the request is not valid HTTP (${error.code ?? 'parse error'})`];
+        : [
+            400,
+            'Bad Request',
+            'bad_request',
+            `the request is not valid HTTP (${error.code ?? 'parse error'})`,
+          ];
   const body = JSON.stringify(errorBody(code, message, [{ path: '(request)', message }]));
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -57,7 +67,12 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
     async start() {
       // The policy first: a bad file stops the API before it opens any connection.
       const writeGate = await loadWriteGatePolicyFile(config.WRITEGATE_POLICY_FILE);
-      runtime = await openRuntime({ service: 'api', config, maxDbConnections: config.DB_POOL_SIZE, ...(options.logger ? { logger: options.logger } : {}) });
+      runtime = await openRuntime({
+        service: 'api',
+        config,
+        maxDbConnections: config.DB_POOL_SIZE,
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
       producer = createRedis(config.REDIS_URL, 'producer');
       queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
       const producerConnection = producer;
@@ -83,7 +98,10 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
       });
       // Keep-alive longer than typical load balancers' idle timeout, so they close first.
       listening.keepAliveTimeout = 65_000;
-      runtime.logger.info({ module: 'lifecycle', action: 'start', status: 'ok', port: this.port() }, `api listening on :${this.port()}`);
+      runtime.logger.info(
+        { module: 'lifecycle', action: 'start', status: 'ok', port: this.port() },
+        `api listening on :${this.port()}`,
+      );
     },
     async stop() {
       const current = server;

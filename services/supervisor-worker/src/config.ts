@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { auditKeysField, commonEnvShape, parseConfig, portField } from '@warden/domain';
 
-const int = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+const int = (min: number, max: number, fallback: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
 
 export const configSchema = z.object({
   ...commonEnvShape,

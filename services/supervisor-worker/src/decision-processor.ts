@@ -132,7 +132,16 @@ export class DecisionProcessor {
         if (claimed.length === 1) {
           results.set(keyOf(claimed[0]!), await this.recordFailure(claimed[0]!, groupError));
         } else {
-          this.options.logger.warn({ module: 'supervisor', action: 'group_commit', status: 'retry_singly', size: claimed.length, err: groupError }, 'group failed; deciding its events one by one');
+          this.options.logger.warn(
+            {
+              module: 'supervisor',
+              action: 'group_commit',
+              status: 'retry_singly',
+              size: claimed.length,
+              err: groupError,
+            },
+            'group failed; deciding its events one by one',
+          );
           for (const claim of claimed) {
             try {
               for (const [key, outcome] of await this.decideAndApply([claim])) results.set(key, outcome);
@@ -155,7 +164,9 @@ export class DecisionProcessor {
       const contexts = await lockTaskContexts(trx, claims);
       const owned = await completeClaimedEvents(trx, claims);
       const mine = claims.filter((claim) => owned.has(String(claim.inbox_id)));
-      for (const claim of claims) if (!owned.has(String(claim.inbox_id))) outcomes.set(keyOf(claim), { status: 'skipped', reason: 'claim_lost' });
+      for (const claim of claims)
+        if (!owned.has(String(claim.inbox_id)))
+          outcomes.set(keyOf(claim), { status: 'skipped', reason: 'claim_lost' });
       if (mine.length === 0) return new Date();
       // Events of one task apply in inbox order, whichever group they landed in: earlier events of these
       // tasks that are not decided yet (pending, failed, or claimed by a group still waiting for the task
@@ -168,7 +179,11 @@ export class DecisionProcessor {
           await trx
             .selectFrom('decisions')
             .select('decision_id')
-            .where('decision_id', 'in', mine.map((c) => decisionIdFor(c.tenant_id, c.event_id)))
+            .where(
+              'decision_id',
+              'in',
+              mine.map((c) => decisionIdFor(c.tenant_id, c.event_id)),
+            )
             .execute()
         ).map((r) => r.decision_id),
       );
@@ -181,33 +196,82 @@ export class DecisionProcessor {
         .sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
       if (toDecide.length === 0) return new Date();
 
-      const needsHolders = toDecide.some((c) => c.event_type === 'TASK_CREATED' && Array.isArray(c.payload.exclusive_resources) && c.payload.exclusive_resources.length > 0);
-      const holders: Map<string, RunningTaskResources[]> = needsHolders ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))]) : new Map();
+      const needsHolders = toDecide.some(
+        (c) =>
+          c.event_type === 'TASK_CREATED' &&
+          Array.isArray(c.payload.exclusive_resources) &&
+          c.payload.exclusive_resources.length > 0,
+      );
+      const holders: Map<string, RunningTaskResources[]> = needsHolders
+        ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))])
+        : new Map();
       const state: DecisionState = { tasks: contexts, holders };
       const decidedPlans = await this.decider.decideInOrder(toDecide.map(toTaskEvent), state);
       const plans = toDecide.map((claim, index) => ({ claim, plan: decidedPlans[index]! }));
       const touched = new Map<string, TaskUpdate>();
       for (const { claim } of plans) {
         const task = state.tasks.get(taskStateKey(claim))!;
-        touched.set(taskStateKey(claim), { tenant_id: claim.tenant_id, task_id: claim.task_id, status: task.status ?? 'running', retry_count: task.retry_count, metadata: task.metadata });
+        touched.set(taskStateKey(claim), {
+          tenant_id: claim.tenant_id,
+          task_id: claim.task_id,
+          status: task.status ?? 'running',
+          retry_count: task.retry_count,
+          metadata: task.metadata,
+        });
       }
 
-      await insertDecisions(trx, plans.map(({ claim, plan }) => ({ tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, decision: plan.decision })));
+      await insertDecisions(
+        trx,
+        plans.map(({ claim, plan }) => ({
+          tenant_id: claim.tenant_id,
+          task_id: claim.task_id,
+          event_id: claim.event_id,
+          decision: plan.decision,
+        })),
+      );
       await updateTasks(trx, [...touched.values()]);
       await openGates(
         trx,
-        plans.flatMap(({ claim, plan }) => (plan.gate ? [{ tenant_id: claim.tenant_id, task_id: claim.task_id, ...plan.gate, decision_id: plan.decision.decision_id }] : [])),
+        plans.flatMap(({ claim, plan }) =>
+          plan.gate
+            ? [
+                {
+                  tenant_id: claim.tenant_id,
+                  task_id: claim.task_id,
+                  ...plan.gate,
+                  decision_id: plan.decision.decision_id,
+                },
+              ]
+            : [],
+        ),
       );
       const processedAt = new Date();
       const audits: NewAudit[] = plans.flatMap(({ claim, plan }) =>
-        plan.audits.map((audit) => ({ ...audit, tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, source_event_ts: claim.event_ts })),
+        plan.audits.map((audit) => ({
+          ...audit,
+          tenant_id: claim.tenant_id,
+          task_id: claim.task_id,
+          event_id: claim.event_id,
+          source_event_ts: claim.event_ts,
+        })),
       );
       await appendAudits(trx, audits, processedAt);
       await this.options.beforeCommit?.(trx, mine);
 
       for (const { claim, plan } of plans) {
-        outcomes.set(keyOf(claim), { status: 'decided', decision_id: plan.decision.decision_id, decision_type: plan.decision.decision_type });
-        decided.push({ tenant_id: claim.tenant_id, task_id: claim.task_id, event_id: claim.event_id, decision_id: plan.decision.decision_id, decision_type: plan.decision.decision_type, event_ts: claim.event_ts });
+        outcomes.set(keyOf(claim), {
+          status: 'decided',
+          decision_id: plan.decision.decision_id,
+          decision_type: plan.decision.decision_type,
+        });
+        decided.push({
+          tenant_id: claim.tenant_id,
+          task_id: claim.task_id,
+          event_id: claim.event_id,
+          decision_id: plan.decision.decision_id,
+          decision_type: plan.decision.decision_type,
+          event_ts: claim.event_ts,
+        });
       }
       return processedAt;
     });
@@ -222,9 +286,14 @@ export class DecisionProcessor {
       }
     }
     if (decided.length > 0 && this.options.onDecided) {
-      await this.options.onDecided(decided).catch((error) =>
-        this.options.logger.warn({ module: 'supervisor', action: 'publish', status: 'error', err: error }, 'decisions are committed but could not be published'),
-      );
+      await this.options
+        .onDecided(decided)
+        .catch((error) =>
+          this.options.logger.warn(
+            { module: 'supervisor', action: 'publish', status: 'error', err: error },
+            'decisions are committed but could not be published',
+          ),
+        );
     }
     return outcomes;
   }
@@ -233,10 +302,22 @@ export class DecisionProcessor {
   private async recordFailure(claim: ClaimedEvent, error: unknown): Promise<EventOutcome> {
     const message = error instanceof Error ? error.message : String(error);
     const delay = Math.min(this.retryBaseDelayMs * 2 ** Math.max(0, claim.attempts - 1), 300_000);
-    const status = await failClaimedEvent(this.options.db, claim, message, { maxAttempts: this.maxAttempts, retryDelayMs: delay });
+    const status = await failClaimedEvent(this.options.db, claim, message, {
+      maxAttempts: this.maxAttempts,
+      retryDelayMs: delay,
+    });
     if (status === undefined) return { status: 'skipped', reason: 'claim_lost' };
     this.options.metrics?.failed.inc({ outcome: status });
-    const log = { module: 'supervisor', action: 'decide', status, tenant_id: claim.tenant_id, event_id: claim.event_id, attempts: claim.attempts, error_code: 'processing_failed', err: error };
+    const log = {
+      module: 'supervisor',
+      action: 'decide',
+      status,
+      tenant_id: claim.tenant_id,
+      event_id: claim.event_id,
+      attempts: claim.attempts,
+      error_code: 'processing_failed',
+      err: error,
+    };
     if (status === 'dead') {
       this.options.logger.error(log, `event is dead after ${claim.attempts} attempts`);
       await auditDeadEvents(this.options.db, [claim], message);
@@ -248,7 +329,16 @@ export class DecisionProcessor {
 }
 
 /** A `SUPERVISOR_EVENT_DEAD` audit row per event that gave up, so the trail shows what was never decided. */
-export async function auditDeadEvents(db: Db, rows: ReadonlyArray<Pick<ClaimedEvent, 'tenant_id' | 'task_id' | 'event_id' | 'event_type' | 'event_ts' | 'attempts' | 'error'>>, error?: string): Promise<void> {
+export async function auditDeadEvents(
+  db: Db,
+  rows: ReadonlyArray<
+    Pick<
+      ClaimedEvent,
+      'tenant_id' | 'task_id' | 'event_id' | 'event_type' | 'event_ts' | 'attempts' | 'error'
+    >
+  >,
+  error?: string,
+): Promise<void> {
   if (rows.length === 0) return;
   await db.transaction().execute((trx) =>
     appendAudits(
@@ -261,7 +351,12 @@ export async function auditDeadEvents(db: Db, rows: ReadonlyArray<Pick<ClaimedEv
         decision_id: null,
         event_id: row.event_id,
         source_event_ts: row.event_ts,
-        payload: { event_id: row.event_id, event_type: row.event_type, attempts: row.attempts, error: error ?? row.error ?? 'unknown' },
+        payload: {
+          event_id: row.event_id,
+          event_type: row.event_type,
+          attempts: row.attempts,
+          error: error ?? row.error ?? 'unknown',
+        },
       })),
     ),
   );

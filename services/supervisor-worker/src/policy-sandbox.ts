@@ -38,7 +38,9 @@ export interface PolicySandboxOptions {
   onPolicyStopped?: (reason: 'budget' | 'crash') => void;
 }
 
-type CallOutcome = { kind: 'decided'; plans: DecisionPlan[] } | { kind: 'stopped'; index: number; error: string; cpuMs: number };
+type CallOutcome =
+  | { kind: 'decided'; plans: DecisionPlan[] }
+  | { kind: 'stopped'; index: number; error: string; cpuMs: number };
 
 interface RunningCall {
   id: number;
@@ -77,7 +79,9 @@ export class PolicySandbox {
   /** Starts the threads; rejects when one cannot start (a bad registry module stops the service here). */
   async start(): Promise<void> {
     if (this.options.registryModule) {
-      const module = (await import(this.options.registryModule)) as { createPolicyRegistry: () => PolicyRegistry };
+      const module = (await import(this.options.registryModule)) as {
+        createPolicyRegistry: () => PolicyRegistry;
+      };
       this.registry = module.createPolicyRegistry();
     }
     const count = this.options.threads ?? 1;
@@ -113,7 +117,10 @@ export class PolicySandbox {
       // The events before the stopped one were decided by the lost thread; their plans went with it.
       if (outcome.index > 0) plans.push(...(await this.decideInOrder(rest.slice(0, outcome.index), state)));
       const stopped = rest[outcome.index]!;
-      const plan = decideFailClosed(inputFor(stopped, state, this.options.policy), this.registry, { error: outcome.error, elapsed_ms: outcome.cpuMs });
+      const plan = decideFailClosed(inputFor(stopped, state, this.options.policy), this.registry, {
+        error: outcome.error,
+        elapsed_ms: outcome.cpuMs,
+      });
       applyPlan(state, stopped, plan);
       plans.push(plan);
       rest = rest.slice(outcome.index + 1);
@@ -127,7 +134,10 @@ export class PolicySandbox {
     try {
       return await new Promise<CallOutcome>((resolve, reject) => {
         thread.running = { id, resolve, reject };
-        thread.eventTypes.set(id, events.map((event) => event.event_type));
+        thread.eventTypes.set(
+          id,
+          events.map((event) => event.event_type),
+        );
         thread.worker.postMessage({ id, events: [...events], state } satisfies PolicyCall);
       });
     } finally {
@@ -152,7 +162,8 @@ export class PolicySandbox {
   private spawn(): PolicyThread {
     const progress = new SharedArrayBuffer(8);
     const data: PolicyWorkerData = {
-      entry: new URL(`./policy-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url).href,
+      entry: new URL(`./policy-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)
+        .href,
       policy: this.options.policy,
       progress,
       ...(this.options.registryModule ? { registryModule: this.options.registryModule } : {}),
@@ -169,7 +180,13 @@ export class PolicySandbox {
       else if (thread.running?.id === message.id) {
         if (message.kind === 'decided') thread.running.resolve({ kind: 'decided', plans: message.plans });
         // Whatever failed in the thread, the event it was on fails closed; the rest are decided again.
-        else thread.running.resolve({ kind: 'stopped', index: thread.currentIndex(message.id), error: `the policy worker failed: ${message.error}`, cpuMs: 0 });
+        else
+          thread.running.resolve({
+            kind: 'stopped',
+            index: thread.currentIndex(message.id),
+            error: `the policy worker failed: ${message.error}`,
+            cpuMs: 0,
+          });
       }
     });
     const lost = (error: Error) => {
@@ -182,7 +199,12 @@ export class PolicySandbox {
       const running = thread.running;
       if (running) {
         this.options.onPolicyStopped?.('crash');
-        running.resolve({ kind: 'stopped', index: thread.currentIndex(running.id), error: `the policy worker died: ${error.message}`, cpuMs: 0 });
+        running.resolve({
+          kind: 'stopped',
+          index: thread.currentIndex(running.id),
+          error: `the policy worker died: ${error.message}`,
+          cpuMs: 0,
+        });
       }
       this.replace(thread);
     };
@@ -207,7 +229,17 @@ export class PolicySandbox {
       if (index >= 0) this.threads[index] = fresh;
       fresh.ready.then(
         () => (this.closed ? undefined : this.release(fresh)),
-        (error: unknown) => this.options.logger.error({ module: 'supervisor', action: 'policy_sandbox', status: 'error', err: error, failed_boots: failedBoots + 1 }, 'a policy worker could not start'),
+        (error: unknown) =>
+          this.options.logger.error(
+            {
+              module: 'supervisor',
+              action: 'policy_sandbox',
+              status: 'error',
+              err: error,
+              failed_boots: failedBoots + 1,
+            },
+            'a policy worker could not start',
+          ),
       );
     };
     if (delayMs === 0) respawn();
@@ -230,9 +262,22 @@ export class PolicySandbox {
       const cpuMs = cpu === undefined ? wallMs : cpu - running.watch.cpuAtMs;
       if (cpuMs <= this.budgetMs && wallMs <= this.wallLimitMs) continue;
 
-      const what = cpuMs > this.budgetMs ? `${Math.round(cpuMs)} ms of ${cpu === undefined ? 'wall-clock' : 'CPU'} time, over its ${this.budgetMs} ms budget` : `${Math.round(wallMs)} ms without finishing, over the ${this.wallLimitMs} ms wall-clock limit`;
+      const what =
+        cpuMs > this.budgetMs
+          ? `${Math.round(cpuMs)} ms of ${cpu === undefined ? 'wall-clock' : 'CPU'} time, over its ${this.budgetMs} ms budget`
+          : `${Math.round(wallMs)} ms without finishing, over the ${this.wallLimitMs} ms wall-clock limit`;
       const policy = this.registry.route(runningEventType(thread, running) ?? '').name;
-      this.options.logger.error({ module: 'supervisor', action: 'policy_budget', status: 'stopped', policy, cpu_ms: Math.round(cpuMs), wall_ms: Math.round(wallMs) }, `a policy ran away: stopped after ${what}`);
+      this.options.logger.error(
+        {
+          module: 'supervisor',
+          action: 'policy_budget',
+          status: 'stopped',
+          policy,
+          cpu_ms: Math.round(cpuMs),
+          wall_ms: Math.round(wallMs),
+        },
+        `a policy ran away: stopped after ${what}`,
+      );
       this.options.onPolicyStopped?.('budget');
       thread.dead = true;
       running.resolve({ kind: 'stopped', index, error: `policy ${policy} used ${what}`, cpuMs });

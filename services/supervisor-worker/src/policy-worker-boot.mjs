@@ -6,5 +6,7 @@ import { tsImport } from 'tsx/esm/api';
 
 const load = (url) => (url.endsWith('.ts') ? tsImport(url, import.meta.url) : import(url));
 const { runPolicyWorker } = await load(workerData.entry);
-const registry = workerData.registryModule ? (await load(workerData.registryModule)).createPolicyRegistry() : undefined;
+const registry = workerData.registryModule
+  ? (await load(workerData.registryModule)).createPolicyRegistry()
+  : undefined;
 runPolicyWorker(registry);

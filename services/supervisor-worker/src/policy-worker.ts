@@ -1,6 +1,15 @@
 import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { builtInPolicies, decide, decideInOrder, type DecisionPlan, type DecisionState, type PolicyRegistry, type SupervisorPolicyFile, type TaskEvent } from '@warden/domain';
+import {
+  builtInPolicies,
+  decide,
+  decideInOrder,
+  type DecisionPlan,
+  type DecisionState,
+  type PolicyRegistry,
+  type SupervisorPolicyFile,
+  type TaskEvent,
+} from '@warden/domain';
 
 /** What the sandbox hands a worker when it starts. */
 export interface PolicyWorkerData {
@@ -46,10 +55,16 @@ export function runPolicyWorker(customRegistry: PolicyRegistry | undefined): voi
   port.on('message', (call: PolicyCall) => {
     Atomics.store(progress, 0, call.id);
     try {
-      const plans = decideInOrder(call.events, call.state, data.policy, registry, (index) => Atomics.store(progress, 1, index));
+      const plans = decideInOrder(call.events, call.state, data.policy, registry, (index) =>
+        Atomics.store(progress, 1, index),
+      );
       port.postMessage({ kind: 'decided', id: call.id, plans } satisfies PolicyWorkerMessage);
     } catch (error) {
-      port.postMessage({ kind: 'error', id: call.id, error: error instanceof Error ? error.message : String(error) } satisfies PolicyWorkerMessage);
+      port.postMessage({
+        kind: 'error',
+        id: call.id,
+        error: error instanceof Error ? error.message : String(error),
+      } satisfies PolicyWorkerMessage);
     }
   });
   warmUp(registry, data.policy);
@@ -64,12 +79,23 @@ export function runPolicyWorker(customRegistry: PolicyRegistry | undefined): voi
 function warmUp(registry: PolicyRegistry, policy: SupervisorPolicyFile): void {
   const task = { status: undefined, metadata: {}, retry_count: 0 };
   const payloads: Record<string, Record<string, unknown>> = {
-    TASK_CREATED: { agent_spec: { name: 'warm-up', capabilities: ['file_write'] }, command_spec: { name: 'warm-up', command: 'sh -c "ls -la /tmp | grep x > out.txt"', args: [] } },
+    TASK_CREATED: {
+      agent_spec: { name: 'warm-up', capabilities: ['file_write'] },
+      command_spec: { name: 'warm-up', command: 'sh -c "ls -la /tmp | grep x > out.txt"', args: [] },
+    },
     TASK_STEP_COMPLETED: { risk_indicators: { error_rate: 0 } },
     TASK_FAILED: { error: 'connection refused' },
   };
   for (const [eventType, payload] of Object.entries(payloads)) {
-    const event = { event_id: 'warm-up', tenant_id: 'warm-up', task_id: 'warm-up', event_type: eventType, ts: new Date(0).toISOString(), source: 'queue' as const, payload };
+    const event = {
+      event_id: 'warm-up',
+      tenant_id: 'warm-up',
+      task_id: 'warm-up',
+      event_type: eventType,
+      ts: new Date(0).toISOString(),
+      source: 'queue' as const,
+      payload,
+    };
     try {
       decide({ event, task: { ...task }, runningTasks: [], config: policy }, registry);
     } catch {

@@ -1,4 +1,10 @@
-import { anchorAuditChains, deleteCompletedInboxRows, releaseExpiredClaims, takeRowsToReenqueue, type Db } from '@warden/db';
+import {
+  anchorAuditChains,
+  deleteCompletedInboxRows,
+  releaseExpiredClaims,
+  takeRowsToReenqueue,
+  type Db,
+} from '@warden/db';
 import type { AuditKey } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import { QUEUE_NAMES, eventJobId, type WardenQueues } from '@warden/queue';
@@ -46,7 +52,12 @@ export class InboxPoller {
   private lastAnchor = 0;
 
   constructor(private readonly options: PollerOptions) {
-    this.periodic = new PeriodicTask({ name: 'poller', intervalMs: options.intervalMs, run: () => this.pollOnce(), logger: options.logger });
+    this.periodic = new PeriodicTask({
+      name: 'poller',
+      intervalMs: options.intervalMs,
+      run: () => this.pollOnce(),
+      logger: options.logger,
+    });
   }
 
   /** Polls every `intervalMs` (after each pass ends) until {@link stop}. */
@@ -97,10 +108,19 @@ export class InboxPoller {
     let deleted = 0;
     if (now - this.lastCleanup > 24 * 3600 * 1000) {
       this.lastCleanup = now;
-      deleted = await deleteCompletedInboxRows(db, new Date(now - this.options.retentionDays * 24 * 3600 * 1000));
+      deleted = await deleteCompletedInboxRows(
+        db,
+        new Date(now - this.options.retentionDays * 24 * 3600 * 1000),
+      );
     }
     const anchored = await this.anchorAuditChains(now);
-    const result = { released: released.length, dead: dead.length, reenqueued: due.length, deleted, anchored };
+    const result = {
+      released: released.length,
+      dead: dead.length,
+      reenqueued: due.length,
+      deleted,
+      anchored,
+    };
     if (result.released + result.dead + result.reenqueued + result.deleted + result.anchored > 0) {
       logger.info({ module: 'poller', action: 'poll', status: 'ok', ...result }, 'poller pass');
     }
@@ -118,16 +138,30 @@ export class InboxPoller {
     this.lastAnchor = now;
     let results;
     try {
-      results = await anchorAuditChains(this.options.db, { key, keys: this.options.auditKeys ?? [], now: new Date(now) });
+      results = await anchorAuditChains(this.options.db, {
+        key,
+        keys: this.options.auditKeys ?? [],
+        now: new Date(now),
+      });
     } catch (error) {
       // The inbox work of this pass is done; anchoring is tried again next interval.
-      this.options.logger.warn({ module: 'poller', action: 'anchor', status: 'error', err: error }, 'audit anchoring failed; will try again');
+      this.options.logger.warn(
+        { module: 'poller', action: 'anchor', status: 'error', err: error },
+        'audit anchoring failed; will try again',
+      );
       return 0;
     }
     for (const result of results) {
       if (result.status === 'broken') {
         this.options.logger.error(
-          { module: 'poller', action: 'anchor', status: 'broken', tenant_id: result.tenant_id, chain_seq: result.problem.chain_seq, problem: result.problem.kind },
+          {
+            module: 'poller',
+            action: 'anchor',
+            status: 'broken',
+            tenant_id: result.tenant_id,
+            chain_seq: result.problem.chain_seq,
+            problem: result.problem.kind,
+          },
           `audit chain of ${result.tenant_id} does not verify, not anchored: ${result.problem.message}; run warden audit verify`,
         );
       }

@@ -11,7 +11,23 @@ export function createDecisionPublisher(redis: Redis, prefix: string) {
   return async (decided: DecidedEvent[]): Promise<void> => {
     const pipeline = redis.pipeline();
     for (const d of decided) {
-      pipeline.xadd(key, 'MAXLEN', '~', STREAM_MAX_LENGTH, '*', 'tenant_id', d.tenant_id, 'task_id', d.task_id, 'event_id', d.event_id, 'decision_id', d.decision_id, 'decision_type', d.decision_type);
+      pipeline.xadd(
+        key,
+        'MAXLEN',
+        '~',
+        STREAM_MAX_LENGTH,
+        '*',
+        'tenant_id',
+        d.tenant_id,
+        'task_id',
+        d.task_id,
+        'event_id',
+        d.event_id,
+        'decision_id',
+        d.decision_id,
+        'decision_type',
+        d.decision_type,
+      );
     }
     const results = await pipeline.exec();
     const failed = results?.find(([error]) => error);

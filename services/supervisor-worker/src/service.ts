@@ -32,7 +32,10 @@ export interface SupervisorServiceOptions {
   policyRegistryModule?: string;
 }
 
-export function createSupervisorService(config: Config, options: SupervisorServiceOptions = {}): SupervisorService {
+export function createSupervisorService(
+  config: Config,
+  options: SupervisorServiceOptions = {},
+): SupervisorService {
   let runtime: ServiceRuntime | undefined;
   let workerConnection: Redis | undefined;
   let producer: Redis | undefined;
@@ -119,7 +122,14 @@ export function createSupervisorService(config: Config, options: SupervisorServi
         },
       });
       logger.info(
-        { module: 'lifecycle', action: 'start', status: 'ok', ops_port: runtime.ops?.port, policy_version: policy.version, concurrency: config.WORKER_CONCURRENCY },
+        {
+          module: 'lifecycle',
+          action: 'start',
+          status: 'ok',
+          ops_port: runtime.ops?.port,
+          policy_version: policy.version,
+          concurrency: config.WORKER_CONCURRENCY,
+        },
         'supervisor-worker started',
       );
     },

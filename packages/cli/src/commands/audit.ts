@@ -67,7 +67,11 @@ export async function runAuditAnchor(options: AuditAnchorOptions): Promise<Ancho
   const db = await connectPostgres(options.databaseUrl);
   try {
     await assertMigrationsCurrent(db);
-    return await anchorAuditChains(db, { key, keys: options.keys, ...(options.tenantId ? { tenantId: options.tenantId } : {}) });
+    return await anchorAuditChains(db, {
+      key,
+      keys: options.keys,
+      ...(options.tenantId ? { tenantId: options.tenantId } : {}),
+    });
   } finally {
     await closePostgres(db);
   }
@@ -82,10 +86,13 @@ export function formatAuditVerifyReport(report: AuditVerifyReport): string {
     for (const problem of result.problems) {
       // The line the command has always printed: `broken at audit_id A (chain position N): reason`.
       const position = problem.chain_seq === undefined ? '' : `chain position ${problem.chain_seq}`;
-      const where = problem.audit_id ? `audit_id ${problem.audit_id}${position ? ` (${position})` : ''}` : position;
+      const where = problem.audit_id
+        ? `audit_id ${problem.audit_id}${position ? ` (${position})` : ''}`
+        : position;
       lines.push(`✗ ${tenant}: ${where ? `broken at ${where}: ` : ''}${problem.message}`);
     }
-    if (result.omitted_problems > 0) lines.push(`✗ ${tenant}: …and ${plural(result.omitted_problems, 'more problem')}`);
+    if (result.omitted_problems > 0)
+      lines.push(`✗ ${tenant}: …and ${plural(result.omitted_problems, 'more problem')}`);
     if (result.problems.length === 0) {
       const anchored = result.anchors.checked
         ? result.anchors.last_anchored_seq === null
@@ -114,13 +121,20 @@ export function registerAuditCommand(program: Command, environment: CliEnvironme
   const audit = program.command('audit').description('inspect the tamper-evident audit trail');
   audit
     .command('verify')
-    .description('check every tenant\'s audit chain (and, with WARDEN_AUDIT_KEY, its signed anchors) and name each problem (exit 1 if any)')
+    .description(
+      "check every tenant's audit chain (and, with WARDEN_AUDIT_KEY, its signed anchors) and name each problem (exit 1 if any)",
+    )
     .option('--tenant <tenant>', 'only this tenant')
     .option('--json', 'print the result as JSON')
     .action(async (flags: { tenant?: string; json?: boolean }) => {
       const config = loadConfig(environment);
-      const tenantId = flags.tenant === undefined ? undefined : parseOrThrow(TenantIdSchema, flags.tenant, '--tenant');
-      const report = await runAuditVerify({ databaseUrl: config.DATABASE_URL, keys: config.WARDEN_AUDIT_KEY, ...(tenantId ? { tenantId } : {}) });
+      const tenantId =
+        flags.tenant === undefined ? undefined : parseOrThrow(TenantIdSchema, flags.tenant, '--tenant');
+      const report = await runAuditVerify({
+        databaseUrl: config.DATABASE_URL,
+        keys: config.WARDEN_AUDIT_KEY,
+        ...(tenantId ? { tenantId } : {}),
+      });
       if (flags.json) writeJson(io, report);
       else io.out(formatAuditVerifyReport(report));
       if (!report.ok) {
@@ -134,13 +148,20 @@ export function registerAuditCommand(program: Command, environment: CliEnvironme
     });
   audit
     .command('anchor')
-    .description('sign a checkpoint of every audit chain that grew since its last one (needs WARDEN_AUDIT_KEY)')
+    .description(
+      'sign a checkpoint of every audit chain that grew since its last one (needs WARDEN_AUDIT_KEY)',
+    )
     .option('--tenant <tenant>', 'only this tenant')
     .option('--json', 'print the result as JSON')
     .action(async (flags: { tenant?: string; json?: boolean }) => {
       const config = loadConfig(environment);
-      const tenantId = flags.tenant === undefined ? undefined : parseOrThrow(TenantIdSchema, flags.tenant, '--tenant');
-      const results = await runAuditAnchor({ databaseUrl: config.DATABASE_URL, keys: config.WARDEN_AUDIT_KEY, ...(tenantId ? { tenantId } : {}) });
+      const tenantId =
+        flags.tenant === undefined ? undefined : parseOrThrow(TenantIdSchema, flags.tenant, '--tenant');
+      const results = await runAuditAnchor({
+        databaseUrl: config.DATABASE_URL,
+        keys: config.WARDEN_AUDIT_KEY,
+        ...(tenantId ? { tenantId } : {}),
+      });
       if (flags.json) {
         writeJson(io, { ok: results.every((r) => r.status === 'anchored'), results });
       } else {
@@ -154,6 +175,9 @@ export function registerAuditCommand(program: Command, environment: CliEnvironme
         if (results.length === 0) io.out('every audit chain is anchored at its head\n');
       }
       const broken = results.filter((r) => r.status === 'broken');
-      if (broken.length > 0) throw new CommandFailedError(`not anchored, the chain does not verify: ${broken.map((b) => b.tenant_id).join(', ')} (run warden audit verify)`);
+      if (broken.length > 0)
+        throw new CommandFailedError(
+          `not anchored, the chain does not verify: ${broken.map((b) => b.tenant_id).join(', ')} (run warden audit verify)`,
+        );
     });
 }

@@ -5,7 +5,13 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { builtInPolicies, parsePolicyYaml, runPolicyTests, SupervisorPolicyFileSchema, type PolicyTestResult } from '@warden/domain';
+import {
+  builtInPolicies,
+  parsePolicyYaml,
+  runPolicyTests,
+  SupervisorPolicyFileSchema,
+  type PolicyTestResult,
+} from '@warden/domain';
 import type { CliEnvironment } from '../config.js';
 import { CommandFailedError, UsageError } from '../errors.js';
 import { plural, writeJson, type CliIo } from '../output.js';
@@ -45,8 +51,11 @@ export function formatPolicyTestReport(report: PolicyTestReport): string {
       for (const difference of step.differences) lines.push(`          - ${difference}`);
     });
   }
-  if (report.results.length === 0) lines.push(`  ${report.file} has no tests (add them under \`tests:\`; see docs/supervisor.md)`);
-  lines.push(`${plural(report.passed, 'test')} passed, ${report.failed} failed (policy version ${report.version})`);
+  if (report.results.length === 0)
+    lines.push(`  ${report.file} has no tests (add them under \`tests:\`; see docs/supervisor.md)`);
+  lines.push(
+    `${plural(report.passed, 'test')} passed, ${report.failed} failed (policy version ${report.version})`,
+  );
   return lines.join('\n') + '\n';
 }
 

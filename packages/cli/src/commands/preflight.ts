@@ -8,7 +8,13 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { pendingMigrations, type Db } from '@warden/db';
 import type { z } from 'zod';
-import { LeadRulesFileSchema, parsePolicyYaml, SupervisorPolicyFileSchema, ValidationError, WriteGatePolicySchema } from '@warden/domain';
+import {
+  LeadRulesFileSchema,
+  parsePolicyYaml,
+  SupervisorPolicyFileSchema,
+  ValidationError,
+  WriteGatePolicySchema,
+} from '@warden/domain';
 import { ALL_QUEUE_NAMES, createRedis, pingRedis, WardenQueues, type QueueName } from '@warden/queue';
 import { inspectConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError, describeError } from '../errors.js';
@@ -82,9 +88,27 @@ export async function runPreflight(options: PreflightOptions = {}): Promise<Pref
       : resolve(environment.cwd, options.supervisorPolicyFile);
 
   const [policy, writeGate, leadRules, postgres, redis] = await Promise.all([
-    checkPolicyFile('supervisor policy', 'SUPERVISOR_POLICY_FILE', policyFile, SupervisorPolicyFileSchema, environment.cwd),
-    checkPolicyFile('writegate policy', 'WRITEGATE_POLICY_FILE', fields.WRITEGATE_POLICY_FILE, WriteGatePolicySchema, environment.cwd),
-    checkPolicyFile('lead rules', 'LEAD_RULES_FILE', fields.LEAD_RULES_FILE, LeadRulesFileSchema, environment.cwd),
+    checkPolicyFile(
+      'supervisor policy',
+      'SUPERVISOR_POLICY_FILE',
+      policyFile,
+      SupervisorPolicyFileSchema,
+      environment.cwd,
+    ),
+    checkPolicyFile(
+      'writegate policy',
+      'WRITEGATE_POLICY_FILE',
+      fields.WRITEGATE_POLICY_FILE,
+      WriteGatePolicySchema,
+      environment.cwd,
+    ),
+    checkPolicyFile(
+      'lead rules',
+      'LEAD_RULES_FILE',
+      fields.LEAD_RULES_FILE,
+      LeadRulesFileSchema,
+      environment.cwd,
+    ),
     checkPostgres(fields.DATABASE_URL, timeoutMs),
     checkRedis(fields.REDIS_URL, fields.QUEUE_PREFIX, timeoutMs),
   ]);
@@ -97,7 +121,13 @@ export async function runPreflight(options: PreflightOptions = {}): Promise<Pref
 }
 
 /** Reads one policy file and validates it with the schema its service uses at start-up. */
-async function checkPolicyFile(name: string, variable: string, file: string | undefined, schema: z.ZodType, cwd: string): Promise<PreflightCheck> {
+async function checkPolicyFile(
+  name: string,
+  variable: string,
+  file: string | undefined,
+  schema: z.ZodType,
+  cwd: string,
+): Promise<PreflightCheck> {
   if (file === undefined) return { name, status: 'skip', reason: `${variable} is invalid` };
   const shown = displayPath(file, cwd);
   let text: string;
@@ -113,7 +143,11 @@ async function checkPolicyFile(name: string, variable: string, file: string | un
   }
   try {
     const parsed = parsePolicyYaml(text, schema, shown) as { version?: unknown };
-    return { name, status: 'ok', reason: `${shown} is valid${parsed.version === undefined ? '' : ` (version ${String(parsed.version)})`}` };
+    return {
+      name,
+      status: 'ok',
+      reason: `${shown} is valid${parsed.version === undefined ? '' : ` (version ${String(parsed.version)})`}`,
+    };
   } catch (error) {
     // parsePolicyYaml's message already names the file and each field path or YAML line.
     const reason = error instanceof ValidationError ? error.message : `${shown}: ${describeError(error)}`;

@@ -315,16 +315,14 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
       const tenantId = tenantOf(flags);
       const eventName = nameOf(name);
       const result = await withDatabase(loadConfig(environment), tenantId, (db) =>
-        db
-          .transaction()
-          .execute((trx) =>
-            pauseTrigger(trx, {
-              tenantId,
-              eventName,
-              actor: actor(),
-              ...(flags.note !== undefined ? { note: flags.note } : {}),
-            }),
-          ),
+        db.transaction().execute((trx) =>
+          pauseTrigger(trx, {
+            tenantId,
+            eventName,
+            actor: actor(),
+            ...(flags.note !== undefined ? { note: flags.note } : {}),
+          }),
+        ),
       );
       if (flags.json)
         return writeJson(io, { trigger: toTriggerView(result.trigger), changed: result.changed });
@@ -352,18 +350,16 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
         const eventName = nameOf(name);
         const config = loadConfig(environment);
         const result = await withDatabase(config, tenantId, (db) =>
-          db
-            .transaction()
-            .execute((trx) =>
-              resumeTrigger(trx, {
-                tenantId,
-                eventName,
-                actor: actor(),
-                backfill: flags.backfill ?? false,
-                maxBackfill: MAX_BACKFILL_RUNS,
-                ...(flags.note !== undefined ? { note: flags.note } : {}),
-              }),
-            ),
+          db.transaction().execute((trx) =>
+            resumeTrigger(trx, {
+              tenantId,
+              eventName,
+              actor: actor(),
+              backfill: flags.backfill ?? false,
+              maxBackfill: MAX_BACKFILL_RUNS,
+              ...(flags.note !== undefined ? { note: flags.note } : {}),
+            }),
+          ),
         );
         const stamp = Date.now();
         await enqueueFires(
@@ -429,18 +425,16 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
         const config = loadConfig(environment);
         const result = await withDatabase(config, tenantId, async (db) => {
           const trigger = await getTrigger(db, tenantId, eventName);
-          const run = await db
-            .transaction()
-            .execute((trx) =>
-              requestManualRun(trx, {
-                tenant_id: tenantId,
-                trigger_id: trigger.trigger_id,
-                event_name: eventName,
-                params,
-                override_overlap: flags.overrideOverlap ?? false,
-                actor: actor(),
-              }),
-            );
+          const run = await db.transaction().execute((trx) =>
+            requestManualRun(trx, {
+              tenant_id: tenantId,
+              trigger_id: trigger.trigger_id,
+              event_name: eventName,
+              params,
+              override_overlap: flags.overrideOverlap ?? false,
+              actor: actor(),
+            }),
+          );
           await enqueueFires(config, io, [
             {
               tenant_id: tenantId,

@@ -1,7 +1,6 @@
 import type { Scope } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
 
-
 export interface ApiKeyRecord {
   keyId: string;
   tenantId: string;
@@ -36,7 +35,10 @@ export async function insertApiKey(db: QueryExecutor, key: NewApiKey): Promise<A
 }
 
 /** The live (not revoked) key with this hash, or undefined. */
-export async function findActiveApiKeyByHash(db: QueryExecutor, keyHash: string): Promise<ApiKeyRecord | undefined> {
+export async function findActiveApiKeyByHash(
+  db: QueryExecutor,
+  keyHash: string,
+): Promise<ApiKeyRecord | undefined> {
   const row = await db
     .selectFrom('api_keys')
     .select(['key_id', 'tenant_id', 'name', 'key_prefix', 'scopes', 'created_at', 'revoked_at'])

@@ -15,7 +15,6 @@ import {
 } from '@warden/domain';
 import type { AuditRow, QueryExecutor } from '../database.js';
 
-
 export interface ChainVerification {
   tenant_id: string;
   /** Rows walked (those with a chain position). */
@@ -78,15 +77,27 @@ export async function checkAuditStore(db: QueryExecutor): Promise<string[]> {
   const failures: string[] = [];
   const { rows: columns } = await sql<{ column_name: string; is_nullable: string }>`
     select column_name, is_nullable from information_schema.columns
-     where table_schema = current_schema() and table_name = 'task_audits' and column_name in ('chain_seq', 'prev_hash', 'row_hash', 'hash_version')`.execute(db);
+     where table_schema = current_schema() and table_name = 'task_audits' and column_name in ('chain_seq', 'prev_hash', 'row_hash', 'hash_version')`.execute(
+    db,
+  );
   for (const column of columns) {
-    if (column.is_nullable === 'YES') failures.push(`task_audits.${column.column_name} accepts NULL again: its NOT NULL constraint was dropped`);
+    if (column.is_nullable === 'YES')
+      failures.push(
+        `task_audits.${column.column_name} accepts NULL again: its NOT NULL constraint was dropped`,
+      );
   }
   const { rows: constraints } = await sql<{ conname: string }>`
-    select conname from pg_constraint where conrelid = 'task_audits'::regclass and conname = 'task_audits_chain_key'`.execute(db);
-  if (constraints.length === 0) failures.push('the unique constraint task_audits_chain_key (one row per tenant and chain position) was dropped');
+    select conname from pg_constraint where conrelid = 'task_audits'::regclass and conname = 'task_audits_chain_key'`.execute(
+    db,
+  );
+  if (constraints.length === 0)
+    failures.push(
+      'the unique constraint task_audits_chain_key (one row per tenant and chain position) was dropped',
+    );
   const { rows: unchained } = await sql<{ count: string; tenants: string[] }>`
-    select count(*)::text as count, coalesce(array_agg(distinct tenant_id), '{}') as tenants from task_audits_unchained`.execute(db);
+    select count(*)::text as count, coalesce(array_agg(distinct tenant_id), '{}') as tenants from task_audits_unchained`.execute(
+    db,
+  );
   const count = Number(unchained[0]?.count ?? 0);
   if (count > 0) {
     failures.push(
@@ -102,7 +113,11 @@ export async function checkAuditStore(db: QueryExecutor): Promise<string[]> {
  * its content, the head in `audit_chain_heads` exactly at the last row, and (given keys) every anchor signed
  * by a known key and still matched by the chain. Walks in pages; reads only.
  */
-export async function verifyAuditChain(db: QueryExecutor, tenantId: string, options: VerifyAuditChainOptions = {}): Promise<ChainVerification> {
+export async function verifyAuditChain(
+  db: QueryExecutor,
+  tenantId: string,
+  options: VerifyAuditChainOptions = {},
+): Promise<ChainVerification> {
   const { keys = [], pageSize = 5000, maxProblems = 50 } = options;
   const walker = new AuditChainWalker(undefined, maxProblems);
   const checkAnchors = keys.length > 0;
@@ -111,9 +126,15 @@ export async function verifyAuditChain(db: QueryExecutor, tenantId: string, opti
 
   // Rows with no position are outside the chain (only possible once the NOT NULL constraint is gone).
   const { rows: unpositioned } = await sql<{ audit_id: string }>`
-    select audit_id from task_audits where tenant_id = ${tenantId} and chain_seq is null order by audit_id`.execute(db);
+    select audit_id from task_audits where tenant_id = ${tenantId} and chain_seq is null order by audit_id`.execute(
+    db,
+  );
   for (const row of unpositioned) {
-    walker.add({ kind: 'null_position', audit_id: String(row.audit_id), message: `audit_id ${row.audit_id} has no chain position: inserted outside Warden (forged)` });
+    walker.add({
+      kind: 'null_position',
+      audit_id: String(row.audit_id),
+      message: `audit_id ${row.audit_id} has no chain position: inserted outside Warden (forged)`,
+    });
   }
 
   let after: { seq: string; id: string } = { seq: '-1', id: '-1' };
@@ -156,12 +177,19 @@ export async function verifyAuditChain(db: QueryExecutor, tenantId: string, opti
     }
   }
 
-  const headRow = await db.selectFrom('audit_chain_heads').select(['chain_seq', 'row_hash']).where('tenant_id', '=', tenantId).executeTakeFirst();
+  const headRow = await db
+    .selectFrom('audit_chain_heads')
+    .select(['chain_seq', 'row_hash'])
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
   const head = headRow ? { chain_seq: Number(headRow.chain_seq), row_hash: headRow.row_hash } : null;
   const rowsEnd = lastRow?.chain_seq ?? 0;
   if (!head) {
     if (lastRow) {
-      walker.add({ kind: 'head_missing', message: `no chain head in audit_chain_heads, but rows exist up to chain position ${rowsEnd}: the head row was deleted` });
+      walker.add({
+        kind: 'head_missing',
+        message: `no chain head in audit_chain_heads, but rows exist up to chain position ${rowsEnd}: the head row was deleted`,
+      });
     }
   } else if (head.chain_seq < rowsEnd) {
     const firstPast = await db
@@ -199,7 +227,9 @@ export async function verifyAuditChain(db: QueryExecutor, tenantId: string, opti
     rows: walker.rows,
     last_seq: rowsEnd,
     head,
-    ...(first ? { broken: { audit_id: first.audit_id ?? '', chain_seq: first.chain_seq ?? 0, reason: first.message } } : {}),
+    ...(first
+      ? { broken: { audit_id: first.audit_id ?? '', chain_seq: first.chain_seq ?? 0, reason: first.message } }
+      : {}),
     problems: walker.problems,
     omitted_problems: walker.omitted,
     anchors: {
@@ -236,7 +266,10 @@ export type AnchorResult =
  * anchor (the anchor's own row included, so the starting point is sound), then signs the last verified row's
  * (tenant, position, hash). Several processes may run it at once: an anchor already there is kept.
  */
-export async function anchorAuditChains(db: QueryExecutor, options: AnchorAuditChainsOptions): Promise<AnchorResult[]> {
+export async function anchorAuditChains(
+  db: QueryExecutor,
+  options: AnchorAuditChainsOptions,
+): Promise<AnchorResult[]> {
   const { key, keys = [key], maxRows = 100_000, pageSize = 5000, now = new Date() } = options;
   const verifyKeys = keys.some((k) => k.id === key.id) ? keys : [key, ...keys];
   const tenantFilter = options.tenantId === undefined ? sql`` : sql`and h.tenant_id = ${options.tenantId}`;
@@ -252,7 +285,12 @@ export async function anchorAuditChains(db: QueryExecutor, options: AnchorAuditC
     const head = { chain_seq: Number(headRow.chain_seq), row_hash: headRow.row_hash };
     const start = await anchoringStart(db, tenantId, verifyKeys);
     if ('problem' in start) {
-      results.push({ tenant_id: tenantId, status: 'broken', from_seq: start.from_seq, problem: start.problem });
+      results.push({
+        tenant_id: tenantId,
+        status: 'broken',
+        from_seq: start.from_seq,
+        problem: start.problem,
+      });
       continue;
     }
     const walker = new AuditChainWalker(start, 1);
@@ -274,10 +312,22 @@ export async function anchorAuditChains(db: QueryExecutor, options: AnchorAuditC
       afterSeq = Number(page.at(-1)!.chain_seq);
     }
     if (!walker.failed && walker.last.chain_seq < until) {
-      walker.add({ kind: 'head_ahead', chain_seq: walker.last.chain_seq + 1, message: `the chain head is at position ${head.chain_seq} but the rows end at ${walker.last.chain_seq}: rows were deleted` });
+      walker.add({
+        kind: 'head_ahead',
+        chain_seq: walker.last.chain_seq + 1,
+        message: `the chain head is at position ${head.chain_seq} but the rows end at ${walker.last.chain_seq}: rows were deleted`,
+      });
     }
-    if (!walker.failed && walker.last.chain_seq === head.chain_seq && walker.last.row_hash !== head.row_hash) {
-      walker.add({ kind: 'head_mismatch', chain_seq: head.chain_seq, message: `the chain head's hash differs from the row at position ${head.chain_seq}` });
+    if (
+      !walker.failed &&
+      walker.last.chain_seq === head.chain_seq &&
+      walker.last.row_hash !== head.row_hash
+    ) {
+      walker.add({
+        kind: 'head_mismatch',
+        chain_seq: head.chain_seq,
+        message: `the chain head's hash differs from the row at position ${head.chain_seq}`,
+      });
     }
     const problem = walker.problems[0];
     if (problem) {
@@ -285,13 +335,23 @@ export async function anchorAuditChains(db: QueryExecutor, options: AnchorAuditC
       continue;
     }
     if (walker.rows === 0) continue;
-    const anchor = signAuditAnchor(key, { tenant_id: tenantId, chain_seq: walker.last.chain_seq, row_hash: walker.last.row_hash, anchored_at: now.toISOString() });
+    const anchor = signAuditAnchor(key, {
+      tenant_id: tenantId,
+      chain_seq: walker.last.chain_seq,
+      row_hash: walker.last.row_hash,
+      anchored_at: now.toISOString(),
+    });
     await db
       .insertInto('audit_anchors')
       .values({ ...anchor, anchored_at: now })
       .onConflict((oc) => oc.columns(['tenant_id', 'chain_seq']).doNothing())
       .execute();
-    results.push({ tenant_id: tenantId, status: 'anchored', chain_seq: anchor.chain_seq, from_seq: start.chain_seq });
+    results.push({
+      tenant_id: tenantId,
+      status: 'anchored',
+      chain_seq: anchor.chain_seq,
+      from_seq: start.chain_seq,
+    });
   }
   return results;
 }
@@ -301,7 +361,11 @@ export async function anchorAuditChains(db: QueryExecutor, options: AnchorAuditC
  * genesis when the tenant has none. An invalid newest anchor, or an anchored row that changed, stops anchoring
  * for the tenant until a person has run `warden audit verify`.
  */
-async function anchoringStart(db: QueryExecutor, tenantId: string, keys: readonly AuditKey[]): Promise<ChainPosition | { from_seq: number; problem: ChainProblem }> {
+async function anchoringStart(
+  db: QueryExecutor,
+  tenantId: string,
+  keys: readonly AuditKey[],
+): Promise<ChainPosition | { from_seq: number; problem: ChainProblem }> {
   const newest = await db
     .selectFrom('audit_anchors')
     .selectAll()
@@ -322,21 +386,48 @@ async function anchoringStart(db: QueryExecutor, tenantId: string, keys: readonl
     .where('chain_seq', '=', String(anchor.chain_seq))
     .execute();
   // The anchored row itself must still hash to its content, else the anchor no longer vouches for anything.
-  const walker = new AuditChainWalker({ chain_seq: anchor.chain_seq - 1, row_hash: row[0]?.prev_hash ?? GENESIS_HASH }, 1);
+  const walker = new AuditChainWalker(
+    { chain_seq: anchor.chain_seq - 1, row_hash: row[0]?.prev_hash ?? GENESIS_HASH },
+    1,
+  );
   walker.push(row.map(toChainedRow));
-  const problem = walker.problems[0] ?? checkAuditAnchor(keys, anchor, row[0] ? { chain_seq: anchor.chain_seq, row_hash: row[0].row_hash, audit_id: String(row[0].audit_id) } : undefined);
+  const problem =
+    walker.problems[0] ??
+    checkAuditAnchor(
+      keys,
+      anchor,
+      row[0]
+        ? { chain_seq: anchor.chain_seq, row_hash: row[0].row_hash, audit_id: String(row[0].audit_id) }
+        : undefined,
+    );
   if (problem) return { from_seq: anchor.chain_seq, problem };
   return { chain_seq: anchor.chain_seq, row_hash: anchor.row_hash };
 }
 
-async function anchorsBetween(db: QueryExecutor, tenantId: string, afterSeq: string, untilSeq: string | undefined): Promise<AuditAnchor[]> {
-  let query = db.selectFrom('audit_anchors').selectAll().where('tenant_id', '=', tenantId).where('chain_seq', '>', afterSeq);
+async function anchorsBetween(
+  db: QueryExecutor,
+  tenantId: string,
+  afterSeq: string,
+  untilSeq: string | undefined,
+): Promise<AuditAnchor[]> {
+  let query = db
+    .selectFrom('audit_anchors')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('chain_seq', '>', afterSeq);
   if (untilSeq !== undefined) query = query.where('chain_seq', '<=', untilSeq);
   const rows = await query.orderBy('chain_seq').execute();
   return rows.map(toAnchor);
 }
 
-function toAnchor(row: { tenant_id: string; chain_seq: string; row_hash: string; key_id: string; signature: string; anchored_at: Date }): AuditAnchor {
+function toAnchor(row: {
+  tenant_id: string;
+  chain_seq: string;
+  row_hash: string;
+  key_id: string;
+  signature: string;
+  anchored_at: Date;
+}): AuditAnchor {
   return {
     tenant_id: row.tenant_id,
     chain_seq: Number(row.chain_seq),

@@ -1,5 +1,11 @@
 import { sql } from 'kysely';
-import { AUDIT_HASH_VERSION, auditRowHash, GENESIS_HASH, toAuditChainContent, type AuditLevel } from '@warden/domain';
+import {
+  AUDIT_HASH_VERSION,
+  auditRowHash,
+  GENESIS_HASH,
+  toAuditChainContent,
+  type AuditLevel,
+} from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
 import type { TaskKey } from './tasks.js';
 
@@ -22,13 +28,26 @@ export interface NewAudit extends TaskKey {
  * hashing (they are hashed: version 2) and a tenant's ids grow in commit order; (2) insert the rows and move
  * the heads in one statement.
  */
-export async function appendAudits(trx: QueryExecutor, audits: readonly NewAudit[], processedAt = new Date()): Promise<void> {
+export async function appendAudits(
+  trx: QueryExecutor,
+  audits: readonly NewAudit[],
+  processedAt = new Date(),
+): Promise<void> {
   if (audits.length === 0) return;
   const counts = new Map<string, number>();
   for (const audit of audits) counts.set(audit.tenant_id, (counts.get(audit.tenant_id) ?? 0) + 1);
   const tenants = [...counts.keys()].sort();
-  const heads = await lockChainHeads(trx, tenants, tenants.map((t) => counts.get(t)!));
-  const state = new Map(heads.map((h) => [h.tenant_id, { seq: Number(h.chain_seq), hash: h.row_hash, ids: sortIds(h.audit_ids), createdAt: h.created_at }]));
+  const heads = await lockChainHeads(
+    trx,
+    tenants,
+    tenants.map((t) => counts.get(t)!),
+  );
+  const state = new Map(
+    heads.map((h) => [
+      h.tenant_id,
+      { seq: Number(h.chain_seq), hash: h.row_hash, ids: sortIds(h.audit_ids), createdAt: h.created_at },
+    ]),
+  );
   const rows = audits.map((audit) => {
     const head = state.get(audit.tenant_id)!;
     const content = toAuditChainContent({
@@ -40,7 +59,15 @@ export async function appendAudits(trx: QueryExecutor, audits: readonly NewAudit
       created_at: head.createdAt,
     });
     const rowHash = auditRowHash(content, head.hash);
-    const row = { ...content, payload: audit.payload, source_event_ts: audit.source_event_ts, processed_at: processedAt, created_at: head.createdAt, prev_hash: head.hash, row_hash: rowHash };
+    const row = {
+      ...content,
+      payload: audit.payload,
+      source_event_ts: audit.source_event_ts,
+      processed_at: processedAt,
+      created_at: head.createdAt,
+      prev_hash: head.hash,
+      row_hash: rowHash,
+    };
     head.seq = content.chain_seq;
     head.hash = rowHash;
     return row;
@@ -71,7 +98,13 @@ export async function appendAudits(trx: QueryExecutor, audits: readonly NewAudit
  * holds, so the hashed `created_at` is exactly the stored one).
  */
 async function lockChainHeads(trx: QueryExecutor, tenants: readonly string[], counts: readonly number[]) {
-  const result = await sql<{ tenant_id: string; chain_seq: string; row_hash: string; audit_ids: string[]; created_at: Date }>`
+  const result = await sql<{
+    tenant_id: string;
+    chain_seq: string;
+    row_hash: string;
+    audit_ids: string[];
+    created_at: Date;
+  }>`
     insert into audit_chain_heads as h (tenant_id, chain_seq, row_hash)
     select t, 0, ${GENESIS_HASH} from unnest(${tenants}::text[]) with ordinality as u(t, n) order by n
     on conflict (tenant_id) do update set updated_at = h.updated_at

@@ -25,7 +25,8 @@ export async function migrateToLatest(db: Db): Promise<MigrateResult> {
   const { error, results } = await createMigrator(db).migrateToLatest();
   const applied = (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
   if (error) {
-    const failed = (results ?? []).find((r: MigrationResult) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const failed =
+      (results ?? []).find((r: MigrationResult) => r.status === 'Error')?.migrationName ?? 'unknown';
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`migration ${failed} failed: ${reason}`);
   }

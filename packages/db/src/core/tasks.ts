@@ -1,5 +1,13 @@
 import { sql } from 'kysely';
-import { encodeCursor, taskStateKey, type AuditView, type Gate, type Page, type TaskStatus, type TaskView } from '@warden/domain';
+import {
+  encodeCursor,
+  taskStateKey,
+  type AuditView,
+  type Gate,
+  type Page,
+  type TaskStatus,
+  type TaskView,
+} from '@warden/domain';
 import type { GateRow, QueryExecutor } from '../database.js';
 
 /** A task's identity: task ids are unique within a tenant. */
@@ -29,7 +37,11 @@ export function toGate(row: GateRow): Gate {
 }
 
 /** The task with its open gates, scoped to the tenant; undefined for an unknown or foreign task. */
-export async function findTaskView(db: QueryExecutor, tenantId: string, taskId: string): Promise<TaskView | undefined> {
+export async function findTaskView(
+  db: QueryExecutor,
+  tenantId: string,
+  taskId: string,
+): Promise<TaskView | undefined> {
   const task = await db
     .selectFrom('tasks')
     .selectAll()
@@ -115,7 +127,12 @@ export interface DecisionView {
 }
 
 /** A task's decisions, newest first, optionally only the one for `eventId`. */
-export async function listTaskDecisions(db: QueryExecutor, tenantId: string, taskId: string, options: { eventId?: string; limit: number }): Promise<DecisionView[]> {
+export async function listTaskDecisions(
+  db: QueryExecutor,
+  tenantId: string,
+  taskId: string,
+  options: { eventId?: string; limit: number },
+): Promise<DecisionView[]> {
   let query = db
     .selectFrom('decisions')
     .selectAll()

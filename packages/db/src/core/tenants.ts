@@ -1,6 +1,5 @@
 import type { QueryExecutor } from '../database.js';
 
-
 /** Creates the tenant if it does not exist; returns true when it was created. */
 export async function ensureTenant(db: QueryExecutor, tenantId: string, name = tenantId): Promise<boolean> {
   const inserted = await db

@@ -167,10 +167,7 @@ async function countDecisions(
  * the whole table instead; a bitmap scan of that index never reads a page twice, so forcing it is never
  * much worse than a sequential scan and usually far better.
  */
-async function copyNotableDecisions(
-  trx: QueryExecutor,
-  options: ReadLeadScanInputsOptions,
-): Promise<void> {
+async function copyNotableDecisions(trx: QueryExecutor, options: ReadLeadScanInputsOptions): Promise<void> {
   const { tenantId, window } = options;
   await sql`select set_config('enable_seqscan', 'off', true)`.execute(trx);
   await sql`
@@ -306,9 +303,7 @@ async function readRetryThenBlock(
   return { total: result.rows[0]?.total ?? 0, items: result.rows.map(({ total: _total, ...row }) => row) };
 }
 
-async function readFindingShares(
-  trx: QueryExecutor,
-): Promise<{
+async function readFindingShares(trx: QueryExecutor): Promise<{
   current: { findings: number; redline: number };
   previous: { findings: number; redline: number };
   withoutCode: number;

@@ -48,7 +48,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('event_ts', 'timestamptz', (col) => col.notNull())
     .addColumn('received_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .addColumn('status', 'text', (col) =>
-      col.notNull().defaultTo('pending').check(sql`status in ('pending','processing','completed','failed','dead')`),
+      col
+        .notNull()
+        .defaultTo('pending')
+        .check(sql`status in ('pending','processing','completed','failed','dead')`),
     )
     .addColumn('attempts', 'integer', (col) => col.notNull().defaultTo(0))
     .addColumn('claim_generation', 'integer', (col) => col.notNull().defaultTo(0))
@@ -95,8 +98,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('payload', 'jsonb', (col) => col.notNull())
     .addColumn('created_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('task_audits_task_idx').on('task_audits').columns(['tenant_id', 'task_id', 'audit_id']).execute();
-  await db.schema.createIndex('task_audits_time_idx').on('task_audits').columns(['tenant_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('task_audits_task_idx')
+    .on('task_audits')
+    .columns(['tenant_id', 'task_id', 'audit_id'])
+    .execute();
+  await db.schema
+    .createIndex('task_audits_time_idx')
+    .on('task_audits')
+    .columns(['tenant_id', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('task_gates')
@@ -105,18 +116,35 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('task_id', 'text', (col) => col.notNull())
     .addColumn('checkpoint', 'text', (col) => col.notNull())
     .addColumn('reason', 'text', (col) => col.notNull())
-    .addColumn('state', 'text', (col) => col.notNull().defaultTo('open').check(sql`state in ('open','released')`))
+    .addColumn('state', 'text', (col) =>
+      col
+        .notNull()
+        .defaultTo('open')
+        .check(sql`state in ('open','released')`),
+    )
     .addColumn('decision_id', 'text')
     .addColumn('opened_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .addColumn('released_at', 'timestamptz')
     .addColumn('released_by', 'text')
     .addPrimaryKeyConstraint('task_gates_pkey', ['tenant_id', 'gate_id'])
     .execute();
-  await db.schema.createIndex('task_gates_task_idx').on('task_gates').columns(['tenant_id', 'task_id', 'state']).execute();
+  await db.schema
+    .createIndex('task_gates_task_idx')
+    .on('task_gates')
+    .columns(['tenant_id', 'task_id', 'state'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of ['task_gates', 'task_audits', 'decisions', 'supervisor_inbox', 'tasks', 'api_keys', 'tenants']) {
+  for (const table of [
+    'task_gates',
+    'task_audits',
+    'decisions',
+    'supervisor_inbox',
+    'tasks',
+    'api_keys',
+    'tenants',
+  ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }
 }

@@ -10,7 +10,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('prev_hash', 'text')
     .addColumn('row_hash', 'text')
     .execute();
-  await db.schema.createIndex('task_audits_chain_key').unique().on('task_audits').columns(['tenant_id', 'chain_seq']).execute();
+  await db.schema
+    .createIndex('task_audits_chain_key')
+    .unique()
+    .on('task_audits')
+    .columns(['tenant_id', 'chain_seq'])
+    .execute();
 
   // One row per tenant: the chain's head. Writers lock it, so a tenant's chain grows one transaction at a time.
   await db.schema
@@ -23,8 +28,12 @@ export async function up(db: Kysely<any>): Promise<void> {
 
   // When the poller last re-enqueued a row, so a slow backlog is not flooded with duplicate jobs.
   await db.schema.alterTable('supervisor_inbox').addColumn('last_enqueued_at', 'timestamptz').execute();
-  await sql`create index supervisor_inbox_completed_idx on supervisor_inbox (processed_at) where status = 'completed'`.execute(db);
-  await sql`create index tasks_active_resources_idx on tasks (tenant_id) where status in ('running','verifying','paused') and metadata ? 'exclusive_resources'`.execute(db);
+  await sql`create index supervisor_inbox_completed_idx on supervisor_inbox (processed_at) where status = 'completed'`.execute(
+    db,
+  );
+  await sql`create index tasks_active_resources_idx on tasks (tenant_id) where status in ('running','verifying','paused') and metadata ? 'exclusive_resources'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
@@ -33,5 +42,10 @@ export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('supervisor_inbox').dropColumn('last_enqueued_at').execute();
   await db.schema.dropTable('audit_chain_heads').execute();
   await db.schema.dropIndex('task_audits_chain_key').execute();
-  await db.schema.alterTable('task_audits').dropColumn('chain_seq').dropColumn('prev_hash').dropColumn('row_hash').execute();
+  await db.schema
+    .alterTable('task_audits')
+    .dropColumn('chain_seq')
+    .dropColumn('prev_hash')
+    .dropColumn('row_hash')
+    .execute();
 }

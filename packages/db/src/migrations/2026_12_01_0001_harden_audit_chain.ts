@@ -14,7 +14,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   // nobody checked), and they must stop being served as audit rows, so they are moved aside, whole, for a
   // person to review. `warden audit verify` fails while this table holds rows.
   await sql`create table task_audits_unchained (like task_audits)`.execute(db);
-  await sql`alter table task_audits_unchained add column quarantined_at timestamptz not null default now()`.execute(db);
+  await sql`alter table task_audits_unchained add column quarantined_at timestamptz not null default now()`.execute(
+    db,
+  );
   await sql`
     with moved as (
       delete from task_audits where chain_seq is null or prev_hash is null or row_hash is null returning *
@@ -24,7 +26,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Existing rows: version 1. No default afterwards, so every writer says which format it hashed.
   await sql`alter table task_audits add column hash_version smallint not null default 1`.execute(db);
   await sql`alter table task_audits alter column hash_version drop default`.execute(db);
-  await sql`alter table task_audits add constraint task_audits_hash_version_check check (hash_version in (1, 2))`.execute(db);
+  await sql`alter table task_audits add constraint task_audits_hash_version_check check (hash_version in (1, 2))`.execute(
+    db,
+  );
 
   await sql`
     alter table task_audits
@@ -33,8 +37,12 @@ export async function up(db: Kysely<any>): Promise<void> {
       alter column row_hash set not null,
       add constraint task_audits_chain_seq_check check (chain_seq >= 1)`.execute(db);
   // The unique index becomes a named constraint (same index, no rebuild): one row per (tenant, position).
-  await sql`alter table task_audits add constraint task_audits_chain_key unique using index task_audits_chain_key`.execute(db);
-  await sql`alter table audit_chain_heads add constraint audit_chain_heads_chain_seq_check check (chain_seq >= 0)`.execute(db);
+  await sql`alter table task_audits add constraint task_audits_chain_key unique using index task_audits_chain_key`.execute(
+    db,
+  );
+  await sql`alter table audit_chain_heads add constraint audit_chain_heads_chain_seq_check check (chain_seq >= 0)`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('audit_anchors')

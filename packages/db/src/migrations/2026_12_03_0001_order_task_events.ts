@@ -10,11 +10,15 @@ export async function up(db: Kysely<any>): Promise<void> {
   // A retrying task keeps its exclusive resources, like a running one.
   await sql`drop index if exists tasks_active_resources_idx`.execute(db);
   await sql`create index tasks_active_resources_idx on tasks (tenant_id)
-            where status in ('running','verifying','retrying','paused') and metadata ? 'exclusive_resources'`.execute(db);
+            where status in ('running','verifying','retrying','paused') and metadata ? 'exclusive_resources'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop index if exists supervisor_inbox_task_unfinished_idx`.execute(db);
   await sql`drop index if exists tasks_active_resources_idx`.execute(db);
-  await sql`create index tasks_active_resources_idx on tasks (tenant_id) where status in ('running','verifying','paused') and metadata ? 'exclusive_resources'`.execute(db);
+  await sql`create index tasks_active_resources_idx on tasks (tenant_id) where status in ('running','verifying','paused') and metadata ? 'exclusive_resources'`.execute(
+    db,
+  );
 }

@@ -3,7 +3,8 @@ import type { QueryExecutor } from '../database.js';
 import { appendAudits } from '../core/audits.js';
 import { toGate, type TaskKey } from '../core/tasks.js';
 
-export type ReleaseGateResult = { status: 'released'; gate: Gate } | { status: 'not_found' } | { status: 'already_released'; gate: Gate };
+export type ReleaseGateResult =
+  { status: 'released'; gate: Gate } | { status: 'not_found' } | { status: 'already_released'; gate: Gate };
 
 /**
  * Releases an open gate in one transaction: the gate is marked released (by whom), a `GATE_RELEASED` audit
@@ -45,7 +46,12 @@ export async function releaseGate(
   const stillOpen = await countOpenGates(trx, input.tenantId, input.taskId);
   const transition = transitionTask(task.status as TaskStatus, 'running', 'gate_released');
   if (stillOpen === 0 && transition.allowed && task.status === 'paused') {
-    await trx.updateTable('tasks').set({ status: transition.status, updated_at: new Date() }).where('tenant_id', '=', input.tenantId).where('task_id', '=', input.taskId).execute();
+    await trx
+      .updateTable('tasks')
+      .set({ status: transition.status, updated_at: new Date() })
+      .where('tenant_id', '=', input.tenantId)
+      .where('task_id', '=', input.taskId)
+      .execute();
   }
   await appendAudits(trx, [
     {
@@ -56,7 +62,12 @@ export async function releaseGate(
       decision_id: null,
       event_id: null,
       source_event_ts: null,
-      payload: { gate_id: input.gateId, checkpoint: gate.checkpoint, released_by: input.releasedBy, ...(input.note ? { note: input.note } : {}) },
+      payload: {
+        gate_id: input.gateId,
+        checkpoint: gate.checkpoint,
+        released_by: input.releasedBy,
+        ...(input.note ? { note: input.note } : {}),
+      },
     },
   ]);
   return { status: 'released', gate: toGate(released) };
@@ -73,7 +84,8 @@ async function countOpenGates(trx: QueryExecutor, tenantId: string, taskId: stri
   return Number(row.n);
 }
 
-export type UnblockTaskResult = { status: 'unblocked' } | { status: 'not_found' } | { status: 'not_blocked'; current: TaskStatus };
+export type UnblockTaskResult =
+  { status: 'unblocked' } | { status: 'not_found' } | { status: 'not_blocked'; current: TaskStatus };
 
 /**
  * A person unblocks a blocked task, in one transaction: the task goes back to `running` — or to `paused` while
@@ -95,7 +107,8 @@ export async function unblockTask(
   if (!task) return { status: 'not_found' };
   const current = task.status as TaskStatus;
   // Gates opened before the block stay open: the task waits at them again, for a person to release.
-  const target: TaskStatus = (await countOpenGates(trx, input.tenantId, input.taskId)) > 0 ? 'paused' : 'running';
+  const target: TaskStatus =
+    (await countOpenGates(trx, input.tenantId, input.taskId)) > 0 ? 'paused' : 'running';
   const transition = transitionTask(current, target, 'unblocked');
   if (current !== 'blocked' || !transition.allowed) return { status: 'not_blocked', current };
   await trx
@@ -113,7 +126,12 @@ export async function unblockTask(
       decision_id: null,
       event_id: null,
       source_event_ts: null,
-      payload: { unblocked_by: input.unblockedBy, reason: input.reason, from: current, to: transition.status },
+      payload: {
+        unblocked_by: input.unblockedBy,
+        reason: input.reason,
+        from: current,
+        to: transition.status,
+      },
     },
   ]);
   return { status: 'unblocked' };
@@ -130,7 +148,16 @@ export async function openGates(trx: QueryExecutor, gates: readonly NewGate[]): 
   if (gates.length === 0) return;
   await trx
     .insertInto('task_gates')
-    .values(gates.map((g) => ({ tenant_id: g.tenant_id, task_id: g.task_id, gate_id: g.gate_id, checkpoint: g.checkpoint, reason: g.reason, decision_id: g.decision_id })))
+    .values(
+      gates.map((g) => ({
+        tenant_id: g.tenant_id,
+        task_id: g.task_id,
+        gate_id: g.gate_id,
+        checkpoint: g.checkpoint,
+        reason: g.reason,
+        decision_id: g.decision_id,
+      })),
+    )
     .onConflict((oc) => oc.columns(['tenant_id', 'gate_id']).doNothing())
     .execute();
 }

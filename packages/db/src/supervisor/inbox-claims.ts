@@ -1,7 +1,6 @@
 import { sql } from 'kysely';
 import type { InboxRow, QueryExecutor } from '../database.js';
 
-
 export interface InboxKey {
   tenant_id: string;
   event_id: string;
@@ -15,7 +14,11 @@ export type ClaimedEvent = InboxRow;
  * expired claim. Each claim bumps `claim_generation` and `attempts`. Rows another processor holds (locked or
  * validly claimed) and finished rows are skipped, so a duplicate delivery claims nothing.
  */
-export async function claimInboxEvents(db: QueryExecutor, keys: readonly InboxKey[], claimTtlMs: number): Promise<ClaimedEvent[]> {
+export async function claimInboxEvents(
+  db: QueryExecutor,
+  keys: readonly InboxKey[],
+  claimTtlMs: number,
+): Promise<ClaimedEvent[]> {
   if (keys.length === 0) return [];
   const tenants = keys.map((k) => k.tenant_id);
   const events = keys.map((k) => k.event_id);
@@ -46,7 +49,10 @@ export async function claimInboxEvents(db: QueryExecutor, keys: readonly InboxKe
  * expired and was taken over completes nothing. Returns the inbox ids it completed (and now holds locked
  * until the transaction ends).
  */
-export async function completeClaimedEvents(trx: QueryExecutor, claims: ReadonlyArray<{ inbox_id: string; claim_generation: number }>): Promise<Set<string>> {
+export async function completeClaimedEvents(
+  trx: QueryExecutor,
+  claims: ReadonlyArray<{ inbox_id: string; claim_generation: number }>,
+): Promise<Set<string>> {
   if (claims.length === 0) return new Set();
   const sorted = [...claims].sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
   const result = await sql<{ inbox_id: string }>`
@@ -64,13 +70,21 @@ export async function completeClaimedEvents(trx: QueryExecutor, claims: Readonly
  * claim generation, so the caller decides them first and their earlier claimants complete nothing. Call it
  * while holding the tasks' row locks (see `lockTaskContexts`), so no other decision can be applying them.
  */
-export async function takeOverEarlierEvents(trx: QueryExecutor, claims: ReadonlyArray<Pick<InboxRow, 'inbox_id' | 'tenant_id' | 'task_id'>>): Promise<ClaimedEvent[]> {
+export async function takeOverEarlierEvents(
+  trx: QueryExecutor,
+  claims: ReadonlyArray<Pick<InboxRow, 'inbox_id' | 'tenant_id' | 'task_id'>>,
+): Promise<ClaimedEvent[]> {
   if (claims.length === 0) return [];
   const latest = new Map<string, { tenant_id: string; task_id: string; inbox_id: string }>();
   for (const claim of claims) {
     const key = `${claim.tenant_id}\u0000${claim.task_id}`;
     const seen = latest.get(key);
-    if (!seen || BigInt(claim.inbox_id) > BigInt(seen.inbox_id)) latest.set(key, { tenant_id: claim.tenant_id, task_id: claim.task_id, inbox_id: String(claim.inbox_id) });
+    if (!seen || BigInt(claim.inbox_id) > BigInt(seen.inbox_id))
+      latest.set(key, {
+        tenant_id: claim.tenant_id,
+        task_id: claim.task_id,
+        inbox_id: String(claim.inbox_id),
+      });
   }
   const tasks = [...latest.values()];
   const result = await sql<ClaimedEvent>`
@@ -120,7 +134,11 @@ export async function failClaimedEvent(
 }
 
 /** Claims that expired (their processor died): back to `pending`, or `dead` past the attempt cap. */
-export async function releaseExpiredClaims(db: QueryExecutor, maxAttempts: number, limit: number): Promise<{ released: InboxRow[]; dead: InboxRow[] }> {
+export async function releaseExpiredClaims(
+  db: QueryExecutor,
+  maxAttempts: number,
+  limit: number,
+): Promise<{ released: InboxRow[]; dead: InboxRow[] }> {
   const result = await sql<InboxRow>`
     update supervisor_inbox as i
        set status = case when i.attempts >= ${maxAttempts} then 'dead' else 'pending' end,
@@ -131,14 +149,21 @@ export async function releaseExpiredClaims(db: QueryExecutor, maxAttempts: numbe
              order by claim_expires_at limit ${limit} for update skip locked) as expired
      where i.inbox_id = expired.inbox_id
  returning i.*`.execute(db);
-  return { released: result.rows.filter((r) => r.status === 'pending'), dead: result.rows.filter((r) => r.status === 'dead') };
+  return {
+    released: result.rows.filter((r) => r.status === 'pending'),
+    dead: result.rows.filter((r) => r.status === 'dead'),
+  };
 }
 
 /**
  * Rows the queue may have lost: `pending` for longer than `graceMs` (or `failed` and due), not re-enqueued
  * within the grace period either. Marks them enqueued now and returns them for the caller to enqueue.
  */
-export async function takeRowsToReenqueue(db: QueryExecutor, graceMs: number, limit: number): Promise<InboxRow[]> {
+export async function takeRowsToReenqueue(
+  db: QueryExecutor,
+  graceMs: number,
+  limit: number,
+): Promise<InboxRow[]> {
   const result = await sql<InboxRow>`
     update supervisor_inbox as i
        set last_enqueued_at = now()
@@ -153,12 +178,18 @@ export async function takeRowsToReenqueue(db: QueryExecutor, graceMs: number, li
 }
 
 /** Deletes completed rows processed before `olderThan`, in batches; returns how many went. */
-export async function deleteCompletedInboxRows(db: QueryExecutor, olderThan: Date, batchSize = 5000): Promise<number> {
+export async function deleteCompletedInboxRows(
+  db: QueryExecutor,
+  olderThan: Date,
+  batchSize = 5000,
+): Promise<number> {
   let total = 0;
   for (;;) {
     const result = await sql`
       delete from supervisor_inbox where inbox_id in (
-        select inbox_id from supervisor_inbox where status = 'completed' and processed_at < ${olderThan} limit ${batchSize})`.execute(db);
+        select inbox_id from supervisor_inbox where status = 'completed' and processed_at < ${olderThan} limit ${batchSize})`.execute(
+      db,
+    );
     const deleted = Number(result.numAffectedRows ?? 0);
     total += deleted;
     if (deleted < batchSize) return total;
@@ -181,10 +212,18 @@ export async function backlogStats(db: QueryExecutor, tenantId?: string): Promis
     select status, count(*) as n,
            extract(epoch from now() - min(received_at)) as oldest
       from supervisor_inbox where ${tenantFilter} group by status`.execute(db);
-  const stats: BacklogStats = { pending: 0, processing: 0, completed: 0, failed: 0, dead: 0, oldest_pending_age_seconds: 0 };
+  const stats: BacklogStats = {
+    pending: 0,
+    processing: 0,
+    completed: 0,
+    failed: 0,
+    dead: 0,
+    oldest_pending_age_seconds: 0,
+  };
   for (const row of result.rows) {
     if (row.status in stats) (stats as unknown as Record<string, number>)[row.status] = Number(row.n);
-    if (row.status === 'pending' && row.oldest !== null) stats.oldest_pending_age_seconds = Math.max(0, Number(row.oldest));
+    if (row.status === 'pending' && row.oldest !== null)
+      stats.oldest_pending_age_seconds = Math.max(0, Number(row.oldest));
   }
   return stats;
 }

@@ -2,18 +2,29 @@ import { sql } from 'kysely';
 import type { TaskEvent } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
 
-
 /**
  * Inserts events as `pending` inbox rows in one statement; an event id the tenant already sent (in this batch
  * or before) is skipped. Returns the events that were new, in input order — the ones to enqueue.
  */
-export async function insertPendingEvents(db: QueryExecutor, events: readonly TaskEvent[]): Promise<TaskEvent[]> {
+export async function insertPendingEvents(
+  db: QueryExecutor,
+  events: readonly TaskEvent[],
+): Promise<TaskEvent[]> {
   if (events.length === 0) return [];
   // The batch travels as one JSON document rather than a VALUES list of 8 × n parameters (the statement stays
   // the same size whatever the batch) or one array per column (node-postgres escapes array elements in
   // JavaScript, character by character: slower than the insert itself). Rows come out in input order, which
   // is the inbox order the supervisor applies a task's events in.
-  const rows = events.map((e) => ({ tenant_id: e.tenant_id, event_id: e.event_id, task_id: e.task_id, event_type: e.event_type, source: e.source, payload: e.payload, trace_id: e.trace_id ?? null, event_ts: e.ts }));
+  const rows = events.map((e) => ({
+    tenant_id: e.tenant_id,
+    event_id: e.event_id,
+    task_id: e.task_id,
+    event_type: e.event_type,
+    source: e.source,
+    payload: e.payload,
+    trace_id: e.trace_id ?? null,
+    event_ts: e.ts,
+  }));
   const inserted = await sql<{ tenant_id: string; event_id: string }>`
     insert into supervisor_inbox (tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts)
     select tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts
@@ -41,7 +52,10 @@ export interface InboxCounts {
 
 /** Inbox rows by status, optionally for one tenant. */
 export async function countInboxByStatus(db: QueryExecutor, tenantId?: string): Promise<InboxCounts> {
-  let query = db.selectFrom('supervisor_inbox').select(['status', db.fn.countAll<string>().as('n')]).groupBy('status');
+  let query = db
+    .selectFrom('supervisor_inbox')
+    .select(['status', db.fn.countAll<string>().as('n')])
+    .groupBy('status');
   if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
   const rows = await query.execute();
   const counts: InboxCounts = { pending: 0, processing: 0, completed: 0, failed: 0, dead: 0 };

@@ -58,7 +58,9 @@ export function applyPlan(state: DecisionState, event: TaskEvent, plan: Decision
   task.retry_count = plan.task.retry_count ?? task.retry_count;
   task.metadata = plan.task.metadata ?? task.metadata;
 
-  const others = (state.holders.get(event.tenant_id) ?? []).filter((holder) => holder.task_id !== event.task_id);
+  const others = (state.holders.get(event.tenant_id) ?? []).filter(
+    (holder) => holder.task_id !== event.task_id,
+  );
   const resources = asStringArray(task.metadata.exclusive_resources);
   if (holdsResources(task.status) && resources.length > 0) others.push({ task_id: event.task_id, resources });
   state.holders.set(event.tenant_id, others);

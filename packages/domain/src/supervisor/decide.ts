@@ -25,7 +25,12 @@ export interface DecisionPlan {
   /** A pause gate to open, when the decision pauses the task. */
   gate?: { gate_id: string; checkpoint: string; reason: string };
   /** The decision's audit row, then any extra rows (SUPERVISOR_ERROR when the policy failed). */
-  audits: Array<{ event_type: string; level: AuditLevel; decision_id: string | null; payload: Record<string, unknown> }>;
+  audits: Array<{
+    event_type: string;
+    level: AuditLevel;
+    decision_id: string | null;
+    payload: Record<string, unknown>;
+  }>;
   enforcement: EnforcementMode;
 }
 
@@ -38,8 +43,13 @@ export function decisionIdFor(tenantId: string, eventId: string): string {
 export function enforcementFor(input: PolicyInput): EnforcementMode {
   const { enforcement } = input.config;
   // Own keys only: a tenant named "constructor" must not pick up Object.prototype.constructor.
-  const own = (table: Record<string, EnforcementMode>, key: string) => (Object.hasOwn(table, key) ? table[key] : undefined);
-  return own(enforcement.tenants, input.event.tenant_id) ?? own(enforcement.event_types, input.event.event_type) ?? enforcement.default;
+  const own = (table: Record<string, EnforcementMode>, key: string) =>
+    Object.hasOwn(table, key) ? table[key] : undefined;
+  return (
+    own(enforcement.tenants, input.event.tenant_id) ??
+    own(enforcement.event_types, input.event.event_type) ??
+    enforcement.default
+  );
 }
 
 /** Why a policy produced no usable outcome: it threw, or the sandbox stopped it past its budget. */
@@ -64,7 +74,10 @@ export function decide(input: PolicyInput, registry: PolicyRegistry): DecisionPl
     if (problem) throw new Error(`returned a malformed outcome: ${problem}`);
     return planDecision(input, policy, outcome);
   } catch (error) {
-    return decideFailClosed(input, registry, { error: `policy ${policy.name} threw: ${describeThrown(error)}`, elapsed_ms: 0 });
+    return decideFailClosed(input, registry, {
+      error: `policy ${policy.name} threw: ${describeThrown(error)}`,
+      elapsed_ms: 0,
+    });
   }
 }
 
@@ -74,7 +87,8 @@ const DECISION_TYPES = new Set<string>(Object.keys(AUDIT_OF_DECISION));
 function malformedOutcome(outcome: unknown): string | undefined {
   if (outcome === null || typeof outcome !== 'object') return 'not an object';
   const o = outcome as Partial<PolicyOutcome>;
-  if (typeof o.decision_type !== 'string' || !DECISION_TYPES.has(o.decision_type)) return `decision_type ${JSON.stringify(o.decision_type)} is not one of ${[...DECISION_TYPES].join(', ')}`;
+  if (typeof o.decision_type !== 'string' || !DECISION_TYPES.has(o.decision_type))
+    return `decision_type ${JSON.stringify(o.decision_type)} is not one of ${[...DECISION_TYPES].join(', ')}`;
   if (typeof o.reason !== 'string') return 'reason is not a string';
   if (!Array.isArray(o.findings)) return 'findings is not an array';
   if (!Array.isArray(o.actions)) return 'actions is not an array';
@@ -82,10 +96,20 @@ function malformedOutcome(outcome: unknown): string | undefined {
 }
 
 /** The decision for an event whose policy failed: REQUIRE_REVIEW at a review gate, plus a SUPERVISOR_ERROR audit. */
-export function decideFailClosed(input: PolicyInput, registry: PolicyRegistry, failure: PolicyFailure): DecisionPlan {
+export function decideFailClosed(
+  input: PolicyInput,
+  registry: PolicyRegistry,
+  failure: PolicyFailure,
+): DecisionPlan {
   const policy = registry.route(input.event.event_type);
   const reason = `fail closed: ${failure.error}`;
-  const outcome: PolicyOutcome = { decision_type: 'REQUIRE_REVIEW', reason, findings: [], actions: [actions.pauseGate(reason, REVIEW_CHECKPOINT), actions.writeAudit()], task: { status: 'paused' } };
+  const outcome: PolicyOutcome = {
+    decision_type: 'REQUIRE_REVIEW',
+    reason,
+    findings: [],
+    actions: [actions.pauseGate(reason, REVIEW_CHECKPOINT), actions.writeAudit()],
+    task: { status: 'paused' },
+  };
   return planDecision(input, policy, outcome, failure);
 }
 
@@ -98,7 +122,12 @@ function describeThrown(error: unknown): string {
   }
 }
 
-function planDecision(input: PolicyInput, policy: Policy, policyOutcome: PolicyOutcome, failure?: PolicyFailure): DecisionPlan {
+function planDecision(
+  input: PolicyInput,
+  policy: Policy,
+  policyOutcome: PolicyOutcome,
+  failure?: PolicyFailure,
+): DecisionPlan {
   const { event, config } = input;
   const decisionId = decisionIdFor(event.tenant_id, event.event_id);
   const enforcement = enforcementFor(input);
@@ -107,7 +136,11 @@ function planDecision(input: PolicyInput, policy: Policy, policyOutcome: PolicyO
   let wouldHave: DecisionType | undefined;
   // Monitor mode softens what a policy decided, never a failure to decide: REQUIRE_REVIEW means the gate
   // could not read its input, and unreadable must not become allowed.
-  if (enforcement === 'monitor' && outcome.decision_type !== 'ALLOW' && outcome.decision_type !== 'REQUIRE_REVIEW') {
+  if (
+    enforcement === 'monitor' &&
+    outcome.decision_type !== 'ALLOW' &&
+    outcome.decision_type !== 'REQUIRE_REVIEW'
+  ) {
     wouldHave = outcome.decision_type;
     // Detection only: keep what the policy saw, enforce nothing; metadata the policy learned is still kept.
     outcome = {
@@ -134,7 +167,11 @@ function planDecision(input: PolicyInput, policy: Policy, policyOutcome: PolicyO
 
   const pause = decision.actions.find((a) => a.action_type === 'pause_gate');
   const gate = pause
-    ? { gate_id: `gate-${decisionId}`, checkpoint: String(pause.params.checkpoint ?? 'open_plan'), reason: decision.reason }
+    ? {
+        gate_id: `gate-${decisionId}`,
+        checkpoint: String(pause.params.checkpoint ?? 'open_plan'),
+        reason: decision.reason,
+      }
     : undefined;
 
   const audit = AUDIT_OF_DECISION[decision.decision_type];
@@ -165,11 +202,23 @@ function planDecision(input: PolicyInput, policy: Policy, policyOutcome: PolicyO
       event_type: 'SUPERVISOR_ERROR',
       level: 'error',
       decision_id: null,
-      payload: { error: failure.error, elapsed_ms: Math.round(failure.elapsed_ms), policy: policy.name, event_id: event.event_id, event_type: event.event_type },
+      payload: {
+        error: failure.error,
+        elapsed_ms: Math.round(failure.elapsed_ms),
+        policy: policy.name,
+        event_id: event.event_id,
+        event_type: event.event_type,
+      },
     });
   }
   // Everything here is written to Postgres: make sure it can be (see toStorableJson), or the decision is lost.
-  return { decision: toStorableJson(decision), task: outcome.task ?? {}, ...(gate ? { gate: toStorableJson(gate) } : {}), audits: toStorableJson(audits), enforcement };
+  return {
+    decision: toStorableJson(decision),
+    task: outcome.task ?? {},
+    ...(gate ? { gate: toStorableJson(gate) } : {}),
+    audits: toStorableJson(audits),
+    enforcement,
+  };
 }
 
 /**
@@ -179,16 +228,27 @@ function planDecision(input: PolicyInput, policy: Policy, policyOutcome: PolicyO
  * agent so (BLOCK for blocked or finished, PAUSE for paused) and keeps the policy's findings for the trail.
  * The one move allowed is stricter still: a paused task the policy blocks becomes blocked.
  */
-function holdTaskToItsStatus(status: TaskStatus | undefined, outcome: PolicyOutcome): { outcome: PolicyOutcome; policyDecided?: DecisionType } {
+function holdTaskToItsStatus(
+  status: TaskStatus | undefined,
+  outcome: PolicyOutcome,
+): { outcome: PolicyOutcome; policyDecided?: DecisionType } {
   const proposed = outcome.task?.status;
   const hold = heldBy(status);
   // A task free to act may move to any status (see TASK_TRANSITIONS): the policy's outcome stands.
   if (hold === undefined) return { outcome };
-  if (hold === 'paused' && proposed !== undefined && proposed !== 'paused' && transitionTask(status, proposed, 'decision').allowed) {
+  if (
+    hold === 'paused' &&
+    proposed !== undefined &&
+    proposed !== 'paused' &&
+    transitionTask(status, proposed, 'decision').allowed
+  ) {
     // Stricter: blocked. Only the status moves; what the agent declared is not taken from a held task.
     return { outcome: { ...outcome, task: { status: proposed } } };
   }
-  if (hold === 'paused' && (outcome.decision_type === 'PAUSE' || outcome.decision_type === 'REQUIRE_REVIEW')) {
+  if (
+    hold === 'paused' &&
+    (outcome.decision_type === 'PAUSE' || outcome.decision_type === 'REQUIRE_REVIEW')
+  ) {
     // Another reason to stop: the decision stands and opens its own gate; the task stays paused.
     return { outcome: { ...outcome, task: {} } };
   }

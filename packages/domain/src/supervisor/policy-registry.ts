@@ -8,7 +8,12 @@ import { taskStepCompletedPolicy } from './task-step-completed-policy.js';
 export const defaultPolicy: Policy = {
   name: 'default_allow_audit',
   version: '1',
-  evaluate: () => ({ decision_type: 'ALLOW', reason: 'no policy for this event type: allowed and audited', findings: [], actions: [actions.writeAudit()] }),
+  evaluate: () => ({
+    decision_type: 'ALLOW',
+    reason: 'no policy for this event type: allowed and audited',
+    findings: [],
+    actions: [actions.writeAudit()],
+  }),
 };
 
 /**
@@ -23,7 +28,12 @@ export class PolicyRegistry {
 
   register(pattern: string, policy: Policy): this {
     if (pattern.includes('*')) {
-      const regex = new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+      const regex = new RegExp(
+        `^${pattern
+          .split('*')
+          .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*')}$`,
+      );
       this.wildcards.push({ pattern, regex, policy });
     } else {
       this.exact.set(pattern, policy);
@@ -36,7 +46,8 @@ export class PolicyRegistry {
     if (exact) return exact;
     let best: { pattern: string; policy: Policy } | undefined;
     for (const candidate of this.wildcards) {
-      if (candidate.regex.test(eventType) && (!best || candidate.pattern.length > best.pattern.length)) best = candidate;
+      if (candidate.regex.test(eventType) && (!best || candidate.pattern.length > best.pattern.length))
+        best = candidate;
     }
     return best?.policy ?? this.fallback;
   }

@@ -52,4 +52,3 @@ export const PolicyTestSchema = z
   })
   .strict();
 export type PolicyTest = z.infer<typeof PolicyTestSchema>;
-

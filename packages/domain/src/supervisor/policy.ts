@@ -44,15 +44,29 @@ export interface Policy {
   evaluate(input: PolicyInput): PolicyOutcome;
 }
 
-export function finding(code: string, kind: FindingKind, severity: Severity, description: string, evidence: unknown[] = []): FindingDraft {
+export function finding(
+  code: string,
+  kind: FindingKind,
+  severity: Severity,
+  description: string,
+  evidence: unknown[] = [],
+): FindingDraft {
   return { code, kind, severity, description, evidence };
 }
 
 export const PAUSE_CHECKPOINT = 'open_plan';
 
 export const actions = {
-  pauseGate: (reason: string, checkpoint = PAUSE_CHECKPOINT): Action => ({ action_type: 'pause_gate', target: 'task', params: { checkpoint, reason } }),
-  markBlocked: (reason: string): Action => ({ action_type: 'mark_blocked', target: 'task', params: { reason } }),
+  pauseGate: (reason: string, checkpoint = PAUSE_CHECKPOINT): Action => ({
+    action_type: 'pause_gate',
+    target: 'task',
+    params: { checkpoint, reason },
+  }),
+  markBlocked: (reason: string): Action => ({
+    action_type: 'mark_blocked',
+    target: 'task',
+    params: { reason },
+  }),
   markVerifying: (): Action => ({ action_type: 'mark_verifying', target: 'task', params: {} }),
   writeAudit: (): Action => ({ action_type: 'write_audit', target: 'task_audits', params: {} }),
   noop: (): Action => ({ action_type: 'noop', target: 'task', params: {} }),
@@ -64,7 +78,9 @@ export function summarizeFindings(findings: FindingDraft[]): string {
 
 /** Reads `value` as a plain object, or `undefined`. */
 export function asRecord(value: unknown): Record<string, unknown> | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
 }
 
 export function asStringArray(value: unknown): string[] {

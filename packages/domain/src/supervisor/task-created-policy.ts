@@ -24,7 +24,11 @@ const REVIEW_CHECKPOINT = 'supervisor_review';
 const DESTRUCTIVE_RULE_ACTIONS = /\b(delete|drop|truncate|destroy|shutdown|wipe|purge)\b/i;
 
 /** Findings that say the command could not be judged: never ALLOW on them, send the task to a human. */
-export const FAIL_CLOSED_CODES: readonly FailClosedCode[] = ['REDLINE_UNREADABLE_COMMAND', 'REDLINE_DYNAMIC_COMMAND', 'REDLINE_UNKNOWN_SPEC_SHAPE'];
+export const FAIL_CLOSED_CODES: readonly FailClosedCode[] = [
+  'REDLINE_UNREADABLE_COMMAND',
+  'REDLINE_DYNAMIC_COMMAND',
+  'REDLINE_UNKNOWN_SPEC_SHAPE',
+];
 
 /** Resolves `.` and `..` lexically (`/tmp/../etc/shadow` → `/etc/shadow`), keeping a leading `/`. */
 export function normalizePath(path: string): string {
@@ -55,14 +59,28 @@ function redlineFindings(input: PolicyInput): FindingDraft[] {
   const { payload } = input.event;
   const { redlines } = input.config;
   const findings: FindingDraft[] = [];
-  const specs = { agent_spec: asRecord(payload.agent_spec), command_spec: asRecord(payload.command_spec), rule_spec: asRecord(payload.rule_spec) };
+  const specs = {
+    agent_spec: asRecord(payload.agent_spec),
+    command_spec: asRecord(payload.command_spec),
+    rule_spec: asRecord(payload.rule_spec),
+  };
 
   for (const [name, spec] of Object.entries(specs)) {
     if (!spec) continue;
     const required = redlines.required_fields[name as keyof typeof specs];
-    const missing = required.filter((field) => spec[field] === undefined || spec[field] === null || spec[field] === '');
+    const missing = required.filter(
+      (field) => spec[field] === undefined || spec[field] === null || spec[field] === '',
+    );
     if (missing.length > 0) {
-      findings.push(finding('REDLINE_MISSING_REQUIRED_FIELD', 'REDLINE', 'HIGH', `${name} is missing ${missing.join(', ')}`, [{ spec: name, missing }]));
+      findings.push(
+        finding(
+          'REDLINE_MISSING_REQUIRED_FIELD',
+          'REDLINE',
+          'HIGH',
+          `${name} is missing ${missing.join(', ')}`,
+          [{ spec: name, missing }],
+        ),
+      );
     }
   }
 
@@ -70,17 +88,43 @@ function redlineFindings(input: PolicyInput): FindingDraft[] {
   // object form: a spec the reader cannot judge fails closed rather than being skipped.
   if (Object.hasOwn(payload, 'command_spec')) {
     const capabilities = asStringArray(specs.agent_spec?.capabilities);
-    findings.push(...judgeCommands(parseCommandSpec(payload.command_spec ?? null), compileRedlineRules(redlines), capabilities));
+    findings.push(
+      ...judgeCommands(
+        parseCommandSpec(payload.command_spec ?? null),
+        compileRedlineRules(redlines),
+        capabilities,
+      ),
+    );
   }
 
   const declaredPaths = asStringArray(payload.paths);
   const forbiddenDeclared = declaredPaths.filter((path) => isForbiddenPath(path, redlines.forbidden_paths));
   if (forbiddenDeclared.length > 0) {
-    findings.push(finding('REDLINE_FORBIDDEN_PATH', 'REDLINE', 'HIGH', `task declares forbidden paths: ${forbiddenDeclared.join(', ')}`, [{ paths: forbiddenDeclared }]));
+    findings.push(
+      finding(
+        'REDLINE_FORBIDDEN_PATH',
+        'REDLINE',
+        'HIGH',
+        `task declares forbidden paths: ${forbiddenDeclared.join(', ')}`,
+        [{ paths: forbiddenDeclared }],
+      ),
+    );
   }
 
-  if (specs.rule_spec && typeof specs.rule_spec.action === 'string' && DESTRUCTIVE_RULE_ACTIONS.test(specs.rule_spec.action)) {
-    findings.push(finding('RISK_DESTRUCTIVE_RULE_ACTION', 'RISK', 'MEDIUM', `rule "${String(specs.rule_spec.name ?? '')}" takes a destructive action: ${specs.rule_spec.action}`, [{ action: specs.rule_spec.action }]));
+  if (
+    specs.rule_spec &&
+    typeof specs.rule_spec.action === 'string' &&
+    DESTRUCTIVE_RULE_ACTIONS.test(specs.rule_spec.action)
+  ) {
+    findings.push(
+      finding(
+        'RISK_DESTRUCTIVE_RULE_ACTION',
+        'RISK',
+        'MEDIUM',
+        `rule "${String(specs.rule_spec.name ?? '')}" takes a destructive action: ${specs.rule_spec.action}`,
+        [{ action: specs.rule_spec.action }],
+      ),
+    );
   }
   return findings;
 }
@@ -93,7 +137,15 @@ function conflictFindings(input: PolicyInput): FindingDraft[] {
     if (other.task_id === input.event.task_id) continue;
     const shared = other.resources.filter((resource) => wanted.has(resource));
     if (shared.length > 0) {
-      findings.push(finding('CONFLICT_EXCLUSIVE_RESOURCE', 'CONFLICT', 'HIGH', `running task ${other.task_id} holds ${shared.join(', ')}`, [{ task_id: other.task_id, resources: shared }]));
+      findings.push(
+        finding(
+          'CONFLICT_EXCLUSIVE_RESOURCE',
+          'CONFLICT',
+          'HIGH',
+          `running task ${other.task_id} holds ${shared.join(', ')}`,
+          [{ task_id: other.task_id, resources: shared }],
+        ),
+      );
     }
   }
   return findings;
@@ -106,9 +158,11 @@ function declaredMetadata(input: PolicyInput): Record<string, unknown> {
   const metadata: Record<string, unknown> = { ...asRecord(payload.metadata) };
   if (typeof payload.run_mode === 'string') metadata.run_mode = payload.run_mode;
   if (agent?.capabilities !== undefined) metadata.capabilities = asStringArray(agent.capabilities);
-  if (payload.exclusive_resources !== undefined) metadata.exclusive_resources = asStringArray(payload.exclusive_resources);
+  if (payload.exclusive_resources !== undefined)
+    metadata.exclusive_resources = asStringArray(payload.exclusive_resources);
   if (typeof payload.max_retries === 'number') metadata.max_retries = payload.max_retries;
-  for (const key of ['agent_spec', 'command_spec', 'rule_spec'] as const) if (payload[key] !== undefined) metadata[key] = payload[key];
+  for (const key of ['agent_spec', 'command_spec', 'rule_spec'] as const)
+    if (payload[key] !== undefined) metadata[key] = payload[key];
   return metadata;
 }
 
@@ -126,16 +180,40 @@ export const taskCreatedPolicy: Policy = {
     const metadata = { ...input.task.metadata, ...declaredMetadata(input) };
     if (findings.some((f) => severityAtLeast(f.severity, 'HIGH'))) {
       const reason = `blocked at pre-flight: ${summarizeFindings(findings)}`;
-      return { decision_type: 'BLOCK', reason, findings, actions: [actions.markBlocked(reason), actions.writeAudit()], task: { status: 'blocked', metadata } };
+      return {
+        decision_type: 'BLOCK',
+        reason,
+        findings,
+        actions: [actions.markBlocked(reason), actions.writeAudit()],
+        task: { status: 'blocked', metadata },
+      };
     }
     if (findings.some((f) => (FAIL_CLOSED_CODES as readonly string[]).includes(f.code))) {
       const reason = `review required at pre-flight, the command could not be judged: ${summarizeFindings(findings)}`;
-      return { decision_type: 'REQUIRE_REVIEW', reason, findings, actions: [actions.pauseGate(reason, REVIEW_CHECKPOINT), actions.writeAudit()], task: { status: 'paused', metadata } };
+      return {
+        decision_type: 'REQUIRE_REVIEW',
+        reason,
+        findings,
+        actions: [actions.pauseGate(reason, REVIEW_CHECKPOINT), actions.writeAudit()],
+        task: { status: 'paused', metadata },
+      };
     }
     if (findings.length > 0) {
       const reason = `paused for review at pre-flight: ${summarizeFindings(findings)}`;
-      return { decision_type: 'PAUSE', reason, findings, actions: [actions.pauseGate(reason), actions.writeAudit()], task: { status: 'paused', metadata } };
+      return {
+        decision_type: 'PAUSE',
+        reason,
+        findings,
+        actions: [actions.pauseGate(reason), actions.writeAudit()],
+        task: { status: 'paused', metadata },
+      };
     }
-    return { decision_type: 'ALLOW', reason: 'pre-flight passed', findings, actions: [actions.markVerifying(), actions.writeAudit()], task: { status: 'verifying', metadata } };
+    return {
+      decision_type: 'ALLOW',
+      reason: 'pre-flight passed',
+      findings,
+      actions: [actions.markVerifying(), actions.writeAudit()],
+      task: { status: 'verifying', metadata },
+    };
   },
 };

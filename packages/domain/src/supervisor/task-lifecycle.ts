@@ -19,13 +19,29 @@ export type TransitionCause =
   | 'unblocked';
 
 /** Statuses in which the task may act: no gate holds it and it has not finished. */
-export const ACTIVE_STATUSES = ['pending', 'draft', 'ready', 'running', 'verifying', 'retrying'] as const satisfies readonly TaskStatus[];
+export const ACTIVE_STATUSES = [
+  'pending',
+  'draft',
+  'ready',
+  'running',
+  'verifying',
+  'retrying',
+] as const satisfies readonly TaskStatus[];
 /** Statuses an agent's event can never leave. */
 export const HELD_STATUSES = ['paused', 'blocked'] as const satisfies readonly TaskStatus[];
 /** Statuses nothing leaves. */
-export const FINISHED_STATUSES = ['completed', 'failed', 'cancelled'] as const satisfies readonly TaskStatus[];
+export const FINISHED_STATUSES = [
+  'completed',
+  'failed',
+  'cancelled',
+] as const satisfies readonly TaskStatus[];
 /** A task in one of these holds the exclusive resources it declared; blocked and finished tasks release them. */
-export const RESOURCE_HOLDING_STATUSES = ['running', 'verifying', 'retrying', 'paused'] as const satisfies readonly TaskStatus[];
+export const RESOURCE_HOLDING_STATUSES = [
+  'running',
+  'verifying',
+  'retrying',
+  'paused',
+] as const satisfies readonly TaskStatus[];
 
 const ACTIVE = new Set<TaskStatus>(ACTIVE_STATUSES);
 const FINISHED = new Set<TaskStatus>(FINISHED_STATUSES);
@@ -34,9 +50,13 @@ const FINISHED = new Set<TaskStatus>(FINISHED_STATUSES);
  * Legal transitions, by cause. A status may always "move" to itself. Anything not listed is refused:
  * the task keeps its status and the caller records why.
  */
-export const TASK_TRANSITIONS: Readonly<Record<TransitionCause, Readonly<Partial<Record<TaskStatus, readonly TaskStatus[]>>>>> = {
+export const TASK_TRANSITIONS: Readonly<
+  Record<TransitionCause, Readonly<Partial<Record<TaskStatus, readonly TaskStatus[]>>>>
+> = {
   decision: {
-    ...Object.fromEntries(ACTIVE_STATUSES.map((from) => [from, [...ACTIVE_STATUSES, 'paused', 'blocked', ...FINISHED_STATUSES]])),
+    ...Object.fromEntries(
+      ACTIVE_STATUSES.map((from) => [from, [...ACTIVE_STATUSES, 'paused', 'blocked', ...FINISHED_STATUSES]]),
+    ),
     // Held: only stricter. A paused task may become blocked; a blocked task stays blocked.
     paused: ['blocked'],
     blocked: [],
@@ -49,13 +69,18 @@ export const TASK_TRANSITIONS: Readonly<Record<TransitionCause, Readonly<Partial
   unblocked: { blocked: ['running', 'paused'] },
 };
 
-export type TransitionResult = { allowed: true; status: TaskStatus } | { allowed: false; status: TaskStatus; reason: string };
+export type TransitionResult =
+  { allowed: true; status: TaskStatus } | { allowed: false; status: TaskStatus; reason: string };
 
 /**
  * Whether `from` may become `to` for this cause. `from` is `undefined` on first sight of a task, which is
  * the same as `pending`. A refused transition returns the status the task keeps and a reason to record.
  */
-export function transitionTask(from: TaskStatus | undefined, to: TaskStatus, cause: TransitionCause): TransitionResult {
+export function transitionTask(
+  from: TaskStatus | undefined,
+  to: TaskStatus,
+  cause: TransitionCause,
+): TransitionResult {
   const current = from ?? 'pending';
   if (current === to) return { allowed: true, status: to };
   const legal = TASK_TRANSITIONS[cause][current] ?? [];
@@ -64,7 +89,8 @@ export function transitionTask(from: TaskStatus | undefined, to: TaskStatus, cau
 }
 
 function refusalReason(from: TaskStatus, to: TaskStatus, cause: TransitionCause): string {
-  if (cause !== 'decision') return `a task that is ${from} cannot be ${cause === 'unblocked' ? 'unblocked' : 'released'} to ${to}`;
+  if (cause !== 'decision')
+    return `a task that is ${from} cannot be ${cause === 'unblocked' ? 'unblocked' : 'released'} to ${to}`;
   if (from === 'blocked') return 'task is blocked; only a person can unblock it';
   if (from === 'paused') return 'task is paused at an open gate; only a person can release it';
   if (FINISHED.has(from)) return `task is ${from}; a finished task takes no further work`;

@@ -23,11 +23,18 @@ export const taskStateChangedPolicy: Policy = {
   evaluate({ event }): PolicyOutcome {
     const state = reportedState(event.payload);
     if (state !== undefined && (FINISHED_STATUSES as readonly string[]).includes(state)) {
-      return { decision_type: 'ALLOW', reason: `task finished: ${state}`, findings: [], actions: [actions.writeAudit()], task: { status: state as TaskStatus } };
+      return {
+        decision_type: 'ALLOW',
+        reason: `task finished: ${state}`,
+        findings: [],
+        actions: [actions.writeAudit()],
+        task: { status: state as TaskStatus },
+      };
     }
-    const reason = state === undefined
-      ? 'state change recorded; no status, state or to field was given'
-      : `state change to "${state.slice(0, 100)}" recorded; an agent may only finish a task (completed, failed, cancelled)`;
+    const reason =
+      state === undefined
+        ? 'state change recorded; no status, state or to field was given'
+        : `state change to "${state.slice(0, 100)}" recorded; an agent may only finish a task (completed, failed, cancelled)`;
     return { decision_type: 'ALLOW', reason, findings: [], actions: [actions.writeAudit()] };
   },
 };

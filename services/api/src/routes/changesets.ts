@@ -43,7 +43,16 @@ import {
 import { QUEUE_NAMES, changesetJobId } from '@warden/queue';
 import type { AuthContext } from '../auth.js';
 import { readCursor } from '../cursors.js';
-import { defineRoute, found, ok, pathParam, reply, requiredBody, type ApiDeps, type Route } from '../define-route.js';
+import {
+  defineRoute,
+  found,
+  ok,
+  pathParam,
+  reply,
+  requiredBody,
+  type ApiDeps,
+  type Route,
+} from '../define-route.js';
 import { enqueueAfterCommit } from '../enqueue-after-commit.js';
 import { page } from '../schemas.js';
 import { AuditPage, auditTrailPage } from '../audit-trail.js';
@@ -66,7 +75,11 @@ const replayed = { 'idempotent-replayed': 'true' };
 function enqueue(deps: ApiDeps, row: Pick<ChangeSetRow, 'tenant_id' | 'changeset_id'>): Promise<boolean> {
   const key = { tenant_id: row.tenant_id, changeset_id: row.changeset_id };
   return enqueueAfterCommit(
-    () => deps.queues.enqueue(QUEUE_NAMES.changesets, 'execute', key, { jobId: changesetJobId(row.tenant_id, row.changeset_id), timeoutMs: deps.enqueueTimeoutMs }),
+    () =>
+      deps.queues.enqueue(QUEUE_NAMES.changesets, 'execute', key, {
+        jobId: changesetJobId(row.tenant_id, row.changeset_id),
+        timeoutMs: deps.enqueueTimeoutMs,
+      }),
     {
       logger: deps.logger,
       fields: { module: 'changesets', ...key },
@@ -84,12 +97,19 @@ async function storeSubmission(deps: ApiDeps, auth: AuthContext, submission: z.o
   const checksum = computeChangeSetChecksum(changeset.changes);
   if (checksum !== changeset.checksum) {
     const message = `checksum mismatch: changeset.checksum is ${changeset.checksum} but the changes hash to ${checksum} (SHA-256 of their canonical JSON); the change set was altered after it was sealed`;
-    throw new ChecksumMismatchError(message, [{ path: 'changeset.checksum', message: `expected ${checksum}` }]);
+    throw new ChecksumMismatchError(message, [
+      { path: 'changeset.checksum', message: `expected ${checksum}` },
+    ]);
   }
   const planHash = computePlanHash(plan);
   const idempotencyKey = changeSetIdempotencyKey(plan.plan_id, checksum);
   const fingerprint = submissionFingerprint({ workspace: changeset.workspace, planHash, checksum });
-  const verdict = evaluateWriteGate({ plan, changeset, policy: deps.writeGate.policy, policyHash: deps.writeGate.hash });
+  const verdict = evaluateWriteGate({
+    plan,
+    changeset,
+    policy: deps.writeGate.policy,
+    policyHash: deps.writeGate.hash,
+  });
   const submitter = `api_key:${auth.keyId}`;
   const key = { tenant_id: auth.tenantId, changeset_id: changeset.changeset_id };
 
@@ -153,7 +173,12 @@ async function storeSubmission(deps: ApiDeps, auth: AuthContext, submission: z.o
           reasons: verdict.reasons,
         },
         audit: {
-          event_type: verdict.verdict === 'ALLOW' ? 'CHANGESET_ALLOWED' : verdict.verdict === 'DENY' ? 'CHANGESET_DENIED' : 'CHANGESET_APPROVAL_REQUIRED',
+          event_type:
+            verdict.verdict === 'ALLOW'
+              ? 'CHANGESET_ALLOWED'
+              : verdict.verdict === 'DENY'
+                ? 'CHANGESET_DENIED'
+                : 'CHANGESET_APPROVAL_REQUIRED',
           level: verdict.verdict === 'DENY' ? 'warn' : 'info',
         },
       },
@@ -169,10 +194,14 @@ async function storeSubmission(deps: ApiDeps, auth: AuthContext, submission: z.o
     );
   }
   // A retried submission is answered with what the first one created; anything else under the id is a conflict.
-  if (outcome.status === 'exists' && (outcome.row.fingerprint !== fingerprint || outcome.row.checksum !== checksum)) {
-    throw new ConflictError(`change set "${changeset.changeset_id}" exists with other content; choose another changeset_id`, [
-      { path: 'changeset.changeset_id', message: 'already used' },
-    ]);
+  if (
+    outcome.status === 'exists' &&
+    (outcome.row.fingerprint !== fingerprint || outcome.row.checksum !== checksum)
+  ) {
+    throw new ConflictError(
+      `change set "${changeset.changeset_id}" exists with other content; choose another changeset_id`,
+      [{ path: 'changeset.changeset_id', message: 'already used' }],
+    );
   }
   return { outcome, verdict };
 }
@@ -190,14 +219,19 @@ export const changeSetRoutes: Route[] = [
       body: requiredBody(Submission),
       responses: {
         201: { description: 'The stored change set with its verdict', schema: View },
-        200: { description: 'The same change set was submitted before: the stored one (header `idempotent-replayed: true`)', schema: View },
+        200: {
+          description:
+            'The same change set was submitted before: the stored one (header `idempotent-replayed: true`)',
+          schema: View,
+        },
         409: 'The changeset_id is taken by other content, or the plan id + checksum (idempotency key) was used with other content',
       },
     },
     async ({ body, auth, deps }) => {
       const { outcome, verdict } = await storeSubmission(deps, auth, body);
       const id = body.changeset.changeset_id;
-      if (outcome.status === 'exists') return ok(await findChangeSetView(deps.db, auth.tenantId, id), replayed);
+      if (outcome.status === 'exists')
+        return ok(await findChangeSetView(deps.db, auth.tenantId, id), replayed);
       if (verdict.verdict === 'ALLOW') await enqueue(deps, outcome.row);
       return reply(201, await findChangeSetView(deps.db, auth.tenantId, id));
     },
@@ -210,7 +244,9 @@ export const changeSetRoutes: Route[] = [
       scope: READERS,
       summary: "The tenant's change sets, newest first",
       query: ListQuerySchema,
-      responses: { 200: { description: 'A page of change sets', schema: page(z.record(z.string(), z.unknown())) } },
+      responses: {
+        200: { description: 'A page of change sets', schema: page(z.record(z.string(), z.unknown())) },
+      },
     },
     async ({ query, auth, deps }) => {
       const before = readCursor(query.cursor, ListCursorSchema);
@@ -233,7 +269,8 @@ export const changeSetRoutes: Route[] = [
       params: { id: changesetId },
       responses: { 200: { description: 'The change set', schema: View }, 404: noChangeSet },
     },
-    async ({ params, auth, deps }) => ok(found(await findChangeSetView(deps.db, auth.tenantId, params.id), () => notFound(params.id))),
+    async ({ params, auth, deps }) =>
+      ok(found(await findChangeSetView(deps.db, auth.tenantId, params.id), () => notFound(params.id))),
   ),
 
   defineRoute(
@@ -250,7 +287,14 @@ export const changeSetRoutes: Route[] = [
       const assertExists = async () => {
         if (!(await findChangeSetRow(deps.db, auth.tenantId, params.id))) throw notFound(params.id);
       };
-      return ok(await auditTrailPage(deps.db, auth.tenantId, { taskId: changeSetAuditTaskId(params.id), assertExists }, query));
+      return ok(
+        await auditTrailPage(
+          deps.db,
+          auth.tenantId,
+          { taskId: changeSetAuditTaskId(params.id), assertExists },
+          query,
+        ),
+      );
     },
   ),
 
@@ -286,7 +330,9 @@ export const changeSetRoutes: Route[] = [
         case 'not_found':
           throw notFound(id);
         case 'self_approval':
-          throw new SelfApprovalError(`change set "${id}" was submitted by this API key; another person must approve it`);
+          throw new SelfApprovalError(
+            `change set "${id}" was submitted by this API key; another person must approve it`,
+          );
         case 'checksum_mismatch':
           throw new ChecksumMismatchError(
             `checksum mismatch: you approved ${body.checksum}, but change set "${id}" has checksum ${result.row.checksum}; review it again`,
@@ -312,7 +358,11 @@ export const changeSetRoutes: Route[] = [
       summary: 'Reject a change set that needs approval (final)',
       params: { id: changesetId },
       body: Reject,
-      responses: { 200: { description: 'The rejected change set', schema: View }, 404: noChangeSet, 409: 'Not waiting for approval' },
+      responses: {
+        200: { description: 'The rejected change set', schema: View },
+        404: noChangeSet,
+        409: 'Not waiting for approval',
+      },
     },
     async ({ params, body, auth, deps }) => {
       const { id } = params;
@@ -325,8 +375,12 @@ export const changeSetRoutes: Route[] = [
         }),
       );
       if (result.status === 'not_found') throw notFound(id);
-      if (result.status === 'invalid_state') throw new ChangeSetStateError(`change set "${id}" cannot be rejected: ${result.reason}`);
-      return ok(await findChangeSetView(deps.db, auth.tenantId, id), result.status === 'already_rejected' ? replayed : undefined);
+      if (result.status === 'invalid_state')
+        throw new ChangeSetStateError(`change set "${id}" cannot be rejected: ${result.reason}`);
+      return ok(
+        await findChangeSetView(deps.db, auth.tenantId, id),
+        result.status === 'already_rejected' ? replayed : undefined,
+      );
     },
   ),
 ];

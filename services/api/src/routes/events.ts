@@ -41,7 +41,10 @@ export const eventRoutes: Route[] = [
       description: 'Answers 202 once every event is durable in Postgres. `tenant_id` comes from the API key.',
       body: { schema: z.union([Event, Batch]), read: readEvents },
       responses: {
-        202: { description: 'Accepted (new) and duplicate event counts', schema: IngestResultSchema.meta({ id: 'IngestResult' }) },
+        202: {
+          description: 'Accepted (new) and duplicate event counts',
+          schema: IngestResultSchema.meta({ id: 'IngestResult' }),
+        },
         413: 'Body too large',
       },
     },
@@ -49,10 +52,16 @@ export const eventRoutes: Route[] = [
       const incoming = body.events;
       const foreign = incoming.flatMap((event, index) =>
         event.tenant_id !== undefined && event.tenant_id !== auth.tenantId
-          ? [{ path: body.batch ? `events.${index}.tenant_id` : 'tenant_id', message: `names tenant "${event.tenant_id}", but this API key belongs to "${auth.tenantId}"` }]
+          ? [
+              {
+                path: body.batch ? `events.${index}.tenant_id` : 'tenant_id',
+                message: `names tenant "${event.tenant_id}", but this API key belongs to "${auth.tenantId}"`,
+              },
+            ]
           : [],
       );
-      if (foreign.length > 0) throw new ForbiddenError('events may only be sent for the tenant of the API key', foreign);
+      if (foreign.length > 0)
+        throw new ForbiddenError('events may only be sent for the tenant of the API key', foreign);
 
       const receivedAt = new Date();
       const events = incoming.map((event) => toTaskEvent(event, auth.tenantId, 'http', receivedAt));
@@ -69,12 +78,33 @@ export const eventRoutes: Route[] = [
         const queued = await enqueueAfterCommit(
           () =>
             fresh.length === 1
-              ? deps.queues.enqueueBulk(QUEUE_NAMES.supervisorEvents, 'event', [{ payload: first, options: { jobId: eventJobId(first.tenant_id, first.event_id) } }], options)
-              : deps.queues.enqueueBulk(QUEUE_NAMES.supervisorEvents, 'events', [{ payload: { events: fresh }, options: { jobId: eventBatchJobId(auth.tenantId, fresh.map((event) => event.event_id)) } }], options),
+              ? deps.queues.enqueueBulk(
+                  QUEUE_NAMES.supervisorEvents,
+                  'event',
+                  [{ payload: first, options: { jobId: eventJobId(first.tenant_id, first.event_id) } }],
+                  options,
+                )
+              : deps.queues.enqueueBulk(
+                  QUEUE_NAMES.supervisorEvents,
+                  'events',
+                  [
+                    {
+                      payload: { events: fresh },
+                      options: {
+                        jobId: eventBatchJobId(
+                          auth.tenantId,
+                          fresh.map((event) => event.event_id),
+                        ),
+                      },
+                    },
+                  ],
+                  options,
+                ),
           {
             logger: deps.logger,
             fields: { module: 'ingest', count: fresh.length },
-            message: 'events are durable but could not be enqueued now; the supervisor poller will pick them up',
+            message:
+              'events are durable but could not be enqueued now; the supervisor poller will pick them up',
           },
         );
         if (!queued) deps.metrics.enqueueFailures.inc(fresh.length);

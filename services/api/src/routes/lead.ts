@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { findLeadFinding, findLeadScan, finishLeadScan, insertLeadScan, listLeadFindings, listLeadScans } from '@warden/db';
+import {
+  findLeadFinding,
+  findLeadScan,
+  finishLeadScan,
+  insertLeadScan,
+  listLeadFindings,
+  listLeadScans,
+} from '@warden/db';
 import { resolveLeadFinding, silenceLeadFinding } from '@warden/lead-engine';
 import {
   ConflictError,
@@ -30,7 +37,11 @@ const SCAN_ENQUEUE_TIMEOUT_MS = 2000;
 
 const Scan = LeadScanViewSchema.meta({ id: 'LeadScan' });
 const Finding = LeadFindingViewSchema.meta({ id: 'LeadFinding' });
-const fingerprintParam = pathParam(LeadFingerprintSchema, 'fingerprint', "The finding's fingerprint (16 hex digits)");
+const fingerprintParam = pathParam(
+  LeadFingerprintSchema,
+  'fingerprint',
+  "The finding's fingerprint (16 hex digits)",
+);
 const noFinding = 'No such finding for this tenant';
 const findingNotFound = (fingerprint: string) => new NotFoundError(`lead finding "${fingerprint}" not found`);
 
@@ -46,9 +57,13 @@ export const leadRoutes: Route[] = [
       path: '/v1/lead/scans',
       scope: 'lead:run',
       summary: "Queue a lead scan of the caller's tenant",
-      description: 'Recorded in `lead_scans` at once (status `queued`) and run by the lead-miner; follow it with `GET /v1/lead/scans/{id}`.',
+      description:
+        'Recorded in `lead_scans` at once (status `queued`) and run by the lead-miner; follow it with `GET /v1/lead/scans/{id}`.',
       body: LeadScanRequestSchema.meta({ id: 'LeadScanRequest' }),
-      responses: { 202: { description: 'Queued', schema: Scan }, 503: 'The queue (Redis) is unreachable; nothing was queued' },
+      responses: {
+        202: { description: 'Queued', schema: Scan },
+        503: 'The queue (Redis) is unreachable; nothing was queued',
+      },
     },
     async ({ body, auth, deps }) => {
       const requestedBy = `api_key:${auth.keyId}`;
@@ -65,14 +80,30 @@ export const leadRoutes: Route[] = [
         await deps.queues.enqueue(
           QUEUE_NAMES.leadScans,
           'scan',
-          { tenant_id: auth.tenantId, window: body.window, dry_run: body.dry_run, force: body.force, scan_id: scanId, trigger: 'api', requested_by: requestedBy },
+          {
+            tenant_id: auth.tenantId,
+            window: body.window,
+            dry_run: body.dry_run,
+            force: body.force,
+            scan_id: scanId,
+            trigger: 'api',
+            requested_by: requestedBy,
+          },
           { jobId: `scan-${scanId}`, timeoutMs: SCAN_ENQUEUE_TIMEOUT_MS },
         );
       } catch (error) {
         // Unlike an event, a scan request is not worth keeping for later: fail it visibly and let the caller retry.
         const message = `could not queue the scan: ${error instanceof Error ? error.message : String(error)}`;
-        await finishLeadScan(deps.db, scanId, { status: 'failed', stats: {}, warnings: [], error: message }).catch(() => {});
-        deps.logger.warn({ module: 'lead', action: 'enqueue_scan', status: 'error', scan_id: scanId, err: error }, message);
+        await finishLeadScan(deps.db, scanId, {
+          status: 'failed',
+          stats: {},
+          warnings: [],
+          error: message,
+        }).catch(() => {});
+        deps.logger.warn(
+          { module: 'lead', action: 'enqueue_scan', status: 'error', scan_id: scanId, err: error },
+          message,
+        );
         return reply(503, errorBody('queue_unavailable', `${message}; try again`));
       }
       const scan = await findLeadScan(deps.db, auth.tenantId, scanId);
@@ -112,7 +143,12 @@ export const leadRoutes: Route[] = [
       responses: { 200: { description: 'The scan', schema: Scan }, 404: 'No such scan for this tenant' },
     },
     async ({ params, auth, deps }) =>
-      ok(found(await findLeadScan(deps.db, auth.tenantId, params.id), () => new NotFoundError(`lead scan "${params.id}" not found`))),
+      ok(
+        found(
+          await findLeadScan(deps.db, auth.tenantId, params.id),
+          () => new NotFoundError(`lead scan "${params.id}" not found`),
+        ),
+      ),
   ),
 
   defineRoute(
@@ -149,7 +185,12 @@ export const leadRoutes: Route[] = [
       params: { fingerprint: fingerprintParam },
       responses: { 200: { description: 'The finding', schema: Finding }, 404: noFinding },
     },
-    async ({ params, auth, deps }) => ok(found(await findLeadFinding(deps.db, auth.tenantId, params.fingerprint), () => findingNotFound(params.fingerprint))),
+    async ({ params, auth, deps }) =>
+      ok(
+        found(await findLeadFinding(deps.db, auth.tenantId, params.fingerprint), () =>
+          findingNotFound(params.fingerprint),
+        ),
+      ),
   ),
 
   // Resolving and silencing are a person's decisions: audited with the key that made them.
@@ -161,16 +202,28 @@ export const leadRoutes: Route[] = [
       summary: 'Mark a finding resolved (audited); a later scan that sees it again reopens it',
       params: { fingerprint: fingerprintParam },
       body: LeadResolveRequestSchema,
-      responses: { 200: { description: 'The finding', schema: Finding }, 404: noFinding, 409: 'Already resolved' },
+      responses: {
+        200: { description: 'The finding', schema: Finding },
+        404: noFinding,
+        409: 'Already resolved',
+      },
     },
     async ({ params, body, auth, deps }) => {
       const { fingerprint } = params;
       const result = await deps.db.transaction().execute((trx) =>
-        resolveLeadFinding(trx, { tenantId: auth.tenantId, fingerprint, by: `api_key:${auth.keyId}`, now: new Date(), ...(body.note ? { note: body.note } : {}) }),
+        resolveLeadFinding(trx, {
+          tenantId: auth.tenantId,
+          fingerprint,
+          by: `api_key:${auth.keyId}`,
+          now: new Date(),
+          ...(body.note ? { note: body.note } : {}),
+        }),
       );
       if (result.status === 'not_found') throw findingNotFound(fingerprint);
       if (result.status === 'unchanged')
-        throw new ConflictError(`lead finding "${fingerprint}" was already resolved by ${result.finding.resolved_by} at ${result.finding.resolved_at}`);
+        throw new ConflictError(
+          `lead finding "${fingerprint}" was already resolved by ${result.finding.resolved_by} at ${result.finding.resolved_at}`,
+        );
       return ok(result.finding);
     },
   ),
@@ -190,7 +243,10 @@ export const leadRoutes: Route[] = [
       const { fingerprint } = params;
       const now = new Date();
       const end = silenceEnd(body, now);
-      if ('error' in end) throw new ValidationError(`invalid request body: ${end.error.path}: ${end.error.message}`, [end.error]);
+      if ('error' in end)
+        throw new ValidationError(`invalid request body: ${end.error.path}: ${end.error.message}`, [
+          end.error,
+        ]);
       const result = await deps.db.transaction().execute((trx) =>
         silenceLeadFinding(trx, {
           tenantId: auth.tenantId,

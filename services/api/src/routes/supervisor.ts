@@ -5,7 +5,10 @@ import { defineRoute, ok, type Route } from '../define-route.js';
 
 // Any value is taken: only `all` from an admin key widens the view; everything else is the key's tenant.
 const BacklogQuerySchema = z.object({
-  scope: z.string().optional().meta({ description: '`all` with an admin key: the whole installation; otherwise the key\'s tenant' }),
+  scope: z
+    .string()
+    .optional()
+    .meta({ description: "`all` with an admin key: the whole installation; otherwise the key's tenant" }),
 });
 
 const Level = z.enum(['ok', 'warning', 'critical']);

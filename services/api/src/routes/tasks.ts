@@ -18,7 +18,9 @@ import { AuditPage, auditTrailPage } from '../audit-trail.js';
 const GateIdSchema = z.string().min(1).max(200);
 const ReleaseBodySchema = z.object({ note: z.string().max(2000).optional() }).default({});
 /** Unblocking overrides a policy's BLOCK: the person must say why, and the reason joins the audit trail. */
-const UnblockBodySchema = z.object({ reason: z.string().trim().min(1, 'say why the task may go on').max(2000) });
+const UnblockBodySchema = z.object({
+  reason: z.string().trim().min(1, 'say why the task may go on').max(2000),
+});
 const DecisionsQuerySchema = z.object({
   event_id: z.string().min(1).max(200).optional().meta({ description: 'Only the decision on this event' }),
   limit: z.coerce.number().int().min(1).max(100).default(50),
@@ -58,7 +60,8 @@ export const taskRoutes: Route[] = [
       params: { id: taskId },
       responses: { 200: { description: 'The task', schema: Task }, 404: noTask },
     },
-    async ({ params, auth, deps }) => ok(found(await findTaskView(deps.db, auth.tenantId, params.id), () => notFound(params.id))),
+    async ({ params, auth, deps }) =>
+      ok(found(await findTaskView(deps.db, auth.tenantId, params.id), () => notFound(params.id))),
   ),
 
   defineRoute(
@@ -72,7 +75,14 @@ export const taskRoutes: Route[] = [
       responses: { 200: { description: 'A page of audit rows', schema: AuditPage }, 404: noTask },
     },
     async ({ params, query, auth, deps }) =>
-      ok(await auditTrailPage(deps.db, auth.tenantId, { taskId: params.id, assertExists: () => assertTaskExists(deps.db, auth.tenantId, params.id) }, query)),
+      ok(
+        await auditTrailPage(
+          deps.db,
+          auth.tenantId,
+          { taskId: params.id, assertExists: () => assertTaskExists(deps.db, auth.tenantId, params.id) },
+          query,
+        ),
+      ),
   ),
 
   defineRoute(
@@ -88,7 +98,10 @@ export const taskRoutes: Route[] = [
     },
     async ({ params, query, auth, deps }) => {
       await assertTaskExists(deps.db, auth.tenantId, params.id);
-      const items = await listTaskDecisions(deps.db, auth.tenantId, params.id, { limit: query.limit, ...(query.event_id ? { eventId: query.event_id } : {}) });
+      const items = await listTaskDecisions(deps.db, auth.tenantId, params.id, {
+        limit: query.limit,
+        ...(query.event_id ? { eventId: query.event_id } : {}),
+      });
       return ok({ items, next_cursor: null });
     },
   ),
@@ -100,7 +113,8 @@ export const taskRoutes: Route[] = [
       path: '/v1/tasks/{id}/gates/{gate}/release',
       scope: 'tasks:write',
       summary: 'Release a pause gate (a person lets a paused task go on)',
-      description: 'Audited as GATE_RELEASED with the releasing key. The task returns to `running` once no gate holds it.',
+      description:
+        'Audited as GATE_RELEASED with the releasing key. The task returns to `running` once no gate holds it.',
       params: { id: taskId, gate: pathParam(GateIdSchema, 'gate id', 'The gate id') },
       body: ReleaseBodySchema,
       responses: {
@@ -112,10 +126,19 @@ export const taskRoutes: Route[] = [
     async ({ params, body, auth, deps }) => {
       const { id, gate } = params;
       const result = await deps.db.transaction().execute((trx) =>
-        releaseGate(trx, { tenantId: auth.tenantId, taskId: id, gateId: gate, releasedBy: `api_key:${auth.keyId}`, ...(body.note ? { note: body.note } : {}) }),
+        releaseGate(trx, {
+          tenantId: auth.tenantId,
+          taskId: id,
+          gateId: gate,
+          releasedBy: `api_key:${auth.keyId}`,
+          ...(body.note ? { note: body.note } : {}),
+        }),
       );
       if (result.status === 'not_found') throw new NotFoundError(`gate "${gate}" of task "${id}" not found`);
-      if (result.status === 'already_released') throw new ConflictError(`gate "${gate}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`);
+      if (result.status === 'already_released')
+        throw new ConflictError(
+          `gate "${gate}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`,
+        );
       return ok(result.gate);
     },
   ),
@@ -127,17 +150,28 @@ export const taskRoutes: Route[] = [
       path: '/v1/tasks/{id}/unblock',
       scope: 'tasks:write',
       summary: 'Unblock a blocked task (a person overrides a BLOCK, with a reason)',
-      description: 'The only way out of `blocked`: no event from the agent can do it. Audited as TASK_UNBLOCKED with the key and the reason.',
+      description:
+        'The only way out of `blocked`: no event from the agent can do it. Audited as TASK_UNBLOCKED with the key and the reason.',
       params: { id: taskId },
       body: UnblockBodySchema,
-      responses: { 200: { description: 'The task, now running', schema: Task }, 404: noTask, 409: 'The task is not blocked' },
+      responses: {
+        200: { description: 'The task, now running', schema: Task },
+        404: noTask,
+        409: 'The task is not blocked',
+      },
     },
     async ({ params, body, auth, deps }) => {
       const result = await deps.db.transaction().execute((trx) =>
-        unblockTask(trx, { tenantId: auth.tenantId, taskId: params.id, unblockedBy: `api_key:${auth.keyId}`, reason: body.reason }),
+        unblockTask(trx, {
+          tenantId: auth.tenantId,
+          taskId: params.id,
+          unblockedBy: `api_key:${auth.keyId}`,
+          reason: body.reason,
+        }),
       );
       if (result.status === 'not_found') throw notFound(params.id);
-      if (result.status === 'not_blocked') throw new ConflictError(`task "${params.id}" is ${result.current}, not blocked`);
+      if (result.status === 'not_blocked')
+        throw new ConflictError(`task "${params.id}" is ${result.current}, not blocked`);
       return ok(await findTaskView(deps.db, auth.tenantId, params.id));
     },
   ),

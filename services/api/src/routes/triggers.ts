@@ -31,7 +31,10 @@ import { enqueueAfterCommit } from '../enqueue-after-commit.js';
 import { page } from '../schemas.js';
 
 const ForceQuerySchema = z.object({
-  force: z.enum(['true', 'false']).optional().meta({ description: 'Raise migration_weight without the shadow-consistency bar (audited)' }),
+  force: z
+    .enum(['true', 'false'])
+    .optional()
+    .meta({ description: 'Raise migration_weight without the shadow-consistency bar (audited)' }),
 });
 const ListTriggersQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(50),
@@ -40,7 +43,9 @@ const ListTriggersQuerySchema = z.object({
   enabled: z.enum(['true', 'false']).optional(),
 });
 const PauseBodySchema = z.object({ note: z.string().max(2000).optional() }).strict();
-const ResumeBodySchema = z.object({ note: z.string().max(2000).optional(), backfill: z.boolean().default(false) }).strict();
+const ResumeBodySchema = z
+  .object({ note: z.string().max(2000).optional(), backfill: z.boolean().default(false) })
+  .strict();
 const RunBodySchema = z
   .object({
     params: z.record(z.string(), z.unknown()).default({}),
@@ -63,7 +68,10 @@ const StatusQuerySchema = z.object({
     .default(24),
 });
 const ListCursorSchema = z.object({ after: z.string() });
-const HistoryCursorSchema = z.object({ s: z.string().refine((s) => !Number.isNaN(Date.parse(s))), id: z.string().uuid() });
+const HistoryCursorSchema = z.object({
+  s: z.string().refine((s) => !Number.isNaN(Date.parse(s))),
+  id: z.string().uuid(),
+});
 const ExecutionIdSchema = z.string().uuid('must be an execution id (a UUID)');
 
 const Trigger = TriggerViewSchema.meta({ id: 'Trigger' });
@@ -87,7 +95,14 @@ const tellScheduler = (deps: ApiDeps, jobs: () => Promise<unknown>) =>
     message: 'could not reach the scheduler queue; its reconcile interval and sweeper will catch up',
   });
 const reconcile = (deps: ApiDeps, triggerId: string) =>
-  tellScheduler(deps, () => deps.queues.enqueue('cron-fires', 'reconcile', { trigger_id: triggerId }, { timeoutMs: deps.enqueueTimeoutMs }));
+  tellScheduler(deps, () =>
+    deps.queues.enqueue(
+      'cron-fires',
+      'reconcile',
+      { trigger_id: triggerId },
+      { timeoutMs: deps.enqueueTimeoutMs },
+    ),
+  );
 
 /** Cron trigger management (docs/scheduler.md), scoped to the caller's tenant: another tenant's trigger is a 404. */
 export const triggerRoutes: Route[] = [
@@ -109,10 +124,19 @@ export const triggerRoutes: Route[] = [
     },
     async ({ query, body, auth, deps }) => {
       const change = await deps.db.transaction().execute((trx) =>
-        registerTrigger(trx, { tenantId: auth.tenantId, definition: body, actor: actorOf(auth), force: query.force === 'true' }),
+        registerTrigger(trx, {
+          tenantId: auth.tenantId,
+          definition: body,
+          actor: actorOf(auth),
+          force: query.force === 'true',
+        }),
       );
       if (change.changed) await reconcile(deps, change.trigger.trigger_id);
-      return reply(change.created ? 201 : 200, { trigger: toTriggerView(change.trigger), created: change.created, changed: change.changed });
+      return reply(change.created ? 201 : 200, {
+        trigger: toTriggerView(change.trigger),
+        created: change.created,
+        changed: change.changed,
+      });
     },
   ),
 
@@ -147,7 +171,8 @@ export const triggerRoutes: Route[] = [
       params: { name },
       responses: { 200: { description: 'The trigger', schema: Trigger }, 404: noTrigger },
     },
-    async ({ params, auth, deps }) => ok(toTriggerView(await getTrigger(deps.db, auth.tenantId, params.name))),
+    async ({ params, auth, deps }) =>
+      ok(toTriggerView(await getTrigger(deps.db, auth.tenantId, params.name))),
   ),
 
   defineRoute(
@@ -164,7 +189,13 @@ export const triggerRoutes: Route[] = [
     },
     async ({ params, query, body, auth, deps }) => {
       const change = await deps.db.transaction().execute((trx) =>
-        updateTrigger(trx, { tenantId: auth.tenantId, eventName: params.name, patch: body, actor: actorOf(auth), force: query.force === 'true' }),
+        updateTrigger(trx, {
+          tenantId: auth.tenantId,
+          eventName: params.name,
+          patch: body,
+          actor: actorOf(auth),
+          force: query.force === 'true',
+        }),
       );
       if (change.changed) await reconcile(deps, change.trigger.trigger_id);
       return ok({ trigger: toTriggerView(change.trigger), changed: change.changed });
@@ -178,10 +209,17 @@ export const triggerRoutes: Route[] = [
       scope: 'triggers:write',
       summary: 'Delete a trigger (its ledger stays)',
       params: { name },
-      responses: { 200: { description: 'Deleted', schema: z.object({ deleted: z.boolean(), trigger_id: z.string() }) }, 404: noTrigger },
+      responses: {
+        200: { description: 'Deleted', schema: z.object({ deleted: z.boolean(), trigger_id: z.string() }) },
+        404: noTrigger,
+      },
     },
     async ({ params, auth, deps }) => {
-      const deleted = await deps.db.transaction().execute((trx) => deleteTrigger(trx, { tenantId: auth.tenantId, eventName: params.name, actor: actorOf(auth) }));
+      const deleted = await deps.db
+        .transaction()
+        .execute((trx) =>
+          deleteTrigger(trx, { tenantId: auth.tenantId, eventName: params.name, actor: actorOf(auth) }),
+        );
       await reconcile(deps, deleted.trigger_id);
       return ok({ deleted: true, trigger_id: deleted.trigger_id });
     },
@@ -199,7 +237,12 @@ export const triggerRoutes: Route[] = [
     },
     async ({ params, body, auth, deps }) => {
       const result = await deps.db.transaction().execute((trx) =>
-        pauseTrigger(trx, { tenantId: auth.tenantId, eventName: params.name, actor: actorOf(auth), ...(body.note !== undefined ? { note: body.note } : {}) }),
+        pauseTrigger(trx, {
+          tenantId: auth.tenantId,
+          eventName: params.name,
+          actor: actorOf(auth),
+          ...(body.note !== undefined ? { note: body.note } : {}),
+        }),
       );
       return ok({ trigger: toTriggerView(result.trigger), changed: result.changed });
     },
@@ -216,7 +259,9 @@ export const triggerRoutes: Route[] = [
       responses: {
         200: {
           description: 'The trigger and the backfilled runs',
-          schema: Change.extend({ backfilled: z.array(z.object({ execution_id: z.string(), scheduled_for: z.string() })) }),
+          schema: Change.extend({
+            backfilled: z.array(z.object({ execution_id: z.string(), scheduled_for: z.string() })),
+          }),
         },
         404: noTrigger,
       },
@@ -239,7 +284,11 @@ export const triggerRoutes: Route[] = [
             'cron-fires',
             'fire',
             result.backfill.map((b) => ({
-              payload: { tenant_id: auth.tenantId, trigger_id: result.trigger.trigger_id, scheduled_for: b.scheduled_for.toISOString() },
+              payload: {
+                tenant_id: auth.tenantId,
+                trigger_id: result.trigger.trigger_id,
+                scheduled_for: b.scheduled_for.toISOString(),
+              },
               options: { jobId: `backfill-${b.execution_id}-${stamp}` },
             })),
             { timeoutMs: deps.enqueueTimeoutMs },
@@ -249,7 +298,10 @@ export const triggerRoutes: Route[] = [
       return ok({
         trigger: toTriggerView(result.trigger),
         changed: result.changed,
-        backfilled: result.backfill.map((b) => ({ execution_id: b.execution_id, scheduled_for: b.scheduled_for.toISOString() })),
+        backfilled: result.backfill.map((b) => ({
+          execution_id: b.execution_id,
+          scheduled_for: b.scheduled_for.toISOString(),
+        })),
       });
     },
   ),
@@ -264,7 +316,10 @@ export const triggerRoutes: Route[] = [
       params: { name },
       body: RunBodySchema,
       responses: {
-        202: { description: 'Accepted', schema: z.object({ execution_id: z.string(), scheduled_for: z.string(), created: z.boolean() }) },
+        202: {
+          description: 'Accepted',
+          schema: z.object({ execution_id: z.string(), scheduled_for: z.string(), created: z.boolean() }),
+        },
         404: noTrigger,
       },
     },
@@ -286,12 +341,20 @@ export const triggerRoutes: Route[] = [
           deps.queues.enqueue(
             'cron-fires',
             'fire',
-            { tenant_id: auth.tenantId, trigger_id: trigger.trigger_id, scheduled_for: run.scheduled_for.toISOString() },
+            {
+              tenant_id: auth.tenantId,
+              trigger_id: trigger.trigger_id,
+              scheduled_for: run.scheduled_for.toISOString(),
+            },
             { jobId: `manual-${run.execution_id}`, timeoutMs: deps.enqueueTimeoutMs },
           ),
         );
       }
-      return reply(202, { execution_id: run.execution_id, scheduled_for: run.scheduled_for.toISOString(), created: run.created });
+      return reply(202, {
+        execution_id: run.execution_id,
+        scheduled_for: run.scheduled_for.toISOString(),
+        created: run.created,
+      });
     },
   ),
 
@@ -331,7 +394,9 @@ export const triggerRoutes: Route[] = [
       const trigger = await getTrigger(deps.db, auth.tenantId, params.name);
       const row = await findExecution(deps.db, params.execution);
       if (!row || row.trigger_id !== trigger.trigger_id || row.tenant_id !== auth.tenantId)
-        throw new NotFoundError(`execution "${params.execution}" of trigger "${trigger.definition.event_name}" not found`);
+        throw new NotFoundError(
+          `execution "${params.execution}" of trigger "${trigger.definition.event_name}" not found`,
+        );
       return ok(toExecutionView(row));
     },
   ),
@@ -341,11 +406,21 @@ export const triggerRoutes: Route[] = [
       method: 'get',
       path: '/v1/triggers/{name}/status',
       scope: 'triggers:read',
-      summary: 'Configuration, next fires, last runs, success rate, skips by reason, breaker and migration state',
+      summary:
+        'Configuration, next fires, last runs, success rate, skips by reason, breaker and migration state',
       params: { name },
       query: StatusQuerySchema,
-      responses: { 200: { description: 'The status', schema: TriggerStatusViewSchema.meta({ id: 'TriggerStatus' }) }, 404: noTrigger },
+      responses: {
+        200: { description: 'The status', schema: TriggerStatusViewSchema.meta({ id: 'TriggerStatus' }) },
+        404: noTrigger,
+      },
     },
-    async ({ params, query, auth, deps }) => ok(await triggerStatus(deps.db, auth.tenantId, params.name, { fires: query.fires, windowHours: query.window_hours })),
+    async ({ params, query, auth, deps }) =>
+      ok(
+        await triggerStatus(deps.db, auth.tenantId, params.name, {
+          fires: query.fires,
+          windowHours: query.window_hours,
+        }),
+      ),
   ),
 ];
