@@ -9,11 +9,13 @@ import {
   type ReadinessCheck,
   type Registry,
 } from '@warden/observability';
-import { createRedis, pingRedis } from '@warden/queue';
+import { WardenQueues, createRedis, pingRedis, type RedisRole } from '@warden/queue';
 
 export interface RuntimeConfig {
   DATABASE_URL: string;
   REDIS_URL: string;
+  /** BullMQ key prefix of every queue. */
+  QUEUE_PREFIX: string;
   LOG_LEVEL: string;
 }
 
@@ -27,6 +29,11 @@ export interface OpenRuntimeOptions {
   maxDbConnections?: number;
   /** A logger to use instead of a new one (tests). */
   logger?: Logger;
+  /**
+   * How the queues' connection behaves: `producer` fails fast when Redis is away (a request path: the API),
+   * `general` retries a little (background work). @defaultValue `'general'`
+   */
+  queueConnectionRole?: Extract<RedisRole, 'producer' | 'general'>;
 }
 
 /** What a started service holds: its logger, metrics, Postgres and a general-purpose Redis client. */
@@ -37,7 +44,16 @@ export interface ServiceRuntime {
   redis: Redis;
   readiness: Record<string, ReadinessCheck>;
   ops?: OpsServer;
-  /** Closes the ops server, Redis and Postgres, in that order. Workers and queues close before this. */
+  /** Every queue of the catalog, on its own connection, for enqueueing. */
+  queues: WardenQueues;
+  /** The queues' connection (e.g. for a readiness check of the path that enqueues). */
+  queueConnection: Redis;
+  /** The one connection the service's BullMQ workers share (role `worker`), opened on first call. */
+  workerConnection(): Redis;
+  /**
+   * Closes the queues and their connections, the ops server, Redis and Postgres, in that order. The
+   * service closes its workers (see `closeWorker`) and background passes before this.
+   */
   close(): Promise<void>;
 }
 
@@ -60,8 +76,14 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<ServiceR
     migrations: () => assertMigrationsCurrent(db),
     redis: () => pingRedis(redis),
   };
+  const queueConnection = createRedis(options.config.REDIS_URL, options.queueConnectionRole ?? 'general');
+  const queues = new WardenQueues({ connection: queueConnection, prefix: options.config.QUEUE_PREFIX });
+  let workerConnection: Redis | undefined;
   let ops: OpsServer | undefined;
   const close = async () => {
+    await queues.close().catch(() => {});
+    workerConnection?.disconnect();
+    queueConnection.disconnect();
     await ops?.close();
     redis.disconnect();
     await db.destroy();
@@ -74,5 +96,16 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<ServiceR
     await close().catch(() => {});
     throw error;
   }
-  return { logger, registry, db, redis, readiness, ...(ops ? { ops } : {}), close };
+  return {
+    logger,
+    registry,
+    db,
+    redis,
+    readiness,
+    ...(ops ? { ops } : {}),
+    queues,
+    queueConnection,
+    workerConnection: () => (workerConnection ??= createRedis(options.config.REDIS_URL, 'worker')),
+    close,
+  };
 }

@@ -2,9 +2,8 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Redis } from 'ioredis';
 import type { Logger, RunnableService } from '@warden/observability';
-import { WardenQueues, createRedis, pingRedis } from '@warden/queue';
+import { pingRedis, type WardenQueues } from '@warden/queue';
 import { openRuntime, type ServiceRuntime } from '@warden/runtime';
 import { createApp } from './app.js';
 import { errorBody } from './http-errors.js';
@@ -54,15 +53,13 @@ export interface ApiService extends RunnableService {
 /** The HTTP API: one express app over Postgres and the producer side of the queues. */
 export function createApiService(config: Config, options: { logger?: Logger } = {}): ApiService {
   let runtime: ServiceRuntime | undefined;
-  let producer: Redis | undefined;
-  let queues: WardenQueues | undefined;
   let server: Server | undefined;
   let expressApp: Express | undefined;
 
   return {
     port: () => (server?.address() as AddressInfo | null)?.port ?? 0,
     runtime: () => runtime,
-    queues: () => queues,
+    queues: () => runtime?.queues,
     app: () => expressApp,
     async start() {
       // The policy first: a bad file stops the API before it opens any connection.
@@ -71,18 +68,18 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
         service: 'api',
         config,
         maxDbConnections: config.DB_POOL_SIZE,
+        // Ingest must never wait on Redis: the event is durable in Postgres first, and the poller re-enqueues.
+        queueConnectionRole: 'producer',
         ...(options.logger ? { logger: options.logger } : {}),
       });
-      producer = createRedis(config.REDIS_URL, 'producer');
-      queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
-      const producerConnection = producer;
+      const queueConnection = runtime.queueConnection;
       const app = createApp({
         db: runtime.db,
-        queues,
+        queues: runtime.queues,
         logger: runtime.logger,
         registry: runtime.registry,
         readiness: { postgres: runtime.readiness.postgres!, migrations: runtime.readiness.migrations! },
-        informational: { redis: () => pingRedis(producerConnection) },
+        informational: { redis: () => pingRedis(queueConnection) },
         maxBody: config.MAX_BODY,
         enqueueTimeoutMs: config.ENQUEUE_TIMEOUT_MS,
         authCacheTtlMs: config.AUTH_CACHE_TTL_MS,
@@ -115,10 +112,6 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
           setTimeout(() => current.closeAllConnections(), 5000).unref();
         });
       }
-      await queues?.close();
-      queues = undefined;
-      producer?.disconnect();
-      producer = undefined;
       await runtime?.close();
       runtime = undefined;
     },

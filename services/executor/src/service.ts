@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { DelayedError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger, RunnableService } from '@warden/observability';
-import { QUEUE_NAMES, WardenQueues, createRedis, createRedlock, createValidatedWorker } from '@warden/queue';
+import { QUEUE_NAMES, createRedis, createRedlock, createValidatedWorker } from '@warden/queue';
 import { closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { ExecutorPoller } from './executor-poller.js';
@@ -40,9 +40,6 @@ export interface ExecutorServiceOptions {
 export function createExecutorService(config: Config, options: ExecutorServiceOptions = {}): ExecutorService {
   let runtime: ServiceRuntime | undefined;
   let lockRedis: Redis | undefined;
-  let producer: Redis | undefined;
-  let workerConnection: Redis | undefined;
-  let queues: WardenQueues | undefined;
   let worker: Worker | undefined;
   let poller: ExecutorPoller | undefined;
   let runner: ChangeSetRunner | undefined;
@@ -132,11 +129,9 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
           `recovered ${settled} change set(s) left in flight`,
         );
 
-      producer = createRedis(config.REDIS_URL, 'general');
-      queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
       poller = new ExecutorPoller({
         db,
-        queues,
+        queues: runtime.queues,
         recovery,
         logger,
         intervalMs: config.EXECUTOR_POLL_INTERVAL_MS,
@@ -149,10 +144,9 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
 
       if (options.consume !== false) {
         const activeRunner = runner;
-        workerConnection = createRedis(config.REDIS_URL, 'worker');
         worker = createValidatedWorker({
           queue: QUEUE_NAMES.changesets,
-          connection: workerConnection,
+          connection: runtime.workerConnection(),
           prefix: config.QUEUE_PREFIX,
           concurrency: config.EXECUTOR_CONCURRENCY,
           logger,
@@ -183,20 +177,16 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
       );
     },
     async stop() {
-      // Workers first (an execution in hand finishes, within closeWorker's grace), then the poller, queues,
-      // Redis, Postgres. A forced close is safe: an interrupted execution's journal is recovered.
+      // Workers first (an execution in hand finishes, within closeWorker's grace), then the poller; the
+      // runtime closes queues, Redis and Postgres. A forced close is safe: an interrupted execution's journal is recovered.
       if (worker) await closeWorker(worker);
       worker = undefined;
       await poller?.stop();
       poller = undefined;
-      await queues?.close();
-      queues = undefined;
       healthChecker?.shutdown();
       healthChecker = undefined;
-      workerConnection?.disconnect();
-      producer?.disconnect();
       lockRedis?.disconnect();
-      workerConnection = producer = lockRedis = undefined;
+      lockRedis = undefined;
       await runtime?.close();
       runtime = undefined;
       runner = undefined;

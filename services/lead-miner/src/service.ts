@@ -1,9 +1,8 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { LeadRulesFile } from '@warden/domain';
 import { redlockLeadScanLock } from '@warden/lead-engine';
 import type { Logger, RunnableService } from '@warden/observability';
-import { QUEUE_NAMES, WardenQueues, createRedis, createRedlock, createValidatedWorker } from '@warden/queue';
+import { QUEUE_NAMES, createRedlock, createValidatedWorker, type WardenQueues } from '@warden/queue';
 import { closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { createLeadMetrics } from './metrics.js';
@@ -27,15 +26,12 @@ export interface LeadMinerService extends RunnableService {
 export function createLeadMinerService(config: Config, options: { logger?: Logger } = {}): LeadMinerService {
   let runtime: ServiceRuntime | undefined;
   let rules: LeadRulesFile | undefined;
-  let producer: Redis | undefined;
-  let workerConnection: Redis | undefined;
-  let queues: WardenQueues | undefined;
   let worker: Worker | undefined;
 
   return {
     runtime: () => runtime,
     rules: () => rules,
-    queues: () => queues,
+    queues: () => runtime?.queues,
     async start() {
       // The rules first: a bad file stops the service before it touches anything.
       rules = await loadLeadRules(config.LEAD_RULES_FILE);
@@ -46,18 +42,15 @@ export function createLeadMinerService(config: Config, options: { logger?: Logge
         maxDbConnections: config.DB_POOL_SIZE,
         ...(options.logger ? { logger: options.logger } : {}),
       });
-      const { db, logger, registry, redis } = runtime;
+      const { db, logger, registry, redis, queues } = runtime;
       const metrics = createLeadMetrics(registry);
-      producer = createRedis(config.REDIS_URL, 'general');
-      queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
       const lock = redlockLeadScanLock(createRedlock([redis]), { ttlMs: config.LEAD_SCAN_LOCK_TTL_MS });
 
       const schedules = await reconcileLeadSchedules(queues.get(QUEUE_NAMES.leadScans), config);
 
-      workerConnection = createRedis(config.REDIS_URL, 'worker');
       worker = createValidatedWorker({
         queue: QUEUE_NAMES.leadScans,
-        connection: workerConnection,
+        connection: runtime.workerConnection(),
         prefix: config.QUEUE_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
         logger,
@@ -87,16 +80,11 @@ export function createLeadMinerService(config: Config, options: { logger?: Logge
       );
     },
     async stop() {
-      // The worker first, then queues, Redis, Postgres. A running scan gets 20 s to finish: within the 25 s
+      // The worker first, then the runtime (queues, Redis, Postgres). A running scan gets 20 s to finish: within the 25 s
       // runService allows a stop and Kubernetes' 30 s grace. One cut short is failed as abandoned by the next
       // scan of its window, and its lock expires with its TTL.
       if (worker) await closeWorker(worker, 20_000);
       worker = undefined;
-      await queues?.close();
-      queues = undefined;
-      workerConnection?.disconnect();
-      producer?.disconnect();
-      workerConnection = producer = undefined;
       await runtime?.close();
       runtime = undefined;
     },

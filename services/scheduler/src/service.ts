@@ -1,14 +1,6 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { startOpsServer, type Logger, type OpsServer, type RunnableService } from '@warden/observability';
-import {
-  QUEUE_NAMES,
-  WardenQueues,
-  createRedis,
-  createRedlock,
-  createValidatedWorker,
-  pingRedis,
-} from '@warden/queue';
+import { QUEUE_NAMES, createRedlock, createValidatedWorker, pingRedis } from '@warden/queue';
 import { GroupCommitter, PeriodicTask, closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
 import { JobSchedulerReconciler } from './background/reconciler.js';
 import { ExecutionSweeper } from './background/sweeper.js';
@@ -37,9 +29,6 @@ export interface SchedulerService extends RunnableService {
  */
 export function createService(config: Config, options: { logger?: Logger } = {}): SchedulerService {
   let runtime: ServiceRuntime | undefined;
-  let producer: Redis | undefined;
-  let workerConnection: Redis | undefined;
-  let queues: WardenQueues | undefined;
   let dispatcher: HandlerDispatcher | undefined;
   let http: HttpHandlerClient | undefined;
   let engine: ExecutionEngine | undefined;
@@ -62,10 +51,8 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         maxDbConnections: config.DB_POOL_SIZE,
         ...(options.logger ? { logger: options.logger } : {}),
       });
-      const { db, logger, registry, redis } = runtime;
+      const { db, logger, registry, redis, queues } = runtime;
       const metrics = createSchedulerMetrics(registry, db);
-      producer = createRedis(config.REDIS_URL, 'general');
-      queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
       const redlock = createRedlock([redis]);
       http = new HttpHandlerClient({
         allowedHosts: config.HTTP_TARGET_ALLOWED_HOSTS,
@@ -74,7 +61,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       // The dispatcher hands HTTP outcomes to the engine, which is built with the dispatcher: a late binding.
       let outcomeSink: ExecutionEngine | undefined;
       dispatcher = new HandlerDispatcher({
-        connection: producer,
+        connection: runtime.queueConnection,
         prefix: config.QUEUE_PREFIX,
         http,
         logger,
@@ -131,7 +118,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         );
       }
 
-      workerConnection = createRedis(config.REDIS_URL, 'worker');
+      const workerConnection = runtime.workerConnection();
       workers = [
         createValidatedWorker({
           queue: QUEUE_NAMES.cronFires,
@@ -185,25 +172,20 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       );
     },
     async stop() {
-      // Workers first (in-flight fires finish), then HTTP calls get a moment, then timers, queues, Redis,
-      // Postgres.
+      // Workers first (in-flight fires finish), then HTTP calls get a moment, then timers and the ops
+      // server; the runtime closes queues, Redis and Postgres.
       await Promise.allSettled(workers.map((w) => closeWorker(w)));
       workers = [];
       await Promise.all(passes.map((pass) => pass.stop()));
       passes = [];
       await dispatcher?.close(config.STOP_GRACE_MS);
       http?.shutdown();
-      await queues?.close();
       await ops?.close();
-      workerConnection?.disconnect();
-      producer?.disconnect();
       await runtime?.close();
       sweeper = reconciler = undefined;
       dispatcher = undefined;
       http = undefined;
-      queues = undefined;
       ops = undefined;
-      workerConnection = producer = undefined;
       runtime = undefined;
       engine = undefined;
     },

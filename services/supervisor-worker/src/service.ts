@@ -1,8 +1,7 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { TaskEvent } from '@warden/domain';
 import type { Logger, RunnableService } from '@warden/observability';
-import { QUEUE_NAMES, WardenQueues, createRedis, createValidatedWorker } from '@warden/queue';
+import { QUEUE_NAMES, createValidatedWorker } from '@warden/queue';
 import { GroupCommitter, closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { DecisionProcessor, type EventOutcome } from './decision-processor.js';
@@ -37,9 +36,6 @@ export function createSupervisorService(
   options: SupervisorServiceOptions = {},
 ): SupervisorService {
   let runtime: ServiceRuntime | undefined;
-  let workerConnection: Redis | undefined;
-  let producer: Redis | undefined;
-  let queues: WardenQueues | undefined;
   let worker: Worker | undefined;
   let processor: DecisionProcessor | undefined;
   let poller: InboxPoller | undefined;
@@ -59,7 +55,7 @@ export function createSupervisorService(
         maxDbConnections: config.DB_POOL_SIZE,
         ...(options.logger ? { logger: options.logger } : {}),
       });
-      const { db, logger, registry, redis } = runtime;
+      const { db, logger, registry, redis, queues } = runtime;
       const metrics = createSupervisorMetrics(registry, db);
       sandbox = new PolicySandbox({
         policy,
@@ -87,8 +83,6 @@ export function createSupervisorService(
         maxInFlight: config.MAX_GROUPS_IN_FLIGHT,
       });
 
-      producer = createRedis(config.REDIS_URL, 'general');
-      queues = new WardenQueues({ connection: producer, prefix: config.QUEUE_PREFIX });
       poller = new InboxPoller({
         db,
         queues,
@@ -104,10 +98,9 @@ export function createSupervisorService(
       });
       poller.start();
 
-      workerConnection = createRedis(config.REDIS_URL, 'worker');
       worker = createValidatedWorker({
         queue: QUEUE_NAMES.supervisorEvents,
-        connection: workerConnection,
+        connection: runtime.workerConnection(),
         prefix: config.QUEUE_PREFIX,
         concurrency: config.WORKER_CONCURRENCY,
         logger,
@@ -134,7 +127,8 @@ export function createSupervisorService(
       );
     },
     async stop() {
-      // Workers first (finish in-flight groups), then the poller, queues, Redis, Postgres. A forced close is
+      // Workers first (finish in-flight groups), then the poller and the sandbox; the runtime closes queues,
+      // Redis and Postgres. A forced close is
       // safe: in-flight events' claims expire and the poller hands them out again.
       if (worker) await closeWorker(worker);
       worker = undefined;
@@ -142,11 +136,6 @@ export function createSupervisorService(
       poller = undefined;
       await sandbox?.close();
       sandbox = undefined;
-      await queues?.close();
-      queues = undefined;
-      workerConnection?.disconnect();
-      producer?.disconnect();
-      workerConnection = producer = undefined;
       await runtime?.close();
       runtime = undefined;
       processor = undefined;
