@@ -1,34 +1,19 @@
-// The single-flight lock over a Redlock-shaped fake: a held lock is an answer (undefined), an unreachable
-// Redis is a LeadScanLockUnavailableError, and a lock that cannot be extended past its expiry aborts the lease.
-import { describe, expect, it } from 'vitest';
+// The single-flight scan lock on a real Redis: a held lock is an answer (undefined), an unreachable Redis is a
+// LeadScanLockUnavailableError, a released lease frees the lock, and a lease whose lock was taken from it
+// (it could not be extended) aborts.
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
 import { WardenError } from '@warden/domain';
-import {
-  LeadScanLockUnavailableError,
-  leadScanLockKey,
-  redlockLeadScanLock,
-  type RedlockLike,
-  type RedlockLockLike,
-} from '../src/index.js';
+import { createRedis, createRedlock } from '@warden/queue';
+import { testServers, waitFor } from '@warden/testing';
+import { LeadScanLockUnavailableError, leadScanLockKey, redlockLeadScanLock } from '../src/index.js';
 
-/** The error Redlock throws when the quorum failed, with the votes against of each attempt. */
-function quorumError(voteName: string): Error {
-  const votesAgainst = new Map([['redis', Object.assign(new Error('vote'), { name: voteName })]]);
-  return Object.assign(new Error('The operation was unable to achieve a quorum during its retry window.'), {
-    attempts: [Promise.resolve({ votesAgainst })],
-  });
-}
+const redis = createRedis(testServers.redisUrl, 'general');
+const key = () => `test-lead-lock:${randomUUID()}`;
 
-function lockThat(extend: () => Promise<RedlockLockLike>, expiration = Date.now() + 60_000) {
-  const state = { released: false };
-  const lock: RedlockLockLike = {
-    expiration,
-    extend,
-    release: async () => {
-      state.released = true;
-    },
-  };
-  return { lock, state };
-}
+afterAll(() => {
+  redis.disconnect();
+});
 
 describe('leadScanLockKey', () => {
   it('should namespace the key by prefix, tenant and window kind', () => {
@@ -37,42 +22,45 @@ describe('leadScanLockKey', () => {
 });
 
 describe('redlockLeadScanLock', () => {
-  it('should answer undefined when someone else holds the lock', async () => {
-    const redlock: RedlockLike = { acquire: () => Promise.reject(quorumError('ResourceLockedError')) };
-    await expect(redlockLeadScanLock(redlock).tryAcquire('k')).resolves.toBeUndefined();
+  it('should answer undefined while someone else holds the lock, and lend it once released', async () => {
+    const lock = redlockLeadScanLock(createRedlock([redis]));
+    const resource = key();
+    const first = await lock.tryAcquire(resource);
+    expect(first?.signal.aborted).toBe(false);
+    await expect(lock.tryAcquire(resource)).resolves.toBeUndefined();
+    await first!.release();
+    const second = await lock.tryAcquire(resource);
+    expect(second).toBeDefined();
+    await second!.release();
   });
 
   it('should throw a LeadScanLockUnavailableError, a Warden error with its own code, when Redis cannot be asked', async () => {
-    const redlock: RedlockLike = { acquire: () => Promise.reject(new Error('connect ECONNREFUSED')) };
-    const error = await redlockLeadScanLock(redlock)
-      .tryAcquire('k')
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(LeadScanLockUnavailableError);
-    expect(error).toBeInstanceOf(WardenError);
-    expect(error).toMatchObject({
-      code: 'lead_scan_lock_unavailable',
-      name: 'LeadScanLockUnavailableError',
-      message: 'cannot take the scan lock in Redis: connect ECONNREFUSED',
-    });
+    // Nothing listens on port 1: every vote fails with a connection error, not with "locked".
+    const away = createRedis('redis://127.0.0.1:1', 'general', { retryStrategy: () => null, connectTimeout: 200 });
+    try {
+      const error = await redlockLeadScanLock(createRedlock([away]))
+        .tryAcquire(key())
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LeadScanLockUnavailableError);
+      expect(error).toBeInstanceOf(WardenError);
+      expect(error).toMatchObject({ code: 'lead_scan_lock_unavailable', name: 'LeadScanLockUnavailableError' });
+      expect((error as Error).message).toMatch(/^cannot take the scan lock in Redis: /);
+    } finally {
+      away.disconnect();
+    }
   });
 
-  it('should hand out a lease that releases the lock', async () => {
-    const { lock, state } = lockThat(() => Promise.resolve(lock));
-    const lease = await redlockLeadScanLock({ acquire: () => Promise.resolve(lock) }).tryAcquire('k');
-    expect(lease?.signal.aborted).toBe(false);
-    await lease!.release();
-    expect(state.released).toBe(true);
-  });
-
-  it('should abort the lease once the lock could not be extended and has expired', async () => {
-    const { lock } = lockThat(() => Promise.reject(new Error('redis away')), Date.now() - 1);
-    const lease = await redlockLeadScanLock(
-      { acquire: () => Promise.resolve(lock) },
-      { ttlMs: 300 },
-    ).tryAcquire('k');
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    expect(lease!.signal.aborted).toBe(true);
+  it('should abort the lease once its lock could not be extended and has expired', async () => {
+    const resource = key();
+    const lease = await redlockLeadScanLock(createRedlock([redis]), { ttlMs: 400 }).tryAcquire(resource);
+    expect(lease).toBeDefined();
+    // Someone else's lock now stands under the key: the holder's extension is refused and its time runs out.
+    await redis.set(resource, 'another-holder', 'PX', 60_000);
+    await waitFor('the lease to abort', () => lease!.signal.aborted, { timeoutMs: 5000 });
     expect((lease!.signal.reason as Error).message).toContain('lost the scan lock');
     await lease!.release();
+    // Releasing a lost lease leaves the other holder's lock alone.
+    await expect(redis.get(resource)).resolves.toBe('another-holder');
+    await redis.del(resource);
   });
 });
