@@ -36,14 +36,20 @@ describe('redlockLeadScanLock', () => {
 
   it('should throw a LeadScanLockUnavailableError, a Warden error with its own code, when Redis cannot be asked', async () => {
     // Nothing listens on port 1: every vote fails with a connection error, not with "locked".
-    const away = createRedis('redis://127.0.0.1:1', 'general', { retryStrategy: () => null, connectTimeout: 200 });
+    const away = createRedis('redis://127.0.0.1:1', 'general', {
+      retryStrategy: () => null,
+      connectTimeout: 200,
+    });
     try {
       const error = await redlockLeadScanLock(createRedlock([away]))
         .tryAcquire(key())
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LeadScanLockUnavailableError);
       expect(error).toBeInstanceOf(WardenError);
-      expect(error).toMatchObject({ code: 'lead_scan_lock_unavailable', name: 'LeadScanLockUnavailableError' });
+      expect(error).toMatchObject({
+        code: 'lead_scan_lock_unavailable',
+        name: 'LeadScanLockUnavailableError',
+      });
       expect((error as Error).message).toMatch(/^cannot take the scan lock in Redis: /);
     } finally {
       away.disconnect();
