@@ -34,6 +34,8 @@ export const ERROR_OUTCOMES = {
   conflict: { httpStatus: 409, retryable: true },
   // A deploy applies the migrations; the job runs once they are.
   migrations_behind: { httpStatus: 503, retryable: true },
+  // Postgres or Redis cannot be reached right now (a restart, a failover): come back later, and a job retries.
+  unavailable: { httpStatus: 503, retryable: true },
   // Supervisor
   shell_syntax: { httpStatus: 400, retryable: false },
   // Lead miner

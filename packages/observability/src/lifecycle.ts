@@ -6,18 +6,32 @@ export interface RunnableService {
   stop(): Promise<void>;
 }
 
+export interface RunServiceOptions {
+  /** Give up on a graceful stop after this long. @defaultValue `25000` */
+  stopTimeoutMs?: number;
+  /**
+   * Whether a rejection nobody handled is a passing fault of a dependency (Postgres or Redis away for a
+   * moment): such a rejection is logged as a warning and the service goes on, as it does for the same failure
+   * anywhere it is handled. Any other unhandled rejection is a bug: logged as fatal, and the process exits 1.
+   * @defaultValue none: every unhandled rejection ends the process (Node's own behaviour)
+   */
+  isTransientFault?: (error: unknown) => boolean;
+}
+
 /**
  * Starts a service and wires SIGTERM/SIGINT to a graceful stop. A start-up failure (bad config, database
  * behind its migrations, unreachable dependency) is logged as one readable line and exits 1 — no stack
  * trace to an operator and no crash loop of half-started workers. A second signal forces exit.
  *
- * @param stopTimeoutMs - give up on a graceful stop after this long. @defaultValue `25000`
+ * @param options - the stop timeout (a number, for callers of old) or {@link RunServiceOptions}. @defaultValue `{}`
  */
 export async function runService(
   service: RunnableService,
   logger: Logger,
-  stopTimeoutMs = 25_000,
+  options: number | RunServiceOptions = {},
 ): Promise<void> {
+  const { stopTimeoutMs = 25_000, isTransientFault } =
+    typeof options === 'number' ? { stopTimeoutMs: options } : options;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -48,6 +62,25 @@ export async function runService(
       process.exit(1);
     }
   };
+  if (isTransientFault) {
+    // A background promise whose failure nobody awaited (a publish, a lock extension) must not end the process
+    // because Postgres or Redis restarted; the work it belonged to is retried from Postgres.
+    process.on('unhandledRejection', (reason) => {
+      if (isTransientFault(reason)) {
+        logger.warn(
+          { module: 'lifecycle', action: 'unhandled_rejection', status: 'transient', err: reason },
+          'a dependency is unavailable; carrying on',
+        );
+        return;
+      }
+      logger.fatal(
+        { module: 'lifecycle', action: 'unhandled_rejection', status: 'error', err: reason },
+        'unhandled rejection; exiting',
+      );
+      logger.flush();
+      process.exit(1);
+    });
+  }
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 

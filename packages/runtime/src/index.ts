@@ -4,3 +4,4 @@ export * from './run-main.js';
 export * from './periodic-task.js';
 export * from './group-committer.js';
 export * from './close-worker.js';
+export * from './dependency-errors.js';

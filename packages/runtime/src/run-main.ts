@@ -1,5 +1,6 @@
 import { ConfigError } from '@warden/domain';
 import { createLogger, runService, type Logger, type RunnableService } from '@warden/observability';
+import { unavailableDependencyOf } from './dependency-errors.js';
 
 export interface RunMainOptions<C extends { LOG_LEVEL: string }> {
   /** The service's name, on every log line and in the one-line config error. */
@@ -25,5 +26,7 @@ export async function runMain<C extends { LOG_LEVEL: string }>(options: RunMainO
     process.exit(1);
   }
   const logger = createLogger({ service: options.service, level: config.LOG_LEVEL });
-  await runService(options.create(config, { logger }), logger);
+  await runService(options.create(config, { logger }), logger, {
+    isTransientFault: (error) => unavailableDependencyOf(error) !== undefined,
+  });
 }

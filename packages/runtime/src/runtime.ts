@@ -69,6 +69,12 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<ServiceR
     url: options.config.DATABASE_URL,
     maxConnections: options.maxDbConnections ?? 10,
     applicationName: options.service,
+    // One line per broken pooled connection (at most the pool size per restart); the pool replaces them.
+    onConnectionError: (error) =>
+      logger.warn(
+        { module: 'postgres', action: 'connection', status: 'lost', err: error },
+        'a Postgres connection broke; the pool replaces it',
+      ),
   });
   const redis = createRedis(options.config.REDIS_URL, 'general');
   const readiness: Record<string, ReadinessCheck> = {

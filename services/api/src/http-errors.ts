@@ -1,6 +1,13 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { NotFoundError, WardenError, type ErrorDetail } from '@warden/domain';
 import type { Logger } from '@warden/observability';
+import { DependencyUnavailableError, asDependencyUnavailable } from '@warden/runtime';
+
+/**
+ * `Retry-After` (seconds) of every 503: long enough for a Postgres restart or a Redis failover to finish, short
+ * enough that a client's retry lands soon after.
+ */
+export const RETRY_AFTER_SECONDS = 5;
 
 /** A Warden error's status comes from the one table of outcomes (ERROR_OUTCOMES in @warden/domain). */
 function statusOf(error: WardenError): number {
@@ -110,9 +117,33 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
       res.status(clientError.status).json(clientError.body);
       return;
     }
+    // Postgres or Redis away (a restart, a failover, a dropped connection): 503 and come back later, not a 500.
+    const unavailable =
+      error instanceof WardenError && !(error instanceof DependencyUnavailableError)
+        ? undefined
+        : asDependencyUnavailable(error);
+    if (unavailable) {
+      logger.warn(
+        {
+          module: 'http',
+          action: 'request',
+          status: 'unavailable',
+          method: req.method,
+          path: req.path,
+          dependency: unavailable.dependency,
+          err: error,
+        },
+        unavailable.message,
+      );
+      res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
+      res.status(503).json(errorBody(unavailable.code, unavailable.message));
+      return;
+    }
     if (error instanceof WardenError) {
       const status = statusOf(error);
       if (status === 401 && !res.hasHeader('www-authenticate')) res.setHeader('www-authenticate', 'Bearer');
+      if (status === 503 && !res.hasHeader('retry-after'))
+        res.setHeader('retry-after', String(RETRY_AFTER_SECONDS));
       // Warden's own faults (a 5xx) are logged as such; the caller gets the code and message, never a stack.
       if (status >= 500)
         logger.error(

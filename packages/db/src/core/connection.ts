@@ -13,6 +13,11 @@ export interface CreateDbOptions {
   applicationName?: string;
   /** Fail a connection attempt after this long. @defaultValue `5000` */
   connectionTimeoutMs?: number;
+  /**
+   * Told about a pooled connection that broke (Postgres restarted, the network dropped it), e.g. to log it. The
+   * query that was using it fails on its own; the pool replaces the connection. @defaultValue ignore it
+   */
+  onConnectionError?: (error: Error) => void;
 }
 
 export type Db = Kysely<Database>;
@@ -25,8 +30,15 @@ export function createDb(options: CreateDbOptions): Db {
     application_name: options.applicationName ?? 'warden',
     connectionTimeoutMillis: options.connectionTimeoutMs ?? 5000,
   });
-  // An idle client losing its connection must not crash the process; the next query reports the failure.
-  pool.on('error', () => {});
+  const onConnectionError = options.onConnectionError ?? (() => {});
+  // A connection that breaks emits 'error', and an 'error' nobody listens to ends the process. The pool listens
+  // only while a client is idle; a client checked out (Kysely holds one for a whole transaction) has no listener
+  // of its own, so 57P01 admin_shutdown or "Connection terminated unexpectedly" between two of its queries would
+  // crash the service. Every client gets a listener for its whole life: the query in flight fails by itself, and
+  // on release the pool sees the client is no longer queryable and drops it.
+  pool.on('connect', (client) => client.on('error', onConnectionError));
+  // An idle client losing its connection: the pool already removed it; the next query makes a new one.
+  pool.on('error', onConnectionError);
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
