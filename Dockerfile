@@ -24,6 +24,9 @@ ENV NODE_ENV=production
 WORKDIR /app
 # Left owned by root, so the service user can read but not rewrite its own code or the baked-in policy files.
 COPY --from=build /app /app
+# bubblewrap sandboxes the executor's verification commands (docs/executor.md, "Verifications and the sandbox");
+# EXECUTOR_SANDBOX=auto uses it where the host allows unprivileged user namespaces, and reports degraded otherwise.
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap util-linux && rm -rf /var/lib/apt/lists/*
 # The executor's workspaces (compose mounts a volume here; a new named volume copies this ownership).
 RUN mkdir -p /workspaces/default && chown -R node:node /workspaces
 USER node

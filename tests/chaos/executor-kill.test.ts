@@ -20,7 +20,7 @@ import type { FileChange } from '@warden/domain';
 import { call, startTestApi, type TestApi } from '../support/api.js';
 import {
   change,
-  nodeCommand,
+  TEST_VERIFICATIONS,
   submission,
   tempWorkspace,
   waitFor,
@@ -152,7 +152,11 @@ describe('executor killed with SIGKILL during a change set', () => {
     const policyFile = join(policyDir, 'writegate.yaml');
     await writeFile(
       policyFile,
-      'constraints:\n  max_files_touched: 500\n  max_patch_lines: 100000\nrisk:\n  large_change_lines: 100000\n',
+      [
+        'constraints:\n  max_files_touched: 500\n  max_patch_lines: 100000\nrisk:\n  large_change_lines: 100000\n',
+        // The only commands the executor may run: change sets name them.
+        `verifications: ${JSON.stringify({ pass: TEST_VERIFICATIONS.pass, 'takes-4s': TEST_VERIFICATIONS['takes-4s'] })}\n`,
+      ].join(''),
     );
     api = await startTestApi({ WRITEGATE_POLICY_FILE: policyFile });
     key = await api.createKey(TENANT, ['changesets:write']);
@@ -226,17 +230,14 @@ describe('executor killed with SIGKILL during a change set', () => {
     const id = `chaos-${index}`;
     const { changes, after } = plannedChanges(index);
     const before = await ws.snapshot();
-    const verification =
-      killAt === 'verifying'
-        ? [nodeCommand('setTimeout(() => {}, 4000)', 30_000)]
-        : [nodeCommand('process.exit(0)')];
+    const verification = killAt === 'verifying' ? ['takes-4s'] : ['pass'];
     const sub = submission({
       changesetId: id,
       workspace: 'app',
       changes,
       plan: {
-        verification_plan: { description: 'checks', commands: verification },
-        health_checks: [{ type: 'command', name: 'noop', command: 'true' }],
+        verification_plan: { description: 'checks', verifications: verification },
+        health_checks: [{ type: 'verification', name: 'noop', verification: 'pass' }],
       },
     });
     const submitted = await call(`${api.url}/v1/changesets`, { key, body: sub });
@@ -328,7 +329,7 @@ describe('executor killed with SIGKILL during a change set', () => {
         changesetId: 'chaos-final',
         workspace: 'app',
         changes,
-        plan: { health_checks: [{ type: 'command', name: 'noop', command: 'true' }] },
+        plan: { health_checks: [{ type: 'verification', name: 'noop', verification: 'pass' }] },
       }),
     });
     const row = await waitForChangeSet(

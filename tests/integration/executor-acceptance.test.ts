@@ -10,7 +10,6 @@ import {
   changeSetSteps,
   enqueueChangeSet,
   forgeChangeSet,
-  nodeCommand,
   sha,
   startTestExecutor,
   submission,
@@ -18,6 +17,7 @@ import {
   waitForChangeSet,
   type TempWorkspace,
   type TestExecutor,
+  testPolicyFile,
 } from '../support/executor.js';
 
 const TENANT = 'acme';
@@ -30,7 +30,7 @@ describe('executor acceptance', () => {
   let approver: string;
 
   beforeAll(async () => {
-    api = await startTestApi();
+    api = await startTestApi({ WRITEGATE_POLICY_FILE: await testPolicyFile() });
     ws = await tempWorkspace({
       'docs/guide.md': 'guide v1\n',
       'docs/faq.md': 'faq v1\n',
@@ -181,13 +181,10 @@ describe('executor acceptance', () => {
         plan: {
           verification_plan: {
             description: 'must pass',
-            commands: [
-              nodeCommand('process.exit(0)'),
-              nodeCommand('console.error("broken build"); process.exit(1)'),
-            ],
+            verifications: ['pass', 'broken-build'],
           },
           // The delete makes it MEDIUM risk, which needs a health check to go through without approval.
-          health_checks: [{ type: 'command', name: 'noop', command: 'true' }],
+          health_checks: [{ type: 'verification', name: 'noop', verification: 'pass' }],
         },
       });
       const submitted = await call(`${api.url}/v1/changesets`, { key: writer, body });
@@ -215,7 +212,10 @@ describe('executor acceptance', () => {
         'rollback:ok',
       ]);
       const verifying = view.body.steps.find((s: { step: string }) => s.step === 'verifying');
-      expect(verifying.detail.checks[1]).toMatchObject({ ok: false, detail: 'exit 1' });
+      expect(verifying.detail.checks[1]).toMatchObject({
+        ok: false,
+        detail: expect.stringMatching(/^exit 1/),
+      });
       expect(verifying.detail.checks[1].output).toContain('broken build');
       expect(await changeSetAuditTypes(api.db, TENANT, 'verify-fails')).toContain('CHANGESET_ROLLED_BACK');
     });
@@ -251,7 +251,7 @@ describe('executor acceptance', () => {
         changes: [change.create('docs/t2.md', 'original\n')],
         plan: {
           risk_level_proposed: 'HIGH',
-          health_checks: [{ type: 'command', name: 'ok', command: 'true' }],
+          health_checks: [{ type: 'verification', name: 'ok', verification: 'pass' }],
         },
       });
       const submitted = await call(`${api.url}/v1/changesets`, { key: writer, body });

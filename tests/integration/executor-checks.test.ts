@@ -1,7 +1,7 @@
 /**
- * Verification commands and health checks (docs/executor.md, step 6): commands run without a shell, with a timeout that
- * kills them and a clean environment; HTTP health checks go through an opossum circuit breaker. Any failure rolls
- * the change set back.
+ * Verifications and health checks (docs/executor.md, step 6): the policy's named verifications run without a
+ * shell, with a timeout that kills them and a clean environment; HTTP health checks go through an opossum circuit
+ * breaker. Any failure rolls the change set back. (The sandbox itself: executor-sandbox.test.ts.)
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startTestApi, type TestApi } from '../support/api.js';
 import {
   change,
-  nodeCommand,
   startTestExecutor,
+  testPolicyFile,
   submission,
   tempWorkspace,
   waitForChangeSet,
@@ -37,13 +37,22 @@ describe('verification and health checks', () => {
     });
     await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
     serviceUrl = `http://127.0.0.1:${(service.address() as AddressInfo).port}/healthz`;
-    api = await startTestApi();
+    const policyFile = await testPolicyFile({
+      'env-clean': {
+        command: [
+          'node',
+          '-e',
+          'process.exit(process.env.DATABASE_URL || process.env.REDIS_URL ? 1 : (process.env.WARDEN_CHANGESET_ID === "env-clean" ? 0 : 2))',
+        ],
+      },
+    });
+    api = await startTestApi({ WRITEGATE_POLICY_FILE: policyFile });
     ws = await tempWorkspace({ 'docs/page.md': 'v1\n' });
     executor = await startTestExecutor({
       databaseUrl: api.database.url,
       prefix: api.prefix,
       workspaces: { app: ws.root },
-      env: { EXECUTOR_BREAKER_RESET_MS: '60000' },
+      env: { EXECUTOR_BREAKER_RESET_MS: '60000', WRITEGATE_POLICY_FILE: policyFile },
     });
     writer = await api.createKey(TENANT, ['changesets:write']);
   });
@@ -77,12 +86,12 @@ describe('verification and health checks', () => {
     return { row, view: view.body, content: await ws.read('docs/page.md'), before };
   }
 
-  it('should complete when every command and health check passes', async () => {
+  it('should complete when every verification and health check passes', async () => {
     const { row, view, content } = await runWith('all-pass', {
-      verification_plan: { commands: [nodeCommand('process.exit(0)')] },
+      verification_plan: { verifications: ['pass'] },
       health_checks: [
         { type: 'http', name: 'service', url: serviceUrl },
-        { type: 'command', name: 'cmd', command: 'node', args: ['-e', 'process.exit(0)'] },
+        { type: 'verification', name: 'cmd', verification: 'pass' },
       ],
     });
     expect(row.status).toBe('completed');
@@ -94,25 +103,23 @@ describe('verification and health checks', () => {
         c.detail,
       ]),
     ).toEqual([
-      [expect.stringContaining('node -e'), true, 'exit 0'],
+      ['pass', true, expect.stringMatching(/^exit 0/)],
       ['service', true, 'HTTP 200'],
-      ['cmd', true, 'exit 0'],
+      ['cmd', true, expect.stringMatching(/^exit 0/)],
     ]);
   });
 
-  it('should kill a verification command at its timeout and roll back', async () => {
+  it('should kill a verification at its timeout and roll back', async () => {
     const { row, view, content, before } = await runWith('too-slow', {
-      verification_plan: { commands: [nodeCommand('setTimeout(() => {}, 60000)', 500)] },
+      verification_plan: { verifications: ['too-slow'] },
     });
     expect(row.status).toBe('rolled_back');
     expect(content).toBe(before);
     expect(view.execution.error.message).toContain('timed out after 500 ms');
   });
 
-  it("should not pass the executor's own environment (database credentials) to commands", async () => {
-    const script =
-      'process.exit(process.env.DATABASE_URL || process.env.REDIS_URL ? 1 : (process.env.WARDEN_CHANGESET_ID === "env-clean" ? 0 : 2))';
-    const { row } = await runWith('env-clean', { verification_plan: { commands: [nodeCommand(script)] } });
+  it("should not pass the executor's own environment (database credentials) to verifications", async () => {
+    const { row } = await runWith('env-clean', { verification_plan: { verifications: ['env-clean'] } });
     expect(row.status, row.error_message ?? '').toBe('completed');
   });
 

@@ -20,6 +20,7 @@ import {
   waitForChangeSet,
   type TempWorkspace,
   type TestExecutor,
+  testPolicyFile,
 } from '../support/executor.js';
 import type { ExecutionPoint } from '../../services/executor/src/index.js';
 
@@ -67,7 +68,7 @@ describe('executor concurrency safety', () => {
   };
 
   beforeAll(async () => {
-    api = await startTestApi();
+    api = await startTestApi({ WRITEGATE_POLICY_FILE: await testPolicyFile() });
     ws = await tempWorkspace({
       'docs/cas.md': 'v1\n',
       'docs/other.md': 'other\n',
@@ -135,7 +136,7 @@ describe('executor concurrency safety', () => {
           changesetId: 'cas-delete',
           workspace: 'app',
           changes: [change.delete('docs/never.md', 'x\n')],
-          plan: { health_checks: [{ type: 'command', name: 'ok', command: 'true' }] },
+          plan: { health_checks: [{ type: 'verification', name: 'ok', verification: 'pass' }] },
         }),
       );
       expect(await run('cas-delete')).toMatchObject({ changeset_status: 'failed' });

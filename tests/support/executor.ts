@@ -3,6 +3,7 @@
  * process (or driven step by step), and waits that poll Postgres against generous deadlines.
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,6 +17,7 @@ import {
   computeChangeSetChecksum,
   computePlanHash,
   contentSha256,
+  parsePolicyYaml,
   submissionFingerprint,
   writeGatePolicyHash,
   type ChangeSetSubmissionInput,
@@ -147,7 +149,7 @@ export function submission(options: SubmissionOptions): ChangeSetSubmissionInput
       affected_paths: options.changes.map((c) => c.path),
       risk_level_proposed: 'LOW',
       rollback_plan: 'the executor restores the backups',
-      verification_plan: { description: 'nothing to run for docs', commands: [] },
+      verification_plan: { description: 'nothing to run for docs' },
       health_checks: [],
       created_by: 'test-agent',
       confidence: 0.9,
@@ -164,14 +166,56 @@ export function submission(options: SubmissionOptions): ChangeSetSubmissionInput
   };
 }
 
-/** A verification command that passes or fails (exit 1) without touching anything. */
-export function nodeCommand(script: string, timeoutMs?: number) {
-  return {
-    name: `node -e ${script.slice(0, 40)}`,
-    command: 'node',
-    args: ['-e', script],
-    ...(timeoutMs ? { timeout_ms: timeoutMs } : {}),
+/**
+ * Verifications the test policy declares (agents only name them): `node -e` scripts that pass, fail, or hang.
+ * Tests that need one of their own pass it to `testPolicyFile`.
+ */
+export const TEST_VERIFICATIONS: Record<string, { command: string[]; timeout_ms?: number; env?: string[] }> =
+  {
+    pass: { command: ['node', '-e', 'process.exit(0)'] },
+    'broken-build': { command: ['node', '-e', 'console.error("broken build"); process.exit(1)'] },
+    'too-slow': { command: ['node', '-e', 'setTimeout(() => {}, 60000)'], timeout_ms: 500 },
+    'takes-4s': { command: ['node', '-e', 'setTimeout(() => {}, 4000)'], timeout_ms: 30_000 },
   };
+
+/**
+ * A WriteGate policy file: the repository's (or `base`), plus `TEST_VERIFICATIONS` and `verifications`, written
+ * as JSON to a temp file. Give the same file to the API and the executor.
+ */
+export async function testPolicyFile(
+  verifications: Record<string, unknown> = {},
+  base: Record<string, unknown> = parsePolicyYaml(
+    readFileSync(WRITEGATE_POLICY_FILE, 'utf8'),
+    WriteGatePolicySchema,
+    WRITEGATE_POLICY_FILE,
+  ),
+): Promise<string> {
+  const policy = {
+    ...base,
+    verifications: {
+      ...((base.verifications as object | undefined) ?? {}),
+      ...TEST_VERIFICATIONS,
+      ...verifications,
+    },
+  };
+  // One file per distinct policy, in one directory of this process, removed when it exits.
+  const text = JSON.stringify(policy, null, 2);
+  const file = join(
+    policyDir(),
+    `writegate-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.json`,
+  );
+  await writeFile(file, text);
+  return file;
+}
+
+let testPolicyDir: string | undefined;
+function policyDir(): string {
+  if (testPolicyDir === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'warden-policy-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    testPolicyDir = dir;
+  }
+  return testPolicyDir;
 }
 
 export interface TestExecutor {
@@ -179,7 +223,10 @@ export interface TestExecutor {
   stop(): Promise<void>;
 }
 
-/** The real executor service in this process over a test's database, queue prefix and workspaces. */
+/**
+ * The real executor service in this process over a test's database, queue prefix and workspaces, with the
+ * repository policy plus `TEST_VERIFICATIONS` unless `env` names another `WRITEGATE_POLICY_FILE`.
+ */
 export async function startTestExecutor(options: {
   databaseUrl: string;
   prefix: string;
@@ -196,8 +243,10 @@ export async function startTestExecutor(options: {
     QUEUE_PREFIX: options.prefix,
     OPS_PORT: '0',
     LOG_LEVEL: 'silent',
-    WRITEGATE_POLICY_FILE,
+    WRITEGATE_POLICY_FILE: options.env?.WRITEGATE_POLICY_FILE ?? (await testPolicyFile()),
     EXECUTOR_WORKSPACES: JSON.stringify(options.workspaces),
+    // Where the test's `node` is, whatever the machine: the sandbox never sees the executor's own PATH.
+    EXECUTOR_SANDBOX_PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
     EXECUTOR_POLL_INTERVAL_MS: '60000',
     EXECUTOR_LOCK_TTL_MS: '5000',
     DB_POOL_SIZE: '6',

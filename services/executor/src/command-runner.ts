@@ -18,6 +18,8 @@ export interface RunCommandOptions {
   env: Record<string, string>;
   timeoutMs: number;
   outputLimitBytes: number;
+  /** Switch to this user before exec (the executor must be root). @defaultValue the executor's own user */
+  runAs?: { uid: number; gid: number };
 }
 
 /**
@@ -45,6 +47,7 @@ export function runCommand(
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       shell: false,
+      ...(options.runAs ?? {}),
     });
     const killGroup = () => {
       try {

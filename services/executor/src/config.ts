@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { commonEnvShape, parseConfig, portField, TenantIdSchema, WorkspaceNameSchema } from '@warden/domain';
+import type { SandboxSettings } from './sandbox/index.js';
 
 const int = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -18,6 +19,22 @@ export const WorkspaceEntrySchema = z.union([
 /** `{ "<name>": "/abs/root" }` or `{ "<name>": { "root": "/abs/root", "tenants": ["acme"] } }`. */
 export const WorkspacesSchema = z.record(WorkspaceNameSchema, WorkspaceEntrySchema);
 export type WorkspacesConfig = z.infer<typeof WorkspacesSchema>;
+
+/** A comma-separated list, trimmed, empty entries dropped. */
+const nameList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((list) =>
+      list
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    );
+
+/** Never passed through to a verification: set by the sandbox itself, or the executor's own connections and secrets. */
+const SANDBOX_RESERVED_ENV =
+  /^(PATH|HOME|TMPDIR|DATABASE_URL|REDIS_URL|TEST_DATABASE_URL|TEST_REDIS_URL|WARDEN_.*|EXECUTOR_.*)$/;
 
 const workspacesJson = z
   .string()
@@ -58,16 +75,57 @@ export const configSchema = z.object({
   EXECUTOR_IDEMPOTENCY_RETENTION_HOURS: int(24, 24 * 365, 48),
   /** Upper bound on any verification command or health check, whatever the plan asks. @defaultValue `600000` */
   EXECUTOR_MAX_COMMAND_TIMEOUT_MS: int(1000, 3_600_000, 600_000),
-  /** Environment variables passed to verification commands (nothing else of the executor's leaks). @defaultValue `PATH,HOME,LANG,LC_ALL,TZ,TMPDIR` */
-  EXECUTOR_COMMAND_ENV: z
-    .string()
-    .default('PATH,HOME,LANG,LC_ALL,TZ,TMPDIR')
-    .transform((list) =>
-      list
-        .split(',')
-        .map((name) => name.trim())
-        .filter((name) => name !== ''),
+  /**
+   * Environment variables every verification gets from the executor's environment, besides its own `env` list
+   * in the policy. PATH, HOME, TMPDIR and the executor's connections and secrets are refused: the sandbox sets
+   * the first three itself and never passes the others. @defaultValue `LANG,LC_ALL,TZ`
+   */
+  EXECUTOR_COMMAND_ENV: nameList('LANG,LC_ALL,TZ').pipe(
+    z.array(
+      z.string().refine((name) => !SANDBOX_RESERVED_ENV.test(name), {
+        message: "is set by the sandbox or is the executor's own secret: it cannot be passed through",
+      }),
     ),
+  ),
+  /**
+   * How verifications are isolated. `auto`: with bubblewrap when it works here, else with a clean environment
+   * and resource limits only (logged as degraded at start-up and reported on each check); `bwrap`: refuse to
+   * start without working bubblewrap (set this in production); `none`: never use it. @defaultValue `auto`
+   */
+  EXECUTOR_SANDBOX: z.enum(['auto', 'bwrap', 'none']).default('auto'),
+  /** The PATH verifications get (never the executor's own). @defaultValue `/usr/local/bin:/usr/bin:/bin` */
+  EXECUTOR_SANDBOX_PATH: z
+    .string()
+    .min(1)
+    .default('/usr/local/bin:/usr/bin:/bin')
+    .refine(
+      (path) => path.split(':').every((dir) => dir.startsWith('/')),
+      'every directory must be absolute',
+    ),
+  /**
+   * Directories mounted read-only inside bubblewrap (absent ones are skipped; the PATH directories are added).
+   * The workspace is the only writable mount, `/tmp` a private tmpfs. @defaultValue `/usr,/bin,/sbin,/lib,/lib32,/lib64,/etc,/opt`
+   */
+  EXECUTOR_SANDBOX_READONLY: nameList('/usr,/bin,/sbin,/lib,/lib32,/lib64,/etc,/opt').pipe(
+    z.array(z.string().startsWith('/', 'must be an absolute directory')),
+  ),
+  /**
+   * The unprivileged user verifications run as, `uid:gid` or a user name from /etc/passwd. Only an executor
+   * running as root can switch; one running as root without it reports the sandbox as degraded.
+   * @defaultValue none (the executor's own user)
+   */
+  EXECUTOR_RUN_AS: z
+    .string()
+    .regex(/^(\d+:\d+|[a-z_][a-z0-9_-]*)$/, 'uid:gid (numbers) or a user name')
+    .optional(),
+  /** CPU seconds a verification may use (RLIMIT_CPU through prlimit); `0` = no limit. @defaultValue `600` */
+  EXECUTOR_SANDBOX_CPU_SECONDS: int(0, 86_400, 600),
+  /** Address space of each verification process in MiB (RLIMIT_AS); `0` = no limit. @defaultValue `4096` */
+  EXECUTOR_SANDBOX_MEMORY_MB: int(0, 1_048_576, 4096),
+  /** Processes of the verification's user (RLIMIT_NPROC; root ignores it); `0` = no limit. @defaultValue `256` */
+  EXECUTOR_SANDBOX_MAX_PROCESSES: int(0, 1_000_000, 256),
+  /** Largest file a verification may write, in MiB (RLIMIT_FSIZE); `0` = no limit. @defaultValue `1024` */
+  EXECUTOR_SANDBOX_MAX_FILE_MB: int(0, 1_048_576, 1024),
   /** Command output kept per check (the last bytes). @defaultValue `16384` */
   EXECUTOR_OUTPUT_LIMIT_BYTES: int(256, 10 * 1024 * 1024, 16_384),
   /** How long an HTTP health check's circuit stays open before a trial request. @defaultValue `30000` */
@@ -88,15 +146,29 @@ export const configSchema = z.object({
   DB_POOL_SIZE: int(1, 200, 8),
 });
 export type Config = z.infer<typeof configSchema> & {
-  /** The values of the `EXECUTOR_COMMAND_ENV` variables, read from the same environment: what commands get. */
-  commandEnv: Record<string, string>;
+  /** How verifications run: read from the same environment (which is also where their listed variables come from). */
+  sandbox: SandboxSettings;
 };
 
 /** Reads the configuration once; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = parseConfig(configSchema, env, 'executor configuration');
-  const commandEnv = Object.fromEntries(
-    config.EXECUTOR_COMMAND_ENV.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]!]])),
-  );
-  return { ...config, commandEnv };
+  const mib = (value: number) => value * 1024 * 1024;
+  const sandbox: SandboxSettings = {
+    mode: config.EXECUTOR_SANDBOX,
+    path: config.EXECUTOR_SANDBOX_PATH,
+    readOnly: config.EXECUTOR_SANDBOX_READONLY,
+    ...(config.EXECUTOR_RUN_AS === undefined ? {} : { runAs: config.EXECUTOR_RUN_AS }),
+    limits: {
+      cpuSeconds: config.EXECUTOR_SANDBOX_CPU_SECONDS,
+      memoryBytes: mib(config.EXECUTOR_SANDBOX_MEMORY_MB),
+      processes: config.EXECUTOR_SANDBOX_MAX_PROCESSES,
+      fileBytes: mib(config.EXECUTOR_SANDBOX_MAX_FILE_MB),
+    },
+    commonEnv: config.EXECUTOR_COMMAND_ENV,
+    source: env,
+    maxTimeoutMs: config.EXECUTOR_MAX_COMMAND_TIMEOUT_MS,
+    outputLimitBytes: config.EXECUTOR_OUTPUT_LIMIT_BYTES,
+  };
+  return { ...config, sandbox };
 }

@@ -1,23 +1,24 @@
 /**
- * Health checks after a change is applied (the `health_checking` step): a command, or an HTTP request through an opossum
+ * Health checks after a change is applied (the `health_checking` step): a verification of the WriteGate policy
+ * (run in the sandbox by the caller), or an HTTP request through an opossum
  * circuit breaker per target origin — a service that keeps failing is failed fast instead of being waited on by
  * every change set, and probed again after the reset timeout.
  */
 import CircuitBreaker from 'opossum';
 import type { CheckOutcome, HealthCheck } from '@warden/domain';
-import { describeCommandResult, runCommand } from './command-runner.js';
 
 export interface HealthCheckerOptions {
   /** How long an open circuit waits before a trial request. */
   resetTimeoutMs: number;
-  /** Upper bound on any check's own timeout. */
+  /** Upper bound on any HTTP check's own timeout. */
   maxTimeoutMs: number;
-  outputLimitBytes: number;
+  /** Unused since command checks run in the sandbox (kept so callers need not change). @defaultValue none */
+  outputLimitBytes?: number;
 }
 
 export interface CheckContext {
-  cwd: string;
-  env: Record<string, string>;
+  /** Runs the policy's verification of that name in the sandbox (a health check of type `verification`). */
+  runVerification(name: string): Promise<{ ok: boolean; detail: string; output?: string }>;
 }
 
 /**
@@ -43,7 +44,8 @@ export class HealthChecker {
     const started = performance.now();
     let last: { ok: boolean; detail: string; output?: string } = { ok: false, detail: 'not run' };
     for (let attempt = 1; attempt <= check.attempts; attempt++) {
-      last = check.type === 'http' ? await this.http(check) : await this.command(check, context);
+      last =
+        check.type === 'http' ? await this.http(check) : await context.runVerification(check.verification);
       if (last.ok) break;
       if (attempt < check.attempts) await new Promise((resolve) => setTimeout(resolve, check.interval_ms));
     }
@@ -61,16 +63,6 @@ export class HealthChecker {
   shutdown(): void {
     for (const breaker of this.breakers.values()) breaker.shutdown();
     this.breakers.clear();
-  }
-
-  private async command(check: Extract<HealthCheck, { type: 'command' }>, context: CheckContext) {
-    const timeoutMs = Math.min(check.timeout_ms, this.options.maxTimeoutMs);
-    const result = await runCommand(check.command, check.args, {
-      ...context,
-      timeoutMs,
-      outputLimitBytes: this.options.outputLimitBytes,
-    });
-    return { ok: result.ok, detail: describeCommandResult(result, timeoutMs), output: result.output };
   }
 
   private async http(check: Extract<HealthCheck, { type: 'http' }>) {

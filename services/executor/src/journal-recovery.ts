@@ -1,7 +1,8 @@
 /**
  * Crash recovery (steps `recovery`, then `rollback`): a journal left in flight — its executor was killed, or
  * lost its lock — is finished by whoever holds the workspace next. Recovery rolls the change set back to the
- * journal's backups, checks the files are byte-identical to before, and records the outcome the way a rollback
+ * journal's backups under the same rule as a rollback (only entries the apply reached, only where the file still
+ * holds what the executor wrote; anything else is a conflict, left alone), checks the files are byte-identical, and records the outcome the way a rollback
  * does; a change set whose commit was recorded is never in flight, so there is nothing to roll forward.
  */
 import {
@@ -20,7 +21,7 @@ import {
 import { StaleLockError } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import type { ExecutorMetrics } from './metrics.js';
-import { restoreSettlement } from './pipeline/restore-settlement.js';
+import { conflictNote, restoreSettlement } from './pipeline/restore-settlement.js';
 import { settleChangeSet } from './pipeline/settle.js';
 import { StepRecorder } from './pipeline/step-recorder.js';
 import type { HeldWorkspace, WorkspaceLocks } from './workspace-lock.js';
@@ -157,7 +158,7 @@ export class JournalRecovery {
           : {}),
         restored,
         messages: {
-          restored: `recovered: ${restored.restored} file(s) restored, ${restored.removed} removed; every file is byte-identical to before`,
+          restored: `recovered: ${restored.restored} file(s) restored, ${restored.removed} removed; every file the executor wrote is byte-identical to before${conflictNote(restored.conflicts)}`,
           incomplete: `recovery could not restore the workspace: ${problems}`,
           error: `recovery could not restore the workspace: ${problems}`,
         },
@@ -177,6 +178,7 @@ export class JournalRecovery {
           restored: restored.restored,
           removed: restored.removed,
           problems: restored.problems,
+          conflicts: restored.conflicts,
         },
         `change set ${journal.changeset_id} ${outcome.replace('_', ' ')} on recovery`,
       );

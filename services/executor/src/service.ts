@@ -12,6 +12,7 @@ import { createExecutorMetrics } from './metrics.js';
 import type { ExecutorHooks } from './pipeline/context.js';
 import { ChangeSetRunner } from './pipeline/runner.js';
 import { loadWriteGatePolicy } from './policy-loader.js';
+import { createVerificationSandbox } from './sandbox/index.js';
 import { WorkspaceLocks } from './workspace-lock.js';
 import { loadWorkspaces } from './workspaces.js';
 
@@ -110,7 +111,7 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
         duplicateWaitMs: config.EXECUTOR_DUPLICATE_WAIT_MS,
         idempotencyRetentionMs,
         maxCommandTimeoutMs: config.EXECUTOR_MAX_COMMAND_TIMEOUT_MS,
-        commandEnv: config.commandEnv,
+        sandbox: createVerificationSandbox(config.sandbox, logger),
         outputLimitBytes: config.EXECUTOR_OUTPUT_LIMIT_BYTES,
         writeConcurrency: config.EXECUTOR_WRITE_CONCURRENCY,
         writeDelayMs: config.EXECUTOR_FAULT_WRITE_DELAY_MS,

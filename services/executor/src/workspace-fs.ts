@@ -13,7 +13,7 @@ import { constants, existsSync, promises as fsp, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
 import { CompareAndSwapError, ForbiddenPathError, displayPath, type PathFact } from '@warden/domain';
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
 const PINNED_DIRECTORIES = existsSync('/proc/self/fd');
 
 export type FileState = { exists: false } | { exists: true; content: Buffer; hash: string; mode: number };
@@ -86,6 +86,7 @@ export class FsSession {
       const relDir = parent === '' ? segment : `${parent}/${segment}`;
       if (missingDirs.length > 0) {
         missingDirs.push(relDir);
+        parent = relDir;
         continue;
       }
       try {
@@ -131,6 +132,14 @@ export class FsSession {
     try {
       const opened = await handle.stat();
       assertRegularFile(opened, relPath);
+      // Another name for the same bytes (perhaps outside the workspace): its backup would copy that file, and
+      // replacing or deleting this name would silently part the two. Refused rather than guessed at.
+      if (opened.nlink > 1) {
+        throw new ForbiddenPathError(
+          `${displayPath(relPath)} is a hard link (${opened.nlink} names for one file); the executor never changes a hard-linked file`,
+          [{ path: relPath, message: 'PATH_HARD_LINK' }],
+        );
+      }
       if (opened.size > this.maxFileBytes) {
         throw new ForbiddenPathError(
           `${displayPath(relPath)} is ${opened.size} bytes, over max_file_bytes (${this.maxFileBytes}); it cannot be backed up`,
@@ -161,6 +170,10 @@ export class FsSession {
    * Writes `content` to `relPath` through a temp file in the same directory (written, fsynced, then renamed over
    * the target, so a reader sees the old or the new file, never a mix). `exclusive` fails with
    * CompareAndSwapError when the target exists (a create must not clobber a file that appeared meanwhile).
+   *
+   * The temp file is created with `O_EXCL | O_NOFOLLOW`: its name is predictable, so anything already there — a
+   * planted file, a hard link to a file elsewhere, a symlink — makes the open fail instead of being written
+   * through. Whoever cleans stale temp files (a restore, crash recovery) unlinks them first.
    */
   async writeFile(
     relPath: string,
@@ -171,7 +184,16 @@ export class FsSession {
     const at = await this.openDir(dir);
     const temp = `${at.prefix}/${options.tempName}`;
     const target = `${at.prefix}/${name}`;
-    const handle = await fsp.open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, options.mode);
+    const handle = await fsp
+      .open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, options.mode)
+      .catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'EEXIST'
+          ? new ForbiddenPathError(
+              `temp file ${displayPath(options.tempName)} next to ${displayPath(relPath)} exists already; nothing is written through it`,
+              [{ path: relPath, message: 'PATH_TEMP_EXISTS' }],
+            )
+          : error;
+      });
     try {
       await handle.writeFile(content);
       // The umask may have narrowed the mode at creation; a restored file must get its exact mode back.
@@ -400,7 +422,8 @@ function factsOf(error: ForbiddenPathError): PathFact[] {
     code === 'PATH_SYMLINK' ||
     code === 'PATH_NOT_REGULAR_FILE' ||
     code === 'PATH_PARENT_NOT_DIRECTORY' ||
-    code === 'PATH_FILE_TOO_LARGE'
+    code === 'PATH_FILE_TOO_LARGE' ||
+    code === 'PATH_HARD_LINK'
       ? code
       : 'PATH_ESCAPES_WORKSPACE';
   return [{ code: known, message: error.message }];

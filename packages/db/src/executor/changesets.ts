@@ -417,7 +417,15 @@ export type ApproveChangeSetResult =
  */
 export async function approveChangeSet(
   trx: QueryExecutor,
-  input: { tenantId: string; changesetId: string; approver: string; checksum?: string; note?: string },
+  input: {
+    tenantId: string;
+    changesetId: string;
+    approver: string;
+    /** The person or system the approving key belongs to, recorded next to `approver` in the audit row. */
+    approverOwner?: string;
+    checksum?: string;
+    note?: string;
+  },
 ): Promise<ApproveChangeSetResult> {
   const row = await findChangeSetRow(trx, input.tenantId, input.changesetId, { forUpdate: true });
   if (!row) return { status: 'not_found' };
@@ -437,7 +445,10 @@ export async function approveChangeSet(
         step: 'approval_refused',
         status: 'failed',
         message: 'the submitter may not approve their own change set',
-        detail: { by: input.approver },
+        detail: {
+          by: input.approver,
+          ...(input.approverOwner ? { by_owner: input.approverOwner } : {}),
+        },
         audit: { event_type: 'CHANGESET_APPROVAL_REFUSED', level: 'warn' },
       },
     ]);
@@ -465,6 +476,7 @@ export async function approveChangeSet(
       message: `approved by ${input.approver}; bound to checksum ${row.checksum}`,
       detail: {
         by: input.approver,
+        ...(input.approverOwner ? { by_owner: input.approverOwner } : {}),
         checksum: row.checksum,
         plan_hash: row.plan_hash,
         ...(input.note ? { note: input.note } : {}),
@@ -484,7 +496,14 @@ export type RejectChangeSetResult =
 /** Rejects a change set that waits for a person. Final: it never runs, and cannot be approved afterwards. */
 export async function rejectChangeSet(
   trx: QueryExecutor,
-  input: { tenantId: string; changesetId: string; rejecter: string; reason?: string },
+  input: {
+    tenantId: string;
+    changesetId: string;
+    rejecter: string;
+    /** The person or system the rejecting key belongs to, recorded next to `rejecter` in the audit row. */
+    rejecterOwner?: string;
+    reason?: string;
+  },
 ): Promise<RejectChangeSetResult> {
   const row = await findChangeSetRow(trx, input.tenantId, input.changesetId, { forUpdate: true });
   if (!row) return { status: 'not_found' };
@@ -514,7 +533,11 @@ export async function rejectChangeSet(
       step: 'rejected',
       status: 'ok',
       message: `rejected by ${input.rejecter}${input.reason ? `: ${input.reason}` : ''}`,
-      detail: { by: input.rejecter, ...(input.reason ? { reason: input.reason } : {}) },
+      detail: {
+        by: input.rejecter,
+        ...(input.rejecterOwner ? { by_owner: input.rejecterOwner } : {}),
+        ...(input.reason ? { reason: input.reason } : {}),
+      },
       audit: { event_type: 'CHANGESET_REJECTED', level: 'warn' },
     },
   );

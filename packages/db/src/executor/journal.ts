@@ -4,7 +4,12 @@
  * the workspace next reads the journal and finishes or rolls back what was in flight.
  */
 import { sql } from 'kysely';
-import type { ChangeSetJournalEntryRow, ChangeSetJournalRow, JournalPhase } from './tables.js';
+import type {
+  ChangeSetJournalEntryRow,
+  ChangeSetJournalRow,
+  JournalPhase,
+  JournalWriteState,
+} from './tables.js';
 import type { QueryExecutor } from '../database.js';
 
 /** Phases in which a journal's change set may have touched the workspace without having finished. */
@@ -19,8 +24,9 @@ export const ACTIVE_JOURNAL_PHASES: readonly JournalPhase[] = [
 /**
  * One file of a journal: its path and operation, and what was there before (with a backup of its bytes). Every
  * column is required, unlike in `Insertable`: a journal that forgot a file's prior state could not restore it.
+ * Its `write_state` starts `pending`; the apply moves it with {@link markJournalEntry}.
  */
-export type NewJournalEntry = Omit<ChangeSetJournalEntryRow, 'journal_id'>;
+export type NewJournalEntry = Omit<ChangeSetJournalEntryRow, 'journal_id' | 'write_state'>;
 
 export interface NewJournal {
   tenant_id: string;
@@ -85,6 +91,26 @@ export async function setJournalPhase(
   if (guard.fenceToken !== undefined) query = query.where('fence_token', '=', guard.fenceToken);
   const result = await query.executeTakeFirst();
   return result.numUpdatedRows > 0n;
+}
+
+/**
+ * Records how far the apply got with one entry: `writing` is committed before the first byte of it is written,
+ * `applied` once it is on disk. Called outside the apply's transaction on purpose, so it survives a crash
+ * mid-apply: a rollback restores only entries that got this far, and only where the file still holds what the
+ * executor wrote.
+ */
+export async function markJournalEntry(
+  db: QueryExecutor,
+  journalId: string,
+  seq: number,
+  state: Exclude<JournalWriteState, 'pending'>,
+): Promise<void> {
+  await db
+    .updateTable('changeset_journal_entries')
+    .set({ write_state: state })
+    .where('journal_id', '=', journalId)
+    .where('seq', '=', seq)
+    .execute();
 }
 
 /** Hands an in-flight journal to a new lock holder (recovery): its fencing token and lease become the holder's. */

@@ -89,7 +89,11 @@ export interface ChangeSetJournalEntriesTable {
   pre_mode: number | null;
   backup: Buffer | null;
   new_hash: string | null;
+  /** How far the apply got with this entry: `pending` not started, `writing` started, `applied` written. */
+  write_state: ColumnType<JournalWriteState, JournalWriteState | undefined, JournalWriteState>;
 }
+
+export type JournalWriteState = 'pending' | 'writing' | 'applied';
 
 export interface ExecutorIdempotencyTable {
   tenant_id: string;

@@ -48,23 +48,22 @@ export const WorkspaceNameSchema = z
     'must start with a letter or digit and use only letters, digits, "_", "." and "-"',
   );
 
-/** A program and its arguments, run without a shell in the workspace root. */
-export const CommandSpecSchema = z
-  .object({
-    /** Shown in steps and audits. @defaultValue the command */
-    name: text(200).min(1).optional(),
-    /** An executable on the executor's PATH (a bare name such as `npm`), never a shell line. */
-    command: z
-      .string()
-      .min(1)
-      .max(500)
-      .refine((c) => !/\p{Cc}/u.test(c), 'must not contain control characters'),
-    args: z.array(text(4000)).max(100).default([]),
-    /** Killed (with its children) after this long; counts as a failure. @defaultValue `60000` */
-    timeout_ms: z.number().int().min(1).max(3_600_000).default(60_000),
-  })
-  .strict();
-export type CommandSpec = z.infer<typeof CommandSpecSchema>;
+/**
+ * A verification named in the WriteGate policy (`verifications:`). The agent picks one by name; the command, its
+ * environment and its inputs are the policy author's (docs/executor.md, "Verifications").
+ */
+export const VerificationRefSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(
+    /^[a-z0-9][a-z0-9_.-]*$/,
+    'must name a verification of the WriteGate policy (lowercase letters, digits, "_", "." and "-")',
+  );
+
+/** Why a command written by the agent is refused: shown at the field that carries it. */
+export const AGENT_COMMAND_REFUSED =
+  'agent-written commands are not run: name a verification of the WriteGate policy instead';
 
 const retryShape = {
   /** Tries before the check counts as failed (a service coming back up may need a few). @defaultValue `1` */
@@ -88,30 +87,51 @@ export const HttpHealthCheckSchema = z
   })
   .strict();
 
-export const CommandHealthCheckSchema = CommandSpecSchema.extend({
-  type: z.literal('command'),
-  name: text(200).min(1),
-  /** @defaultValue `30000` */
-  timeout_ms: z.number().int().min(1).max(3_600_000).default(30_000),
-  ...retryShape,
-}).strict();
+/** A health check that runs one of the policy's verifications (again, with retries) after the change. */
+export const VerificationHealthCheckSchema = z
+  .object({
+    type: z.literal('verification'),
+    name: text(200).min(1),
+    /** The name of a verification in the WriteGate policy. */
+    verification: VerificationRefSchema,
+    ...retryShape,
+  })
+  .strict();
 
-export const HealthCheckSchema = z.discriminatedUnion('type', [
-  HttpHealthCheckSchema,
-  CommandHealthCheckSchema,
-]);
+export const HealthCheckSchema = z.preprocess(
+  (value, ctx) => {
+    // Refused with its own message rather than "invalid discriminator": this used to be accepted.
+    if (typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'command') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['type'],
+        message: `${AGENT_COMMAND_REFUSED} (type "verification")`,
+      });
+      return z.NEVER;
+    }
+    return value;
+  },
+  z.discriminatedUnion('type', [HttpHealthCheckSchema, VerificationHealthCheckSchema]),
+);
 export type HealthCheck = z.infer<typeof HealthCheckSchema>;
 
-/** How the change is verified: prose for the reviewer and commands the executor runs after applying. */
+/** How the change is verified: prose for the reviewer and the names of the policy's verifications to run. */
 export const VerificationPlanSchema = z.preprocess(
-  // Agents often send the plan as prose; it is kept, with no commands to run.
+  // Agents often send the plan as prose; it is kept, with nothing to run.
   (value) => (typeof value === 'string' ? { description: value } : value),
   z
     .object({
       description: text(8000).default(''),
-      commands: z.array(CommandSpecSchema).max(20).default([]),
+      /** Verifications of the WriteGate policy to run after the apply, in order. @defaultValue `[]` */
+      verifications: z.array(VerificationRefSchema).max(20).default([]),
+      /** Refused unless empty: kept only so older producers sending `commands: []` still validate. */
+      commands: z
+        .array(z.unknown())
+        .max(0, AGENT_COMMAND_REFUSED + ' (verification_plan.verifications)')
+        .optional(),
     })
-    .strict(),
+    .strict()
+    .transform(({ commands: _refused, ...plan }) => plan),
 );
 export type VerificationPlan = z.infer<typeof VerificationPlanSchema>;
 

@@ -9,3 +9,4 @@ export * from './execution-result.js';
 export * from './path-safety.js';
 export * from './write-gate.js';
 export * from './writegate-policy.js';
+export * from './verification-rules.js';

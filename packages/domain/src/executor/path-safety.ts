@@ -24,12 +24,14 @@ export const PATH_SAFETY_CODES = [
   'PATH_RESERVED_NAME',
   'PATH_DUPLICATE',
   'PATH_CASE_COLLISION',
+  'PATH_GIT_METADATA',
   // Found on disk by the executor.
   'PATH_SYMLINK',
   'PATH_NOT_REGULAR_FILE',
   'PATH_PARENT_NOT_DIRECTORY',
   'PATH_ESCAPES_WORKSPACE',
   'PATH_FILE_TOO_LARGE',
+  'PATH_HARD_LINK',
 ] as const;
 export type PathSafetyCode = (typeof PATH_SAFETY_CODES)[number];
 
@@ -53,6 +55,9 @@ const CONTROL = /\p{Cc}/u;
 // Zero-width and bidirectional controls (Unicode "format" characters) hide what a path really says.
 const INVISIBLE = /\p{Cf}/u;
 const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?$/i;
+// `.git` as any segment — the directory, or a `.git` *file* (`gitdir: …`) that makes its directory a repository
+// pointing anywhere — and its 8.3 short name on Windows filesystems (`GIT~1`).
+const GIT_METADATA = /^(\.git|git~\d+)$/i;
 
 /**
  * Every lexical problem with `path` (empty when it is safe). Pure: it never touches a filesystem.
@@ -103,6 +108,11 @@ export function checkPathSafety(path: string): PathSafetyIssue[] {
         add(
           'PATH_TRAILING_DOT_OR_SPACE',
           `segment ${JSON.stringify(segment)} starts or ends with a space or ends with "."`,
+        );
+      if (GIT_METADATA.test(segment))
+        add(
+          'PATH_GIT_METADATA',
+          `segment ${JSON.stringify(segment)} is git metadata (a .git directory or file); change sets never touch it`,
         );
       if (WINDOWS_RESERVED.test(segment))
         add('PATH_RESERVED_NAME', `segment ${JSON.stringify(segment)} is a reserved device name`);

@@ -10,9 +10,11 @@ import { RiskLevelSchema, type ChangePlan, type ChangeSet, type RiskLevel } from
 import { caseFoldKey, checkPathSafety, displayPath, type PathFact } from './path-safety.js';
 import type { WriteGatePolicy } from './writegate-policy.js';
 import { countChangedLines } from './changed-lines.js';
+import { supplyChainPaths } from './supply-chain.js';
+import { unknownVerifications, verificationInputsTouched } from './verification-rules.js';
 
 /** Bumped whenever the gate's logic changes; stored with every verdict. */
-export const WRITEGATE_VERSION = '1';
+export const WRITEGATE_VERSION = '2';
 
 export const GateVerdictSchema = z.enum(['ALLOW', 'NEED_APPROVAL', 'DENY']);
 export type GateVerdict = z.infer<typeof GateVerdictSchema>;
@@ -61,7 +63,15 @@ export interface WriteGateInput {
   policyHash: string;
   /** Problems the executor found on disk, by change path (symlinks, special files). @defaultValue none */
   pathFacts?: ReadonlyMap<string, readonly PathFact[]>;
+  /**
+   * What each existing file holds now, as text, by change path (the executor reads it from disk): deletes and
+   * updates are counted against it rather than against the agent's own `old_content`. @defaultValue none
+   */
+  currentContents?: ReadonlyMap<string, string>;
 }
+
+/** The floor supply-chain and tool-configuration files put on the risk; built in, see supply-chain.ts. */
+const SUPPLY_CHAIN_FLOOR: RiskLevel = 'HIGH';
 
 const RISK_ORDER: RiskLevel[] = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 const maxRisk = (a: RiskLevel, b: RiskLevel): RiskLevel =>
@@ -76,19 +86,30 @@ const summarize = (paths: readonly string[]) => {
 /**
  * Runs the six steps in order and returns the verdict with every step's reasons:
  * 1. path safety (lexical, plus `pathFacts` from disk) — any problem denies and stops here;
- * 2. forbidden paths → DENY, risk CRITICAL; 3. outside `allowed_paths` → DENY; 4. constraints → DENY;
- * 5. risk escalation (source, deletes, large changes, schemas; never below the plan's own proposal);
+ * 2. forbidden paths → DENY, risk CRITICAL; 3. outside `allowed_paths` → DENY; 4. constraints (and
+ *    verifications the policy does not declare) → DENY;
+ * 5. risk escalation (source, deletes, large changes, schemas, supply-chain files, what a verification
+ *    executes; never below the plan's own proposal);
  * 6. gating, unless denied: missing rollback or verification plan, no health checks from MEDIUM, `always_review`
- *    globs, commands outside the allow-list, risk at or above the threshold → NEED_APPROVAL; else ALLOW.
+ *    globs, supply-chain files, a change to what a verification executes, risk at or above the threshold →
+ *    NEED_APPROVAL; else ALLOW.
  */
 export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
   const { plan, policy } = input;
   const changes = input.changeset.changes;
   const reasons: GateReason[] = [];
   const paths = changes.map((c) => c.path);
+  // Past both limits the exact count changes nothing, so each diff may stop at what is left of the budget:
+  // the gate's work stays bounded however many large files a change set carries.
+  const limit = Math.max(policy.constraints.max_patch_lines, policy.risk.large_change_lines) + 1;
+  const countOf = (change: (typeof changes)[number], sum: number) => {
+    const current = input.currentContents?.get(change.path);
+    const left = Math.max(1, limit - sum);
+    return countChangedLines(change, { limit: left, ...(current === undefined ? {} : { current }) });
+  };
   const stats = {
     files: new Set(paths).size,
-    changed_lines: changes.reduce((sum, c) => sum + countChangedLines(c), 0),
+    changed_lines: changes.reduce((sum, c) => sum + countOf(c, sum), 0),
     deletes: changes.filter((c) => c.operation === 'delete').length,
   };
   const result = (verdict: GateVerdict, risk: RiskLevel): WriteGateResult => ({
@@ -230,6 +251,16 @@ export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
       paths: listPaths(large),
     });
   }
+  // Agents name verifications; a name the policy does not declare has nothing to run, and approval cannot fix that.
+  const unknown = unknownVerifications(plan, policy);
+  if (unknown.length > 0) {
+    constraintReasons.push({
+      step: 'constraints',
+      outcome: 'deny',
+      code: 'UNKNOWN_VERIFICATION',
+      message: `verification(s) not declared in the policy: ${unknown.map((n) => JSON.stringify(n)).join(', ')}`,
+    });
+  }
   if (constraintReasons.length > 0) {
     denied = true;
     reasons.push(...constraintReasons);
@@ -293,6 +324,22 @@ export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
       `database schema or migration changes: ${summarize(schema)}`,
       schema,
     );
+  const supplyChain = supplyChainPaths(paths);
+  if (supplyChain.length > 0)
+    escalate(
+      'RISK_SUPPLY_CHAIN',
+      SUPPLY_CHAIN_FLOOR,
+      `supply-chain or tool-configuration files (package manifests, lockfiles, registry config, CI, git repositories): ${summarize(supplyChain)}`,
+      supplyChain,
+    );
+  const verificationInputs = verificationInputsTouched(paths, policy);
+  if (verificationInputs.paths.length > 0)
+    escalate(
+      'RISK_VERIFICATION_INPUT',
+      'HIGH',
+      `changes what verification(s) ${verificationInputs.verifications.join(', ')} execute: ${summarize(verificationInputs.paths)}`,
+      verificationInputs.paths,
+    );
   if (!reasons.some((r) => r.step === 'risk')) {
     reasons.push({
       step: 'risk',
@@ -328,7 +375,7 @@ export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
   if (
     policy.approval.require_verification_plan &&
     (verification === undefined ||
-      (verification.description.trim() === '' && verification.commands.length === 0))
+      (verification.description.trim() === '' && verification.verifications.length === 0))
   ) {
     needs('MISSING_VERIFICATION_PLAN', 'the plan has no verification_plan');
   }
@@ -342,19 +389,19 @@ export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
     matchesAnyGlob(p, policy.approval.always_review, { caseInsensitive: true }),
   );
   if (reviewed.length > 0) needs('ALWAYS_REVIEW', `always reviewed: ${summarize(reviewed)}`, reviewed);
-  const commands = [
-    ...(verification?.commands ?? []),
-    ...plan.health_checks.flatMap((check) => (check.type === 'command' ? [check] : [])),
-  ];
-  const unlisted = [
-    ...new Set(
-      commands.map((c) => c.command).filter((c) => c.includes('/') || !policy.commands.allowed.includes(c)),
-    ),
-  ];
-  if (unlisted.length > 0)
+  // Whatever the risk threshold says: these run or fetch code on their own, so a person looks first.
+  if (supplyChain.length > 0)
     needs(
-      'COMMAND_NOT_ALLOWED',
-      `commands outside commands.allowed: ${unlisted.map((c) => JSON.stringify(c)).join(', ')}`,
+      'SUPPLY_CHAIN_REVIEW',
+      `supply-chain or tool-configuration files always need a person: ${summarize(supplyChain)}`,
+      supplyChain,
+    );
+  // Whatever the risk threshold says: the verification would run the changed code unreviewed.
+  if (verificationInputs.paths.length > 0)
+    needs(
+      'VERIFICATION_INPUT_CHANGED',
+      `changes what a verification executes: ${summarize(verificationInputs.paths)}`,
+      verificationInputs.paths,
     );
   if (severityAtLeast(risk, policy.approval.risk_threshold))
     needs('RISK_NEEDS_APPROVAL', `effective risk ${risk} is at or above ${policy.approval.risk_threshold}`);

@@ -89,25 +89,106 @@ export const DEFAULT_ALWAYS_REVIEW = [
   'infra/**',
 ];
 
-/** Programs verification commands and command health checks may run without a person's approval. */
-export const DEFAULT_ALLOWED_COMMANDS = [
-  'npm',
-  'pnpm',
-  'yarn',
-  'npx',
-  'node',
-  'tsc',
-  'eslint',
-  'prettier',
-  'vitest',
-  'jest',
-  'pytest',
-  'go',
-  'cargo',
-  'make',
-  'true',
-  'test',
+/**
+ * Files that decide what a verification runs whatever its own `inputs` say (`npm test` runs the `test` script of
+ * `package.json`, `make` the Makefile, a test runner its config): a change touching one of them is at least
+ * HIGH risk and needs a person whenever the policy names any verification. Matched case-insensitively.
+ */
+export const VERIFICATION_DEFINITION_FILES = [
+  'package.json',
+  '.npmrc',
+  '.yarnrc',
+  '.yarnrc.yml',
+  '.pnpmfile.cjs',
+  'Makefile',
+  'GNUmakefile',
+  '*.mk',
+  'tsconfig*.json',
+  'vitest.config.*',
+  'vitest.workspace.*',
+  'vite.config.*',
+  'jest.config.*',
+  'jest.setup.*',
+  'babel.config.*',
+  '.babelrc*',
+  '.mocharc*',
+  'playwright.config.*',
+  'pytest.ini',
+  'conftest.py',
+  'pyproject.toml',
+  'setup.cfg',
+  'setup.py',
+  'tox.ini',
+  'noxfile.py',
+  'Cargo.toml',
+  'build.rs',
+  'go.mod',
 ];
+
+/** Environment variables a verification may never be given: the executor's own connections and secrets. */
+const RESERVED_ENV = /^(DATABASE_URL|REDIS_URL|PATH|WARDEN_.*|EXECUTOR_.*|TEST_DATABASE_URL|TEST_REDIS_URL)$/;
+
+/** How a change set names a verification of the policy. */
+export const VerificationNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(
+    /^[a-z0-9][a-z0-9_.-]*$/,
+    'must start with a lowercase letter or digit and use only lowercase letters, digits, "_", "." and "-"',
+  );
+
+/**
+ * A verification command the policy author wrote (the agent only names it): run without a shell in the workspace
+ * root, in the executor's sandbox (docs/executor.md, "Verification sandbox").
+ */
+export const VerificationSchema = z
+  .object({
+    /** Shown to reviewers beside the name. @defaultValue `''` */
+    description: z.string().max(2000).default(''),
+    /** The program and its arguments, exactly as run: `[npm, test]`. The program is a bare name looked up on the sandbox PATH or an absolute path. */
+    command: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(4000)
+          // Tabs and newlines are fine in an argument (no shell reads it); other control characters are not.
+          .refine(
+            (arg) => !/[^\P{Cc}\t\n]/u.test(arg),
+            'must not contain control characters other than tab and newline',
+          ),
+      )
+      .min(1)
+      .max(100),
+    /** Killed, with everything it started, after this long (bounded by `EXECUTOR_MAX_COMMAND_TIMEOUT_MS`). @defaultValue `60000` */
+    timeout_ms: z.number().int().min(1).max(3_600_000).default(60_000),
+    /**
+     * Names of environment variables passed through from the executor's environment (nothing else is; PATH is
+     * the sandbox's own). The executor's connections and secrets are refused here. @defaultValue `[]`
+     */
+    env: z
+      .array(
+        z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+          .refine((name) => !RESERVED_ENV.test(name), {
+            message: "is the executor's own (connections, secrets, PATH): never given to a verification",
+          }),
+      )
+      .max(50)
+      .default([]),
+    /**
+     * Globs of files this command executes or reads as configuration (test files, scripts it calls): a change
+     * touching one is at least HIGH risk and needs a person, as {@link VERIFICATION_DEFINITION_FILES} always do.
+     * @defaultValue `[]`
+     */
+    inputs: z.array(GlobSchema).max(200).default([]),
+    /** Whether the command may use the network (with bubblewrap; without it nothing is isolated). @defaultValue `false` */
+    network: z.boolean().default(false),
+  })
+  .strict();
+export type Verification = z.infer<typeof VerificationSchema>;
 
 /**
  * The WriteGate policy file (`infra/policies/writegate.yaml`). Every field has a default, so an empty file is a
@@ -171,18 +252,20 @@ export const WriteGatePolicySchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * The only commands the executor runs after applying a change: change sets name them
+     * (`verification_plan.verifications`, health checks of `type: verification`); an agent never writes argv.
+     * @defaultValue `{}` (change sets can name none)
+     */
+    verifications: z.record(VerificationNameSchema, VerificationSchema).default({}),
+    /** Removed: agent-written commands are never run. Refused with a message rather than silently ignored. */
     commands: z
-      .object({
-        /**
-         * Bare program names verification commands and command health checks may run unreviewed; anything
-         * else (another program, or any path such as `./run.sh`) needs a person. @defaultValue {@link DEFAULT_ALLOWED_COMMANDS}
-         */
-        allowed: z
-          .array(z.string().regex(/^[A-Za-z0-9._+-]+$/, 'a bare program name'))
-          .default(DEFAULT_ALLOWED_COMMANDS),
-      })
-      .strict()
-      .prefault({}),
+      .unknown()
+      .optional()
+      .refine((value) => value === undefined, {
+        message:
+          'commands.allowed was removed: agent-written commands are never run; declare named commands under `verifications`',
+      }),
   })
   .strict();
 export type WriteGatePolicy = z.infer<typeof WriteGatePolicySchema>;

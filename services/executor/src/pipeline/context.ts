@@ -16,6 +16,7 @@ import type { HealthChecker } from '../health-checker.js';
 import type { JournalRecovery } from '../journal-recovery.js';
 import type { ExecutorMetrics } from '../metrics.js';
 import type { LoadedWriteGatePolicy } from '../policy-loader.js';
+import type { VerificationSandbox } from '../sandbox/index.js';
 import type { PathInspection, WorkspaceFs } from '../workspace-fs.js';
 import type { HeldWorkspace, WorkspaceLocks } from '../workspace-lock.js';
 import type { Workspace, WorkspaceRegistry } from '../workspaces.js';
@@ -52,8 +53,8 @@ export interface ChangeSetRunnerOptions {
   duplicateWaitMs: number;
   idempotencyRetentionMs: number;
   maxCommandTimeoutMs: number;
-  /** The environment verification commands and command health checks get. */
-  commandEnv: Record<string, string>;
+  /** Runs the policy's verifications (the `verifying` step and health checks of type `verification`). */
+  sandbox: VerificationSandbox;
   outputLimitBytes: number;
   writeConcurrency: number;
   /** Fault injection: pause before each file write. @defaultValue `0` */

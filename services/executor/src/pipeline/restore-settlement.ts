@@ -28,9 +28,17 @@ export interface RestoreRecord {
   detail?: Record<string, unknown>;
 }
 
+/** How a rollback's message mentions paths someone else changed meanwhile (left as they are). */
+export function conflictNote(conflicts: readonly string[]): string {
+  return conflicts.length === 0
+    ? ''
+    : `; ${conflicts.length} path(s) changed by someone else were left as they are: ${conflicts.join('; ')}`;
+}
+
 /**
  * How a finished restore is settled, by a rollback and by crash recovery alike: the change set and its journal
- * `rolled_back` (every file byte-identical to before) or `rollback_failed`, the idempotency record failed (the
+ * `rolled_back` (every file it wrote byte-identical to before; paths someone else changed meanwhile are left
+ * alone and listed as `conflicts`) or `rollback_failed`, the idempotency record failed (the
  * change set may be submitted again), and a `rollback` step with what was restored.
  */
 export function restoreSettlement(
@@ -78,6 +86,7 @@ export function restoreSettlement(
             removed: restored.removed,
             rollback_ms: restored.durationMs,
             problems: restored.problems,
+            conflicts: restored.conflicts,
             ...record.detail,
           },
           event: restored.identical ? 'CHANGESET_ROLLED_BACK' : 'CHANGESET_ROLLBACK_FAILED',

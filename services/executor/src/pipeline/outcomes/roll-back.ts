@@ -4,11 +4,11 @@
  * when the workspace could not be put back (an incident). Crash recovery settles its rollbacks the same way
  * (restore-settlement.ts).
  */
-import type { ChangeSetStepRecord } from '@warden/db';
+import { listJournalEntries, type ChangeSetStepRecord } from '@warden/db';
 import { checkForResult, countFileChanges } from '@warden/domain';
 import { restoreWorkspace } from '../../workspace-restorer.js';
 import type { Attempt, ExecuteOutcome, Failure, Journal, Pipeline, Validated } from '../context.js';
-import { restoreSettlement } from '../restore-settlement.js';
+import { conflictNote, restoreSettlement } from '../restore-settlement.js';
 
 export async function rollBack(
   pipeline: Pipeline,
@@ -54,7 +54,8 @@ export async function rollBack(
     root: at.workspace.root,
     held: at.held,
     journalId: journal.id,
-    entries: journal.entries,
+    // Read back from the journal: it knows which entries the apply reached (`writing` / `applied`).
+    entries: await listJournalEntries(options.db, journal.id),
     createdDirs: journal.createdDirs,
     concurrency: options.writeConcurrency,
   });
@@ -68,7 +69,7 @@ export async function rollBack(
     checks: (failure.checks ?? []).map(checkForResult),
     applyMs,
     messages: {
-      restored: `rolled back in ${restored.durationMs} ms: ${restored.restored} file(s) restored, ${restored.removed} removed; every file is byte-identical to before`,
+      restored: `rolled back in ${restored.durationMs} ms: ${restored.restored} file(s) restored, ${restored.removed} removed; every file the executor wrote is byte-identical to before${conflictNote(restored.conflicts)}`,
       incomplete: `rollback incomplete: ${restored.problems.join('; ')}`,
       error: `${failure.message}; the rollback could not restore: ${restored.problems.join('; ')}`,
     },
@@ -76,7 +77,13 @@ export async function rollBack(
   await recorder.advance(at, move);
   options.metrics?.outcomes.inc({ outcome });
   at.log[restored.identical ? 'warn' : 'error'](
-    { action: 'rollback', status: outcome, rollback_ms: restored.durationMs, problems: restored.problems },
+    {
+      action: 'rollback',
+      status: outcome,
+      rollback_ms: restored.durationMs,
+      problems: restored.problems,
+      conflicts: restored.conflicts,
+    },
     `change set ${outcome.replace('_', ' ')}`,
   );
   return { status: 'done', changeset_status: outcome };

@@ -2,8 +2,11 @@
  * Step `applying`: the writes, in one transaction that checks the fencing token before each (a holder whose
  * lock expired writes nothing once a newer token exists). Per file: compare-and-swap once more, then a temp file
  * + fsync + rename (a create links, never overwrites; a delete unlinks); then the directories are fsynced.
+ * Each entry is marked `writing` in the journal (committed) before its first byte and `applied` after: a rollback
+ * undoes only those, so a file the apply never reached — perhaps changed by a concurrent writer, the reason the
+ * apply stopped — is never put back over someone else's change.
  */
-import { setJournalPhase } from '@warden/db';
+import { markJournalEntry, setJournalPhase } from '@warden/db';
 import { CompareAndSwapError, StaleLockError, displayPath } from '@warden/domain';
 import { forEachLimit, sleep } from '../../concurrency.js';
 import { applyTempName } from '../../workspace-restorer.js';
@@ -42,6 +45,8 @@ export async function apply(
           if (!now.exists || now.hash !== entry.pre_hash)
             throw new CompareAndSwapError(`${displayPath(change.path)} changed during the apply`);
         }
+        // Outside the transaction, so the mark is durable before the write even if the process dies mid-apply.
+        await markJournalEntry(options.db, journal.id, entry.seq, 'writing');
         if (change.operation === 'delete') {
           await session.removeFile(change.path);
           counts.deleted += 1;
@@ -53,6 +58,7 @@ export async function apply(
           });
           counts[change.operation === 'create' ? 'created' : 'updated'] += 1;
         }
+        await markJournalEntry(options.db, journal.id, entry.seq, 'applied');
       });
       await session.syncDirectories();
       await setJournalPhase(trx, journal.id, 'applied', { fenceToken: at.held.token });

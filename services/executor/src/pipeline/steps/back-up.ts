@@ -4,7 +4,7 @@
  * any write, so a rollback or a crash recovery can put everything back.
  */
 import { createJournal, recordChangeSetSteps, type NewJournalEntry } from '@warden/db';
-import { expectedHashes } from '@warden/domain';
+import { contentSha256 } from '@warden/domain';
 import type { Attempt, Journal, Pipeline, Validated } from '../context.js';
 
 const depth = (path: string) => path.split('/').length;
@@ -25,7 +25,8 @@ export async function backUp(
       pre_hash: state.exists ? state.hash : null,
       pre_mode: state.exists ? state.mode : null,
       backup: state.exists ? state.content : null,
-      new_hash: expectedHashes(change).newHash ?? null,
+      // What the apply will write, hashed from the very bytes: a rollback undoes a file only while it holds them.
+      new_hash: change.operation === 'delete' ? null : contentSha256(change.new_content ?? ''),
     };
   });
   // Parents first, so the apply can create them in order.

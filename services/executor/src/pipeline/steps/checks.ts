@@ -1,6 +1,7 @@
 /**
- * Steps `verifying` and `health_checking`: the plan's verification commands (no shell, a timeout, a clean
- * environment), then its health checks (commands, or HTTP through a circuit breaker per origin). Each step runs
+ * Steps `verifying` and `health_checking`: the verifications the plan names — commands of the WriteGate policy,
+ * never the agent's, run in the sandbox (src/sandbox/) — then its health checks (a named verification again, or
+ * HTTP through a circuit breaker per origin). Each step runs
  * its checks in order and stops at the first failure; a failed step is recorded and the execution rolls back.
  * A new kind of check is one more entry in `CHECK_STEPS`.
  */
@@ -11,7 +12,7 @@ import {
   type ChangeSetStatus,
   type CheckOutcome,
 } from '@warden/domain';
-import { describeCommandResult, runCommand } from '../../command-runner.js';
+import { describeCommandResult } from '../../command-runner.js';
 import type { Attempt, Failure, Pipeline } from '../context.js';
 
 interface CheckStep {
@@ -41,22 +42,17 @@ const CHECK_STEPS: readonly CheckStep[] = [
     passedEvent: 'CHANGESET_VERIFIED',
     failedEvent: 'CHANGESET_VERIFICATION_FAILED',
     next: 'health_checking',
-    checks: ({ options }, at, plan) =>
-      (plan.verification_plan?.commands ?? []).map((command) => async () => {
-        const timeoutMs = Math.min(command.timeout_ms, options.maxCommandTimeoutMs);
-        const result = await runCommand(command.command, command.args, {
-          cwd: at.workspace.root,
-          env: commandEnv(options.commandEnv, at),
-          timeoutMs,
-          outputLimitBytes: options.outputLimitBytes,
-        });
+    checks: (pipeline, at, plan) =>
+      (plan.verification_plan?.verifications ?? []).map((name) => async () => {
+        const started = performance.now();
+        const run = await runVerification(pipeline, at, name);
         return {
-          name: command.name ?? [command.command, ...command.args].join(' ').slice(0, 200),
+          name,
           kind: 'verification',
-          ok: result.ok,
-          duration_ms: result.durationMs,
-          detail: describeCommandResult(result, timeoutMs),
-          output: result.output,
+          ok: run.ok,
+          duration_ms: Math.round(performance.now() - started),
+          detail: run.detail,
+          ...(run.output === undefined ? {} : { output: run.output }),
         };
       }),
   },
@@ -68,12 +64,11 @@ const CHECK_STEPS: readonly CheckStep[] = [
     none: 'no health checks in the plan',
     passedEvent: 'CHANGESET_HEALTH_CHECKED',
     failedEvent: 'CHANGESET_HEALTH_CHECK_FAILED',
-    checks: ({ options }, at, plan) =>
+    checks: (pipeline, at, plan) =>
       plan.health_checks.map(
         (check) => () =>
-          options.healthChecker.run(check, {
-            cwd: at.workspace.root,
-            env: commandEnv(options.commandEnv, at),
+          pipeline.options.healthChecker.run(check, {
+            runVerification: (name) => runVerification(pipeline, at, name),
           }),
       ),
   },
@@ -137,12 +132,28 @@ async function runCheckStep(
   return outcomes;
 }
 
-/** What commands get: the configured variables, and which change set and workspace they check. */
-function commandEnv(configured: Record<string, string>, at: Attempt): Record<string, string> {
+/**
+ * Runs the policy's verification `name` in the sandbox. A name the policy does not declare cannot get here past
+ * the WriteGate re-check; it still fails closed rather than running anything.
+ */
+async function runVerification(
+  { options }: Pipeline,
+  at: Attempt,
+  name: string,
+): Promise<{ ok: boolean; detail: string; output?: string }> {
+  const verifications = options.policy.policy.verifications;
+  const verification = Object.hasOwn(verifications, name) ? verifications[name] : undefined;
+  if (!verification) return { ok: false, detail: 'not declared in the WriteGate policy; nothing was run' };
+  const { sandbox } = options;
+  const result = await sandbox.run(verification, {
+    changesetId: at.key.changeset_id,
+    workspaceName: at.workspace.name,
+    workspaceRoot: at.workspace.root,
+  });
+  const degraded = sandbox.capabilities.degraded.length > 0 ? ` [sandbox ${sandbox.describe()}]` : '';
   return {
-    ...configured,
-    WARDEN_CHANGESET_ID: at.key.changeset_id,
-    WARDEN_WORKSPACE: at.workspace.name,
-    WARDEN_WORKSPACE_ROOT: at.workspace.root,
+    ok: result.ok,
+    detail: `${describeCommandResult(result, result.timeoutMs)}${degraded}`,
+    output: result.output,
   };
 }

@@ -33,14 +33,19 @@ export async function validate(pipeline: Pipeline, at: Attempt): Promise<Validat
 
   const inspections = await inspectPaths(pipeline, at, stored.changes);
   const pathFacts = new Map<string, PathFact[]>();
-  for (const [path, inspection] of inspections)
+  // What is on disk counts the changed lines (a delete's whole file), not what the agent claims it was.
+  const currentContents = new Map<string, string>();
+  for (const [path, inspection] of inspections) {
     if (inspection.facts.length > 0) pathFacts.set(path, inspection.facts);
+    if (inspection.state.exists) currentContents.set(path, inspection.state.content.toString('utf8'));
+  }
   const verdict = evaluateWriteGate({
     plan: stored.plan,
     changeset: { changes: stored.changes },
     policy: options.policy.policy,
     policyHash: options.policy.hash,
     pathFacts,
+    currentContents,
   });
   assertRecheckAllows(verdict, row.approval_state === 'approved');
   // Paths the lexical checks refused have no inspection, but the gate has denied them by now.
