@@ -197,9 +197,17 @@ describe('register, read, change, delete', () => {
     });
     expect(refused.status).toBe(409);
     expect(refused.body.error.message).toMatch(/needs consistency ≥ 99\.0 %/);
-    const forced = await call(url('/v1/triggers/api-weight?force=true'), {
+    // Forcing overrides the cutover gate: a triggers:write key alone may not (issue 11).
+    const writerForcing = await call(url('/v1/triggers/api-weight?force=true'), {
       method: 'PATCH',
       key: writeKey,
+      body: { migration_weight: 0.5 },
+    });
+    expect(writerForcing.status).toBe(403);
+    expect(writerForcing.body.error.message).toMatch(/triggers:approve/);
+    const forced = await call(url('/v1/triggers/api-weight?force=true'), {
+      method: 'PATCH',
+      key: await api.createKey(TENANT, ['triggers:write', 'triggers:approve']),
       body: { migration_weight: 0.5 },
     });
     expect(forced.status).toBe(200);

@@ -65,6 +65,8 @@ export function outcomeOf(report: HandlerReport): HandlerOutcome {
         ok: false,
         kind: report.error?.kind ?? 'handler',
         message: report.error?.message ?? 'the handler reported a failure without a message',
+        ...(report.error?.cost_usd !== undefined ? { cost_usd: report.error.cost_usd } : {}),
+        ...(report.error?.llm_calls !== undefined ? { llm_calls: report.error.llm_calls } : {}),
       };
 }
 

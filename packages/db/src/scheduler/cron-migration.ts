@@ -15,17 +15,22 @@ import {
 } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
 
-/** Shadow consistency over the trigger's latest `window` comparisons. */
+/**
+ * Shadow consistency over the trigger's latest `window` comparisons of runs governed since `since` (the
+ * trigger's `migration_window_started_at`; null counts all).
+ */
 export async function shadowConsistency(
   db: QueryExecutor,
   triggerId: string,
   window: number,
+  since: Date | null,
 ): Promise<Consistency> {
   const rows = await db
     .selectFrom('cron_executions')
     .select(sql<boolean>`(comparison ->> 'equal')::boolean`.as('equal'))
     .where('trigger_id', '=', triggerId)
     .where('comparison', 'is not', null)
+    .$if(since !== null, (q) => q.where('governed_at', '>=', since!))
     .orderBy('scheduled_for', 'desc')
     .limit(window)
     .execute();
@@ -35,17 +40,22 @@ export async function shadowConsistency(
   );
 }
 
-/** How many of the agent's latest finished calls failed in a row (newest first). */
+/**
+ * How many of the agent's latest finished calls failed in a row (newest first), counting calls started since
+ * `since` (the trigger's `migration_window_started_at`; null counts all).
+ */
 export async function consecutiveAgentFailures(
   db: QueryExecutor,
   triggerId: string,
   lookBack: number,
+  since: Date | null,
 ): Promise<number> {
   const rows = await db
     .selectFrom('cron_execution_attempts')
     .select('status')
     .where('trigger_id', '=', triggerId)
     .where('role', '=', 'agent')
+    .$if(since !== null, (q) => q.where('started_at', '>=', since!))
     .where('status', '<>', 'running')
     .orderBy('completed_at', 'desc')
     .limit(lookBack)

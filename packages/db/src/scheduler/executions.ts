@@ -126,3 +126,45 @@ export async function countActiveExecutions(db: QueryExecutor): Promise<number> 
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/**
+ * What a trigger's other runs spent and reserved in a day (`[start, end)` of fire times), as the daily cost cap
+ * counts it; `excludeExecutionId` is left out (the run asking).
+ */
+export async function costOfDayExcluding(
+  trx: QueryExecutor,
+  triggerId: string,
+  day: { start: Date; end: Date },
+  excludeExecutionId: string,
+): Promise<number> {
+  const row = await trx
+    .selectFrom('cron_executions')
+    .select(sql<string>`coalesce(sum(coalesce(cost_usd, 0) + reserved_cost_usd), 0)`.as('cost'))
+    .where('trigger_id', '=', triggerId)
+    .where('scheduled_for', '>=', day.start)
+    .where('scheduled_for', '<', day.end)
+    .where('status', '<>', 'skipped')
+    .where('execution_id', '<>', excludeExecutionId)
+    .executeTakeFirst();
+  return Number(row?.cost ?? 0);
+}
+
+/** How many of a trigger's other runs (not skips) fired in a day, as the daily run cap counts them. */
+export async function runsOfDayExcluding(
+  trx: QueryExecutor,
+  triggerId: string,
+  day: { start: Date; end: Date },
+  excludeExecutionId: string,
+): Promise<number> {
+  const row = await trx
+    .selectFrom('cron_executions')
+    .select((eb) => eb.fn.countAll<string>().as('runs'))
+    .where('trigger_id', '=', triggerId)
+    .where('scheduled_for', '>=', day.start)
+    .where('scheduled_for', '<', day.end)
+    .where('status', '<>', 'skipped')
+    .where('governed_at', 'is not', null)
+    .where('execution_id', '<>', excludeExecutionId)
+    .executeTakeFirst();
+  return Number(row?.runs ?? 0);
+}

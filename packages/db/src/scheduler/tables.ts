@@ -54,8 +54,12 @@ export interface CronTriggersTable {
   >;
   breaker_opened_at: NullableTimestamp;
   breaker_probe_execution_id: string | null;
+  /** When the half-open probe started (migration 2026_12_03_0003). */
+  breaker_probe_started_at: NullableTimestamp;
   breaker_reason: string | null;
   breaker_reset_at: NullableTimestamp;
+  /** Shadow consistency and the agent-failure red line count runs governed after this (migration 2026_12_03_0003). */
+  migration_window_started_at: NullableTimestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
   deleted_at: NullableTimestamp;

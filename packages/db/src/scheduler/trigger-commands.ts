@@ -92,20 +92,26 @@ async function applyDefinition(
   const changed_fields = changedDefinitionFields(before, next);
   if (changed_fields.length === 0)
     return { trigger: current, created: false, changed: false, changed_fields };
-  // Only a weight change is judged on the shadow record.
-  const consistency =
-    next.migration_weight !== before.migration_weight
-      ? await shadowConsistency(trx, current.trigger_id, next.migration.consistency_window)
-      : undefined;
+  // The cutover gate judges on the STORED bar and the comparisons since the trigger last entered shadow, never
+  // on numbers the same request brings.
+  const consistency = await shadowConsistency(
+    trx,
+    current.trigger_id,
+    before.migration.consistency_window,
+    current.migration_window_started_at,
+  );
   const audits = definitionChangeAudits({
     before,
     next,
     changed_fields,
     actor,
     force,
-    ...(consistency ? { consistency } : {}),
+    consistency,
   });
-  const trigger = await writeTriggerDefinition(trx, current.trigger_id, next, now);
+  // Entering shadow starts a fresh comparison window: a verdict from before a rollback never carries over.
+  const trigger = await writeTriggerDefinition(trx, current.trigger_id, next, now, {
+    restartMigrationWindow: next.mode === 'shadow' && before.mode !== 'shadow',
+  });
   await appendTriggerAudits(trx, current.tenant_id, audits, now);
   return { trigger, created: false, changed: true, changed_fields };
 }

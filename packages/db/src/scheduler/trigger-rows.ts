@@ -22,6 +22,11 @@ export interface TriggerRecord extends TriggerLiveState {
   definition: TriggerDefinition;
   pause_source: PauseSource | null;
   breaker: BreakerState;
+  /**
+   * The migration's evidence (shadow comparisons, agent failures) counts from here: set when the trigger enters
+   * shadow and when it rolls back. Null: from its first run.
+   */
+  migration_window_started_at: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -72,9 +77,11 @@ export function toTriggerRecord(row: CronTriggerRow): TriggerRecord {
       state: row.breaker_state,
       opened_at: row.breaker_opened_at,
       probe_execution_id: row.breaker_probe_execution_id,
+      probe_started_at: row.breaker_probe_started_at,
       reason: row.breaker_reason,
     },
     breaker_reset_at: row.breaker_reset_at,
+    migration_window_started_at: row.migration_window_started_at,
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
@@ -168,6 +175,7 @@ export function stateColumns(change: TriggerStateChange): Updateable<CronTrigger
     columns.breaker_state = change.breaker.state;
     columns.breaker_opened_at = change.breaker.opened_at;
     columns.breaker_probe_execution_id = change.breaker.probe_execution_id;
+    columns.breaker_probe_started_at = change.breaker.probe_started_at ?? null;
     columns.breaker_reason = change.breaker.reason;
   }
   return columns;

@@ -45,8 +45,18 @@ export async function triggerStatus(
     triggerWindowStats(db, record.trigger_id, since),
     latestExecutions(db, record.trigger_id, options.lastRuns ?? 5),
     recentRunStatuses(db, record.trigger_id, record.breaker_reset_at, d.circuit_breaker.window),
-    shadowConsistency(db, record.trigger_id, d.migration.consistency_window),
-    consecutiveAgentFailures(db, record.trigger_id, Math.max(d.migration.rollback_after_agent_failures, 10)),
+    shadowConsistency(
+      db,
+      record.trigger_id,
+      d.migration.consistency_window,
+      record.migration_window_started_at,
+    ),
+    consecutiveAgentFailures(
+      db,
+      record.trigger_id,
+      Math.max(d.migration.rollback_after_agent_failures, 10),
+      record.migration_window_started_at,
+    ),
     latestRollbackReport(db, record.trigger_id),
     triggerEvents(db, tenantId, eventName, 10),
   ]);

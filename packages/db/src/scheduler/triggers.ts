@@ -198,16 +198,24 @@ export async function insertTrigger(
   return toTriggerRecord(row);
 }
 
-/** Replaces a trigger's definition (its live state stays). */
+/**
+ * Replaces a trigger's definition (its live state stays). `restartMigrationWindow` makes the migration's
+ * evidence count from `now` (the trigger enters shadow). @defaultValue `false`
+ */
 export async function writeTriggerDefinition(
   trx: QueryExecutor,
   triggerId: string,
   definition: TriggerDefinition,
   now: Date,
+  options: { restartMigrationWindow?: boolean } = {},
 ): Promise<TriggerRecord> {
   const row = await trx
     .updateTable('cron_triggers')
-    .set({ ...definitionColumns(definition), updated_at: now })
+    .set({
+      ...definitionColumns(definition),
+      ...(options.restartMigrationWindow ? { migration_window_started_at: now } : {}),
+      updated_at: now,
+    })
     .where('trigger_id', '=', triggerId)
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -230,7 +238,10 @@ export async function writeTriggerState(
   return toTriggerRecord(row);
 }
 
-/** Sets a trigger's migration weight and mode (a rollback), leaving the rest of its definition. */
+/**
+ * Sets a trigger's migration weight and mode (a rollback), leaving the rest of its definition; the migration's
+ * evidence restarts from `now`, so a later shadow is judged on fresh comparisons only.
+ */
 export async function writeMigrationSettings(
   trx: QueryExecutor,
   triggerId: string,
@@ -239,7 +250,12 @@ export async function writeMigrationSettings(
 ): Promise<void> {
   await trx
     .updateTable('cron_triggers')
-    .set({ migration_weight: settings.migration_weight, mode: settings.mode, updated_at: now })
+    .set({
+      migration_weight: settings.migration_weight,
+      mode: settings.mode,
+      migration_window_started_at: now,
+      updated_at: now,
+    })
     .where('trigger_id', '=', triggerId)
     .execute();
 }

@@ -18,6 +18,8 @@ export interface BreakerState {
   opened_at: Date | null;
   /** The execution running as the half-open probe. */
   probe_execution_id: string | null;
+  /** When that probe started (its deadline counts from here). @defaultValue `null` */
+  probe_started_at?: Date | null;
   /** Why it opened, for people. */
   reason: string | null;
 }
@@ -36,10 +38,41 @@ export interface BreakerGate {
   reason: string;
 }
 
-/** Whether a fire may run as far as the breaker is concerned. */
-export function breakerGate(breaker: BreakerState, config: CircuitBreakerConfig, now: Date): BreakerGate {
+/** The scheduler's default `max_duration_ms`, for a probe's deadline when the trigger sets none. */
+const DEFAULT_PROBE_CALL_MS = 900_000;
+/** Slack on a probe's deadline for the sweeper to time out its calls. */
+const PROBE_DEADLINE_SLACK_MS = 60_000;
+
+/**
+ * How long a half-open probe may decide: its agent call, then its fallback call, each up to `max_duration_ms`,
+ * after its jitter, plus the sweeper's slack. A probe past this is taken as lost (its job vanished, its run was
+ * never finished) and the next fire probes again, so the breaker cannot stay half-open for good.
+ */
+export function probeDeadlineMs(limits: { max_duration_ms: number | null; jitter_ms: number }): number {
+  return 2 * (limits.max_duration_ms ?? DEFAULT_PROBE_CALL_MS) + limits.jitter_ms + PROBE_DEADLINE_SLACK_MS;
+}
+
+/**
+ * Whether a fire may run as far as the breaker is concerned.
+ *
+ * @param probeDeadline - how long a half-open probe may decide ({@link probeDeadlineMs}). @defaultValue never
+ *   expires
+ */
+export function breakerGate(
+  breaker: BreakerState,
+  config: CircuitBreakerConfig,
+  now: Date,
+  probeDeadline = Number.POSITIVE_INFINITY,
+): BreakerGate {
   if (breaker.state === 'closed') return { allowed: true, probe: false, reason: 'closed' };
   if (breaker.state === 'half_open') {
+    const startedAt = breaker.probe_started_at?.getTime();
+    if (startedAt !== undefined && now.getTime() - startedAt > probeDeadline)
+      return {
+        allowed: true,
+        probe: true,
+        reason: `half-open probe ${breaker.probe_execution_id ?? '(unknown)'} passed its deadline (${Math.round(probeDeadline / 1000)} s) without deciding: this run probes again`,
+      };
     return {
       allowed: false,
       probe: false,
@@ -121,4 +154,26 @@ export function breakerAfterRun(input: {
     };
   }
   return { state: breaker, transition: null, runs: window.runs, failure_rate: window.rate };
+}
+
+/**
+ * The breaker after its half-open probe ended `skipped` (a skip is not a run, so it proves nothing): open again
+ * with a fresh reset timer, so a later fire probes — never left half-open waiting for a verdict that will not
+ * come. Null when the run was not the probe.
+ */
+export function breakerAfterSkippedProbe(input: {
+  breaker: BreakerState;
+  execution_id: string;
+  why: string;
+  now: Date;
+}): BreakerState | null {
+  if (input.breaker.state !== 'half_open' || input.breaker.probe_execution_id !== input.execution_id)
+    return null;
+  return {
+    state: 'open',
+    opened_at: input.now,
+    probe_execution_id: null,
+    probe_started_at: null,
+    reason: `half-open probe ${input.execution_id} ended skipped (${input.why}): open again`,
+  };
 }

@@ -118,7 +118,15 @@ export const HandlerReportSchema = z.object({
   attempt_id: z.string(),
   ok: z.boolean(),
   result: z.unknown().optional(),
-  error: z.object({ kind: HandlerErrorKindSchema, message: z.string().max(4000) }).optional(),
+  error: z
+    .object({
+      kind: HandlerErrorKindSchema,
+      message: z.string().max(4000),
+      /** What the failed call spent; a failure that reports none is charged the run's reservation. */
+      cost_usd: z.number().min(0).max(1_000_000).optional(),
+      llm_calls: z.number().int().min(0).max(1_000_000).optional(),
+    })
+    .optional(),
 });
 export type HandlerReport = z.infer<typeof HandlerReportSchema>;
 

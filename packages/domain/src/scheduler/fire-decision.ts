@@ -4,9 +4,9 @@
  * the scheduler calls it inside the transaction that locks the trigger and writes the {@link FireDecision}
  * back.
  */
-import type { BreakerState } from './circuit-breaker.js';
 import type { DecisionMode, GovernanceCheck, HandlerRole, SkipReason } from './execution.js';
 import { nextExecutionStep } from './execution-step.js';
+import { probeDeadlineMs, type BreakerState } from './circuit-breaker.js';
 import { evaluateGovernance, type LedgerSnapshot } from './governance.js';
 import { chooseDecisionMode, migrationBucket } from './migration.js';
 import { fireTimesBetween, type Schedule } from './schedule.js';
@@ -99,6 +99,7 @@ export function decideFire(input: {
       overlap_policy: d.overlap_policy,
       catchup_window_seconds: d.catchup_window_seconds,
       circuit_breaker: d.circuit_breaker,
+      probe_deadline_ms: probeDeadlineMs(d),
     },
     breaker: trigger.breaker,
     fire: {

@@ -21,6 +21,8 @@ export interface GovernedTrigger {
   overlap_policy: OverlapPolicy;
   catchup_window_seconds: number;
   circuit_breaker: CircuitBreakerConfig;
+  /** How long a half-open probe may decide (`probeDeadlineMs`). @defaultValue never expires */
+  probe_deadline_ms?: number;
 }
 
 export interface GovernedFire {
@@ -87,7 +89,7 @@ export function evaluateGovernance(input: {
     trigger.paused ? 'paused by the circuit breaker: the breaker check decides' : 'enabled and not paused',
   );
 
-  const gate = breakerGate(input.breaker, trigger.circuit_breaker, now);
+  const gate = breakerGate(input.breaker, trigger.circuit_breaker, now, trigger.probe_deadline_ms);
   if (!gate.allowed) return skip('circuit_breaker', 'circuit_open', gate.reason);
   pass('circuit_breaker', gate.reason);
 

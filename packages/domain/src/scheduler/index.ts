@@ -1,4 +1,5 @@
 export * from './circuit-breaker.js';
+export * from './cutover-gate.js';
 export * from './execution.js';
 export * from './execution-step.js';
 export * from './fire-decision.js';
@@ -6,6 +7,7 @@ export * from './governance.js';
 export * from './handler-call.js';
 export * from './migration.js';
 export * from './migration-rollback.js';
+export * from './run-cost.js';
 export * from './run-outcome.js';
 export * from './schedule.js';
 export * from './trigger-audits.js';

@@ -9,7 +9,15 @@ import { compareOutputs } from './migration.js';
 
 /** How a handler call ended, in the terms of the execution ledger: its result, or the kind of failure. */
 export type HandlerOutcome =
-  { ok: true; result: HandlerResult } | { ok: false; kind: HandlerErrorKind; message: string };
+  | { ok: true; result: HandlerResult }
+  | {
+      ok: false;
+      kind: HandlerErrorKind;
+      message: string;
+      /** What the failed call spent, when its handler said. */
+      cost_usd?: number;
+      llm_calls?: number;
+    };
 
 /** A handler call as its ledger row has it. */
 export interface HandlerCallRow {
@@ -40,17 +48,34 @@ const DEADLINE_TOLERANCE_MS = 50;
 /**
  * The end of a running call: from its handler's outcome, or — `{ deadline: true }`, seen by the sweeper — its
  * deadline passing. A result that breaks the result schema fails the call as `validation` (never retried).
- * Undefined when the deadline has not passed yet (a sweeper whose clock runs ahead).
+ * Undefined when the deadline has not passed yet (a sweeper whose clock runs ahead). A failure's result holds
+ * what it cost: the handler's figure, or `unreportedCostUsd` (the run's reservation) when it gave none.
+ *
+ * @param unreportedCostUsd - what a failure that reports no cost is charged. @defaultValue `0`
  */
 export function handlerCallEnd(
   call: Pick<HandlerCallRow, 'started_at' | 'deadline_at'>,
   outcome: HandlerOutcome | { deadline: true },
   now: Date,
+  unreportedCostUsd = 0,
 ): HandlerCallEnd | undefined {
+  // A call that fails without saying what it spent may still have spent: it is charged the run's reservation,
+  // so failures cannot run up an unseen bill under the daily cap.
+  const charged = (reported: { cost_usd?: number; llm_calls?: number }) =>
+    reported.cost_usd === undefined && reported.llm_calls === undefined && unreportedCostUsd === 0
+      ? {}
+      : {
+          result: {
+            cost_usd: reported.cost_usd ?? unreportedCostUsd,
+            ...(reported.llm_calls !== undefined ? { llm_calls: reported.llm_calls } : {}),
+            cost_source: reported.cost_usd !== undefined ? 'reported' : 'reservation',
+          },
+        };
   if ('deadline' in outcome) {
     if (call.deadline_at.getTime() > now.getTime() + DEADLINE_TOLERANCE_MS) return undefined;
     return {
       status: 'timeout',
+      ...charged({}),
       error_kind: 'timeout',
       error: `no result within ${call.deadline_at.getTime() - call.started_at.getTime()} ms (max_duration_ms)`,
     };
@@ -68,6 +93,7 @@ export function handlerCallEnd(
   }
   return {
     status: outcome.kind === 'timeout' ? 'timeout' : 'failed',
+    ...charged(outcome),
     error_kind: outcome.kind,
     error: outcome.message.slice(0, MAX_HANDLER_ERROR_CHARS),
   };

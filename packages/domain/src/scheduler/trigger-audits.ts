@@ -6,7 +6,8 @@
 import type { AuditLevel } from '../tasks.js';
 import { canonicalJson } from '../canonical-json.js';
 import { ConflictError } from '../errors.js';
-import { checkWeightChange, consistencyOf, type Consistency } from './migration.js';
+import { checkAgentShareChange, checkBarChange, migrationBarChanges } from './cutover-gate.js';
+import { consistencyOf, type Consistency } from './migration.js';
 import { triggerAuditTaskId } from './trigger-view.js';
 import { TriggerDefinitionSchema, type Target, type TriggerDefinition } from './trigger-definition.js';
 
@@ -67,12 +68,15 @@ export function triggerRegisteredAudit(input: {
 }
 
 /**
- * The audit rows of a definition change: `MIGRATION_WEIGHT_CHANGED` and `MIGRATION_MODE_CHANGED` when those
- * moved, then `TRIGGER_UPDATED` with the changed fields before and after. Raising the weight of a trigger
- * with a fallback needs proven shadow consistency unless `force`: otherwise a ConflictError (409) says why.
+ * The audit rows of a definition change: `MIGRATION_WEIGHT_CHANGED` when the agent's served share or the weight
+ * moved, `MIGRATION_MODE_CHANGED`, `MIGRATION_BAR_CHANGED` when the bar or the red lines changed, then
+ * `TRIGGER_UPDATED` with the changed fields before and after. The cutover gate (cutover-gate.ts) judges the
+ * change on the STORED migration config: raising the agent's share (the weight, leaving shadow, lifting
+ * `always`) needs proven shadow consistency and loosening the bar is refused, unless `force`; a refusal is a
+ * ConflictError (409) saying why.
  *
- * @param consistency - the shadow consistency over the next definition's window; read only when the weight
- *   moved. @defaultValue no comparisons
+ * @param consistency - the shadow consistency measured with `before.migration`, over the comparisons since the
+ *   trigger last entered shadow; read whenever the share may rise. @defaultValue no comparisons
  */
 export function definitionChangeAudits(input: {
   before: TriggerDefinition;
@@ -84,40 +88,52 @@ export function definitionChangeAudits(input: {
 }): AuditDraft[] {
   const { before, next, actor, force } = input;
   const audits: AuditDraft[] = [];
-  if (next.migration_weight !== before.migration_weight) {
-    const consistency = input.consistency ?? consistencyOf([], next.migration.consistency_window);
-    const verdict = checkWeightChange({
-      from: before.migration_weight,
-      to: next.migration_weight,
-      has_fallback: next.fallback !== null,
-      config: next.migration,
-      consistency,
-      force,
-    });
-    if (!verdict.allowed)
-      throw new ConflictError(verdict.reason, [{ path: 'migration_weight', message: verdict.reason }]);
+  const consistency = input.consistency ?? consistencyOf([], before.migration.consistency_window);
+  const share = checkAgentShareChange({ before, next, consistency, force });
+  const refuse = (verdict: { reason: string; field?: string }): never => {
+    throw new ConflictError(verdict.reason, [
+      { path: verdict.field ?? 'migration_weight', message: verdict.reason },
+    ]);
+  };
+  if (!share.allowed) refuse(share);
+  const barChanges = migrationBarChanges(before.migration, next.migration);
+  const bar = checkBarChange(barChanges, force);
+  if (!bar.allowed) refuse(bar);
+  const raises = share.to > share.from || next.migration_weight > before.migration_weight;
+  if (next.migration_weight !== before.migration_weight || share.to !== share.from) {
     audits.push(
-      triggerAudit(
-        next.event_name,
-        'MIGRATION_WEIGHT_CHANGED',
-        next.migration_weight > before.migration_weight ? 'warn' : 'info',
-        {
-          by: actor,
-          from: before.migration_weight,
-          to: next.migration_weight,
-          reason: verdict.reason,
-          forced: force && verdict.reason.startsWith('forced'),
-          consistency,
+      triggerAudit(next.event_name, 'MIGRATION_WEIGHT_CHANGED', raises ? 'warn' : 'info', {
+        by: actor,
+        from: before.migration_weight,
+        to: next.migration_weight,
+        agent_share: { from: share.from, to: share.to },
+        reason: share.reason,
+        forced: share.forced,
+        consistency,
+        judged_on: {
+          consistency_threshold: before.migration.consistency_threshold,
+          min_samples: before.migration.min_samples,
+          consistency_window: before.migration.consistency_window,
         },
-      ),
+      }),
     );
   }
   if (next.mode !== before.mode)
     audits.push(
-      triggerAudit(next.event_name, 'MIGRATION_MODE_CHANGED', 'info', {
+      triggerAudit(next.event_name, 'MIGRATION_MODE_CHANGED', share.to > share.from ? 'warn' : 'info', {
         by: actor,
         from: before.mode,
         to: next.mode,
+        forced: share.forced,
+      }),
+    );
+  if (barChanges.length > 0)
+    audits.push(
+      triggerAudit(next.event_name, 'MIGRATION_BAR_CHANGED', bar.forced ? 'warn' : 'info', {
+        by: actor,
+        changes: barChanges,
+        reason: bar.reason,
+        forced: bar.forced,
       }),
     );
   audits.push(

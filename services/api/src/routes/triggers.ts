@@ -17,6 +17,8 @@ import {
 import {
   EventNameSchema,
   ExecutionStatusSchema,
+  ForbiddenError,
+  hasScope,
   ExecutionViewSchema,
   MAX_BACKFILL_RUNS,
   NotFoundError,
@@ -25,16 +27,17 @@ import {
   TriggerStatusViewSchema,
   TriggerViewSchema,
 } from '@warden/domain';
+import type { AuthContext } from '../auth.js';
 import { readCursor } from '../cursors.js';
 import { defineRoute, ok, pathParam, reply, type ApiDeps, type Route } from '../define-route.js';
 import { enqueueAfterCommit } from '../enqueue-after-commit.js';
 import { page } from '../schemas.js';
 
 const ForceQuerySchema = z.object({
-  force: z
-    .enum(['true', 'false'])
-    .optional()
-    .meta({ description: 'Raise migration_weight without the shadow-consistency bar (audited)' }),
+  force: z.enum(['true', 'false']).optional().meta({
+    description:
+      'Override the cutover gate (raise the agent share without proven shadow consistency, or loosen the migration bar): needs the `triggers:approve` scope; audited as forced with the key',
+  }),
 });
 const ListTriggersQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(50),
@@ -83,6 +86,16 @@ const name = pathParam(EventNameSchema, 'trigger name', "The trigger's event_nam
 const noTrigger = 'No such trigger for this tenant';
 const weightRefused = 'The weight may not be raised yet';
 const actorOf = (auth: { keyId: string }) => `api_key:${auth.keyId}`;
+/**
+ * `?force=true` overrides the cutover gate, so it needs more than `triggers:write`: the calling key must hold
+ * `triggers:approve` (audited as forced, by that key). Keys with only `triggers:write` get a 403.
+ */
+function forceOf(query: { force?: 'true' | 'false' | undefined }, auth: AuthContext): boolean {
+  if (query.force !== 'true') return false;
+  if (!hasScope(auth.scopes, 'triggers:approve'))
+    throw new ForbiddenError('force needs the "triggers:approve" scope (it overrides the cutover gate)');
+  return true;
+}
 
 /**
  * Every trigger change commits in Postgres first; the scheduler hears of it through a `reconcile` job (and its
@@ -113,12 +126,13 @@ export const triggerRoutes: Route[] = [
       scope: 'triggers:write',
       summary: 'Register (create or update by event_name) a cron trigger',
       description:
-        'Strict 5-field cron or `@every <n>s|m|h`, IANA time zones. Raising migration_weight needs shadow consistency ≥ the bar unless `?force=true` (audited).',
+        'Strict 5-field cron or `@every <n>s|m|h`, IANA time zones. Raising the agent share (the weight, leaving shadow, lifting `always`) needs shadow consistency ≥ the stored bar, and loosening the bar is refused, unless `?force=true` (scope `triggers:approve`, audited).',
       query: ForceQuerySchema,
       body: TriggerDefinitionSchema.meta({ id: 'TriggerDefinition' }),
       responses: {
         201: { description: 'Created', schema: Registered },
         200: { description: 'Updated, or unchanged', schema: Registered },
+        403: 'force without the triggers:approve scope',
         409: weightRefused,
       },
     },
@@ -128,7 +142,7 @@ export const triggerRoutes: Route[] = [
           tenantId: auth.tenantId,
           definition: body,
           actor: actorOf(auth),
-          force: query.force === 'true',
+          force: forceOf(query, auth),
         }),
       );
       if (change.changed) await reconcile(deps, change.trigger.trigger_id);
@@ -185,7 +199,12 @@ export const triggerRoutes: Route[] = [
       query: ForceQuerySchema,
       // updateTrigger parses the patch itself, then checks the merged definition inside its transaction.
       body: { schema: TriggerPatchSchema.meta({ id: 'TriggerPatch' }), read: (raw: unknown) => raw ?? {} },
-      responses: { 200: { description: 'The trigger', schema: Change }, 404: noTrigger, 409: weightRefused },
+      responses: {
+        200: { description: 'The trigger', schema: Change },
+        403: 'force without the triggers:approve scope',
+        404: noTrigger,
+        409: weightRefused,
+      },
     },
     async ({ params, query, body, auth, deps }) => {
       const change = await deps.db.transaction().execute((trx) =>
@@ -194,7 +213,7 @@ export const triggerRoutes: Route[] = [
           eventName: params.name,
           patch: body,
           actor: actorOf(auth),
-          force: query.force === 'true',
+          force: forceOf(query, auth),
         }),
       );
       if (change.changed) await reconcile(deps, change.trigger.trigger_id);

@@ -5,7 +5,9 @@
  * here too (with no report). The trigger's row is locked before the run's, as everywhere (no deadlocks).
  */
 import {
+  attemptTotals,
   attemptsOfTry,
+  costOfDayExcluding,
   findExecution,
   finishAttempt,
   inFlightCount,
@@ -14,12 +16,22 @@ import {
   lockExecution,
   lockTrigger,
   previousRun,
+  runsOfDayExcluding,
   updateExecution,
   type CronAttemptRow,
   type CronExecutionRow,
   type TriggerRecord,
 } from '@warden/db';
-import { handlerCallEnd, nextExecutionStep, type AttemptSnapshot, type DecisionMode } from '@warden/domain';
+import {
+  dailyCostStop,
+  handlerCallEnd,
+  nextExecutionStep,
+  startGate,
+  zonedDayOf,
+  type AttemptSnapshot,
+  type DecisionMode,
+  type ExecutionStep,
+} from '@warden/domain';
 import {
   runStep,
   type AttemptReport,
@@ -84,7 +96,8 @@ async function recordReport(
   const attempt = await lockAttempt(trx, report.attempt_id);
   if (!attempt || attempt.execution_id !== execution.execution_id || attempt.status !== 'running')
     return false;
-  const end = handlerCallEnd(attempt, report.outcome, now);
+  // A failure that reports no cost is charged the run's reservation (the daily cap must see it).
+  const end = handlerCallEnd(attempt, report.outcome, now, Number(execution.reserved_cost_usd));
   if (!end) return false;
   return (await finishAttempt(trx, { attempt_id: attempt.attempt_id, ...end, now })) !== undefined;
 }
@@ -115,6 +128,51 @@ async function progress(
   });
 
   if (step.kind === 'wait') return;
+  // A run that goes on after a call — the fallback after the agent, or a retry — spends again: it must fit the
+  // daily cap with what it already spent, or it stops here.
+  if (step.kind === 'start' && execution.started_at !== null) {
+    const stop = await dailyCostStopOf(trx, trigger, execution);
+    if (stop) {
+      const stopped: ExecutionStep = { kind: 'finish', status: 'failed', served_by: null, error: stop };
+      await finishRun(trx, effects, ctx, { trigger, execution, attempts, step: stopped, now });
+      return;
+    }
+  }
+  // A run that waited after governance (buffer_one, jitter) is governed again now: the trigger may have been
+  // paused, its breaker opened or its caps filled in the meantime.
+  if (step.kind === 'start' && execution.started_at === null) {
+    // The breaker's own probe is what a half-open breaker waits for: its state does not stop it.
+    const ownProbe =
+      execution.probe &&
+      trigger.breaker.state === 'half_open' &&
+      trigger.breaker.probe_execution_id === execution.execution_id;
+    const day = zonedDayOf(execution.scheduled_for, d.timezone);
+    const skip = startGate({
+      enabled: d.enabled,
+      paused: trigger.paused,
+      pause_source: trigger.pause_source,
+      pause_note: trigger.pause_note,
+      breaker_state: ownProbe ? 'closed' : trigger.breaker.state,
+      breaker_reason: trigger.breaker.reason,
+      max_daily_runs: d.max_daily_runs,
+      runs_today:
+        d.max_daily_runs === null
+          ? 0
+          : await runsOfDayExcluding(trx, trigger.trigger_id, day, execution.execution_id),
+      cost_stop: await dailyCostStopOf(trx, trigger, execution),
+    });
+    if (skip) {
+      const skipped: ExecutionStep = {
+        kind: 'finish',
+        status: 'skipped',
+        served_by: null,
+        skip_reason: skip.skip_reason,
+        error: skip.why,
+      };
+      await finishRun(trx, effects, ctx, { trigger, execution, attempts, step: skipped, now });
+      return;
+    }
+  }
   if (step.kind === 'start') {
     const firstStart = execution.started_at === null;
     const started = await updateExecution(trx, execution.execution_id, {
@@ -136,7 +194,11 @@ async function progress(
   }
   if (step.kind === 'retry') {
     const at = new Date(now.getTime() + step.delay_seconds * 1000);
+    // The retry keeps its reservation and the ledger shows what the failed try spent: fires governed while it
+    // waits see both, and the retry is checked against the cap again when it starts.
+    const spent = await attemptTotals(trx, execution.execution_id);
     await updateExecution(trx, execution.execution_id, {
+      cost_usd: spent.cost_usd,
       status: 'pending',
       retry_count: execution.retry_count + 1,
       next_attempt_at: at,
@@ -160,6 +222,27 @@ async function progress(
     return;
   }
   await finishRun(trx, effects, ctx, { trigger, execution, attempts, step, now });
+}
+
+/** Why the run must stop for the daily cost cap before its next calls, or null. */
+async function dailyCostStopOf(
+  trx: Trx,
+  trigger: TriggerRecord,
+  execution: CronExecutionRow,
+): Promise<string | null> {
+  const d = trigger.definition;
+  if (d.max_daily_cost_usd === null) return null;
+  const day = zonedDayOf(execution.scheduled_for, d.timezone);
+  const [others, spent] = await Promise.all([
+    costOfDayExcluding(trx, trigger.trigger_id, day, execution.execution_id),
+    attemptTotals(trx, execution.execution_id),
+  ]);
+  return dailyCostStop({
+    cap_usd: d.max_daily_cost_usd,
+    others_today_usd: others,
+    run_spent_usd: spent.cost_usd ?? 0,
+    reservation_usd: Number(execution.reserved_cost_usd),
+  });
 }
 
 function toSnapshot(attempt: CronAttemptRow): AttemptSnapshot {

@@ -12,6 +12,7 @@ import {
 } from '@warden/db';
 import {
   breakerAfterRun,
+  breakerAfterSkippedProbe,
   breakerTransition,
   type BreakerState,
   type BreakerTransitionName,
@@ -90,5 +91,28 @@ export async function updateBreakerAfterRun(
     failure_rate: verdict.failure_rate,
     runs: verdict.runs,
     now,
+  });
+}
+
+/** A half-open probe that ended skipped opens the breaker again with a fresh reset timer (it proved nothing). */
+export async function reopenAfterSkippedProbe(
+  trx: Trx,
+  effects: Effects,
+  ctx: EngineContext,
+  input: { trigger: TriggerRecord; execution: CronExecutionRow; why: string; now: Date },
+): Promise<void> {
+  const next = breakerAfterSkippedProbe({
+    breaker: input.trigger.breaker,
+    execution_id: input.execution.execution_id,
+    why: input.why,
+    now: input.now,
+  });
+  if (!next) return;
+  await applyBreakerChange(trx, effects, ctx, input.trigger, {
+    next,
+    transition: 'reopened',
+    failure_rate: 0,
+    runs: 0,
+    now: input.now,
   });
 }

@@ -13,7 +13,7 @@ import {
   type TriggerRecord,
 } from '@warden/db';
 import { fallbackNote, shadowComparison, type ExecutionStep } from '@warden/domain';
-import { updateBreakerAfterRun } from './breaker-after-run.js';
+import { reopenAfterSkippedProbe, updateBreakerAfterRun } from './breaker-after-run.js';
 import { noteCostOverrun } from './cost-overrun.js';
 import type { EngineContext, Effects, Trx } from './engine-context.js';
 import { checkRedLines } from './red-lines.js';
@@ -84,6 +84,13 @@ export async function finishRun(
   noteCostOverrun(ctx, effects, trigger, { execution_id: execution.execution_id, cost_usd: totals.cost_usd });
   if (status !== 'skipped')
     await updateBreakerAfterRun(trx, effects, ctx, { trigger, execution, status, now });
+  else
+    await reopenAfterSkippedProbe(trx, effects, ctx, {
+      trigger,
+      execution,
+      why: step.skip_reason ?? step.error ?? 'skipped',
+      now,
+    });
   if (agent && agent.status !== 'running') await checkRedLines(trx, effects, ctx, trigger, now);
   if (d.overlap_policy === 'buffer_one') await wakeBufferedRun(trx, effects, trigger, now);
 }

@@ -228,7 +228,12 @@ async function applyVerdict(
   const { decision, outcome } = verdict;
   if (decision.probe) {
     await applyBreakerChange(trx, effects, ctx, trigger, {
-      next: { ...trigger.breaker, state: 'half_open', probe_execution_id: row.execution_id },
+      next: {
+        ...trigger.breaker,
+        state: 'half_open',
+        probe_execution_id: row.execution_id,
+        probe_started_at: now,
+      },
       transition: 'probing',
       failure_rate: 0,
       runs: 0,

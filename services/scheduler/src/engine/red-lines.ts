@@ -30,9 +30,19 @@ export async function checkRedLines(
     d.agent !== null && d.fallback !== null && (d.mode === 'shadow' || d.migration_weight > 0);
   if (!migrating || !d.migration.auto_rollback) return;
   const [failures, consistency] = await Promise.all([
-    consecutiveAgentFailures(trx, trigger.trigger_id, d.migration.rollback_after_agent_failures),
+    consecutiveAgentFailures(
+      trx,
+      trigger.trigger_id,
+      d.migration.rollback_after_agent_failures,
+      trigger.migration_window_started_at,
+    ),
     d.mode === 'shadow'
-      ? shadowConsistency(trx, trigger.trigger_id, d.migration.consistency_window)
+      ? shadowConsistency(
+          trx,
+          trigger.trigger_id,
+          d.migration.consistency_window,
+          trigger.migration_window_started_at,
+        )
       : Promise.resolve(consistencyOf([], 1)),
   ]);
   const verdict = evaluateRedLines({
