@@ -270,6 +270,26 @@ function ensurePromtool() {
   note(`promtool  could not be installed; see .warden/apt-prometheus.log.${PROMTOOL_HINT}`);
 }
 
+const BWRAP_HINT = `
+  tests/integration/executor-sandbox.test.ts runs verifications inside it (the executor's sandbox). Install it:
+    Debian/Ubuntu:  sudo apt-get install -y --no-install-recommends bubblewrap   (provides /usr/bin/bwrap)`;
+
+/** bubblewrap for the executor's verification sandbox, installed like promtool. */
+function ensureBwrap() {
+  const found = findBinary('bwrap');
+  if (found) return note(`bwrap     ${found} ✓`);
+  if (process.getuid?.() !== 0 || !findBinary('apt-get')) return note(`bwrap     not found.${BWRAP_HINT}`);
+  step('installing bwrap (Debian package bubblewrap)');
+  mkdirSync(stateDir, { recursive: true });
+  const log = join(stateDir, 'apt-bubblewrap.log');
+  writeFileSync(log, '');
+  const install = ['install', '-y', '--no-install-recommends', 'bubblewrap'];
+  const installed = aptGet(install, log) || (aptGet(['update'], log) && aptGet(install, log));
+  const bwrap = findBinary('bwrap');
+  if (installed && bwrap) return note(`bwrap     ${bwrap} ✓ (installed)`);
+  note(`bwrap     could not be installed; see .warden/apt-bubblewrap.log.${BWRAP_HINT}`);
+}
+
 // ── set-up ──────────────────────────────────────────────────────────────────────────────────────────
 async function setup() {
   const [major, minor] = process.versions.node.split('.').map(Number);
@@ -300,6 +320,7 @@ async function test() {
   const pnpm = await setup();
   // Only the tests need promtool (the alert-rule checks); `npm run up` does not install it.
   ensurePromtool();
+  ensureBwrap();
   // Tests make a database of their own per file on the same server, and a queue prefix of their own.
   process.env.TEST_DATABASE_URL ??= process.env.DATABASE_URL;
   process.env.TEST_REDIS_URL ??= process.env.REDIS_URL;
@@ -365,9 +386,13 @@ async function httpStatus(url, key) {
   }
 }
 
-/** The development admin key: kept in .warden/dev-admin-key and reused while it still works. */
-async function devAdminKey(pnpm, apiUrl) {
-  const file = join(stateDir, 'dev-admin-key');
+/**
+ * A development key of tenant "dev", kept in .warden/<name>-key and reused while it still works. Two of them,
+ * because no key both writes an agent's events and approves (separation of duties): `dev-admin` (a person's:
+ * reads, releases, approves, Bull Board) and `dev-agent` (what an agent sends events with).
+ */
+async function devKey(pnpm, apiUrl, { name, scopes, owner }) {
+  const file = join(stateDir, `${name}-key`);
   if (existsSync(file)) {
     const key = readFileSync(file, 'utf8').trim();
     // 404 for an unknown task means the key authenticated; 401 means it is gone (e.g. a new database).
@@ -383,9 +408,11 @@ async function devAdminKey(pnpm, apiUrl) {
       '--tenant',
       'dev',
       '--scopes',
-      'admin',
+      scopes,
+      '--owner',
+      owner,
       '--name',
-      'dev-admin',
+      name,
       '--json',
     ],
     {
@@ -515,17 +542,27 @@ async function reportWhenReady(pnpm, stopAll, isStopping) {
       return stopAll(1);
     }
   }
-  const key = await devAdminKey(pnpm, apiUrl);
+  const key = await devKey(pnpm, apiUrl, {
+    name: 'dev-admin',
+    scopes: 'admin',
+    owner: process.env.USER || 'developer',
+  });
+  const agentKey = await devKey(pnpm, apiUrl, {
+    name: 'dev-agent',
+    scopes: 'events:write,tasks:read',
+    owner: 'dev-agent',
+  });
   const banner = [
     '',
     paint('1;32', '✓ Warden is up'),
     `  API           ${apiUrl}   (OpenAPI: ${apiUrl}/openapi.json)`,
     `  Bull Board    ${apiUrl}/admin/queues   (user: anything, password: the key below)`,
     `  Admin key     ${key}   (tenant "dev"; saved in .warden/dev-admin-key)`,
+    `  Agent key     ${agentKey}   (events:write, tasks:read; saved in .warden/dev-agent-key)`,
     `  Metrics       ${SERVICES.map((s) => `:${s.port}`).join(' ')}  at /metrics`,
     '',
     '  Send an event:',
-    `    curl -s -X POST ${apiUrl}/v1/events -H "authorization: Bearer ${key}" -H 'content-type: application/json' \\`,
+    `    curl -s -X POST ${apiUrl}/v1/events -H "authorization: Bearer ${agentKey}" -H 'content-type: application/json' \\`,
     `      -d '{"event_id":"evt-1","task_id":"task-1","event_type":"TASK_CREATED","payload":{}}'`,
     '',
     '  Ctrl-C stops every service.',

@@ -344,6 +344,7 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   await insertApiKey(database.db, {
     tenantId: TENANT,
     name: 'bench',
+    owner: 'bench',
     keyHash: hashApiKey(apiKey),
     keyPrefix: displayPrefix(apiKey),
     scopes: ['events:write'],

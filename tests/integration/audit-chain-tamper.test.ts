@@ -540,7 +540,7 @@ describe('audit chain on the normal paths', () => {
       releaseGate(trx, {
         tenantId: 'acme',
         taskId: 'paused-task',
-        gateId: gate.gate_id,
+        gate: gate.gate_id,
         releasedBy: 'key-1',
       }),
     );

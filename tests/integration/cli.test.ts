@@ -162,14 +162,25 @@ describe('warden keys', () => {
   async function storedKeys(database: TestDatabase) {
     return database.db
       .selectFrom('api_keys')
-      .select(['key_id', 'tenant_id', 'key_hash', 'key_prefix', 'scopes', 'revoked_at'])
+      .select(['key_id', 'tenant_id', 'owner', 'key_hash', 'key_prefix', 'scopes', 'revoked_at'])
       .execute();
   }
 
   it('should print a key once whose hash is stored with the tenant and scopes', async () => {
     const database = await testDatabase();
     const result = await runWarden(
-      ['keys', 'create', '--tenant', 'acme', '--scopes', 'events:write, tasks:read', '--name', 'ci'],
+      [
+        'keys',
+        'create',
+        '--tenant',
+        'acme',
+        '--scopes',
+        'events:write, tasks:read',
+        '--owner',
+        'billing-agent',
+        '--name',
+        'ci',
+      ],
       envFor(database),
     );
     expect(result.code).toBe(0);
@@ -183,6 +194,7 @@ describe('warden keys', () => {
     expect(others).toEqual([]);
     expect(row).toMatchObject({
       tenant_id: 'acme',
+      owner: 'billing-agent',
       key_hash: hashApiKey(key),
       scopes: ['events:write', 'tasks:read'],
       revoked_at: null,
@@ -199,7 +211,7 @@ describe('warden keys', () => {
   it('should print the key as JSON with --json and store nothing of it but its hash and prefix', async () => {
     const database = await testDatabase();
     const result = await runWarden(
-      ['keys', 'create', '--tenant', 'beta', '--scopes', 'admin', '--json'],
+      ['keys', 'create', '--tenant', 'beta', '--scopes', 'admin', '--owner', 'alice@example.com', '--json'],
       envFor(database),
     );
     expect(result.code).toBe(0);
@@ -208,12 +220,14 @@ describe('warden keys', () => {
       key_id: string;
       tenant_id: string;
       scopes: string[];
+      owner: string;
     };
     expect(printed).toEqual({
       key: expect.stringMatching(/^wdn_/),
       key_id: expect.any(String),
       tenant_id: 'beta',
       scopes: ['admin'],
+      owner: 'alice@example.com',
     });
 
     const { rows } = await sql<{ row: string }>`select row_to_json(k)::text as row from api_keys k`.execute(
@@ -227,13 +241,66 @@ describe('warden keys', () => {
   it('should refuse an unknown scope with exit 2, listing the valid scopes, and store nothing', async () => {
     const database = await testDatabase();
     const result = await runWarden(
-      ['keys', 'create', '--tenant', 'acme', '--scopes', 'events:write,events:delete'],
+      ['keys', 'create', '--tenant', 'acme', '--scopes', 'events:write,events:delete', '--owner', 'ci'],
       envFor(database),
     );
     expect(result.code).toBe(2);
     expectOneLineError(result);
     expect(result.stderr).toContain('"events:delete"');
     for (const scope of SCOPES) expect(result.stderr).toContain(scope);
+    expect(await storedKeys(database)).toEqual([]);
+  });
+
+  // Separation of duties: an agent's key (events:write) must not release its own gates or approve its own work.
+  it.each([
+    ['events:write,tasks:approve', ['"events:write"', '"tasks:approve"']],
+    ['events:write, changesets:approve', ['"events:write"', '"changesets:approve"']],
+    ['events:write,triggers:approve', ['"events:write"', '"triggers:approve"']],
+    ['admin,events:write', ['"events:write"', '"admin"']],
+  ])(
+    'should refuse an agent key with an approving scope (%s) with exit 2, naming both, and store nothing',
+    async (scopes, named) => {
+      const database = await testDatabase();
+      const result = await runWarden(
+        ['keys', 'create', '--tenant', 'acme', '--scopes', scopes, '--owner', 'billing-agent'],
+        envFor(database),
+      );
+      expect(result.code).toBe(2);
+      expectOneLineError(result);
+      expect(result.stderr).toMatch(/separation of duties/);
+      for (const scope of named) expect(result.stderr).toContain(scope);
+      expect(await storedKeys(database)).toEqual([]);
+    },
+  );
+
+  it('should refuse the retired tasks:write scope, pointing at tasks:approve', async () => {
+    const database = await testDatabase();
+    const result = await runWarden(
+      ['keys', 'create', '--tenant', 'acme', '--scopes', 'tasks:read,tasks:write', '--owner', 'alice'],
+      envFor(database),
+    );
+    expect(result.code).toBe(2);
+    expectOneLineError(result);
+    expect(result.stderr).toMatch(/"tasks:write" was retired/);
+    expect(result.stderr).toContain('"tasks:approve"');
+    expect(await storedKeys(database)).toEqual([]);
+  });
+
+  it('should refuse a key without an owner, or with a blank one', async () => {
+    const database = await testDatabase();
+    const [missing, blank] = await Promise.all([
+      runWarden(['keys', 'create', '--tenant', 'acme', '--scopes', 'tasks:read'], envFor(database)),
+      runWarden(
+        ['keys', 'create', '--tenant', 'acme', '--scopes', 'tasks:read', '--owner', '  '],
+        envFor(database),
+      ),
+    ]);
+    for (const result of [missing, blank]) {
+      expect(result.code).toBe(2);
+      expectOneLineError(result);
+    }
+    expect(missing.stderr).toContain('--owner');
+    expect(blank.stderr).toMatch(/--owner/);
     expect(await storedKeys(database)).toEqual([]);
   });
 
@@ -245,6 +312,7 @@ describe('warden keys', () => {
         databaseUrl: database.url,
         tenantId: 'acme',
         scopes: ['tasks:read'],
+        owner: 'alice',
       });
 
       const revoked = await runWarden(['keys', 'revoke', keyId], envFor(database));

@@ -89,6 +89,7 @@ describe('WardenClient', () => {
     await insertApiKey(database.db, {
       tenantId: TENANT,
       name: 'client test',
+      owner: 'client-test-agent',
       keyHash: hashApiKey(apiKey),
       keyPrefix: displayPrefix(apiKey),
       scopes: ['events:write', 'tasks:read'],

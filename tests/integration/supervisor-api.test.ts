@@ -36,8 +36,8 @@ describe('supervisor routes and the audit trail', () => {
 
   beforeAll(async () => {
     api = await startTestApi();
-    acme = await api.createKey('acme', ['tasks:read', 'tasks:write']);
-    globex = await api.createKey('globex', ['tasks:read', 'tasks:write']);
+    acme = await api.createKey('acme', ['tasks:read', 'tasks:approve']);
+    globex = await api.createKey('globex', ['tasks:read', 'tasks:approve']);
     processor = new DecisionProcessor({
       db: api.db,
       policy: SupervisorPolicyFileSchema.parse({}),
@@ -116,7 +116,7 @@ describe('supervisor routes and the audit trail', () => {
     expect(again.status).toBe(409);
   });
 
-  it('should refuse a release without the tasks:write scope', async () => {
+  it('should refuse a release without the tasks:approve scope', async () => {
     const reader = await api.createKey('acme', ['tasks:read']);
     const res = await call(`${api.url}/v1/tasks/paused-task/gates/any/release`, {
       key: reader,

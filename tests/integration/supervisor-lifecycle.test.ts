@@ -21,7 +21,7 @@ describe('task lifecycle through the API', () => {
       env: { MAX_GROUP_SIZE: '4' },
     });
     agentKey = await api.createKey(tenant, ['events:write', 'tasks:read']);
-    operatorKey = await api.createKey(tenant, ['tasks:read', 'tasks:write']);
+    operatorKey = await api.createKey(tenant, ['tasks:read', 'tasks:approve']);
   });
   afterAll(async () => {
     await supervisor?.stop();
@@ -94,7 +94,7 @@ describe('task lifecycle through the API', () => {
       expect(after.retry_count).toBe(before.retry_count);
     });
 
-    it('should refuse an unblock without a reason, or from a key without tasks:write', async () => {
+    it('should refuse an unblock without a reason, or from a key without tasks:approve', async () => {
       expect(
         (await call(`${api.url}/v1/tasks/${taskId}/unblock`, { key: operatorKey, body: {} })).status,
       ).toBe(400);
@@ -161,7 +161,7 @@ describe('task lifecycle through the API', () => {
     });
 
     it('should answer 404 for an unblock of a task of another tenant', async () => {
-      const other = await api.createKey('other-tenant', ['tasks:write']);
+      const other = await api.createKey('other-tenant', ['tasks:approve']);
       expect(
         (await call(`${api.url}/v1/tasks/${taskId}/unblock`, { key: other, body: { reason: 'x' } })).status,
       ).toBe(404);

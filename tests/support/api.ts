@@ -15,8 +15,11 @@ export interface TestApi {
   database: TestDatabase;
   prefix: string;
   service: ApiService;
-  /** Creates a tenant (if needed) and an API key for it; returns the raw key. */
-  createKey(tenantId: string, scopes: Scope[]): Promise<string>;
+  /**
+   * Creates a tenant (if needed) and an API key for it; returns the raw key. `owner` is the person or system
+   * the key belongs to. @defaultValue `test`
+   */
+  createKey(tenantId: string, scopes: Scope[], owner?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -51,12 +54,13 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     database,
     prefix,
     service,
-    async createKey(tenantId, scopes) {
+    async createKey(tenantId, scopes, owner = 'test') {
       await ensureTenant(database.db, tenantId);
       const key = generateApiKey();
       await insertApiKey(database.db, {
         tenantId,
         name: 'test',
+        owner,
         keyHash: hashApiKey(key),
         keyPrefix: displayPrefix(key),
         scopes,

@@ -4,6 +4,7 @@
  */
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type {
+  ApiKeyScopeChangesTable,
   ApiKeysTable,
   AuditAnchorsTable,
   AuditChainHeadsTable,
@@ -34,6 +35,7 @@ export type * from './supervisor/tables.js';
 export interface Database {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
+  api_key_scope_changes: ApiKeyScopeChangesTable;
   tasks: TasksTable;
   supervisor_inbox: SupervisorInboxTable;
   decisions: DecisionsTable;

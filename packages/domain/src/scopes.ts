@@ -1,12 +1,20 @@
 import { z } from 'zod';
 
-/** What an API key may do. `admin` implies every other scope. */
+/**
+ * What an API key may do. `admin` implies every other scope but `events:write` (see {@link hasScope}): an admin
+ * key is a person's, and a person's key does not speak for an agent.
+ */
 export const SCOPES = [
   'events:write',
   'tasks:read',
-  'tasks:write',
+  // Releasing a task's gates and unblocking it: a person's decision on what an agent did. Split from the
+  // retired `tasks:write` so that no key both writes an agent's events and approves them.
+  'tasks:approve',
   'triggers:read',
   'triggers:write',
+  // Overriding the migration cutover gate (`?force=true`): held apart from triggers:write so the key that
+  // writes triggers cannot also vouch for an unproven cutover.
+  'triggers:approve',
   'lead:read',
   'lead:run',
   'changesets:write',
@@ -18,7 +26,42 @@ export const ScopeSchema = z.enum(SCOPES);
 export type Scope = z.infer<typeof ScopeSchema>;
 
 export function hasScope(granted: readonly Scope[], needed: Scope): boolean {
-  return granted.includes('admin') || granted.includes(needed);
+  if (granted.includes(needed)) return true;
+  // `admin` approves, so it must not also act as an agent: it never implies the one scope agents act with.
+  return granted.includes('admin') && !AGENT_SCOPES.includes(needed);
+}
+
+/** The scopes an agent acts with: a key that holds one of them must not approve what it did. */
+export const AGENT_SCOPES: readonly Scope[] = ['events:write'];
+
+/** The scopes that approve, release or override what an agent did: every `…:approve` scope, and `admin`. */
+export const APPROVE_SCOPES: readonly Scope[] = SCOPES.filter(
+  (scope) => scope.endsWith(':approve') || scope === 'admin',
+);
+
+/**
+ * Scopes a key may no longer be created with, and why. Stored keys never hold them: the migration
+ * `2026_12_03_0004_separation_of_duties` rewrote them.
+ */
+export const RETIRED_SCOPES: Readonly<Record<string, string>> = {
+  'tasks:write':
+    '"tasks:write" was retired: releasing gates and unblocking tasks now need "tasks:approve", which a key holding "events:write" cannot have',
+};
+
+/**
+ * Separation of duties: why a key may not be created with `scopes`, or undefined when it may. A key that
+ * writes an agent's events (`events:write`) must not also release its gates, unblock it or approve its change
+ * sets and trigger cutovers (`…:approve`, or `admin`), or an agent could approve its own work with its own key.
+ */
+export function scopeConflict(scopes: readonly Scope[]): string | undefined {
+  const acting = AGENT_SCOPES.filter((scope) => scopes.includes(scope));
+  const approving = APPROVE_SCOPES.filter((scope) => scopes.includes(scope));
+  if (acting.length === 0 || approving.length === 0) return undefined;
+  const quote = (list: readonly Scope[]) => list.map((scope) => `"${scope}"`).join(', ');
+  return (
+    `separation of duties: a key with ${quote(acting)} (an agent's key) cannot also hold ${quote(approving)}; ` +
+    'create one key for the agent and another for the person who approves'
+  );
 }
 
 /** A tenant id: short, URL- and log-safe. */

@@ -1,12 +1,29 @@
 import type { RequestHandler, Response } from 'express';
 import { findActiveApiKeyByHash, type ApiKeyRecord, type Db } from '@warden/db';
-import { ForbiddenError, UnauthorizedError, hasScope, hashApiKey, type Scope } from '@warden/domain';
+import {
+  AGENT_SCOPES,
+  ForbiddenError,
+  UnauthorizedError,
+  hasScope,
+  hashApiKey,
+  type Scope,
+} from '@warden/domain';
 
 /** Who is calling: set on `res.locals.auth` by {@link authenticate}. */
 export interface AuthContext {
   keyId: string;
   tenantId: string;
+  /** The person or system the key belongs to: recorded with every approval made with it. */
+  owner: string;
   scopes: Scope[];
+}
+
+/**
+ * Who did a person's act, for audit rows and change-set records: the key id (as `api_key:<id>`, what the
+ * `released_by` / `approved_by` style fields have always held) and, next to it, the key's owner.
+ */
+export function actorOf(auth: AuthContext): { by: string; owner: string } {
+  return { by: `api_key:${auth.keyId}`, owner: auth.owner };
 }
 
 export function authOf(res: Response): AuthContext {
@@ -61,6 +78,7 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
     res.locals.auth = {
       keyId: record.record.keyId,
       tenantId: record.record.tenantId,
+      owner: record.record.owner,
       scopes: record.record.scopes,
     } satisfies AuthContext;
     next();
@@ -85,8 +103,13 @@ function readKey(header: string | undefined, allowBasic: boolean): string | unde
  * so the refusal reads the same everywhere: `this API key lacks the "a" or "b" scope`.
  */
 export function assertAnyScope(auth: AuthContext, scopes: readonly Scope[]): void {
-  if (!scopes.some((scope) => hasScope(auth.scopes, scope)))
-    throw new ForbiddenError(`this API key lacks the ${scopes.map((s) => `"${s}"`).join(' or ')} scope`);
+  if (scopes.some((scope) => hasScope(auth.scopes, scope))) return;
+  // An admin key that may not write events would otherwise look like a bug: say why.
+  const why =
+    auth.scopes.includes('admin') && scopes.every((scope) => AGENT_SCOPES.includes(scope))
+      ? " (admin keys are for people and never write an agent's events: separation of duties)"
+      : '';
+  throw new ForbiddenError(`this API key lacks the ${scopes.map((s) => `"${s}"`).join(' or ')} scope${why}`);
 }
 
 /** {@link assertAnyScope} as middleware, for what is mounted outside the declared routes (Bull Board). */

@@ -5,7 +5,8 @@ import {
   displayPrefix,
   generateApiKey,
   hashApiKey,
-  ScopeSchema,
+  KeyOwnerSchema,
+  parseNewKeyScopes,
   SCOPES,
   TenantIdSchema,
   ValidationError,
@@ -28,26 +29,12 @@ function parseArgument<S extends z.ZodType>(schema: S, value: string, what: stri
 const KeyIdSchema = z.uuid('must be a key id (a UUID, as printed by `keys create`)');
 
 /**
- * Splits `events:write, tasks:read` into scopes. Throws a ValidationError (exit 2) naming every unknown
- * scope and listing the valid ones, or when the list is empty. Duplicates are dropped.
+ * Splits `events:write, tasks:read` into scopes. Throws a ValidationError (exit 2) naming every unknown or
+ * retired scope (listing the valid ones), when the list is empty, or when the scopes break separation of
+ * duties (an agent's `events:write` with an approving scope or `admin`). Duplicates are dropped.
  */
 export function parseScopes(text: string): Scope[] {
-  const requested = [
-    ...new Set(
-      text
-        .split(',')
-        .map((part) => part.trim())
-        .filter((part) => part !== ''),
-    ),
-  ];
-  if (requested.length === 0)
-    throw new ValidationError(`--scopes is empty; valid scopes: ${SCOPES.join(', ')}`);
-  const unknown = requested.filter((scope) => !ScopeSchema.safeParse(scope).success);
-  if (unknown.length > 0) {
-    const named = unknown.map((scope) => `"${scope}"`).join(', ');
-    throw new ValidationError(`unknown scope ${named}; valid scopes: ${SCOPES.join(', ')}`);
-  }
-  return requested as Scope[];
+  return parseNewKeyScopes(text.split(','));
 }
 
 export interface CreateApiKeyOptions {
@@ -56,6 +43,8 @@ export interface CreateApiKeyOptions {
   /** The tenant the key acts for; created when it does not exist yet. */
   tenantId: string;
   scopes: readonly Scope[];
+  /** The person or system the key belongs to (`alice@example.com`, `billing-agent`); recorded with every approval. */
+  owner: string;
   /** A label shown in listings. @defaultValue `created by warden keys create on <today's date>` */
   name?: string;
 }
@@ -67,6 +56,7 @@ export interface CreatedApiKey {
   tenantId: string;
   scopes: Scope[];
   name: string;
+  owner: string;
   tenantCreated: boolean;
 }
 
@@ -77,6 +67,7 @@ export interface CreatedApiKey {
 export async function createApiKey(options: CreateApiKeyOptions): Promise<CreatedApiKey> {
   const tenantId = parseArgument(TenantIdSchema, options.tenantId, 'tenant id');
   const scopes = parseScopes(options.scopes.join(','));
+  const owner = parseArgument(KeyOwnerSchema, options.owner, 'owner');
   const name = options.name ?? `created by warden keys create on ${new Date().toISOString().slice(0, 10)}`;
   const key = generateApiKey();
   const db = await connectPostgres(options.databaseUrl);
@@ -87,11 +78,20 @@ export async function createApiKey(options: CreateApiKeyOptions): Promise<Create
       const record = await insertApiKey(trx, {
         tenantId,
         name,
+        owner,
         keyHash: hashApiKey(key),
         keyPrefix: displayPrefix(key),
         scopes,
       });
-      return { key, keyId: record.keyId, tenantId, scopes: record.scopes, name: record.name, tenantCreated };
+      return {
+        key,
+        keyId: record.keyId,
+        tenantId,
+        scopes: record.scopes,
+        name: record.name,
+        owner: record.owner,
+        tenantCreated,
+      };
     });
   } finally {
     await closePostgres(db);
@@ -117,37 +117,49 @@ export function registerKeysCommand(program: Command, environment: CliEnvironmen
     .command('create')
     .description('create an API key for a tenant; the key is printed once and never stored')
     .requiredOption('--tenant <tenant>', 'tenant id (created when it does not exist)')
-    .requiredOption('--scopes <scopes>', `comma-separated scopes: ${SCOPES.join(', ')}`)
+    .requiredOption(
+      '--scopes <scopes>',
+      `comma-separated scopes: ${SCOPES.join(', ')}; "events:write" (an agent's) excludes "admin" and every ":approve" scope`,
+    )
+    .requiredOption(
+      '--owner <owner>',
+      'the person or system the key belongs to; recorded with every release, unblock and approval',
+    )
     .option('--name <name>', 'label shown in listings')
-    .option('--json', 'print { key, key_id, tenant_id, scopes } as JSON')
-    .action(async (flags: { tenant: string; scopes: string; name?: string; json?: boolean }) => {
-      // Validate the flags before reading the configuration so bad input is reported as such.
-      const tenantId = parseArgument(TenantIdSchema, flags.tenant, '--tenant');
-      const scopes = parseScopes(flags.scopes);
-      const config = loadConfig(environment);
-      const created = await createApiKey({
-        databaseUrl: config.DATABASE_URL,
-        tenantId,
-        scopes,
-        ...(flags.name === undefined ? {} : { name: flags.name }),
-      });
-      if (flags.json) {
-        writeJson(io, {
-          key: created.key,
-          key_id: created.keyId,
-          tenant_id: created.tenantId,
-          scopes: created.scopes,
+    .option('--json', 'print { key, key_id, tenant_id, scopes, owner } as JSON')
+    .action(
+      async (flags: { tenant: string; scopes: string; owner: string; name?: string; json?: boolean }) => {
+        // Validate the flags before reading the configuration so bad input is reported as such.
+        const tenantId = parseArgument(TenantIdSchema, flags.tenant, '--tenant');
+        const scopes = parseScopes(flags.scopes);
+        const owner = parseArgument(KeyOwnerSchema, flags.owner, '--owner');
+        const config = loadConfig(environment);
+        const created = await createApiKey({
+          databaseUrl: config.DATABASE_URL,
+          tenantId,
+          scopes,
+          owner,
+          ...(flags.name === undefined ? {} : { name: flags.name }),
         });
-        return;
-      }
-      if (created.tenantCreated) io.out(`created tenant ${created.tenantId}\n`);
-      io.out(
-        `created key ${created.keyId} for tenant ${created.tenantId} (${created.name})\n` +
-          `scopes: ${created.scopes.join(', ')}\n\n` +
-          `    ${created.key}\n\n` +
-          'This is the only time the key is shown: Warden stores its hash and cannot show it again.\n',
-      );
-    });
+        if (flags.json) {
+          writeJson(io, {
+            key: created.key,
+            key_id: created.keyId,
+            tenant_id: created.tenantId,
+            scopes: created.scopes,
+            owner: created.owner,
+          });
+          return;
+        }
+        if (created.tenantCreated) io.out(`created tenant ${created.tenantId}\n`);
+        io.out(
+          `created key ${created.keyId} for tenant ${created.tenantId} (${created.name}), owned by ${created.owner}\n` +
+            `scopes: ${created.scopes.join(', ')}\n\n` +
+            `    ${created.key}\n\n` +
+            'This is the only time the key is shown: Warden stores its hash and cannot show it again.\n',
+        );
+      },
+    );
 
   keys
     .command('revoke')

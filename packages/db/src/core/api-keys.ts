@@ -1,10 +1,12 @@
-import type { Scope } from '@warden/domain';
+import { scopeConflict, ValidationError, type Scope } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
 
 export interface ApiKeyRecord {
   keyId: string;
   tenantId: string;
   name: string;
+  /** The person or system the key belongs to. */
+  owner: string;
   keyPrefix: string;
   scopes: Scope[];
   createdAt: Date;
@@ -14,22 +16,44 @@ export interface ApiKeyRecord {
 export interface NewApiKey {
   tenantId: string;
   name: string;
+  /** The person or system the key belongs to; required, recorded with every approval made with the key. */
+  owner: string;
   keyHash: string;
   keyPrefix: string;
   scopes: readonly Scope[];
 }
 
+const COLUMNS = [
+  'key_id',
+  'tenant_id',
+  'name',
+  'owner',
+  'key_prefix',
+  'scopes',
+  'created_at',
+  'revoked_at',
+] as const;
+
+/**
+ * Stores a new key. Refuses (ValidationError naming `scopes`) a key that would break separation of duties,
+ * whoever asks — the CLI checks first, this is the last line — and one without an owner.
+ */
 export async function insertApiKey(db: QueryExecutor, key: NewApiKey): Promise<ApiKeyRecord> {
+  const conflict = scopeConflict(key.scopes);
+  if (conflict) throw new ValidationError(conflict, [{ path: 'scopes', message: conflict }]);
+  if (key.owner.trim() === '')
+    throw new ValidationError('a key needs an owner', [{ path: 'owner', message: 'must not be empty' }]);
   const row = await db
     .insertInto('api_keys')
     .values({
       tenant_id: key.tenantId,
       name: key.name,
+      owner: key.owner,
       key_hash: key.keyHash,
       key_prefix: key.keyPrefix,
       scopes: [...key.scopes],
     })
-    .returning(['key_id', 'tenant_id', 'name', 'key_prefix', 'scopes', 'created_at', 'revoked_at'])
+    .returning(COLUMNS)
     .executeTakeFirstOrThrow();
   return toRecord(row);
 }
@@ -41,7 +65,7 @@ export async function findActiveApiKeyByHash(
 ): Promise<ApiKeyRecord | undefined> {
   const row = await db
     .selectFrom('api_keys')
-    .select(['key_id', 'tenant_id', 'name', 'key_prefix', 'scopes', 'created_at', 'revoked_at'])
+    .select(COLUMNS)
     .where('key_hash', '=', keyHash)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
@@ -62,6 +86,7 @@ function toRecord(row: {
   key_id: string;
   tenant_id: string;
   name: string;
+  owner: string;
   key_prefix: string;
   scopes: string[];
   created_at: Date;
@@ -71,6 +96,7 @@ function toRecord(row: {
     keyId: row.key_id,
     tenantId: row.tenant_id,
     name: row.name,
+    owner: row.owner,
     keyPrefix: row.key_prefix,
     scopes: row.scopes as Scope[],
     createdAt: row.created_at,

@@ -12,12 +12,27 @@ export interface ApiKeysTable {
   key_id: Generated<string>;
   tenant_id: string;
   name: string;
+  /** The person or system the key belongs to; recorded with every approval made with it. */
+  owner: string;
   key_hash: string;
   key_prefix: string;
   scopes: ColumnType<string[], string[], string[]>;
   created_at: Timestamp;
   last_used_at: NullableTimestamp;
   revoked_at: NullableTimestamp;
+}
+
+/** What a scope rewrite took from or gave a key (migration 2026_12_03_0004); never a key or its hash. */
+export interface ApiKeyScopeChangesTable {
+  change_id: Generated<string>;
+  key_id: string;
+  tenant_id: string;
+  key_prefix: string;
+  owner: string;
+  removed: ColumnType<string[], string[], string[]>;
+  added: ColumnType<string[], string[], string[]>;
+  reason: string;
+  changed_at: Timestamp;
 }
 
 export interface TasksTable {

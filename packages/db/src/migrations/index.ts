@@ -6,6 +6,9 @@ import * as createChangesets from './2026_11_22_0004_create_changesets.js';
 import * as createCronTables from './2026_11_22_0005_create_cron_tables.js';
 import * as hardenAuditChain from './2026_12_01_0001_harden_audit_chain.js';
 import * as orderTaskEvents from './2026_12_03_0001_order_task_events.js';
+import * as journalWriteState from './2026_12_03_0002_journal_write_state.js';
+import * as hardenScheduler from './2026_12_03_0003_harden_scheduler.js';
+import * as separationOfDuties from './2026_12_03_0004_separation_of_duties.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from a folder) so the same
@@ -19,4 +22,7 @@ export const migrations: Record<string, Migration> = {
   '2026_11_22_0005_create_cron_tables': createCronTables,
   '2026_12_01_0001_harden_audit_chain': hardenAuditChain,
   '2026_12_03_0001_order_task_events': orderTaskEvents,
+  '2026_12_03_0002_journal_write_state': journalWriteState,
+  '2026_12_03_0003_harden_scheduler': hardenScheduler,
+  '2026_12_03_0004_separation_of_duties': separationOfDuties,
 };

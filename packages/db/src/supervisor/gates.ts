@@ -1,19 +1,34 @@
 import { transitionTask, type Gate, type TaskStatus } from '@warden/domain';
-import type { QueryExecutor } from '../database.js';
+import type { GateRow, QueryExecutor } from '../database.js';
 import { appendAudits } from '../core/audits.js';
 import { toGate, type TaskKey } from '../core/tasks.js';
 
 export type ReleaseGateResult =
-  { status: 'released'; gate: Gate } | { status: 'not_found' } | { status: 'already_released'; gate: Gate };
+  | { status: 'released'; gate: Gate }
+  | { status: 'not_found' }
+  | { status: 'already_released'; gate: Gate }
+  | { status: 'ambiguous'; gateIds: string[] };
 
 /**
  * Releases an open gate in one transaction: the gate is marked released (by whom), a `GATE_RELEASED` audit
  * row joins the tenant's chain, and a paused task goes back to `running` once no other gate holds it (the task
  * lifecycle's `gate_released` transition; a blocked task stays blocked).
+ *
+ * `gate` names the gate by its id or, when no gate of the task has that id, by the checkpoint of the task's
+ * open gate — what a person reads in the task view. Two open gates at that checkpoint answer `ambiguous` with
+ * their ids; none open but some released answers `already_released` with the latest, so a retry stays a 409.
  */
 export async function releaseGate(
   trx: QueryExecutor,
-  input: { tenantId: string; taskId: string; gateId: string; releasedBy: string; note?: string },
+  input: {
+    tenantId: string;
+    taskId: string;
+    gate: string;
+    releasedBy: string;
+    /** The person or system the releasing key belongs to, recorded next to `releasedBy` in the audit row. */
+    releasedByOwner?: string;
+    note?: string;
+  },
 ): Promise<ReleaseGateResult> {
   // The task row first, as the decision processor locks it: no decision can open another gate between the
   // check for open gates and the status change below.
@@ -25,22 +40,16 @@ export async function releaseGate(
     .forUpdate()
     .executeTakeFirst();
   if (!task) return { status: 'not_found' };
-  const gate = await trx
-    .selectFrom('task_gates')
-    .selectAll()
-    .where('tenant_id', '=', input.tenantId)
-    .where('task_id', '=', input.taskId)
-    .where('gate_id', '=', input.gateId)
-    .forUpdate()
-    .executeTakeFirst();
-  if (!gate) return { status: 'not_found' };
+  const found = await findGateByIdOrCheckpoint(trx, input.tenantId, input.taskId, input.gate);
+  if (found.status !== 'found') return found;
+  const gate = found.gate;
   if (gate.state === 'released') return { status: 'already_released', gate: toGate(gate) };
 
   const released = await trx
     .updateTable('task_gates')
     .set({ state: 'released', released_at: new Date(), released_by: input.releasedBy })
     .where('tenant_id', '=', input.tenantId)
-    .where('gate_id', '=', input.gateId)
+    .where('gate_id', '=', gate.gate_id)
     .returningAll()
     .executeTakeFirstOrThrow();
   const stillOpen = await countOpenGates(trx, input.tenantId, input.taskId);
@@ -63,14 +72,44 @@ export async function releaseGate(
       event_id: null,
       source_event_ts: null,
       payload: {
-        gate_id: input.gateId,
+        gate_id: gate.gate_id,
         checkpoint: gate.checkpoint,
         released_by: input.releasedBy,
+        ...(input.releasedByOwner ? { released_by_owner: input.releasedByOwner } : {}),
         ...(input.note ? { note: input.note } : {}),
       },
     },
   ]);
   return { status: 'released', gate: toGate(released) };
+}
+
+/** The task's gate with id `ref`, else its open gate at checkpoint `ref`; locked for the release. */
+async function findGateByIdOrCheckpoint(
+  trx: QueryExecutor,
+  tenantId: string,
+  taskId: string,
+  ref: string,
+): Promise<
+  | { status: 'found'; gate: GateRow }
+  | { status: 'not_found' }
+  | { status: 'already_released'; gate: Gate }
+  | { status: 'ambiguous'; gateIds: string[] }
+> {
+  const gates = () =>
+    trx.selectFrom('task_gates').selectAll().where('tenant_id', '=', tenantId).where('task_id', '=', taskId);
+  const byId = await gates().where('gate_id', '=', ref).forUpdate().executeTakeFirst();
+  if (byId) return { status: 'found', gate: byId };
+  const atCheckpoint = await gates()
+    .where('checkpoint', '=', ref)
+    .orderBy('opened_at', 'desc')
+    .orderBy('gate_id')
+    .forUpdate()
+    .execute();
+  const open = atCheckpoint.filter((gate) => gate.state === 'open');
+  if (open.length === 1) return { status: 'found', gate: open[0]! };
+  if (open.length > 1) return { status: 'ambiguous', gateIds: open.map((gate) => gate.gate_id) };
+  const latest = atCheckpoint[0];
+  return latest ? { status: 'already_released', gate: toGate(latest) } : { status: 'not_found' };
 }
 
 async function countOpenGates(trx: QueryExecutor, tenantId: string, taskId: string): Promise<number> {
@@ -95,7 +134,14 @@ export type UnblockTaskResult =
  */
 export async function unblockTask(
   trx: QueryExecutor,
-  input: { tenantId: string; taskId: string; unblockedBy: string; reason: string },
+  input: {
+    tenantId: string;
+    taskId: string;
+    unblockedBy: string;
+    /** The person or system the unblocking key belongs to, recorded next to `unblockedBy` in the audit row. */
+    unblockedByOwner?: string;
+    reason: string;
+  },
 ): Promise<UnblockTaskResult> {
   const task = await trx
     .selectFrom('tasks')
@@ -128,6 +174,7 @@ export async function unblockTask(
       source_event_ts: null,
       payload: {
         unblocked_by: input.unblockedBy,
+        ...(input.unblockedByOwner ? { unblocked_by_owner: input.unblockedByOwner } : {}),
         reason: input.reason,
         from: current,
         to: transition.status,

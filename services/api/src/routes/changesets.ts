@@ -41,7 +41,7 @@ import {
   type Scope,
 } from '@warden/domain';
 import { QUEUE_NAMES, changesetJobId } from '@warden/queue';
-import type { AuthContext } from '../auth.js';
+import { actorOf, type AuthContext } from '../auth.js';
 import { readCursor } from '../cursors.js';
 import {
   defineRoute,
@@ -321,7 +321,8 @@ export const changeSetRoutes: Route[] = [
         approveChangeSet(trx, {
           tenantId: auth.tenantId,
           changesetId: id,
-          approver: `api_key:${auth.keyId}`,
+          approver: actorOf(auth).by,
+          approverOwner: actorOf(auth).owner,
           ...(body.checksum ? { checksum: body.checksum } : {}),
           ...(body.note ? { note: body.note } : {}),
         }),
@@ -370,7 +371,8 @@ export const changeSetRoutes: Route[] = [
         rejectChangeSet(trx, {
           tenantId: auth.tenantId,
           changesetId: id,
-          rejecter: `api_key:${auth.keyId}`,
+          rejecter: actorOf(auth).by,
+          rejecterOwner: actorOf(auth).owner,
           ...(body.reason ? { reason: body.reason } : {}),
         }),
       );

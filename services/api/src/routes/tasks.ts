@@ -14,8 +14,10 @@ import {
 import { defineRoute, found, ok, pathParam, type Route } from '../define-route.js';
 import { page } from '../schemas.js';
 import { AuditPage, auditTrailPage } from '../audit-trail.js';
+import { actorOf } from '../auth.js';
 
-const GateIdSchema = z.string().min(1).max(200);
+/** A gate id, or the checkpoint of the task's open gate: both are short names a policy chose. */
+const GateRefSchema = z.string().min(1).max(200);
 const ReleaseBodySchema = z.object({ note: z.string().max(2000).optional() }).default({});
 /** Unblocking overrides a policy's BLOCK: the person must say why, and the reason joins the audit trail. */
 const UnblockBodySchema = z.object({
@@ -106,52 +108,65 @@ export const taskRoutes: Route[] = [
     },
   ),
 
-  // Releasing a pause is a person's decision: audited with the key that did it, refused across tenants (404).
+  // Releasing a pause is a person's decision: audited with the key that did it and its owner, refused across
+  // tenants (404). `tasks:approve` only: a key that writes the agent's events never holds it.
   defineRoute(
     {
       method: 'post',
       path: '/v1/tasks/{id}/gates/{gate}/release',
-      scope: 'tasks:write',
+      scope: 'tasks:approve',
       summary: 'Release a pause gate (a person lets a paused task go on)',
       description:
-        'Audited as GATE_RELEASED with the releasing key. The task returns to `running` once no gate holds it.',
-      params: { id: taskId, gate: pathParam(GateIdSchema, 'gate id', 'The gate id') },
+        "`{gate}` is the gate id or, when the task has no gate with that id, the checkpoint of the task's open gate (409 naming the ids when two open gates share it). Audited as GATE_RELEASED with the releasing key and its owner. The task returns to `running` once no gate holds it.",
+      params: {
+        id: taskId,
+        gate: pathParam(GateRefSchema, 'gate id or checkpoint', "The gate id, or the open gate's checkpoint"),
+      },
       body: ReleaseBodySchema,
       responses: {
         200: { description: 'The released gate', schema: GateSchema.meta({ id: 'Gate' }) },
-        404: 'No such gate for this task',
-        409: 'Already released',
+        404: 'No such gate (or open checkpoint) for this task',
+        409: 'Already released, or two open gates share the checkpoint',
       },
     },
     async ({ params, body, auth, deps }) => {
       const { id, gate } = params;
+      const actor = actorOf(auth);
       const result = await deps.db.transaction().execute((trx) =>
         releaseGate(trx, {
           tenantId: auth.tenantId,
           taskId: id,
-          gateId: gate,
-          releasedBy: `api_key:${auth.keyId}`,
+          gate,
+          releasedBy: actor.by,
+          releasedByOwner: actor.owner,
           ...(body.note ? { note: body.note } : {}),
         }),
       );
-      if (result.status === 'not_found') throw new NotFoundError(`gate "${gate}" of task "${id}" not found`);
+      if (result.status === 'not_found')
+        throw new NotFoundError(
+          `task "${id}" has no gate with id "${gate}" and no open gate at checkpoint "${gate}"`,
+        );
+      if (result.status === 'ambiguous')
+        throw new ConflictError(
+          `task "${id}" has ${result.gateIds.length} open gates at checkpoint "${gate}"; release one by its id: ${result.gateIds.join(', ')}`,
+        );
       if (result.status === 'already_released')
         throw new ConflictError(
-          `gate "${gate}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`,
+          `gate "${result.gate.gate_id}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`,
         );
       return ok(result.gate);
     },
   ),
 
-  // The only way out of `blocked`: a person's act with a reason, audited with the key that did it.
+  // The only way out of `blocked`: a person's act with a reason, audited with the key that did it and its owner.
   defineRoute(
     {
       method: 'post',
       path: '/v1/tasks/{id}/unblock',
-      scope: 'tasks:write',
+      scope: 'tasks:approve',
       summary: 'Unblock a blocked task (a person overrides a BLOCK, with a reason)',
       description:
-        'The only way out of `blocked`: no event from the agent can do it. Audited as TASK_UNBLOCKED with the key and the reason.',
+        'The only way out of `blocked`: no event from the agent can do it. Audited as TASK_UNBLOCKED with the key, its owner and the reason.',
       params: { id: taskId },
       body: UnblockBodySchema,
       responses: {
@@ -161,11 +176,13 @@ export const taskRoutes: Route[] = [
       },
     },
     async ({ params, body, auth, deps }) => {
+      const actor = actorOf(auth);
       const result = await deps.db.transaction().execute((trx) =>
         unblockTask(trx, {
           tenantId: auth.tenantId,
           taskId: params.id,
-          unblockedBy: `api_key:${auth.keyId}`,
+          unblockedBy: actor.by,
+          unblockedByOwner: actor.owner,
           reason: body.reason,
         }),
       );

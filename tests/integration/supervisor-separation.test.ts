@@ -1,0 +1,257 @@
+/**
+ * Separation of duties (README "Scopes", docs/supervisor.md "Gates"): no key both writes an agent's events and
+ * approves what the agent did; every release, unblock, approval and rejection names the key's owner; a gate is
+ * released by its id or by the checkpoint of the task's open gate.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTenant, insertApiKey, verifyAuditChain } from '@warden/db';
+import { displayPrefix, generateApiKey, hashApiKey, ValidationError, type Scope } from '@warden/domain';
+import { call, event, startTestApi, type TestApi } from '../support/api.js';
+import { change, submission } from '../support/executor.js';
+
+const TENANT = 'sod-acme';
+
+describe('separation of duties', () => {
+  let api: TestApi;
+  let agent: string; // events:write, tasks:read — what an agent holds
+  let alice: string; // a person: tasks:approve, changesets:approve
+  let admin: string; // a person's admin key
+  let writer: string; // submits change sets
+  let outsider: string; // another tenant's approver
+
+  beforeAll(async () => {
+    api = await startTestApi();
+    agent = await api.createKey(TENANT, ['events:write', 'tasks:read'], 'billing-agent');
+    alice = await api.createKey(
+      TENANT,
+      ['tasks:read', 'tasks:approve', 'changesets:approve'],
+      'alice@example.com',
+    );
+    admin = await api.createKey(TENANT, ['admin'], 'root@example.com');
+    writer = await api.createKey(TENANT, ['changesets:write'], 'docs-agent');
+    outsider = await api.createKey('sod-globex', ['tasks:read', 'tasks:approve'], 'mallory');
+  });
+  afterAll(async () => {
+    await api?.stop();
+  });
+
+  /** A task paused at the given gates ({ gate_id: checkpoint }), as the supervisor leaves one. */
+  async function pausedTask(taskId: string, gates: Record<string, string>, status = 'paused') {
+    await api.db
+      .insertInto('tasks')
+      .values({ tenant_id: TENANT, task_id: taskId, status, metadata: JSON.stringify({}) })
+      .execute();
+    if (Object.keys(gates).length === 0) return;
+    await api.db
+      .insertInto('task_gates')
+      .values(
+        Object.entries(gates).map(([gate_id, checkpoint]) => ({
+          tenant_id: TENANT,
+          task_id: taskId,
+          gate_id,
+          checkpoint,
+          reason: 'test',
+        })),
+      )
+      .execute();
+  }
+  const release = (key: string, taskId: string, gate: string, body: unknown = {}) =>
+    call(`${api.url}/v1/tasks/${taskId}/gates/${encodeURIComponent(gate)}/release`, { key, body });
+  const audits = async (taskId: string, type: string) =>
+    (
+      await call(`${api.url}/v1/tasks/${encodeURIComponent(taskId)}/audits?limit=100`, { key: admin })
+    ).body.items.filter((a: { event_type: string }) => a.event_type === type);
+
+  describe('keys', () => {
+    it.each<[string, Scope[]]>([
+      ['tasks:approve', ['events:write', 'tasks:approve']],
+      ['changesets:approve', ['events:write', 'changesets:approve']],
+      ['triggers:approve', ['events:write', 'triggers:approve']],
+      ['admin', ['events:write', 'admin']],
+    ])(
+      'should refuse to store an agent key (events:write) with %s, naming both scopes',
+      async (_, scopes) => {
+        await ensureTenant(api.db, TENANT);
+        const key = generateApiKey();
+        const attempt = insertApiKey(api.db, {
+          tenantId: TENANT,
+          name: 'sneaky',
+          owner: 'billing-agent',
+          keyHash: hashApiKey(key),
+          keyPrefix: displayPrefix(key),
+          scopes,
+        });
+        await expect(attempt).rejects.toBeInstanceOf(ValidationError);
+        await expect(attempt).rejects.toThrow(/separation of duties/);
+        for (const scope of scopes) await expect(attempt).rejects.toThrow(`"${scope}"`);
+        const stored = await api.db
+          .selectFrom('api_keys')
+          .select('key_id')
+          .where('key_hash', '=', hashApiKey(key))
+          .execute();
+        expect(stored).toEqual([]);
+      },
+    );
+
+    it('should refuse a key without an owner', async () => {
+      const key = generateApiKey();
+      await expect(
+        insertApiKey(api.db, {
+          tenantId: TENANT,
+          name: 'nobody',
+          owner: ' ',
+          keyHash: hashApiKey(key),
+          keyPrefix: displayPrefix(key),
+          scopes: ['tasks:read'],
+        }),
+      ).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it("should not let an admin key write an agent's events, and say why", async () => {
+      const res = await call(`${api.url}/v1/events`, {
+        key: admin,
+        body: event('admin-1', { task_id: 'a' }),
+      });
+      expect(res.status).toBe(403);
+      expect(res.body.error.message).toMatch(/"events:write".*separation of duties/);
+    });
+
+    it("should not let an agent's key release a gate or unblock a task", async () => {
+      await pausedTask('agent-self', { 'gate-self': 'plan' });
+      expect((await release(agent, 'agent-self', 'gate-self')).status).toBe(403);
+      expect((await release(agent, 'agent-self', 'plan')).status).toBe(403);
+      const unblock = await call(`${api.url}/v1/tasks/agent-self/unblock`, {
+        key: agent,
+        body: { reason: 'trust me' },
+      });
+      expect(unblock.status).toBe(403);
+      expect(unblock.body.error.message).toContain('"tasks:approve"');
+      const gate = await api.db
+        .selectFrom('task_gates')
+        .select('state')
+        .where('tenant_id', '=', TENANT)
+        .where('gate_id', '=', 'gate-self')
+        .executeTakeFirstOrThrow();
+      expect(gate.state).toBe('open');
+    });
+  });
+
+  describe('releasing a gate by its checkpoint', () => {
+    it('should release the open gate at the checkpoint and audit the key and its owner', async () => {
+      await pausedTask('by-name', { 'gate-bn-1': 'open_plan' });
+      const res = await release(alice, 'by-name', 'open_plan', { note: 'looked at the plan' });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ gate_id: 'gate-bn-1', checkpoint: 'open_plan', state: 'released' });
+      expect(res.body.released_by).toMatch(/^api_key:/);
+      const task = await call(`${api.url}/v1/tasks/by-name`, { key: alice });
+      expect(task.body.status).toBe('running');
+      const [row, ...more] = await audits('by-name', 'GATE_RELEASED');
+      expect(more).toEqual([]);
+      expect(row.payload).toEqual({
+        gate_id: 'gate-bn-1',
+        checkpoint: 'open_plan',
+        released_by: res.body.released_by,
+        released_by_owner: 'alice@example.com',
+        note: 'looked at the plan',
+      });
+      // A retried release by the same name is a 409 naming the gate, not a 404.
+      const again = await release(alice, 'by-name', 'open_plan');
+      expect(again.status).toBe(409);
+      expect(again.body.error.message).toContain('gate-bn-1');
+    });
+
+    it('should answer 409 naming the ids when two open gates share the checkpoint, and release by id', async () => {
+      await pausedTask('two-gates', { 'gate-tg-a': 'deploy', 'gate-tg-b': 'deploy' });
+      const ambiguous = await release(alice, 'two-gates', 'deploy');
+      expect(ambiguous.status).toBe(409);
+      expect(ambiguous.body.error.message).toContain('gate-tg-a');
+      expect(ambiguous.body.error.message).toContain('gate-tg-b');
+      expect(await audits('two-gates', 'GATE_RELEASED')).toEqual([]);
+
+      expect((await release(alice, 'two-gates', 'gate-tg-a')).status).toBe(200);
+      // Only one open gate is left at the checkpoint: the name now finds it.
+      const second = await release(alice, 'two-gates', 'deploy');
+      expect(second.status).toBe(200);
+      expect(second.body.gate_id).toBe('gate-tg-b');
+      expect((await call(`${api.url}/v1/tasks/two-gates`, { key: alice })).body.status).toBe('running');
+    });
+
+    it('should read the reference as a gate id first', async () => {
+      // Gate "review" (already released) and another open gate at checkpoint "review": the id wins.
+      await pausedTask('id-first', { review: 'plan', 'gate-if-2': 'review' });
+      expect((await release(alice, 'id-first', 'review')).status).toBe(200);
+      const again = await release(alice, 'id-first', 'review');
+      expect(again.status).toBe(409);
+      expect(again.body.error.message).toContain('"review" was already released');
+    });
+
+    it('should answer 404 for an unknown gate or checkpoint, and for another tenant', async () => {
+      await pausedTask('unknown-ref', { 'gate-ur-1': 'plan' });
+      const unknown = await release(alice, 'unknown-ref', 'no-such-checkpoint');
+      expect(unknown.status).toBe(404);
+      expect(unknown.body.error.message).toContain('no-such-checkpoint');
+      expect((await release(outsider, 'unknown-ref', 'plan')).status).toBe(404);
+      expect((await release(outsider, 'unknown-ref', 'gate-ur-1')).status).toBe(404);
+      expect((await release(alice, 'no-such-task', 'plan')).status).toBe(404);
+    });
+
+    it('should let an admin key (a person) release, naming its owner', async () => {
+      await pausedTask('admin-release', { 'gate-ar-1': 'plan' });
+      expect((await release(admin, 'admin-release', 'plan')).status).toBe(200);
+      const [row] = await audits('admin-release', 'GATE_RELEASED');
+      expect(row.payload.released_by_owner).toBe('root@example.com');
+    });
+  });
+
+  it('should name the owner in the unblock audit', async () => {
+    await pausedTask('blocked-task', {}, 'blocked');
+    const res = await call(`${api.url}/v1/tasks/blocked-task/unblock`, {
+      key: alice,
+      body: { reason: 'the DBA granted it' },
+    });
+    expect(res.status).toBe(200);
+    const [row] = await audits('blocked-task', 'TASK_UNBLOCKED');
+    expect(row.payload).toMatchObject({
+      unblocked_by: expect.stringMatching(/^api_key:/),
+      unblocked_by_owner: 'alice@example.com',
+      reason: 'the DBA granted it',
+    });
+  });
+
+  it("should name the owner in a change set's approval and rejection audits", async () => {
+    const reviewed = (id: string) =>
+      submission({
+        changesetId: id,
+        workspace: 'default',
+        changes: [change.create(`docs/${id}.md`, `${id}\n`)],
+        plan: { risk_level_proposed: 'HIGH' },
+      });
+    for (const id of ['sod-approve', 'sod-reject']) {
+      const submitted = await call(`${api.url}/v1/changesets`, { key: writer, body: reviewed(id) });
+      expect(submitted.status).toBe(201);
+      expect(submitted.body.approval.state).toBe('pending');
+    }
+    const checksum = (await call(`${api.url}/v1/changesets/sod-approve`, { key: alice })).body.checksum;
+    expect(
+      (await call(`${api.url}/v1/changesets/sod-approve/approve`, { key: alice, body: { checksum } })).status,
+    ).toBe(200);
+    expect(
+      (await call(`${api.url}/v1/changesets/sod-reject/reject`, { key: admin, body: { reason: 'no' } }))
+        .status,
+    ).toBe(200);
+    const trail = async (id: string, type: string) =>
+      (await call(`${api.url}/v1/changesets/${id}/audits?limit=100`, { key: admin })).body.items.find(
+        (a: { event_type: string }) => a.event_type === type,
+      );
+    expect((await trail('sod-approve', 'CHANGESET_APPROVED')).payload).toMatchObject({
+      by: expect.stringMatching(/^api_key:/),
+      by_owner: 'alice@example.com',
+    });
+    expect((await trail('sod-reject', 'CHANGESET_REJECTED')).payload).toMatchObject({
+      by: expect.stringMatching(/^api_key:/),
+      by_owner: 'root@example.com',
+      reason: 'no',
+    });
+    expect((await verifyAuditChain(api.db, TENANT)).problems).toEqual([]);
+  });
+});
