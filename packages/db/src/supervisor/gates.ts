@@ -55,12 +55,7 @@ export async function releaseGate(
   const stillOpen = await countOpenGates(trx, input.tenantId, input.taskId);
   const transition = transitionTask(task.status as TaskStatus, 'running', 'gate_released');
   if (stillOpen === 0 && transition.allowed && task.status === 'paused') {
-    await trx
-      .updateTable('tasks')
-      .set({ status: transition.status, updated_at: new Date() })
-      .where('tenant_id', '=', input.tenantId)
-      .where('task_id', '=', input.taskId)
-      .execute();
+    await setTaskStatus(trx, input.tenantId, input.taskId, transition.status);
   }
   await appendAudits(trx, [
     {
@@ -157,12 +152,7 @@ export async function unblockTask(
     (await countOpenGates(trx, input.tenantId, input.taskId)) > 0 ? 'paused' : 'running';
   const transition = transitionTask(current, target, 'unblocked');
   if (current !== 'blocked' || !transition.allowed) return { status: 'not_blocked', current };
-  await trx
-    .updateTable('tasks')
-    .set({ status: transition.status, updated_at: new Date() })
-    .where('tenant_id', '=', input.tenantId)
-    .where('task_id', '=', input.taskId)
-    .execute();
+  await setTaskStatus(trx, input.tenantId, input.taskId, transition.status);
   await appendAudits(trx, [
     {
       tenant_id: input.tenantId,
@@ -206,5 +196,20 @@ export async function openGates(trx: QueryExecutor, gates: readonly NewGate[]): 
       })),
     )
     .onConflict((oc) => oc.columns(['tenant_id', 'gate_id']).doNothing())
+    .execute();
+}
+
+/** A person's act moves the task (the lifecycle's transition was checked by the caller, under the task lock). */
+async function setTaskStatus(
+  trx: QueryExecutor,
+  tenantId: string,
+  taskId: string,
+  status: TaskStatus,
+): Promise<void> {
+  await trx
+    .updateTable('tasks')
+    .set({ status, updated_at: new Date() })
+    .where('tenant_id', '=', tenantId)
+    .where('task_id', '=', taskId)
     .execute();
 }
