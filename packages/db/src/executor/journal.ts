@@ -24,7 +24,7 @@ export const ACTIVE_JOURNAL_PHASES: readonly JournalPhase[] = [
 /**
  * One file of a journal: its path and operation, and what was there before (with a backup of its bytes). Every
  * column is required, unlike in `Insertable`: a journal that forgot a file's prior state could not restore it.
- * Its `write_state` starts `pending`; the apply moves it with {@link markJournalEntry}.
+ * Its `write_state` starts `pending`; the apply moves it with {@link markJournalEntries}.
  */
 export type NewJournalEntry = Omit<ChangeSetJournalEntryRow, 'journal_id' | 'write_state'>;
 
@@ -94,22 +94,23 @@ export async function setJournalPhase(
 }
 
 /**
- * Records how far the apply got with one entry: `writing` is committed before the first byte of it is written,
- * `applied` once it is on disk. Called outside the apply's transaction on purpose, so it survives a crash
- * mid-apply: a rollback restores only entries that got this far, and only where the file still holds what the
- * executor wrote.
+ * Records how far the apply got with entries: `writing` is committed before the first byte of an entry is
+ * written, `applied` once entries are on disk. Called outside the apply's transaction on purpose, so it survives
+ * a crash mid-apply: a rollback restores only entries that got this far, and only where the file still holds
+ * what the executor wrote.
  */
-export async function markJournalEntry(
+export async function markJournalEntries(
   db: QueryExecutor,
   journalId: string,
-  seq: number,
+  seqs: readonly number[],
   state: Exclude<JournalWriteState, 'pending'>,
 ): Promise<void> {
+  if (seqs.length === 0) return;
   await db
     .updateTable('changeset_journal_entries')
     .set({ write_state: state })
     .where('journal_id', '=', journalId)
-    .where('seq', '=', seq)
+    .where('seq', 'in', [...seqs])
     .execute();
 }
 

@@ -2,11 +2,12 @@
  * Step `applying`: the writes, in one transaction that checks the fencing token before each (a holder whose
  * lock expired writes nothing once a newer token exists). Per file: compare-and-swap once more, then a temp file
  * + fsync + rename (a create links, never overwrites; a delete unlinks); then the directories are fsynced.
- * Each entry is marked `writing` in the journal (committed) before its first byte and `applied` after: a rollback
- * undoes only those, so a file the apply never reached — perhaps changed by a concurrent writer, the reason the
+ * Each entry is marked `writing` in the journal (committed) before its first byte, and the written ones `applied`
+ * together once the writes stop (one statement, not one per file: a rollback treats `writing` the same, so a
+ * crash before that mark loses nothing). A rollback undoes only those, so a file the apply never reached — perhaps changed by a concurrent writer, the reason the
  * apply stopped — is never put back over someone else's change.
  */
-import { markJournalEntry, setJournalPhase } from '@warden/db';
+import { markJournalEntries, setJournalPhase } from '@warden/db';
 import { CompareAndSwapError, StaleLockError, displayPath } from '@warden/domain';
 import { forEachLimit, sleep } from '../../concurrency.js';
 import { applyTempName } from '../../workspace-restorer.js';
@@ -29,37 +30,45 @@ export async function apply(
   const started = performance.now();
   const session = at.fs.session();
   const counts = { created: 0, updated: 0, deleted: 0 };
+  const written: number[] = [];
   try {
     await options.db.transaction().execute(async (trx) => {
       for (const dir of journal.createdDirs) {
         await at.held.assertFence(trx);
         await session.ensureDir(dir);
       }
-      await forEachLimit(journal.entries, options.writeConcurrency, async (entry) => {
-        const change = validated.changes[entry.seq]!;
-        if (options.writeDelayMs) await sleep(options.writeDelayMs);
-        await at.held.assertFence(trx);
-        if (change.operation !== 'create') {
-          // Compare-and-swap once more at the moment of writing: the file must still be the one backed up.
-          const now = await session.readState(change.path);
-          if (!now.exists || now.hash !== entry.pre_hash)
-            throw new CompareAndSwapError(`${displayPath(change.path)} changed during the apply`);
-        }
-        // Outside the transaction, so the mark is durable before the write even if the process dies mid-apply.
-        await markJournalEntry(options.db, journal.id, entry.seq, 'writing');
-        if (change.operation === 'delete') {
-          await session.removeFile(change.path);
-          counts.deleted += 1;
-        } else {
-          await session.writeFile(change.path, Buffer.from(change.new_content ?? '', 'utf8'), {
-            mode: entry.pre_mode ?? 0o644,
-            tempName: applyTempName(journal.id, entry.seq),
-            exclusive: change.operation === 'create',
-          });
-          counts[change.operation === 'create' ? 'created' : 'updated'] += 1;
-        }
-        await markJournalEntry(options.db, journal.id, entry.seq, 'applied');
-      });
+      try {
+        await forEachLimit(journal.entries, options.writeConcurrency, async (entry) => {
+          const change = validated.changes[entry.seq]!;
+          if (options.writeDelayMs) await sleep(options.writeDelayMs);
+          await at.held.assertFence(trx);
+          if (change.operation !== 'create') {
+            // Compare-and-swap once more at the moment of writing: the file must still be the one backed up.
+            const now = await session.readState(change.path);
+            if (!now.exists || now.hash !== entry.pre_hash)
+              throw new CompareAndSwapError(`${displayPath(change.path)} changed during the apply`);
+          }
+          // Outside the transaction, so the mark is durable before the write even if the process dies mid-apply.
+          await markJournalEntries(options.db, journal.id, [entry.seq], 'writing');
+          if (change.operation === 'delete') {
+            await session.removeFile(change.path);
+            counts.deleted += 1;
+          } else {
+            await session.writeFile(change.path, Buffer.from(change.new_content ?? '', 'utf8'), {
+              mode: entry.pre_mode ?? 0o644,
+              tempName: applyTempName(journal.id, entry.seq),
+              exclusive: change.operation === 'create',
+            });
+            counts[change.operation === 'create' ? 'created' : 'updated'] += 1;
+          }
+          written.push(entry.seq);
+        });
+      } catch (error) {
+        // The writes stopped part-way: record the ones that landed, without hiding why they stopped.
+        await markJournalEntries(options.db, journal.id, written, 'applied').catch(() => {});
+        throw error;
+      }
+      await markJournalEntries(options.db, journal.id, written, 'applied');
       await session.syncDirectories();
       await setJournalPhase(trx, journal.id, 'applied', { fenceToken: at.held.token });
     });
