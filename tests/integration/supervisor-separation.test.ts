@@ -134,6 +134,32 @@ describe('separation of duties', () => {
         .executeTakeFirstOrThrow();
       expect(gate.state).toBe('open');
     });
+
+    it('should not let a stored key that writes events approve, even one written around insertApiKey', async () => {
+      // A row no create path would write (a hand-made insert, an old backup restored after the migration).
+      const key = generateApiKey();
+      await api.db
+        .insertInto('api_keys')
+        .values({
+          tenant_id: TENANT,
+          name: 'smuggled',
+          owner: 'smuggled',
+          key_hash: hashApiKey(key),
+          key_prefix: displayPrefix(key),
+          scopes: ['events:write', 'tasks:approve', 'admin'],
+        })
+        .execute();
+      await pausedTask('smuggled-self', { 'gate-smuggled': 'plan' });
+      const res = await release(key, 'smuggled-self', 'gate-smuggled');
+      expect(res.status).toBe(403);
+      expect(res.body.error.message).toContain('"tasks:approve"');
+      // It still acts as the agent it is.
+      const sent = await call(`${api.url}/v1/events`, {
+        key,
+        body: event('smuggled-1', { task_id: 'smuggled-self' }),
+      });
+      expect(sent.status).toBe(202);
+    });
   });
 
   describe('releasing a gate by its checkpoint', () => {

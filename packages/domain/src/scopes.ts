@@ -64,6 +64,16 @@ export function scopeConflict(scopes: readonly Scope[]): string | undefined {
   );
 }
 
+/**
+ * The scopes a stored key may use. A key that holds an agent's scope together with an approving one (a row
+ * written around `insertApiKey`, or restored from an old backup) keeps the agent's scope and loses the
+ * approving ones: the rule holds at every request, not only where keys are created.
+ */
+export function effectiveScopes(scopes: readonly Scope[]): Scope[] {
+  if (scopeConflict(scopes) === undefined) return [...scopes];
+  return scopes.filter((scope) => !APPROVE_SCOPES.includes(scope));
+}
+
 /** A tenant id: short, URL- and log-safe. */
 export const TenantIdSchema = z
   .string()

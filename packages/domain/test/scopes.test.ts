@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   APPROVE_SCOPES,
+  effectiveScopes,
   hasScope,
   KeyOwnerSchema,
   parseNewKeyScopes,
@@ -72,5 +73,27 @@ describe('KeyOwnerSchema', () => {
     expect(KeyOwnerSchema.safeParse('   ').success).toBe(false);
     expect(KeyOwnerSchema.safeParse('a\u0000b').success).toBe(false);
     expect(KeyOwnerSchema.safeParse('a\nb').success).toBe(false);
+  });
+});
+
+describe('effectiveScopes', () => {
+  it('should drop the approving scopes of a stored key that also writes events, and keep the rest', () => {
+    expect(effectiveScopes(['events:write', 'tasks:approve', 'tasks:read'])).toEqual([
+      'events:write',
+      'tasks:read',
+    ]);
+    expect(effectiveScopes(['events:write', 'admin'])).toEqual(['events:write']);
+    expect(effectiveScopes(['events:write', 'changesets:approve', 'triggers:approve'])).toEqual([
+      'events:write',
+    ]);
+  });
+
+  it('should leave a key without a conflict as it is', () => {
+    expect(effectiveScopes(['tasks:approve', 'changesets:approve'])).toEqual([
+      'tasks:approve',
+      'changesets:approve',
+    ]);
+    expect(effectiveScopes(['admin'])).toEqual(['admin']);
+    expect(effectiveScopes(['events:write', 'tasks:read'])).toEqual(['events:write', 'tasks:read']);
   });
 });

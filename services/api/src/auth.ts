@@ -4,6 +4,7 @@ import {
   AGENT_SCOPES,
   ForbiddenError,
   UnauthorizedError,
+  effectiveScopes,
   hasScope,
   hashApiKey,
   type Scope,
@@ -79,7 +80,8 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
       keyId: record.record.keyId,
       tenantId: record.record.tenantId,
       owner: record.record.owner,
-      scopes: record.record.scopes,
+      // The separation-of-duties rule again, at every request: a key row written around insertApiKey cannot approve.
+      scopes: effectiveScopes(record.record.scopes),
     } satisfies AuthContext;
     next();
   };
