@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The two commands of the quick start, for a fresh machine with only Node and npm:
 //   npm run up    set up, then run all five services in the foreground (Ctrl-C stops them all)
+//   npm run up -- --prod    the same from the production build (`npm run build`, node dist/main.js, no tsx)
 //   npm test      set up, then the formatting check, typecheck, lint, the import-cycle check and every test
 // Set-up: pnpm (installed into .tools/ if missing), dependencies, Redis and Postgres reachable (started from
 // installed binaries into .warden/ when nothing answers), the database created and migrated; for `npm test`
@@ -290,6 +291,26 @@ function ensureBwrap() {
   note(`bwrap     could not be installed; see .warden/apt-bubblewrap.log.${BWRAP_HINT}`);
 }
 
+const CHROMIUM_HINT = `
+  tests/e2e/console.test.ts drives the console in it (headless, through playwright-core). Install it:
+    Debian/Ubuntu:  sudo apt-get install -y chromium   (or set CHROMIUM_PATH to a Chromium or Chrome binary)`;
+
+/** The system Chromium for the console's browser test (browser downloads are not possible), installed like promtool. */
+function ensureChromium() {
+  const found = process.env.CHROMIUM_PATH || findBinary('chromium') || findBinary('chromium-browser');
+  if (found) return note(`chromium  ${found} ✓`);
+  if (process.getuid?.() !== 0 || !findBinary('apt-get')) return note(`chromium  not found.${CHROMIUM_HINT}`);
+  step('installing chromium (Debian package chromium)');
+  mkdirSync(stateDir, { recursive: true });
+  const log = join(stateDir, 'apt-chromium.log');
+  writeFileSync(log, '');
+  const install = ['install', '-y', 'chromium'];
+  const installed = aptGet(install, log) || (aptGet(['update'], log) && aptGet(install, log));
+  const chromium = findBinary('chromium');
+  if (installed && chromium) return note(`chromium  ${chromium} ✓ (installed)`);
+  note(`chromium  could not be installed; see .warden/apt-chromium.log.${CHROMIUM_HINT}`);
+}
+
 // ── set-up ──────────────────────────────────────────────────────────────────────────────────────────
 async function setup() {
   const [major, minor] = process.versions.node.split('.').map(Number);
@@ -321,6 +342,7 @@ async function test() {
   // Only the tests need promtool (the alert-rule checks); `npm run up` does not install it.
   ensurePromtool();
   ensureBwrap();
+  ensureChromium();
   // Tests make a database of their own per file on the same server, and a queue prefix of their own.
   process.env.TEST_DATABASE_URL ??= process.env.DATABASE_URL;
   process.env.TEST_REDIS_URL ??= process.env.REDIS_URL;
@@ -362,12 +384,17 @@ function prettyLine(service, line) {
   try {
     const entry = JSON.parse(line);
     if (typeof entry !== 'object' || entry === null || !('msg' in entry)) throw new Error('not a log line');
-    const { ts: _ts, level, msg, service: _service, ...rest } = entry;
+    const { ts: _ts, level, msg, service: _service, err, error, ...rest } = entry;
     const extra = Object.entries(rest)
       .filter(([, v]) => v !== undefined && v !== null && typeof v !== 'object')
       .map(([k, v]) => `${k}=${v}`)
       .join(' ');
-    return `${tag} ${paint(LEVEL_COLORS[level] ?? '0', String(level).padEnd(5))} ${msg}${extra ? paint('90', ` ${extra}`) : ''}`;
+    // The error's own words are what a person at the terminal needs; the stack stays in the JSON log.
+    const failure = [err, error]
+      .filter((e) => e && typeof e === 'object' && typeof e.message === 'string')
+      .map((e) => `\n${' '.repeat(27)}${paint('31', `${e.type ?? 'Error'}: ${e.message}`)}`)
+      .join('');
+    return `${tag} ${paint(LEVEL_COLORS[level] ?? '0', String(level).padEnd(5))} ${msg}${extra ? paint('90', ` ${extra}`) : ''}${failure}`;
   } catch {
     return `${tag} ${line}`;
   }
@@ -437,8 +464,22 @@ async function devKey(pnpm, apiUrl, { name, scopes, owner }) {
   return key;
 }
 
+/** How a service starts: from its TypeScript source through tsx, or with `--prod` from its build in dist/. */
+function serviceArgs(entry, prod) {
+  return prod ? [entry.replace('/src/main.ts', '/dist/main.js')] : ['--import', 'tsx', entry];
+}
+
 async function up() {
+  const prod = process.argv.slice(3).includes('--prod');
   const pnpm = await setup();
+  if (prod) {
+    step('building the services (npm run build; unchanged ones are kept)');
+    mustRun(process.execPath, [join(root, 'scripts', 'build.mjs'), '--if-stale'], 'the production build');
+  }
+  // Handlers and health endpoints tried locally run on this machine: allow loopback for the local stack only
+  // (production allows named hosts; docs/scheduler.md, "Egress").
+  process.env.EGRESS_ALLOWED_HOSTS ??= 'localhost,127.0.0.1,::1';
+  process.env.EGRESS_ALLOWED_CIDRS ??= '127.0.0.0/8,::1/128';
   if (process.env.EXECUTOR_WORKSPACES === undefined) {
     // A workspace to try change sets on, so the executor is useful out of the box.
     const workspace = join(stateDir, 'workspaces', 'default');
@@ -456,7 +497,7 @@ async function up() {
       );
     }
   }
-  step('starting the five services');
+  step(`starting the five services${prod ? ' from their build (dist/)' : ''}`);
   const children = new Map();
   let stopping = false;
   const stopAll = (code) => {
@@ -484,11 +525,17 @@ async function up() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
 
-  for (const service of SERVICES) {
+  /**
+   * Starts one service and, when it dies on its own, starts it again after a pause that doubles per quick
+   * death (1 s … 30 s; a run that lasted a minute resets it): one crashing service no longer takes the other
+   * four down, and a crash loop does not spin.
+   */
+  const start = (service, attempt = 0) => {
     const port = service.port;
+    const startedAt = Date.now();
     // Their own process group: Ctrl-C reaches only this script, which then stops each service exactly once
     // (a second signal would make a service skip its graceful stop).
-    const child = spawn(process.execPath, ['--import', 'tsx', service.entry], {
+    const child = spawn(process.execPath, serviceArgs(service.entry, prod), {
       cwd: root,
       env: { ...process.env, [service.portEnv]: String(port) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -506,14 +553,21 @@ async function up() {
       });
     }
     child.on('exit', (code, signal) => {
-      if (!stopping) {
-        console.error(
-          paint('1;31', `✗ ${service.name} exited (${signal ?? `code ${code}`}); stopping the others`),
-        );
-        stopAll(1);
-      }
+      if (stopping) return;
+      const next = Date.now() - startedAt > 60_000 ? 0 : attempt + 1;
+      const delayMs = Math.min(30_000, 1000 * 2 ** Math.max(0, next - 1));
+      console.error(
+        paint(
+          '1;31',
+          `✗ ${service.name} exited (${signal ?? `code ${code}`}); restarting it in ${delayMs / 1000} s`,
+        ),
+      );
+      setTimeout(() => {
+        if (!stopping) start(service, next);
+      }, delayMs);
     });
-  }
+  };
+  for (const service of SERVICES) start(service);
 
   try {
     await reportWhenReady(pnpm, stopAll, () => stopping);
@@ -556,6 +610,7 @@ async function reportWhenReady(pnpm, stopAll, isStopping) {
     '',
     paint('1;32', '✓ Warden is up'),
     `  API           ${apiUrl}   (OpenAPI: ${apiUrl}/openapi.json)`,
+    `  Console       ${apiUrl}/console   (sign in with the admin key below)`,
     `  Bull Board    ${apiUrl}/admin/queues   (user: anything, password: the key below)`,
     `  Admin key     ${key}   (tenant "dev"; saved in .warden/dev-admin-key)`,
     `  Agent key     ${agentKey}   (events:write, tasks:read; saved in .warden/dev-agent-key)`,

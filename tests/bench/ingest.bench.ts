@@ -1,7 +1,8 @@
 /**
  * `pnpm bench:ingest` — how fast `POST /v1/events` ingests, one event per request and in batches of 100,
- * against what Postgres alone does with the same rows (the floor). The goal is batch ingestion at ≥ 0.5× the
- * floor. Self-contained: its own database, queue prefix and API key, all removed at the end, even on failure
+ * against what Postgres alone does with the same rows (the floors: the same INSERT, `insertPendingEvents`,
+ * from the same number of clients — 100 rows a statement for batches, one row a statement for single events).
+ * Goals (issue 12): single-event requests ≥ 0.5× the single floor, batches of 100 ≥ 0.8× the batch floor. Self-contained: its own database, queue prefix and API key, all removed at the end, even on failure
  * or Ctrl-C. Loopback only; every loop is bounded by a fixed number of events.
  *
  * The API runs as a child process by default (`BENCH_API=in-process` runs it inside this process instead).
@@ -50,11 +51,12 @@ const SINGLE_EVENTS = 3_000;
 const BATCH_EVENTS = 50_000;
 const WARMUP_SINGLE_EVENTS = 500;
 const WARMUP_BATCH_EVENTS = 10_000;
-const GOAL_RATIO = 0.5;
+const GOAL_SINGLE_RATIO = 0.5;
+const GOAL_BATCH_RATIO = 0.8;
 const TENANT = 'bench';
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-type PhaseName = 'single' | 'batch100' | 'floor';
+type PhaseName = 'single' | 'batch100' | 'floor' | 'single_floor';
 
 interface PhaseRun {
   events: number;
@@ -376,12 +378,12 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
     makeEvents(`${runId}-${label}`, count).map((event) => JSON.stringify(event));
   const batchBodies = (label: string, count: number) =>
     chunk(makeEvents(`${runId}-${label}`, count), BATCH_SIZE).map((events) => JSON.stringify({ events }));
-  const floorBatches = (label: string, count: number) => {
+  const floorBatches = (label: string, count: number, size = BATCH_SIZE) => {
     const receivedAt = new Date();
     const events = makeEvents(`${runId}-${label}`, count).map((event) =>
       toTaskEvent(event, TENANT, 'http', receivedAt),
     );
-    return chunk(events, BATCH_SIZE);
+    return chunk(events, size);
   };
 
   // Warm-up, not counted: JIT, connection pools, keep-alive sockets, the auth cache and Postgres' caches.
@@ -394,8 +396,14 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   );
   await postBodies(api, probe, apiKey, batchBodies('warm-batch', WARMUP_BATCH_EVENTS), WARMUP_BATCH_EVENTS);
   await insertBatches(floorDb, probe, floorBatches('warm-floor', WARMUP_BATCH_EVENTS), WARMUP_BATCH_EVENTS);
+  await insertBatches(
+    floorDb,
+    probe,
+    floorBatches('warm-single-floor', WARMUP_SINGLE_EVENTS, 1),
+    WARMUP_SINGLE_EVENTS,
+  );
 
-  const runs: Record<PhaseName, PhaseRun[]> = { single: [], batch100: [], floor: [] };
+  const runs: Record<PhaseName, PhaseRun[]> = { single: [], batch100: [], floor: [], single_floor: [] };
   // Phases interleave round by round, so drift (table growth, autovacuum, a noisy neighbour) hits all alike.
   for (let round = 1; round <= ROUNDS; round++) {
     const single = await postBodies(
@@ -418,15 +426,23 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
       floorBatches(`floor-${round}`, BATCH_EVENTS),
       BATCH_EVENTS,
     );
+    // The single floor: the same rows one INSERT each, as the API's single path does.
+    const singleFloor = await insertBatches(
+      floorDb,
+      probe,
+      floorBatches(`single-floor-${round}`, SINGLE_EVENTS, 1),
+      SINGLE_EVENTS,
+    );
     runs.single.push(single);
     runs.batch100.push(batch);
     runs.floor.push(floor);
+    runs.single_floor.push(singleFloor);
     console.log(
-      `round ${round}/${ROUNDS}: single ${formatRate(single.eventsPerSecond)}/s, batch100 ${formatRate(batch.eventsPerSecond)}/s, floor ${formatRate(floor.eventsPerSecond)}/s`,
+      `round ${round}/${ROUNDS}: single ${formatRate(single.eventsPerSecond)}/s, batch100 ${formatRate(batch.eventsPerSecond)}/s, floor ${formatRate(floor.eventsPerSecond)}/s, single floor ${formatRate(singleFloor.eventsPerSecond)}/s`,
     );
   }
 
-  const phases: PhaseName[] = ['single', 'batch100', 'floor'];
+  const phases: PhaseName[] = ['single', 'single_floor', 'batch100', 'floor'];
   const rows = phases.map((phase) => {
     const run = medianRun(runs[phase], (r) => r.eventsPerSecond);
     return [
@@ -467,7 +483,9 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
     ),
   );
   console.log('');
-  console.log('Median of the rounds. p50/p99: one request (floor: one INSERT of 100 rows).');
+  console.log(
+    'Median of the rounds. p50/p99: one request (floor: one INSERT of 100 rows; single_floor: of one row).',
+  );
   console.log(
     'cpu: cores busy during that run — whole machine (other work included), API process, Postgres backends',
   );
@@ -480,13 +498,15 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   const single = median(runs.single.map((r) => r.eventsPerSecond));
   const batch = median(runs.batch100.map((r) => r.eventsPerSecond));
   const floor = median(runs.floor.map((r) => r.eventsPerSecond));
+  const singleFloor = median(runs.single_floor.map((r) => r.eventsPerSecond));
   const ratio = batch / floor;
+  const singleRatio = single / singleFloor;
   console.log(`total time ${((performance.now() - started) / 1000).toFixed(1)} s`);
   console.log(
-    `goal batch100 >= ${GOAL_RATIO} x floor: ${ratio >= GOAL_RATIO ? 'met' : 'NOT met'} (${ratio.toFixed(2)} x)`,
+    `goal single >= ${GOAL_SINGLE_RATIO} x single floor: ${singleRatio >= GOAL_SINGLE_RATIO ? 'met' : 'NOT met'} (${singleRatio.toFixed(2)} x); goal batch100 >= ${GOAL_BATCH_RATIO} x floor: ${ratio >= GOAL_BATCH_RATIO ? 'met' : 'NOT met'} (${ratio.toFixed(2)} x)`,
   );
   console.log(
-    `RESULT ingest single=${Math.round(single)} batch100=${Math.round(batch)} floor=${Math.round(floor)} ratio=${ratio.toFixed(2)}`,
+    `RESULT ingest single=${Math.round(single)} batch100=${Math.round(batch)} floor=${Math.round(floor)} ratio=${ratio.toFixed(2)} single_floor=${Math.round(singleFloor)} single_ratio=${singleRatio.toFixed(2)}`,
   );
 }
 

@@ -8,12 +8,10 @@
  * Writes are slowed (EXECUTOR_FAULT_WRITE_DELAY_MS) so the apply lasts seconds and the kill lands inside it.
  * Kill times are random; a failure prints the seed and `CHAOS_SEED=<seed>` replays the same plan.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '@warden/db';
 import type { FileChange } from '@warden/domain';
@@ -27,13 +25,12 @@ import {
   waitForChangeSet,
   type TempWorkspace,
 } from '../support/executor.js';
-import { freePort } from '../support/supervisor.js';
+import { ExecutorProcess } from '../support/executor-process.js';
 
 const SEED = process.env.CHAOS_SEED === undefined ? randomInt(2 ** 31) : Number(process.env.CHAOS_SEED);
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TENANT = 'chaos';
 const FILES = 200;
-/** Per write, with two writes at a time: 200 files take about two seconds to apply. */
+/** Per rename, with two at a time: 200 files take about two seconds to apply. */
 const WRITE_DELAY_MS = 20;
 const ROUNDS = 3;
 
@@ -50,78 +47,6 @@ function createRandom(seed: number): () => number {
 
 const body = (name: string, version: number) =>
   Array.from({ length: 50 }, (_, i) => `${name} v${version} line ${i}`).join('\n') + '\n';
-
-/** One executor process, started as deployed. */
-class ExecutorProcess {
-  private readonly output: string[] = [];
-  readonly exited: Promise<number | string | null>;
-  private status: number | string | null | undefined;
-
-  private constructor(
-    private readonly child: ChildProcess,
-    readonly port: number,
-  ) {
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
-    void this.exited.then((status) => (this.status = status));
-    const keep = (chunk: Buffer) => {
-      this.output.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      if (this.output.length > 300) this.output.splice(0, this.output.length - 300);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-  }
-
-  static async start(env: Record<string, string>): Promise<ExecutorProcess> {
-    const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/executor/src/main.ts'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, ...env, OPS_PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return new ExecutorProcess(child, port);
-  }
-
-  get running(): boolean {
-    return this.status === undefined;
-  }
-
-  get log(): string {
-    return this.output.join('\n');
-  }
-
-  /** Resolves once /readyz answers 200 — which the executor only does after recovering what was in flight. */
-  async ready(deadlineMs = 60_000): Promise<void> {
-    const deadline = Date.now() + deadlineMs;
-    for (;;) {
-      if (!this.running)
-        throw new Error(`the executor exited (${String(this.status)}) before it was ready:\n${this.log}`);
-      const ok = await fetch(`http://127.0.0.1:${this.port}/readyz`, {
-        signal: AbortSignal.timeout(1000),
-      }).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) return;
-      if (Date.now() > deadline)
-        throw new Error(`the executor was not ready within ${deadlineMs} ms:\n${this.log}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-    await this.exited;
-    clearTimeout(timer);
-  }
-}
 
 interface Round {
   id: string;

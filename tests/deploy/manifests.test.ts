@@ -19,7 +19,8 @@ import { loadConfig as loadExecutorConfig } from '../../services/executor/src/co
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const K8S_DIR = join(ROOT, 'infra/k8s');
-const CLI_ENTRY = 'packages/cli/src/main.ts';
+/** The CLI as the image runs it: the build of packages/cli/src/main.ts (scripts/build.mjs). */
+const CLI_ENTRY = 'packages/cli/dist/main.js';
 const IMAGE = 'warden:latest';
 
 type Env = Record<string, string | undefined>;
@@ -111,11 +112,35 @@ function argv(command: unknown): string[] {
   return [];
 }
 
-/** The file a `node --import tsx <file>` command runs, or undefined when the command has another shape. */
-function tsxEntry(command: unknown): string | undefined {
+/** The package directories `npm run build` compiles into `<dir>/dist/` (and the image installs). */
+const BUILD_TARGETS = execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--list'], {
+  encoding: 'utf8',
+})
+  .trim()
+  .split('\n');
+
+/**
+ * The file a `node <file>` command runs, or undefined when the command has another shape (a loader such as
+ * `--import tsx` included: the image carries no tsx).
+ */
+function nodeEntry(command: unknown): string | undefined {
   const args = argv(command);
-  if (args[0] !== 'node' || args[1] !== '--import' || args[2] !== 'tsx') return undefined;
-  return args[3];
+  return args[0] === 'node' && args.length >= 2 && !args[1]!.startsWith('-') ? args[1] : undefined;
+}
+
+/**
+ * Checks that `entry` is a build output: `<target>/dist/<name>.js` of a build target whose source
+ * `<target>/src/<name>.ts` exists. dist/ itself is not in the repository; the image builds it.
+ */
+function expectBuiltEntry(entry: string | undefined, where: string): void {
+  const match = /^(.+)\/dist\/([\w-]+)\.js$/.exec(entry ?? '');
+  expect(match, `${where}: runs ${entry}, not a <package>/dist/<name>.js build output`).not.toBeNull();
+  const [, dir, name] = match!;
+  expect(BUILD_TARGETS, `${where}: ${dir} is not a build target of scripts/build.mjs`).toContain(dir);
+  expect(
+    existsSync(join(ROOT, dir!, 'src', `${name}.ts`)),
+    `${where}: runs ${entry}, built from ${dir}/src/${name}.ts, which does not exist`,
+  ).toBe(true);
 }
 
 /** The URL in a compose `node -e "fetch('…')…"` healthcheck. */
@@ -221,15 +246,11 @@ describe('deployment manifests', () => {
         const service = composeServices[name];
         expect(service, `compose: service "${name}" is missing`).toBeDefined();
         expect(service!.image, `compose ${name}: image`).toBe(IMAGE);
-        const entry = tsxEntry(service!.command);
-        expect(
-          entry,
-          `compose ${name}: command is not "node --import tsx services/${name}/src/main.ts"`,
-        ).toBe(`services/${name}/src/main.ts`);
-        expect(
-          existsSync(join(ROOT, entry!)),
-          `compose ${name}: command runs ${entry}, which does not exist`,
-        ).toBe(true);
+        const entry = nodeEntry(service!.command);
+        expect(entry, `compose ${name}: command is not "node services/${name}/dist/main.js"`).toBe(
+          `services/${name}/dist/main.js`,
+        );
+        expectBuiltEntry(entry, `compose ${name}`);
       },
     );
 
@@ -360,13 +381,11 @@ describe('deployment manifests', () => {
       expect(migrate!.image, 'compose migrate: image').toBe(IMAGE);
       expect(argv(migrate!.command), 'compose migrate: command').toEqual([
         'node',
-        '--import',
-        'tsx',
         CLI_ENTRY,
         'migrate',
         '--create-db',
       ]);
-      expect(existsSync(join(ROOT, CLI_ENTRY)), `compose migrate: ${CLI_ENTRY} does not exist`).toBe(true);
+      expectBuiltEntry(CLI_ENTRY, 'compose migrate');
       expect(migrate!.depends_on?.postgres?.condition, 'compose migrate: depends_on.postgres.condition').toBe(
         'service_healthy',
       );
@@ -455,18 +474,21 @@ describe('deployment manifests', () => {
       ).toBeUndefined();
     });
 
-    it('should ship the same supervisor policy as infra/policies/supervisor.yaml', () => {
-      const files = generatedConfigMaps.flatMap((g) =>
-        ((g.files ?? []) as string[]).map((f) => ({ g: g.name, f })),
-      );
-      const policy = files.find(({ f }) => f.split('=')[0] === 'supervisor.yaml');
-      expect(policy, 'kustomization: no configMapGenerator file with key supervisor.yaml').toBeDefined();
-      const source = policy!.f.includes('=') ? policy!.f.split('=')[1]! : policy!.f;
-      expect(
-        read(`infra/k8s/${source}`),
-        `infra/k8s/${source} differs from infra/policies/supervisor.yaml (kustomize cannot read outside infra/k8s)`,
-      ).toBe(read('infra/policies/supervisor.yaml'));
-    });
+    it.each(['supervisor.yaml', 'writegate.yaml', 'lead-rules.yaml'])(
+      'should ship the same %s as infra/policies/',
+      (key) => {
+        const files = generatedConfigMaps.flatMap((g) =>
+          ((g.files ?? []) as string[]).map((f) => ({ g: g.name, f })),
+        );
+        const policy = files.find(({ f }) => f.split('=')[0] === key);
+        expect(policy, `kustomization: no configMapGenerator file with key ${key}`).toBeDefined();
+        const source = policy!.f.includes('=') ? policy!.f.split('=')[1]! : policy!.f;
+        expect(
+          read(`infra/k8s/${source}`),
+          `infra/k8s/${source} differs from infra/policies/${key} (kustomize cannot read outside infra/k8s)`,
+        ).toBe(read(`infra/policies/${key}`));
+      },
+    );
 
     it('should keep the example Secret out of the build and give it DATABASE_URL and REDIS_URL', () => {
       expect(secretExample.kind, 'secret.example.yaml: kind').toBe('Secret');
@@ -509,13 +531,11 @@ describe('deployment manifests', () => {
     it.each(CASES)('should run %s as a Deployment with its entry point', (_name, { name }) => {
       const { deployment, container, podSpec } = deploymentOf(name);
       expect(container.image, `k8s ${name}: image`).toBe(IMAGE);
-      const entry = tsxEntry(container.command);
-      expect(entry, `k8s ${name}: command is not "node --import tsx services/${name}/src/main.ts"`).toBe(
-        `services/${name}/src/main.ts`,
+      const entry = nodeEntry(container.command);
+      expect(entry, `k8s ${name}: command is not "node services/${name}/dist/main.js"`).toBe(
+        `services/${name}/dist/main.js`,
       );
-      expect(existsSync(join(ROOT, entry!)), `k8s ${name}: command runs ${entry}, which does not exist`).toBe(
-        true,
-      );
+      expectBuiltEntry(entry, `k8s ${name}`);
       expect(podSpec.terminationGracePeriodSeconds, `k8s ${name}: terminationGracePeriodSeconds`).toBe(30);
       const selector = (deployment.spec?.selector?.matchLabels ?? {}) as Json;
       const labels = (deployment.spec?.template?.metadata?.labels ?? {}) as Json;
@@ -618,20 +638,64 @@ describe('deployment manifests', () => {
       }
     });
 
-    it('should mount the supervisor policy where SUPERVISOR_POLICY_FILE points', () => {
-      const { container, podSpec } = deploymentOf('supervisor-worker');
-      const file = containerEnv(container).SUPERVISOR_POLICY_FILE;
-      expect(file, 'k8s supervisor-worker: env SUPERVISOR_POLICY_FILE').toBeDefined();
+    it.each([
+      ['supervisor-worker', 'SUPERVISOR_POLICY_FILE'],
+      ['api', 'WRITEGATE_POLICY_FILE'],
+      ['executor', 'WRITEGATE_POLICY_FILE'],
+      ['lead-miner', 'LEAD_RULES_FILE'],
+    ])('should mount the policy file of %s where %s points', (name, variable) => {
+      const { container, podSpec } = deploymentOf(name);
+      const file = containerEnv(container)[variable];
+      expect(file, `k8s ${name}: env ${variable}`).toBeDefined();
       const mount = ((container.volumeMounts ?? []) as Json[]).find((m) =>
         file!.startsWith(`${m.mountPath}/`),
       );
-      expect(mount, `k8s supervisor-worker: no volumeMount contains ${file}`).toBeDefined();
+      expect(mount, `k8s ${name}: no volumeMount contains ${file}`).toBeDefined();
       const volume = ((podSpec.volumes ?? []) as Json[]).find((v) => v.name === mount!.name);
       const generator = generatedConfigMaps.find((g) => g.name === volume?.configMap?.name);
       const keys = ((generator?.files ?? []) as string[]).map((f) => f.split('=')[0]);
-      expect(keys, `k8s supervisor-worker: ${file} is not a key of the mounted ConfigMap`).toContain(
+      expect(keys, `k8s ${name}: ${file} is not a key of the mounted ConfigMap`).toContain(
         file!.slice(String(mount!.mountPath).length + 1),
       );
+    });
+
+    it('should give the executor its workspaces on a persistent volume, replaced rather than rolled', () => {
+      const { deployment, container, podSpec } = deploymentOf('executor');
+      const workspaces = loadExecutorConfig({
+        ...containerEnv(container),
+        DATABASE_URL: 'postgres://x/y',
+        REDIS_URL: 'redis://x:6379',
+      }).EXECUTOR_WORKSPACES;
+      const roots = Object.values(workspaces).map((w) => (typeof w === 'string' ? w : w.root));
+      expect(roots.length, 'k8s executor: EXECUTOR_WORKSPACES names no workspace').toBeGreaterThan(0);
+      for (const root of roots) {
+        const mount = ((container.volumeMounts ?? []) as Json[]).find((m) =>
+          root.startsWith(`${m.mountPath}/`),
+        );
+        expect(mount, `k8s executor: workspace ${root} is on no volumeMount`).toBeDefined();
+        expect(mount!.readOnly, `k8s executor: the mount of ${root} is read-only`).not.toBe(true);
+        const volume = ((podSpec.volumes ?? []) as Json[]).find((v) => v.name === mount!.name);
+        const claim = volume?.persistentVolumeClaim?.claimName as string | undefined;
+        expect(claim, `k8s executor: the volume of ${root} is not a PersistentVolumeClaim`).toBeDefined();
+        expect(findK8s('PersistentVolumeClaim', claim!), `k8s: PersistentVolumeClaim ${claim}`).toHaveLength(
+          1,
+        );
+      }
+      expect(deployment.spec?.strategy?.type, 'k8s executor: a ReadWriteOnce volume needs Recreate').toBe(
+        'Recreate',
+      );
+      expect(podSpec.securityContext?.fsGroup, 'k8s executor: fsGroup lets the node user write').toBe(
+        podSpec.securityContext?.runAsGroup,
+      );
+    });
+
+    it.each(CASES)('should limit evictions of %s with a PodDisruptionBudget', (_name, { name }) => {
+      const [budget] = findK8s('PodDisruptionBudget', name);
+      expect(budget, `k8s: no PodDisruptionBudget ${name}`).toBeDefined();
+      const { deployment } = deploymentOf(name);
+      expect(budget!.obj.spec?.selector?.matchLabels).toEqual(deployment.spec?.selector?.matchLabels);
+      // maxUnavailable, not minAvailable: a one-replica service must not block every node drain.
+      expect(budget!.obj.spec?.maxUnavailable).toBe(1);
     });
 
     const built = kubectlKustomize();
@@ -677,8 +741,6 @@ describe('deployment manifests', () => {
       expect(container.image, 'k8s migrate Job: image').toBe(IMAGE);
       expect(argv(container.command), 'k8s migrate Job: command').toEqual([
         'node',
-        '--import',
-        'tsx',
         CLI_ENTRY,
         'migrate',
         '--create-db',
@@ -712,16 +774,71 @@ describe('deployment manifests', () => {
         /^ENV NODE_ENV=production$/m,
       );
       expect(lastStage, 'Dockerfile: final stage must run as USER node').toMatch(/^USER node$/m);
-      expect(lastStage, 'Dockerfile: default CMD').toContain(
-        'CMD ["node", "--import", "tsx", "services/api/src/main.ts"]',
-      );
+      expect(lastStage, 'Dockerfile: default CMD').toContain('CMD ["node", "services/api/dist/main.js"]');
+    });
+
+    describe('when it is built in stages', () => {
+      const stages = dockerfile.split(/\n(?=FROM )/).filter((stage) => stage.startsWith('FROM '));
+      const buildStage = stages[0] ?? '';
+      const runtimeStage = stages.at(-1) ?? '';
+
+      it('should compile with pnpm build, then install production dependencies only', () => {
+        expect(stages.length, 'Dockerfile: a build stage and a runtime stage').toBeGreaterThanOrEqual(2);
+        const build = buildStage.indexOf('pnpm build');
+        expect(build, 'Dockerfile: the build stage must run `pnpm build`').toBeGreaterThan(0);
+        const prodInstall = /pnpm install[^\n]*--frozen-lockfile[^\n]*--prod/.exec(buildStage);
+        expect(
+          prodInstall,
+          'Dockerfile: a frozen-lockfile `pnpm install --prod` after the build',
+        ).not.toBeNull();
+        expect(prodInstall!.index, 'Dockerfile: the --prod install comes after `pnpm build`').toBeGreaterThan(
+          build,
+        );
+        expect(
+          buildStage.slice(build, prodInstall!.index),
+          'Dockerfile: the dev install is removed before the --prod install',
+        ).toMatch(/rm -rf node_modules/);
+      });
+
+      it('should copy only the assembled production tree into the runtime stage, never the workspace', () => {
+        const copies = runtimeStage.split('\n').filter((line) => line.startsWith('COPY'));
+        expect(
+          copies,
+          'Dockerfile: the runtime stage copies /out from the build stage, nothing else',
+        ).toEqual(['COPY --from=build /out /app']);
+        expect(
+          buildStage,
+          "Dockerfile: the runtime tree takes every build target's dist/ from scripts/build.mjs --list",
+        ).toMatch(/for pkg in \$\(node scripts\/build\.mjs --list\)[^]*"\$pkg\/dist"/);
+        expect(buildStage, 'Dockerfile: the policy files are part of the runtime tree').toContain(
+          'cp -a infra/policies /out/infra/',
+        );
+      });
+
+      it('should run no TypeScript loader at run time', () => {
+        expect(runtimeStage, 'Dockerfile: the runtime stage must not mention tsx').not.toMatch(/\btsx\b/);
+        expect(runtimeStage, 'Dockerfile: the runtime stage runs no pnpm install').not.toMatch(
+          /pnpm install/,
+        );
+      });
+    });
+
+    it("should keep tsx out of every built package's production dependencies", () => {
+      for (const dir of [...BUILD_TARGETS, '.']) {
+        const manifest = JSON.parse(read(join(dir, 'package.json'))) as {
+          dependencies?: Record<string, string>;
+        };
+        expect(Object.keys(manifest.dependencies ?? {}), `${dir}/package.json: dependencies`).not.toContain(
+          'tsx',
+        );
+      }
     });
 
     it('should keep host installs and local state out of the build context', () => {
       const ignored = read('.dockerignore')
         .split('\n')
         .map((l) => l.trim());
-      for (const entry of ['**/node_modules', '.tools', '.warden', '.git', 'coverage']) {
+      for (const entry of ['**/node_modules', '**/dist', '.tools', '.warden', '.git', 'coverage']) {
         expect(ignored, `.dockerignore: ${entry}`).toContain(entry);
       }
     });

@@ -138,15 +138,21 @@ describe('API authentication and tenancy', () => {
       expect(res.headers.get('www-authenticate')).toMatch(/^Basic /);
     });
 
-    it('should refuse a key without the admin scope', async () => {
+    it("should refuse a tenant's key, its admin key included, saying an operator's key is needed", async () => {
       expect((await call(`${api.url}/admin/queues`, { headers: basic(acmeReader) })).status).toBe(403);
+      const admin = await api.createKey('acme', ['admin']);
+      for (const path of ['/admin/queues', '/admin/queues/api/queues']) {
+        const res = await call(`${api.url}${path}`, { headers: basic(admin) });
+        expect(res.status).toBe(403);
+        expect(res.body.error.message).toMatch(/platform operator's key.*platform:operate/);
+      }
     });
 
-    it('should serve the board and list the supervisor-events queue to an admin key', async () => {
-      const admin = await api.createKey('acme', ['admin']);
-      const page = await call(`${api.url}/admin/queues`, { headers: basic(admin) });
+    it("should serve the board and list the supervisor-events queue to a platform operator's key", async () => {
+      const operator = await api.createOperatorKey();
+      const page = await call(`${api.url}/admin/queues`, { headers: basic(operator) });
       expect(page.status).toBe(200);
-      const queues = await call(`${api.url}/admin/queues/api/queues`, { headers: basic(admin) });
+      const queues = await call(`${api.url}/admin/queues/api/queues`, { headers: basic(operator) });
       expect(queues.status).toBe(200);
       expect(queues.body.queues.map((q: { name: string }) => q.name)).toContain('supervisor-events');
     });

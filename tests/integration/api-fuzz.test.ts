@@ -10,7 +10,14 @@ import http from 'node:http';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_JSON_DEPTH, RESERVED_TASK_ID_PREFIXES, SCOPES, type Scope } from '@warden/domain';
+import {
+  MAX_JSON_DEPTH,
+  PLATFORM_SCOPES,
+  RESERVED_TASK_ID_PREFIXES,
+  SCOPES,
+  encodeCursor,
+  type Scope,
+} from '@warden/domain';
 import { errorMiddleware } from '@warden/api';
 import { createLogger } from '@warden/observability';
 import { call, event, startTestApi, type TestApi } from '../support/api.js';
@@ -407,6 +414,8 @@ function seedBodies(path: string): unknown[] {
   if (path.endsWith('/approve')) return [{ checksum: '0'.repeat(64), note: 'n' }];
   if (path.endsWith('/reject')) return [{ reason: 'r' }];
   if (path === '/v1/lead/scans') return [{ window: '24h', dry_run: true, force: false }];
+  if (path === '/v1/policies') return [{ kind: 'supervisor', source: 'version: fuzz\n', note: 'n' }];
+  if (path.endsWith('/rollback')) return [{ to_version: 1, reason: 'r' }];
   return [{ note: 'n' }];
 }
 
@@ -420,6 +429,8 @@ const PARAM_VALUES: Record<string, string> = {
   jobId: '1',
   queueStatus: 'completed',
   schedulerId: 'fuzz',
+  kind: 'supervisor',
+  version: '1',
 };
 
 function paramNames(path: string): string[] {
@@ -539,12 +550,44 @@ describe('API fuzz', () => {
   let routes: ServedRoute[];
   // The key that passes a route's scope check: admin everywhere but on the event routes, which only an agent's
   // key may use (admin keys are people's and never write events: separation of duties).
-  const passingKey = (path: string) => keys.get(path.startsWith('/v1/events') ? 'events:write' : 'admin')!;
+  const passingKey = (path: string) =>
+    keys.get(
+      path.startsWith('/v1/events')
+        ? 'events:write'
+        : path.startsWith('/admin/queues')
+          ? 'platform:operate'
+          : 'admin',
+    )!;
+  // A console session (signed in with the admin key), so hostile input reaches the console's handlers too; not on
+  // its event stream, which stays open by design.
+  let consoleCookie = '';
+  const consoleSession = (path: string): Record<string, string> =>
+    path.startsWith('/console') && path !== '/console/events' ? { cookie: consoleCookie } : {};
 
   beforeAll(async () => {
     api = await startTestApi();
     port = Number(new URL(api.url).port);
-    for (const scope of SCOPES) keys.set(scope, await api.createKey(TENANT, [scope]));
+    for (const scope of SCOPES)
+      // A platform scope is never a tenant's: Bull Board gets an operator's key.
+      keys.set(
+        scope,
+        PLATFORM_SCOPES.includes(scope)
+          ? await api.createOperatorKey()
+          : await api.createKey(TENANT, [scope]),
+      );
+    const signInPage = await fetch(`${api.url}/console/sign-in`);
+    const pre = signInPage.headers.getSetCookie()[0]!.split(';')[0]!;
+    const token = /name="_csrf" value="([^"]+)"/.exec(await signInPage.text())![1]!;
+    const signedIn = await fetch(`${api.url}/console/sign-in`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: pre },
+      body: new URLSearchParams({ _csrf: token, api_key: keys.get('admin')! }).toString(),
+    });
+    consoleCookie = signedIn.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('warden_console='))!
+      .split(';')[0]!;
     // Objects for the routes to find, so that hostile input gets past "not found" into the code behind it.
     await api.db
       .insertInto('tasks')
@@ -627,6 +670,8 @@ describe('API fuzz', () => {
 
   it('should answer no input with a 5xx, and every 4xx in the one error shape', async () => {
     const random = prng(SEED);
+    // Its own stream, so that signing console requests in leaves every other sampled case as it was.
+    const consoleRandom = prng(SEED + 7);
     const scopeKeys = [...keys.values()];
     const jsonSamples = fc.sample(fc.jsonValue({ maxDepth: 6 }), { seed: SEED, numRuns: 400 });
     const stringSamples = fc.sample(fc.string({ unit: 'binary', maxLength: 40 }), {
@@ -648,7 +693,11 @@ describe('API fuzz', () => {
       const own: Array<Omit<RawRequest, 'label'> & { label: string }> = [];
       // Most requests carry the key that passes the scope check (admin), the rest a key of each other scope.
       const keyFor = () => (random.next() < 0.55 ? passingKey(route.path) : random.pick(scopeKeys));
-      const auth = () => ({ authorization: `Bearer ${keyFor()}` });
+      // A third of the console's requests signed in: its pages do several reads each, and the budget is shared.
+      const auth = () => ({
+        authorization: `Bearer ${keyFor()}`,
+        ...(consoleRandom.next() < 0.35 ? consoleSession(route.path) : {}),
+      });
       const target = (values: Record<string, string> = {}, query = '') =>
         fillPath(route, { ...valid, ...values }) + (query ? `?${query}` : '');
       const isWrite = route.method !== 'GET' && route.method !== 'HEAD';
@@ -785,8 +834,12 @@ describe('API fuzz', () => {
               .map(({ r }) => r);
       requests.push(...chosen.map((r) => ({ ...r, route: id })));
     }
-    // Interleave routes so that a budget cut does not skip whole routes.
-    requests.sort(() => random.next() - 0.5);
+    // Interleave routes so that a budget cut does not skip whole routes: a Fisher-Yates shuffle (a sort with
+    // a random comparator is biased, and left the last-listed routes at the end to be cut).
+    for (let i = requests.length - 1; i > 0; i--) {
+      const j = Math.floor(random.next() * (i + 1));
+      [requests[i], requests[j]] = [requests[j]!, requests[i]!];
+    }
 
     const failures: string[] = [];
     const byStatus = new Map<number, number>();
@@ -1079,6 +1132,27 @@ describe('API fuzz', () => {
         path: 'ts',
         message: expect.stringMatching(message),
       });
+    });
+
+    // Found by the fuzz run: `Date.parse` takes the year -271821, Postgres does not, and the history query
+    // answered 500 for a cursor holding it.
+    it.each([
+      ['a year Postgres cannot store', '-271821-04-20T00:00:00.000Z'],
+      ['year 0000', '0000-01-01T00:00:00.000Z'],
+      ['a date that is not one', 'yesterday'],
+    ])('should answer 400 for a history cursor holding %s', async (_name, time) => {
+      await post(
+        '/v1/triggers',
+        JSON.stringify({ event_name: 'cursor-fuzz', expression: '0 0 1 1 *', agent: { queue: 'q' } }),
+      );
+      const cursor = encodeCursor({ s: time, id: '00000000-0000-4000-8000-000000000000' });
+      const response = await raw({
+        method: 'GET',
+        target: `/v1/triggers/cursor-fuzz/executions?cursor=${encodeURIComponent(cursor)}`,
+        headers: jsonHeaders('/v1/triggers/cursor-fuzz/executions'),
+      });
+      expect(response.status).toBe(400);
+      expect(errorOf(response).details.map((d) => d.path)).toContain('cursor');
     });
 
     it('should answer 400 for a payload nested ~3,000 levels, naming where it got too deep', async () => {

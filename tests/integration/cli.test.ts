@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { createApiKey, runPreflight, type PreflightCheck, type PreflightReport } from '@warden/cli';
+import {
+  createApiKey,
+  formatPreflightReport,
+  runPreflight,
+  type PreflightCheck,
+  type PreflightReport,
+} from '@warden/cli';
 import { createDb, dropDatabase, migrations, pendingMigrations } from '@warden/db';
 import { ALL_QUEUE_NAMES } from '@warden/queue';
 import { hashApiKey, SCOPES } from '@warden/domain';
@@ -305,6 +311,51 @@ describe('warden keys', () => {
   });
 
   it(
+    'should list keys without a secret, by tenant, with effective scopes, revoked ones on request',
+    async () => {
+      const database = await testDatabase();
+      const alice = await createApiKey({
+        databaseUrl: database.url,
+        tenantId: 'acme',
+        scopes: ['tasks:read'],
+        owner: 'alice',
+      });
+      const bot = await createApiKey({
+        databaseUrl: database.url,
+        tenantId: 'acme',
+        scopes: ['events:write'],
+        owner: 'billing-bot',
+      });
+      await createApiKey({ databaseUrl: database.url, tenantId: 'globex', scopes: ['admin'], owner: 'gina' });
+      // A row written around insertApiKey (an old backup): it writes events and approves.
+      await sql`update api_keys set scopes = '{events:write,tasks:approve}' where key_id = ${bot.keyId}`.execute(
+        database.db,
+      );
+      expect((await runWarden(['keys', 'revoke', alice.keyId], envFor(database))).code).toBe(0);
+
+      const live = await runWarden(['keys', 'list', '--tenant', 'acme', '--json'], envFor(database));
+      expect(live.code).toBe(0);
+      const rows = JSON.parse(live.stdout) as Array<Record<string, unknown>>;
+      expect(rows).toEqual([
+        expect.objectContaining({
+          key_id: bot.keyId,
+          tenant_id: 'acme',
+          owner: 'billing-bot',
+          scopes: ['events:write'],
+        }),
+      ]);
+      expect(live.stdout).not.toContain(bot.key);
+      expect(live.stdout).not.toMatch(/key_hash/);
+
+      const all = await runWarden(['keys', 'list', '--revoked'], envFor(database));
+      expect(all.code).toBe(0);
+      expect(all.stdout).toMatch(/^KEY ID\s+TENANT\s+NAME\s+OWNER\s+PREFIX\s+SCOPES\s+CREATED\s+REVOKED/);
+      for (const owner of ['alice', 'billing-bot', 'gina']) expect(all.stdout).toContain(owner);
+    },
+    SEVERAL_PROCESSES_TIMEOUT_MS,
+  );
+
+  it(
     'should revoke a key, then fail to revoke it a second time',
     async () => {
       const database = await testDatabase();
@@ -354,8 +405,61 @@ describe('warden preflight', () => {
       'migrations',
       'redis',
       ...ALL_QUEUE_NAMES.map((name) => `queue ${name}`),
+      'executor sandbox',
     ]);
     expect(check(report, 'supervisor policy').reason).toContain('infra/policies/supervisor.yaml');
+  });
+
+  describe('the executor sandbox check', () => {
+    const probes = (has: { bwrap?: boolean; prlimit?: boolean; root?: boolean }) => ({
+      bubblewrap: () => (has.bwrap ? '/usr/bin/bwrap' : undefined),
+      prlimit: () => (has.prlimit ? '/usr/bin/prlimit' : undefined),
+      isRoot: () => has.root ?? false,
+    });
+    const sandboxCheck = async (has: Parameters<typeof probes>[0], env: Record<string, string> = {}) => {
+      const database = await testDatabase();
+      const report = await runPreflight({
+        env: envFor(database, env),
+        cwd: repoRoot,
+        sandboxProbes: probes(has),
+      });
+      return { report, sandbox: check(report, 'executor sandbox') };
+    };
+
+    it('should pass when bubblewrap and prlimit work', async () => {
+      const { sandbox } = await sandboxCheck({ bwrap: true, prlimit: true });
+      expect(sandbox).toMatchObject({ status: 'ok', reason: expect.stringContaining('/usr/bin/bwrap') });
+    });
+
+    it('should warn, not fail, when verifications would run without isolation or as root', async () => {
+      const { report, sandbox } = await sandboxCheck({ bwrap: false, prlimit: true, root: true });
+      expect(sandbox).toMatchObject({
+        status: 'warn',
+        reason: expect.stringMatching(/bubblewrap.*install.*EXECUTOR_RUN_AS/),
+      });
+      expect(report.ok).toBe(true);
+      expect(formatPreflightReport(report)).toMatch(/checks passed \(1 warning\)/);
+    });
+
+    it('should warn when EXECUTOR_SANDBOX=none turns isolation off', async () => {
+      const { sandbox } = await sandboxCheck({ bwrap: true, prlimit: true }, { EXECUTOR_SANDBOX: 'none' });
+      expect(sandbox).toMatchObject({
+        status: 'warn',
+        reason: expect.stringContaining('EXECUTOR_SANDBOX=none'),
+      });
+    });
+
+    it('should fail when EXECUTOR_SANDBOX=bwrap demands a bubblewrap that does not work here', async () => {
+      const { report, sandbox } = await sandboxCheck(
+        { bwrap: false, prlimit: true },
+        { EXECUTOR_SANDBOX: 'bwrap' },
+      );
+      expect(sandbox).toMatchObject({
+        status: 'fail',
+        reason: expect.stringContaining('EXECUTOR_SANDBOX=bwrap'),
+      });
+      expect(report.ok).toBe(false);
+    });
   });
 
   it('should name the failing field of a broken policy file', async () => {

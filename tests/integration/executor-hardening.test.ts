@@ -99,7 +99,7 @@ describe('executor hardening', () => {
     await outside?.remove();
   });
 
-  it('should, after a compare-and-swap failure mid-apply, undo its own writes and leave the concurrent change alone', async () => {
+  it('should, after a compare-and-swap failure in its batch, write nothing and leave the concurrent change alone', async () => {
     await submit(
       submission({
         changesetId: 'cas-rollback',
@@ -111,8 +111,9 @@ describe('executor hardening', () => {
         ],
       }),
     );
-    // Journal committed, nothing written yet: a person edits docs/z.md. The apply writes docs/a.md, then
-    // meets the edit (compare-and-swap) and rolls back.
+    // Journal committed, nothing written yet: a person edits docs/z.md. The apply checks its batch (all three
+    // files) before writing any, meets the edit (compare-and-swap) and rolls back having written nothing.
+    // (A failure in a later batch, after earlier ones were written: executor-batched-apply.test.ts.)
     hooks.set('cas-rollback', async (point) => {
       if (point === 'backed_up') await ws.write('docs/z.md', 'z edited by a person\n');
     });
@@ -134,7 +135,7 @@ describe('executor hardening', () => {
       .orderBy('seq')
       .execute();
     expect(entries).toEqual([
-      { path: 'docs/a.md', write_state: 'applied' },
+      { path: 'docs/a.md', write_state: 'pending' },
       { path: 'docs/z.md', write_state: 'pending' },
       { path: 'docs/d1/d2/d3/new.md', write_state: 'pending' },
     ]);

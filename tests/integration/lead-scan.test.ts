@@ -329,7 +329,7 @@ describe('lead scan job (the ten seed cases)', () => {
             env,
           );
           expect(forced.code).toBe(0);
-          expect(JSON.parse(forced.stdout)).toMatchObject({
+          expect(JSON.parse(forced.stdout).tenants['cli-busy']).toMatchObject({
             status: 'completed',
             forced: true,
             tasks_created: 1,
@@ -381,7 +381,17 @@ describe('lead scan job (the ten seed cases)', () => {
           env,
         );
         expect(json.code).toBe(0);
-        const report = JSON.parse(json.stdout);
+        const output = JSON.parse(json.stdout);
+        // One object, the tenant's report under its id, totals beside.
+        expect(output).toMatchObject({
+          window_kind: '24h',
+          dry_run: true,
+          failures: [],
+          findings_count: 1,
+          tasks_created: 0,
+        });
+        expect(Object.keys(output.tenants)).toEqual(['cli-dry']);
+        const report = output.tenants['cli-dry'];
         expect(Object.keys(report)).toEqual(
           expect.arrayContaining([
             'timestamp',

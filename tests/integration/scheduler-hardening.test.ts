@@ -5,7 +5,7 @@
  */
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TriggerWorker } from '@warden/client';
+import { TriggerRunFailedError, type TriggerWorker } from '@warden/client';
 import { findTrigger, pauseTrigger, writeTriggerState } from '@warden/db';
 import { HandlerJobSchema } from '@warden/domain';
 import { createRedis, triggerHandlerQueueName } from '@warden/queue';
@@ -126,6 +126,26 @@ describe('the daily cost cap', () => {
     expect(Number(row.cost_usd)).toBeCloseTo(0.7, 6);
     expect(row.error).toMatch(/stopped by the daily cost cap/);
     expect(await attemptsOf(row.execution_id)).toHaveLength(1);
+  });
+
+  it('should charge what an SDK handler reports when it throws TriggerRunFailedError', async () => {
+    const worker = startHandler(prefix, TENANT, 'sdk-costly', async () => {
+      throw new TriggerRunFailedError('the model gave up', { cost_usd: 0.3, llm_calls: 5 });
+    });
+    closers.push(() => worker.close());
+    const trigger = await registerTestTrigger(database.db, queues, TENANT, {
+      event_name: 'sdk-cost-reported',
+      expression: NEVER,
+      agent: { queue: 'sdk-costly' },
+      fallback_strategy: 'never',
+      max_daily_cost_usd: 1,
+      max_cost_per_run_usd: 0.1,
+    });
+    const row = await waitForFinished(database.db, await runNow(database.db, queues, trigger), 30_000);
+    // Not the 0.1 reservation: what the handler said it spent.
+    expect(row).toMatchObject({ status: 'failed', llm_calls: 5 });
+    expect(Number(row.cost_usd)).toBeCloseTo(0.3, 6);
+    expect(row.error).toMatch(/the model gave up/);
   });
 });
 

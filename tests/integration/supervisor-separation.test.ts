@@ -280,4 +280,78 @@ describe('separation of duties', () => {
     });
     expect((await verifyAuditChain(api.db, TENANT)).problems).toEqual([]);
   });
+
+  describe('denying a gate', () => {
+    const deny = (
+      key: string,
+      taskId: string,
+      gate: string,
+      body: unknown = { reason: 'not this quarter' },
+    ) => call(`${api.url}/v1/tasks/${taskId}/gates/${encodeURIComponent(gate)}/deny`, { key, body });
+    const task = async (taskId: string) =>
+      (await call(`${api.url}/v1/tasks/${encodeURIComponent(taskId)}`, { key: admin })).body;
+
+    it('should close the gate as denied, block the task and audit who and why', async () => {
+      await pausedTask('deny-1', { 'g-deny-1': 'deploy', 'g-deny-1b': 'budget' });
+      const denied = await deny(alice, 'deny-1', 'deploy', { reason: '  touches prod on a Friday  ' });
+      expect(denied.status).toBe(200);
+      expect(denied.body).toMatchObject({
+        gate_id: 'g-deny-1',
+        state: 'denied',
+        released_by: expect.any(String),
+      });
+      expect(await task('deny-1')).toMatchObject({ status: 'blocked' });
+      expect(await audits('deny-1', 'GATE_DENIED')).toEqual([
+        expect.objectContaining({
+          level: 'warn',
+          payload: expect.objectContaining({
+            gate_id: 'g-deny-1',
+            checkpoint: 'deploy',
+            denied_by_owner: 'alice@example.com',
+            reason: 'touches prod on a Friday',
+            from: 'paused',
+            to: 'blocked',
+          }),
+        }),
+      ]);
+      // Releasing the other gate cannot undo the denial: the task stays blocked until a person unblocks it.
+      expect((await release(alice, 'deny-1', 'budget', { note: 'ok' })).status).toBe(200);
+      expect(await task('deny-1')).toMatchObject({ status: 'blocked' });
+      expect((await verifyAuditChain(api.db, TENANT)).problems).toEqual([]);
+    });
+
+    it('should refuse to release or deny again a gate that was denied (409)', async () => {
+      await pausedTask('deny-2', { 'g-deny-2': 'deploy' });
+      expect((await deny(alice, 'deny-2', 'g-deny-2')).status).toBe(200);
+      const released = await release(alice, 'deny-2', 'g-deny-2', { note: 'changed my mind' });
+      expect(released.status).toBe(409);
+      expect(released.body.error.message).toMatch(/was denied by/);
+      expect((await deny(alice, 'deny-2', 'g-deny-2')).status).toBe(409);
+      expect(await task('deny-2')).toMatchObject({ status: 'blocked' });
+    });
+
+    it('should need a reason, the approving scope, and the tenant', async () => {
+      await pausedTask('deny-3', { 'g-deny-3': 'deploy' });
+      for (const body of [{}, { reason: '   ' }, { reason: 'x'.repeat(2001) }]) {
+        const refused = await deny(alice, 'deny-3', 'deploy', body);
+        expect(refused.status).toBe(400);
+        expect(refused.body.error.details.map((d: { path: string }) => d.path)).toContain('reason');
+      }
+      // An agent's key cannot deny (nor release) its own gate; another tenant's approver sees nothing.
+      expect((await deny(agent, 'deny-3', 'deploy')).status).toBe(403);
+      expect((await deny(outsider, 'deny-3', 'deploy')).status).toBe(404);
+      expect(await task('deny-3')).toMatchObject({ status: 'paused' });
+    });
+
+    it('should let a person unblock a denied task with a reason', async () => {
+      await pausedTask('deny-4', { 'g-deny-4': 'deploy' });
+      expect((await deny(alice, 'deny-4', 'deploy')).status).toBe(200);
+      const unblocked = await call(`${api.url}/v1/tasks/deny-4/unblock`, {
+        key: alice,
+        body: { reason: 'fixed the plan' },
+      });
+      expect(unblocked.status).toBe(200);
+      expect(await task('deny-4')).toMatchObject({ status: 'running' });
+    });
+  });
 });

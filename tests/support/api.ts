@@ -1,5 +1,5 @@
 import { createApiService, loadConfig, type ApiService } from '@warden/api';
-import { ensureTenant, insertApiKey, type Db } from '@warden/db';
+import { ensureTenant, insertApiKey, insertOperatorKey, type Db } from '@warden/db';
 import { displayPrefix, generateApiKey, hashApiKey, type Scope } from '@warden/domain';
 import {
   createTestDatabase,
@@ -20,6 +20,8 @@ export interface TestApi {
    * the key belongs to. @defaultValue `test`
    */
   createKey(tenantId: string, scopes: Scope[], owner?: string): Promise<string>;
+  /** Creates a platform operator's key (bound to no tenant: Bull Board); returns the raw key. */
+  createOperatorKey(owner?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -39,6 +41,9 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
       HOST: '127.0.0.1',
       LOG_LEVEL: 'silent',
       AUTH_CACHE_TTL_MS: '0',
+      // Notification receivers in tests run on this machine: loopback allowed on purpose.
+      EGRESS_ALLOWED_HOSTS: '127.0.0.1,localhost',
+      EGRESS_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
       ...env,
     }),
   );
@@ -64,6 +69,16 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
         keyHash: hashApiKey(key),
         keyPrefix: displayPrefix(key),
         scopes,
+      });
+      return key;
+    },
+    async createOperatorKey(owner = 'operator@example.com') {
+      const key = generateApiKey();
+      await insertOperatorKey(database.db, {
+        name: 'test operator',
+        owner,
+        keyHash: hashApiKey(key),
+        keyPrefix: displayPrefix(key),
       });
       return key;
     },

@@ -245,6 +245,9 @@ export async function startTestExecutor(options: {
     LOG_LEVEL: 'silent',
     WRITEGATE_POLICY_FILE: options.env?.WRITEGATE_POLICY_FILE ?? (await testPolicyFile()),
     EXECUTOR_WORKSPACES: JSON.stringify(options.workspaces),
+    // Tests call servers on this machine: loopback is allowed on purpose (the egress tests narrow it).
+    EGRESS_ALLOWED_HOSTS: '127.0.0.1,localhost',
+    EGRESS_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
     // Where the test's `node` is, whatever the machine: the sandbox never sees the executor's own PATH.
     EXECUTOR_SANDBOX_PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
     EXECUTOR_POLL_INTERVAL_MS: '60000',

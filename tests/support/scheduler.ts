@@ -55,6 +55,9 @@ export async function startTestScheduler(options: {
     SWEEP_GRACE_MS: '1500',
     RECONCILE_INTERVAL_MS: '600000',
     STOP_GRACE_MS: '2000',
+    // Tests call servers on this machine: loopback is allowed on purpose (the egress tests narrow it).
+    EGRESS_ALLOWED_HOSTS: '127.0.0.1,localhost',
+    EGRESS_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
     ...options.env,
   });
   const service = createService(config);

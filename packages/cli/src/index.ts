@@ -13,6 +13,7 @@ export type { CliIo } from './output.js';
 export { runMigrate, type MigrateOptions, type MigrateReport } from './commands/migrate.js';
 export {
   createApiKey,
+  createOperatorKey,
   revokeApiKeyById,
   parseScopes,
   type CreateApiKeyOptions,

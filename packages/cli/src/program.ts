@@ -5,6 +5,7 @@ import { registerChangeSetsCommand } from './commands/changesets.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerLeadCommand } from './commands/lead.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerNotificationsCommand } from './commands/notifications.js';
 import { registerPolicyCommand } from './commands/policy.js';
 import { registerPreflightCommand } from './commands/preflight.js';
 import { registerTriggersCommand } from './commands/triggers.js';
@@ -47,5 +48,6 @@ export function createProgram(options: CreateProgramOptions = {}): Command {
   registerChangeSetsCommand(program, environment, io);
   registerTriggersCommand(program, environment, io);
   registerPolicyCommand(program, environment, io);
+  registerNotificationsCommand(program, environment, io);
   return program;
 }

@@ -39,3 +39,52 @@ export class WardenConnectionError extends Error {
     this.attempts = options.attempts;
   }
 }
+
+/** The decision a guard was given, as the API returns it (`POST /v1/events` with `Prefer: wait`). */
+export interface GuardDecision {
+  decision_id: string;
+  event_id: string;
+  task_id: string;
+  decision_type: 'ALLOW' | 'PAUSE' | 'BLOCK' | 'RETRY' | 'REQUIRE_REVIEW';
+  reason: string;
+  findings: Array<{ finding_id: string; code: string; kind: string; severity: string; description: string }>;
+  actions: Array<{ action_type: string; target: string; params: Record<string, unknown> }>;
+  policy: string;
+  policy_version: string;
+  would_have: string | null;
+  created_at: string;
+}
+
+/**
+ * Warden did not allow the action: the supervisor decided BLOCK (or anything that is neither ALLOW nor a
+ * pause), or, while waiting for a release, the task was blocked, its gate expired or the task ended.
+ * The agent must not run the action.
+ */
+export class WardenBlockedError extends Error {
+  readonly taskId: string;
+  /** The decision that refused the action; absent when the refusal came from the task's state while waiting. */
+  readonly decision: GuardDecision | undefined;
+
+  constructor(message: string, options: { taskId: string; decision?: GuardDecision }) {
+    super(message);
+    this.name = 'WardenBlockedError';
+    this.taskId = options.taskId;
+    this.decision = options.decision;
+  }
+}
+
+/**
+ * No decision (or no release) came within the wait: the action is not allowed. Sending the same event id
+ * again is safe and picks up the decision once it is made.
+ */
+export class WardenGuardTimeoutError extends Error {
+  readonly taskId: string;
+  readonly eventId: string;
+
+  constructor(message: string, options: { taskId: string; eventId: string }) {
+    super(message);
+    this.name = 'WardenGuardTimeoutError';
+    this.taskId = options.taskId;
+    this.eventId = options.eventId;
+  }
+}

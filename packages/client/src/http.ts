@@ -25,16 +25,22 @@ export interface HttpSettings {
  * Sends one request, retrying what may succeed later; resolves with the parsed JSON body of a 2xx (undefined
  * for an empty one). A body is serialised once, so every attempt sends byte-identical content.
  * Throws `WardenConnectionError` when no answer came, `WardenApiError` for an error answer or a 2xx body that
- * is not JSON.
+ * is not JSON. `extra` adds request headers (e.g. `Prefer`) and replaces the per-attempt timeout.
  */
 export async function requestJson(
   http: HttpSettings,
   method: string,
   path: string,
   body?: unknown,
+  extra: { headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<unknown> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string> = { authorization: http.authorization, accept: 'application/json' };
+  const headers: Record<string, string> = {
+    ...extra.headers,
+    authorization: http.authorization,
+    accept: 'application/json',
+  };
+  const timeoutMs = extra.timeoutMs ?? http.timeoutMs;
   if (payload !== undefined) headers['content-type'] = 'application/json';
 
   for (let attempt = 1; ; attempt++) {
@@ -46,7 +52,7 @@ export async function requestJson(
         method,
         headers,
         body: payload,
-        signal: AbortSignal.timeout(http.timeoutMs),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       text = await response.text();
     } catch (error) {
@@ -56,7 +62,7 @@ export async function requestJson(
       }
       const timedOut = error instanceof Error && error.name === 'TimeoutError';
       const reason = timedOut
-        ? `timed out after ${http.timeoutMs} ms`
+        ? `timed out after ${timeoutMs} ms`
         : `failed: ${error instanceof Error ? error.message : String(error)}`;
       throw new WardenConnectionError(
         `${method} ${path} ${reason} (${attempt} attempt${attempt === 1 ? '' : 's'})`,

@@ -10,7 +10,23 @@ export {
   type WaitForDecisionOptions,
   type DecisionView,
 } from './warden-client.js';
-export { WardenApiError, WardenConnectionError } from './errors.js';
+export {
+  WardenApiError,
+  WardenBlockedError,
+  WardenConnectionError,
+  WardenGuardTimeoutError,
+  type GuardDecision,
+} from './errors.js';
+// Also installs `guard` on WardenClient: guarded actions answered inline (TASK_ACTION_PROPOSED + Prefer: wait).
+export {
+  MAX_GUARD_WAIT_SECONDS,
+  type GuardAction,
+  type GuardAllowed,
+  type GuardOptions,
+  type GuardPaused,
+  type GuardResult,
+  type WaitForReleaseOptions,
+} from './guard.js';
 export { deriveEventId, newEventId, type EventContent } from './event-ids.js';
 export type { AuditView, IngestResult, Page, TaskView } from '@warden/domain';
 // Also installs the change-set methods on WardenClient (submitChangeSet, getChangeSet, approveChangeSet, …).
@@ -35,6 +51,7 @@ export {
   createTriggerWorker,
   toHandlerResult,
   TriggerValidationError,
+  TriggerRunFailedError,
   type TriggerHandler,
   type TriggerHandlerHelpers,
   type TriggerHandlerResult,
@@ -55,3 +72,11 @@ export type {
   TriggerStatusView,
   TriggerView,
 } from '@warden/domain';
+// Stored policy versions: push, list, activate, roll back.
+export { PoliciesClient, type PoliciesClientOptions } from './policies-client.js';
+export {
+  NotificationsClient,
+  type NewChannelInput,
+  type NotificationsClientOptions,
+} from './notifications-client.js';
+export type { PolicyKind, PolicyVersionView } from '@warden/domain';

@@ -29,6 +29,37 @@ export class TriggerValidationError extends Error {
   }
 }
 
+/**
+ * Thrown by a handler whose run failed after spending: the cost and LLM calls are reported with the failure and
+ * count against `max_daily_cost_usd` like a success's (a failure that reports none is charged the run's
+ * reservation). Any error carrying numeric `cost_usd` / `llm_calls` properties is read the same way.
+ *
+ * @example
+ * throw new TriggerRunFailedError('the model gave up', { cost_usd: 0.12, llm_calls: 7 });
+ */
+export class TriggerRunFailedError extends Error {
+  readonly cost_usd: number | undefined;
+  readonly llm_calls: number | undefined;
+  constructor(message: string, spent: { cost_usd?: number; llm_calls?: number } = {}) {
+    super(message);
+    this.name = 'TriggerRunFailedError';
+    this.cost_usd = spent.cost_usd;
+    this.llm_calls = spent.llm_calls;
+  }
+}
+
+/** What a failed run spent, as its error says (finite, non-negative numbers only). */
+function spentBy(error: unknown): { cost_usd?: number; llm_calls?: number } {
+  if (error === null || typeof error !== 'object') return {};
+  const { cost_usd, llm_calls } = error as { cost_usd?: unknown; llm_calls?: unknown };
+  const usable = (value: unknown): value is number =>
+    typeof value === 'number' && Number.isFinite(value) && value >= 0;
+  return {
+    ...(usable(cost_usd) ? { cost_usd } : {}),
+    ...(usable(llm_calls) ? { llm_calls: Math.floor(llm_calls) } : {}),
+  };
+}
+
 /** What a handler may return; anything that is not of this shape is taken as the run's `output`. */
 export interface TriggerHandlerResult {
   /** The agent runtime's id for this run (shown in history, for finding its logs). */
@@ -205,7 +236,7 @@ export function createTriggerWorker(
         await report({
           ...base,
           ok: false,
-          error: { kind: errorKind(error), message: message.slice(0, 4000) },
+          error: { kind: errorKind(error), message: message.slice(0, 4000), ...spentBy(error) },
         });
         // Reported: as far as BullMQ is concerned the job is done (retries are the scheduler's to decide).
         return { failed: message };

@@ -8,6 +8,7 @@ import type {
   ApiKeysTable,
   AuditAnchorsTable,
   AuditChainHeadsTable,
+  OperatorKeysTable,
   TaskAuditsTable,
   TasksTable,
   TenantsTable,
@@ -27,7 +28,18 @@ import type {
   CronTriggersTable,
 } from './scheduler/tables.js';
 import type { LeadFindingsTable, LeadScansTable } from './lead/tables.js';
-import type { DecisionsTable, SupervisorInboxTable, TaskGatesTable } from './supervisor/tables.js';
+import type {
+  DecisionsTable,
+  EventArchiveTable,
+  SupervisorInboxTable,
+  TaskGatesTable,
+} from './supervisor/tables.js';
+import type {
+  NotificationChannelsTable,
+  NotificationDeliveriesTable,
+  NotificationOutboxTable,
+} from './notifications/tables.js';
+import type { PolicyVersionsTable } from './policies/tables.js';
 
 export type * from './core/tables.js';
 export type * from './supervisor/tables.js';
@@ -55,6 +67,12 @@ export interface Database {
   cron_executions: CronExecutionsTable;
   cron_execution_attempts: CronExecutionAttemptsTable;
   cron_rollback_reports: CronRollbackReportsTable;
+  policy_versions: PolicyVersionsTable;
+  event_archive: EventArchiveTable;
+  notification_channels: NotificationChannelsTable;
+  notification_outbox: NotificationOutboxTable;
+  notification_deliveries: NotificationDeliveriesTable;
+  operator_keys: OperatorKeysTable;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ValidationError } from './errors.js';
-import { RETIRED_SCOPES, SCOPES, ScopeSchema, scopeConflict, type Scope } from './scopes.js';
+import { PLATFORM_SCOPES, RETIRED_SCOPES, SCOPES, ScopeSchema, scopeConflict, type Scope } from './scopes.js';
 
 /**
  * API keys look like `wdn_<24 random base62-ish chars>` and are stored only as their SHA-256. A fast hash is
@@ -55,6 +55,11 @@ export function parseNewKeyScopes(requested: readonly string[]): Scope[] {
       `unknown scope ${unknown.map((scope) => `"${scope}"`).join(', ')}; valid scopes: ${SCOPES.join(', ')}`,
     );
   const scopes = unique as Scope[];
+  const platform = scopes.filter((scope) => PLATFORM_SCOPES.includes(scope));
+  if (platform.length > 0)
+    fail(
+      `${platform.map((scope) => `"${scope}"`).join(', ')} is for a platform operator's key, bound to no tenant (warden keys create-operator); a tenant's key cannot hold it`,
+    );
   const conflict = scopeConflict(scopes);
   if (conflict) fail(conflict);
   return scopes;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TenantIdSchema } from './scopes.js';
+import { ActionProposedPayloadSchema } from './supervisor/action-proposal.js';
 import { refuseUnstorableJson, unstorableTextProblem } from './validation.js';
 
 /** Event types with a built-in policy; any other non-empty type is accepted and goes to the default policy. */
@@ -8,6 +9,7 @@ export const KNOWN_EVENT_TYPES = [
   'TASK_STEP_COMPLETED',
   'TASK_FAILED',
   'TASK_STATE_CHANGED',
+  'TASK_ACTION_PROPOSED',
 ] as const;
 
 /** How an event reached Warden: the fast path, the HTTP API, or the poller's safety net. */
@@ -93,6 +95,21 @@ export const TaskEventSchema = z
 export type TaskEvent = z.infer<typeof TaskEventSchema>;
 
 /**
+ * A proposed action the guard could not read would only ever get REQUIRE_REVIEW: the producer hears what is
+ * wrong at once instead, at the field (`payload.action.hosts.0`). The policy still fails closed on any other path.
+ */
+function readableActionProposal(
+  event: { event_type: string; payload: unknown },
+  ctx: z.core.$RefinementCtx,
+): void {
+  if (event.event_type !== 'TASK_ACTION_PROPOSED') return;
+  const result = ActionProposedPayloadSchema.safeParse(event.payload);
+  if (result.success) return;
+  for (const issue of result.error.issues)
+    ctx.addIssue({ code: 'custom', message: issue.message, path: ['payload', ...issue.path] });
+}
+
+/**
  * An event as a producer sends it over HTTP. `tenant_id` comes from the API key (a body that names another
  * tenant is refused), `source` is `http`, `ts` defaults to the time it was received and `payload` to `{}`.
  */
@@ -108,7 +125,8 @@ export const IncomingEventSchema = z
     // Postgres cannot store NUL or a lone surrogate in text or jsonb, and a payload nested thousands deep is a
     // hazard to every recursive reader after us: refused here, at the offending path, without recursion.
   })
-  .superRefine(refuseUnstorableJson());
+  .superRefine(refuseUnstorableJson())
+  .superRefine(readableActionProposal);
 export type IncomingEvent = z.infer<typeof IncomingEventSchema>;
 
 /** The most events one `POST /v1/events` may carry. */

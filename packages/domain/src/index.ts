@@ -16,3 +16,7 @@ export * from './lead/index.js';
 export * from './scheduler/index.js';
 export * from './executor/index.js';
 export * from './backlog.js';
+export * from './policies/index.js';
+export * from './expiry.js';
+export * from './notifications.js';
+export * from './egress.js';

@@ -9,6 +9,7 @@ import {
 } from './supervisor/redline-rules.js';
 import { PolicyTestSchema } from './supervisor/policy-test-schema.js';
 import { describeIssues } from './validation.js';
+import { DEFAULT_EXPIRY_MINUTES, ExpiryMinutesSchema } from './expiry.js';
 
 /**
  * Parses a YAML policy or rules file against its schema. Both YAML syntax errors (with line and column)
@@ -94,6 +95,24 @@ export const SupervisorPolicyFileSchema = z
           })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * How long a pause gate waits for a person: at the deadline the gate expires and its task is blocked
+     * (docs/supervisor.md, "Expiry"). See `gateDeadline`.
+     */
+    gates: z
+      .object({
+        /** Minutes an open gate waits, for checkpoints not listed below. @defaultValue `1440` (24 h) */
+        expire_after_minutes: ExpiryMinutesSchema.default(DEFAULT_EXPIRY_MINUTES),
+        /** Per checkpoint (`open_plan`, `deploy`, …): minutes a gate there waits. @defaultValue `{}` */
+        checkpoints: z
+          .record(
+            z.string().min(1).max(200),
+            z.object({ expire_after_minutes: ExpiryMinutesSchema }).strict(),
+          )
+          .default({}),
       })
       .strict()
       .prefault({}),

@@ -19,7 +19,17 @@ export const SCOPES = [
   'lead:run',
   'changesets:write',
   'changesets:approve',
+  // Stored policy versions: reading them, pushing drafts, and activating or rolling back (a different key
+  // from the one that pushed: the person who writes a policy change does not also approve it).
+  'policies:read',
+  'policies:write',
+  'policies:approve',
+  // The tenant's notification channels (docs/notifications.md): create, change, delete, read them and their log.
+  'notifications:write',
   'admin',
+  // Operating the installation (Bull Board over every tenant's queues): a platform operator's key, bound to no
+  // tenant. Never implied by a tenant's `admin` (see hasScope).
+  'platform:operate',
 ] as const;
 
 export const ScopeSchema = z.enum(SCOPES);
@@ -28,8 +38,12 @@ export type Scope = z.infer<typeof ScopeSchema>;
 export function hasScope(granted: readonly Scope[], needed: Scope): boolean {
   if (granted.includes(needed)) return true;
   // `admin` approves, so it must not also act as an agent: it never implies the one scope agents act with.
-  return granted.includes('admin') && !AGENT_SCOPES.includes(needed);
+  // Nor is a tenant's admin a platform operator: one tenant's key never sees the others'.
+  return granted.includes('admin') && !AGENT_SCOPES.includes(needed) && !PLATFORM_SCOPES.includes(needed);
 }
+
+/** Scopes over the whole installation, held only by platform-operator keys (bound to no tenant). */
+export const PLATFORM_SCOPES: readonly Scope[] = ['platform:operate'];
 
 /** The scopes an agent acts with: a key that holds one of them must not approve what it did. */
 export const AGENT_SCOPES: readonly Scope[] = ['events:write'];

@@ -21,7 +21,8 @@ export const TaskStatusSchema = z.enum([
 ]);
 export type TaskStatus = z.infer<typeof TaskStatusSchema>;
 
-export const GateStateSchema = z.enum(['open', 'released']);
+/** `expired`: nobody released the gate before its deadline, so the task was blocked (docs/supervisor.md). */
+export const GateStateSchema = z.enum(['open', 'released', 'expired', 'denied']);
 export type GateState = z.infer<typeof GateStateSchema>;
 
 /** A pause: the task waits at `checkpoint` until a person releases the gate. */
@@ -35,6 +36,8 @@ export const GateSchema = z.object({
   opened_at: z.string(),
   released_at: z.string().nullable(),
   released_by: z.string().nullable(),
+  /** The deadline: past it the gate expires and its task is blocked. */
+  expires_at: z.string(),
 });
 export type Gate = z.infer<typeof GateSchema>;
 

@@ -69,6 +69,12 @@ describe('cron expressions', () => {
       ['* * * * mon-sun-tue', /day-of-week field/],
       ['30-10 * * * *', /runs backwards/],
       ['*/0 * * * *', /step of 0/],
+      ['*/100 * * * *', /minute field "\*\/100": a step of 100 is larger than its range 0-59/],
+      ['*/60 * * * *', /step of 60 is larger than its range 0-59/],
+      ['0 */24 * * *', /hour field .* larger than its range 0-23/],
+      ['0 0 1-10/10 * *', /day-of-month field .* larger than its range 1-10/],
+      ['50/20 * * * *', /larger than its range 50-59/],
+      ['0 0 * */12 *', /month field .* larger than its range 1-12/],
       ['* * * foo *', /month field "foo": "foo" is not valid here/],
       ['* * * * jan', /day-of-week field "jan"/],
       ['@daily', /write it as 5 fields: "0 0 \* \* \*"/],
@@ -108,6 +114,26 @@ describe('time zones', () => {
     },
   );
 
+  it.each(['Etc/GMT+5', 'America/North_Dakota/New_Salem', 'America/Port-au-Prince', 'Europe/Kyiv'])(
+    'should accept the IANA name %s',
+    (zone) => {
+      expect(validateTimeZone(zone)).toBe(zone);
+    },
+  );
+
+  it.each([
+    ['utc', /did you mean "UTC"/],
+    ['europe/rome', /did you mean "Europe\/Rome"/],
+    ['EST', /abbreviations and legacy names are not accepted/],
+    ['CET', /abbreviations and legacy names are not accepted/],
+    ['GMT', /abbreviations and legacy names are not accepted/],
+    ['Etc/UTC ', /is not an IANA time zone name/],
+  ])('should refuse "%s", which a runtime may accept but is not the IANA spelling', (zone, hint) => {
+    const error = scheduleErrorOf(() => validateTimeZone(zone));
+    expect(error.field).toBe('timezone');
+    expect(error.message).toMatch(hint);
+  });
+
   it.each(['Mars/Olympus', 'Europe/Rom', '+02:00', 'UTC+2', '', 'Europe/../Rome'])(
     'should refuse "%s" as not an IANA zone',
     (zone) => {
@@ -116,6 +142,22 @@ describe('time zones', () => {
       expect(error.message).toMatch(/is not an IANA time zone/);
     },
   );
+});
+
+describe('stored triggers', () => {
+  it('should keep firing a trigger stored before the stricter rules (wide step, lower-case zone)', () => {
+    expect(scheduleOf('*/100 * * * *', 'utc')).toEqual({
+      kind: 'cron',
+      pattern: '*/100 * * * *',
+      timezone: 'utc',
+    });
+    expect(() => validateCronExpression('*/100 * * * *')).toThrow(/larger than its range/);
+    expect(() => validateTimeZone('utc')).toThrow(/did you mean "UTC"/);
+  });
+
+  it('should still refuse a stored zone no runtime knows', () => {
+    expect(() => scheduleOf('0 0 * * *', 'Mars/Olympus')).toThrow(/not an IANA time zone/);
+  });
 });
 
 describe('next fires across daylight saving time', () => {

@@ -12,7 +12,7 @@ import {
 describe('separation of duties', () => {
   it('should count every :approve scope and admin as approving', () => {
     expect([...APPROVE_SCOPES].sort()).toEqual(
-      ['admin', 'changesets:approve', 'tasks:approve', 'triggers:approve'].sort(),
+      ['admin', 'changesets:approve', 'policies:approve', 'tasks:approve', 'triggers:approve'].sort(),
     );
   });
 

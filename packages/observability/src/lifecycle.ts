@@ -16,6 +16,12 @@ export interface RunServiceOptions {
    * @defaultValue none: every unhandled rejection ends the process (Node's own behaviour)
    */
   isTransientFault?: (error: unknown) => boolean;
+  /**
+   * How long a start that fails on a transient fault (see `isTransientFault`) is retried before the process
+   * gives up with exit 1: long enough to ride out a dependency restarting, short enough that a wrong address
+   * still ends in a clear exit. @defaultValue `120000`
+   */
+  startRetryMs?: number;
 }
 
 /**
@@ -30,8 +36,11 @@ export async function runService(
   logger: Logger,
   options: number | RunServiceOptions = {},
 ): Promise<void> {
-  const { stopTimeoutMs = 25_000, isTransientFault } =
-    typeof options === 'number' ? { stopTimeoutMs: options } : options;
+  const {
+    stopTimeoutMs = 25_000,
+    isTransientFault,
+    startRetryMs = 120_000,
+  } = typeof options === 'number' ? { stopTimeoutMs: options } : options;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) {
@@ -84,23 +93,45 @@ export async function runService(
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  try {
-    await service.start();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    logger.fatal(
-      {
-        module: 'lifecycle',
-        action: 'start',
-        status: 'error',
-        error_code: (error as { code?: string }).code,
-      },
-      `cannot start: ${message}`,
-    );
-    await service.stop().catch(() => {});
-    logger.flush();
-    // A plain line on stderr too, for someone running the service by hand.
-    process.stderr.write(`cannot start: ${message}\n`);
-    process.exit(1);
+  // A dependency that goes away while the service starts (Postgres restarting under it) is waited out: what
+  // was opened is closed and the start is tried again, with a growing pause. Anything else ends the process.
+  const startedAt = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await service.start();
+      return;
+    } catch (error) {
+      if (stopping) return;
+      if (!isTransientFault?.(error) || Date.now() - startedAt > startRetryMs) {
+        await failToStart(service, logger, error);
+        return;
+      }
+      const delayMs = Math.min(15_000, 500 * 2 ** Math.min(attempt, 5));
+      logger.warn(
+        { module: 'lifecycle', action: 'start', status: 'retrying', attempt, delay_ms: delayMs, err: error },
+        `a dependency is unavailable while starting; trying again in ${delayMs / 1000} s`,
+      );
+      await service.stop().catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (stopping) return;
+    }
   }
+}
+
+async function failToStart(service: RunnableService, logger: Logger, error: unknown): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  logger.fatal(
+    {
+      module: 'lifecycle',
+      action: 'start',
+      status: 'error',
+      error_code: (error as { code?: string }).code,
+    },
+    `cannot start: ${message}`,
+  );
+  await service.stop().catch(() => {});
+  logger.flush();
+  // A plain line on stderr too, for someone running the service by hand.
+  process.stderr.write(`cannot start: ${message}\n`);
+  process.exit(1);
 }

@@ -1,5 +1,5 @@
 import { destination, pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
-import { redactKeysInText, redactSecrets } from './redact.js';
+import { involvesDatabaseError, redactKeysInText, redactSecrets, redactSerializedError } from './redact.js';
 
 export type { Logger } from 'pino';
 
@@ -10,6 +10,16 @@ export interface CreateLoggerOptions {
   level?: string;
   /** Where lines go. @defaultValue standard output */
   destination?: DestinationStream;
+}
+
+/** pino's error serializer, then the redaction of error text (see `redactSerializedError`). */
+function serializeError(error: unknown): unknown {
+  const serialized = stdSerializers.err(error as Error) as unknown;
+  return serialized && typeof serialized === 'object'
+    ? redactSerializedError(serialized as Record<string, unknown>, {
+        fromDatabase: involvesDatabaseError(error),
+      })
+    : serialized;
 }
 
 /**
@@ -36,7 +46,7 @@ export function createLogger(options: CreateLoggerOptions): Logger {
           method.apply(this, masked);
         },
       },
-      serializers: { err: stdSerializers.err, error: stdSerializers.err },
+      serializers: { err: serializeError, error: serializeError },
     },
     options.destination ?? destination({ sync: false }),
   );

@@ -53,3 +53,38 @@ describe('redactSecrets', () => {
     expect(redactSecrets({ list: [1, 2], err: error })).toEqual({ list: [1, 2], err: error });
   });
 });
+
+describe('errors in log lines', () => {
+  it('should mask the values a Postgres error quotes, and secret-shaped text in any error', () => {
+    const { lines, stream } = capture();
+    const pgError = Object.assign(new Error('invalid input syntax for type json: "sk-live-123"'), {
+      code: '22P02',
+      severity: 'ERROR',
+      detail: 'Key (api_token)=(tok_very_secret) already exists.',
+      where: 'JSON data, line 1: {"password": "hunter2"',
+      table: 'tasks',
+    });
+    const plain = new Error('upstream said password=hunter3 for wdn_abcdefghijkl');
+    const logger = createLogger({ service: 'api', destination: stream });
+    logger.error({ err: pgError }, 'insert failed');
+    logger.error({ err: plain, nested: { cause: { secret: 'x1' } } }, 'call failed');
+    const [first, second] = lines.map((line) => JSON.parse(line));
+    for (const secret of ['sk-live-123', 'tok_very_secret', 'hunter2'])
+      expect(JSON.stringify(first)).not.toContain(secret);
+    expect(first.err).toMatchObject({ code: '22P02', table: 'tasks' });
+    expect(first.err.detail).toMatch(/Key \(api_token\)=\(\[redacted\]\)/);
+    for (const secret of ['hunter3', 'abcdefghijkl', 'x1'])
+      expect(JSON.stringify(second)).not.toContain(secret);
+    expect(second.err.message).toMatch(/^upstream said password=\[redacted\]/);
+  });
+
+  it('should redact an error inside an error (cause) too', () => {
+    const { lines, stream } = capture();
+    const inner = Object.assign(new Error('bad value "sk-inner"'), { code: '22P02', severity: 'ERROR' });
+    createLogger({ service: 'api', destination: stream }).error(
+      { err: new Error('outer', { cause: inner }) },
+      'x',
+    );
+    expect(lines[0]).not.toContain('sk-inner');
+  });
+});

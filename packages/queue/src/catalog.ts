@@ -54,6 +54,11 @@ export const jobCatalog = {
         schedule_hash: z.string().optional(),
         /** The trigger's priority: higher fires are governed first when many wait. */
         priority: z.number().int().optional(),
+        /**
+         * When the job was first taken off the queue, kept when an outage postponed it: fires hidden by a
+         * late job are those due before its first start, not before the start after the outage.
+         */
+        first_processed_on: z.number().int().optional(),
       }),
       defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 1000 }, ...keepForAWhile },
     },
@@ -108,6 +113,16 @@ export const jobCatalog = {
       schema: z.object({ tenant_id: TenantIdSchema, changeset_id: ChangeSetIdSchema }),
       // Postgres holds the change set; retries cover transient faults (a busy workspace is a delay, not an attempt).
       defaultOptions: { attempts: 3, backoff: { type: 'exponential', delay: 1000 }, ...keepForAWhile },
+    },
+  },
+  notifications: {
+    /**
+     * Send one delivery (a notification to one channel). Postgres holds it and its log; the attempts and the
+     * backoff are the delivery's retries, and the notifier records each in the log.
+     */
+    deliver: {
+      schema: z.object({ delivery_id: z.uuid() }),
+      defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 2000 }, ...keepForAWhile },
     },
   },
 } as const satisfies Record<QueueName, Record<string, JobDefinition>>;

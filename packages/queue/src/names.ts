@@ -10,6 +10,8 @@ export const QUEUE_NAMES = {
   leadScans: 'lead-scans',
   /** Approved or allowed change sets → executor. */
   changesets: 'changesets',
+  /** Deliveries of notifications to a tenant's channels (webhook, Slack) → the api's notifier. */
+  notifications: 'notifications',
 } as const;
 
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
@@ -31,4 +33,12 @@ export function triggerHandlerQueueName(tenantId: string, queue: string): string
  */
 export function decisionStreamKey(prefix: string): string {
   return `${prefix}:stream:supervisor-decisions`;
+}
+
+/**
+ * The Redis pub/sub channel on which the API announces a newly active policy version (JSON
+ * `{ tenant_id, kind, version }`); services reload at once, and poll Postgres in case a message was missed.
+ */
+export function policyActivationChannel(prefix: string): string {
+  return `${prefix}:policies:activated`;
 }

@@ -91,6 +91,19 @@ export class WardenQueues {
     return added.map((job) => job.id);
   }
 
+  /**
+   * Jobs of `queue` not yet taken by a worker (waiting, also while paused, or prioritized): how far behind its consumers are.
+   * A producer that can choose when to add (a poller) waits while this is high.
+   */
+  async countQueued(queue: QueueName, options: { timeoutMs?: number } = {}): Promise<number> {
+    const counting = this.get(queue).getJobCounts('waiting', 'prioritized');
+    const counts =
+      options.timeoutMs === undefined
+        ? await counting
+        : await withTimeout(counting, options.timeoutMs, `count on ${queue}`);
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+  }
+
   /** Closes every queue this object opened. The shared connection stays with its owner. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.queues.values()].map((queue) => queue.close()));

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ValidationError, describeIssues, isRetryable } from '@warden/domain';
 import { jobDefinition, type JobName, type JobPayload } from './catalog.js';
@@ -26,6 +26,13 @@ export interface ValidatedWorkerOptions<Q extends QueueName, R> {
   process: (payload: JobPayload<Q, JobName<Q>>, job: Job, name: JobName<Q>) => Promise<R>;
   /** Called for a job whose name or payload is not in the catalog, before it is failed (e.g. to audit it). */
   onInvalid?: (job: Job, error: ValidationError) => Promise<void> | void;
+  /**
+   * Tells an outage from a failure: returns how long to wait (ms) when `error` means a dependency is away
+   * (Postgres restarting), `undefined` otherwise. A job that met an outage is put back, delayed, without using
+   * one of its attempts — so a job outlives an outage of any length instead of failing for good after its
+   * last retry. @defaultValue none: every error uses an attempt
+   */
+  waitOutOutage?: (error: unknown) => number | undefined;
   /** Extra BullMQ worker options. */
   workerOptions?: Partial<WorkerOptions>;
 }
@@ -38,7 +45,7 @@ export function createValidatedWorker<Q extends QueueName, R>(options: Validated
   const { queue, logger } = options;
   const worker = new Worker(
     queue,
-    async (job: Job) => {
+    async (job: Job, token?: string) => {
       const definition = jobDefinition(queue, job.name);
       const parsed = definition?.schema.safeParse(job.data);
       if (!definition || !parsed || !parsed.success) {
@@ -64,6 +71,22 @@ export function createValidatedWorker<Q extends QueueName, R>(options: Validated
       try {
         return await options.process(parsed.data as JobPayload<Q, JobName<Q>>, job, job.name as JobName<Q>);
       } catch (error) {
+        const waitMs = options.waitOutOutage?.(error);
+        if (waitMs !== undefined && token !== undefined) {
+          logger.warn(
+            {
+              module: 'queue',
+              action: 'wait_out_outage',
+              status: 'delayed',
+              queue,
+              job_id: job.id,
+              wait_ms: waitMs,
+            },
+            'a dependency is unavailable; the job waits and runs again without using an attempt',
+          );
+          await job.moveToDelayed(Date.now() + waitMs, token);
+          throw new DelayedError();
+        }
         if (!isRetryable(error)) throw new UnrecoverableError((error as Error).message);
         throw error;
       }

@@ -5,3 +5,4 @@ export * from './periodic-task.js';
 export * from './group-committer.js';
 export * from './close-worker.js';
 export * from './dependency-errors.js';
+export * from './egress.js';

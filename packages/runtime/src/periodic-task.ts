@@ -19,6 +19,8 @@ export class PeriodicTask {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = true;
+  /** A pass asked for while one was running: the next starts as soon as it ends. */
+  private again = false;
 
   constructor(private readonly options: PeriodicTaskOptions) {}
 
@@ -36,6 +38,21 @@ export class PeriodicTask {
     await this.running;
   }
 
+  /**
+   * Starts the next pass now instead of after the interval (a backlog is waiting, a dependency came back); while
+   * a pass runs, the next one follows it at once. Passes still never overlap. Does nothing once stopped.
+   */
+  runSoon(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.tick();
+  }
+
   private tick(): void {
     this.running = this.options
       .run()
@@ -47,7 +64,9 @@ export class PeriodicTask {
       )
       .finally(() => {
         this.running = undefined;
-        if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.options.intervalMs);
+        const delayMs = this.again ? 0 : this.options.intervalMs;
+        this.again = false;
+        if (!this.stopped) this.timer = setTimeout(() => this.tick(), delayMs);
       });
   }
 }

@@ -14,6 +14,18 @@ export async function loadPolicyFile<S extends z.ZodType>(
   schema: S,
   what: string,
 ): Promise<z.output<S>> {
+  return (await loadPolicyFileWithSource(path, schema, what)).document;
+}
+
+/**
+ * {@link loadPolicyFile}, also giving the file's text: the bootstrap version of a stored policy is stored as
+ * it was written, comments included.
+ */
+export async function loadPolicyFileWithSource<S extends z.ZodType>(
+  path: string,
+  schema: S,
+  what: string,
+): Promise<{ source: string; document: z.output<S> }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -21,7 +33,7 @@ export async function loadPolicyFile<S extends z.ZodType>(
     throw new ConfigError(`cannot read the ${what} file ${path}: ${(error as Error).message}`);
   }
   try {
-    return parsePolicyYaml(text, schema, path);
+    return { source: text, document: parsePolicyYaml(text, schema, path) };
   } catch (error) {
     if (error instanceof ValidationError)
       throw new ConfigError(`invalid ${what}: ${error.message}`, error.details);

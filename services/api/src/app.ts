@@ -1,10 +1,18 @@
-import express, { type Express, type RequestHandler } from 'express';
+import { randomBytes } from 'node:crypto';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import type { Db } from '@warden/db';
 import { createOpsHandler, type Logger, type ReadinessCheck, type Registry } from '@warden/observability';
 import type { WardenQueues } from '@warden/queue';
-import { authenticate, requireScope } from './auth.js';
+import { authenticate } from './auth.js';
 import { bullBoardRouter, conformBullBoardErrors } from './bull-board.js';
-import { API_PREFIX, mountRoutes } from './define-route.js';
+import { authenticateOperator } from './operator-auth.js';
+import {
+  API_PREFIX,
+  ROUTE_TEMPLATE,
+  labelDeclaredRoutes,
+  mountRoutes,
+  type ApiDeps,
+} from './define-route.js';
 import { errorMiddleware, notFoundRoute } from './http-errors.js';
 import {
   refuseHostileBody,
@@ -12,9 +20,14 @@ import {
   refuseMalformedPath,
   requireJsonBody,
 } from './input-guards.js';
+import type { DecisionWaiter } from './decision-waiter.js';
+import { consoleRouter } from './console/router.js';
+import type { DecisionFeed } from './console/decision-feed.js';
+import { CONSOLE_PATH, SessionCodec } from './console/session.js';
 import { createApiMetrics } from './metrics.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { API_ROUTES } from './routes/index.js';
+import type { ApiPolicyDeps } from './policy-changes.js';
 import type { ApiWriteGatePolicy } from './write-gate.js';
 
 export interface AppOptions {
@@ -34,6 +47,17 @@ export interface AppOptions {
   authCacheTtlMs?: number;
   /** The WriteGate policy change sets are gated with, loaded and validated at start-up. */
   writeGate: ApiWriteGatePolicy;
+  /** Wakes `Prefer: wait` requests on the decision stream. @defaultValue none: the preference is ignored */
+  decisionWaiter?: DecisionWaiter;
+  /** The stored policies' bootstrap versions and how an activation is announced. */
+  policies: ApiPolicyDeps;
+  /** Bull Board shows queues and jobs but changes nothing. @defaultValue `true` */
+  bullBoardReadOnly?: boolean;
+  /**
+   * The console at `/console`: its session codec and live decision feed.
+   * @defaultValue a codec with a random per-process secret and no live feed
+   */
+  webConsole?: { session: SessionCodec; feed?: DecisionFeed };
 }
 
 export const BULL_BOARD_PATH = '/admin/queues';
@@ -60,23 +84,27 @@ export function createApp(options: AppOptions): Express {
     res.json(openApiDocument);
   });
 
-  const bullBoard = bullBoardRouter(options.queues, BULL_BOARD_PATH);
+  // Bull Board spans every tenant's queues: a platform operator's key only (never a tenant's admin key), and
+  // read-only unless BULL_BOARD_READ_ONLY=false.
+  const bullBoard = bullBoardRouter({
+    queues: options.queues,
+    db: options.db,
+    basePath: BULL_BOARD_PATH,
+    readOnly: options.bullBoardReadOnly ?? true,
+  });
   app.use(
     BULL_BOARD_PATH,
-    authenticate({
-      db: options.db,
-      cacheTtlMs: options.authCacheTtlMs ?? 10_000,
-      allowBasic: true,
-      realm: 'Warden Bull Board',
-    }),
-    requireScope('admin'),
+    authenticateOperator({ db: options.db, realm: 'Warden Bull Board' }),
     conformBullBoardErrors,
-    bullBoard,
+    bullBoard.guardReadOnly,
+    bullBoard.refresh,
+    bullBoard.router,
   );
   // express hides a mounted sub-application behind a wrapper; kept here so the route fuzz test reaches its routes too.
-  app.locals.mountedApps = [{ path: BULL_BOARD_PATH, app: bullBoard }];
+  app.locals.mountedApps = [{ path: BULL_BOARD_PATH, app: bullBoard.router }];
 
   const v1 = express.Router();
+  v1.use(labelDeclaredRoutes(API_PREFIX, API_ROUTES));
   v1.use(requireJsonBody);
   v1.use(express.json({ limit: options.maxBody ?? '5mb', type: ['application/json', 'application/*+json'] }));
   // Non-strict, case-insensitive routing also serves `/Changesets/`: compare as the router would match.
@@ -86,19 +114,52 @@ export function createApp(options: AppOptions): Express {
     ),
   );
   v1.use(authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000 }));
-  mountRoutes(v1, API_PREFIX, API_ROUTES, {
+  const deps: ApiDeps = {
     db: options.db,
     queues: options.queues,
     logger: options.logger,
     metrics,
     writeGate: options.writeGate,
     enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500,
-  });
+    ...(options.decisionWaiter ? { decisionWaiter: options.decisionWaiter } : {}),
+    policies: options.policies,
+  };
+  mountRoutes(v1, API_PREFIX, API_ROUTES, deps);
   app.use(API_PREFIX, v1);
+
+  // The console acts through the same declared routes, so its scope checks and audits are the API's.
+  const webConsole = options.webConsole ?? {
+    session: new SessionCodec({ secret: randomBytes(32).toString('hex') }),
+  };
+  app.use(
+    CONSOLE_PATH,
+    consoleRouter({
+      deps,
+      routes: API_ROUTES,
+      session: webConsole.session,
+      ...(webConsole.feed ? { feed: webConsole.feed } : {}),
+    }),
+  );
 
   app.use(notFoundRoute);
   app.use(errorMiddleware(options.logger));
   return app;
+}
+
+/**
+ * The route label of a request's metrics: the declared route's template (`/v1/tasks/:id`, whatever the answer,
+ * errors included), else the pattern express matched, else the surface it reached (`/console`, `/admin/queues`),
+ * else `unmatched` — bounded whatever paths clients send.
+ */
+export function routeLabel(req: Request, res: Response): string {
+  const declared = res.locals[ROUTE_TEMPLATE] as string | undefined;
+  if (declared) return declared;
+  if (req.route?.path) return `${req.baseUrl}${req.route.path as string}`;
+  const path = (req.originalUrl ?? req.url).split('?')[0]!.toLowerCase();
+  const surface = ['/console', '/admin/queues'].find(
+    (prefix) => path === prefix || path.startsWith(`${prefix}/`),
+  );
+  return surface ?? 'unmatched';
 }
 
 function requestLogging(
@@ -110,10 +171,7 @@ function requestLogging(
     const started = performance.now();
     res.on('finish', () => {
       const latency = performance.now() - started;
-      // The matched route pattern keeps label cardinality bounded; unmatched paths collapse into one label.
-      const route = (req.route?.path as string | undefined)
-        ? `${req.baseUrl}${req.route.path}`
-        : req.baseUrl || 'unmatched';
+      const route = routeLabel(req, res);
       histogram.observe({ method: req.method, route, status: String(res.statusCode) }, latency / 1000);
       const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
       log[level](

@@ -87,7 +87,8 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
   };
 }
 
-function readKey(header: string | undefined, allowBasic: boolean): string | undefined {
+/** The key of an `Authorization` header: a Bearer token or, with `allowBasic`, the Basic password. */
+export function readKey(header: string | undefined, allowBasic: boolean): string | undefined {
   if (!header) return undefined;
   const [scheme, value] = header.split(' ', 2);
   if (!value) return undefined;

@@ -1,19 +1,135 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
 import type { RequestHandler, Router } from 'express';
-import { ALL_QUEUE_NAMES, type WardenQueues } from '@warden/queue';
+import type { Db } from '@warden/db';
+import { ForbiddenError } from '@warden/domain';
+import { ALL_QUEUE_NAMES, triggerHandlerQueueName, type WardenQueues } from '@warden/queue';
 
-/** Bull Board over every Warden queue, mounted at `basePath`. Authentication is the caller's job. */
-export function bullBoardRouter(queues: WardenQueues, basePath: string): Router {
+export interface BullBoardOptions {
+  queues: WardenQueues;
+  /** Where the trigger names and the handler queues are read from. */
+  db: Db;
+  basePath: string;
+  /**
+   * Read-only: jobs and queues can be looked at, not retried, promoted, cleaned, paused or obliterated (the UI
+   * hides the buttons and the API refuses the requests). @defaultValue `true`
+   */
+  readOnly?: boolean;
+  /** How long the trigger names and handler queues are trusted before they are read again. @defaultValue `10000` */
+  refreshMs?: number;
+}
+
+export interface WardenBullBoard {
+  router: Router;
+  /** Middleware run before the board: refreshes the trigger names and the list of handler queues when stale. */
+  refresh: RequestHandler;
+  /** Refuses every request that would change a queue or a job while the board is read-only. */
+  guardReadOnly: RequestHandler;
+  /** The queue names the board lists now. */
+  queueNames(): string[];
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Bull Board over every queue operators are told to check (docs/runbook.md): Warden's own queues and each
+ * trigger handler queue (`cron-handler.<tenant>.<queue>`, found from the triggers' targets), with jobs named by
+ * their trigger's name rather than its UUID. Read-only unless configured otherwise. Authentication — a
+ * platform operator's key, never a tenant's — is the caller's job.
+ */
+export function bullBoardRouter(options: BullBoardOptions): WardenBullBoard {
+  const readOnly = options.readOnly ?? true;
   const serverAdapter = new ExpressAdapter();
-  serverAdapter.setBasePath(basePath);
-  createBullBoard({
-    queues: ALL_QUEUE_NAMES.map((name) => new BullMQAdapter(queues.get(name))),
+  serverAdapter.setBasePath(options.basePath);
+  const triggerNames = new Map<string, string>();
+  const adapters = new Map<string, BullMQAdapter>();
+  const handlerQueues = new Map<string, Queue>();
+
+  const adapterFor = (name: string, queue: Queue): BullMQAdapter => {
+    let adapter = adapters.get(name);
+    if (!adapter) {
+      adapter = new BullMQAdapter(queue, { readOnlyMode: readOnly, allowRetries: !readOnly });
+      adapter.setFormatter('name', (job: { name?: string; data?: unknown }) => jobTitle(job, triggerNames));
+      adapter.setFormatter('data', (data: unknown) => withTriggerName(data, triggerNames));
+      adapters.set(name, adapter);
+    }
+    return adapter;
+  };
+  const own = () => ALL_QUEUE_NAMES.map((name) => adapterFor(name, options.queues.get(name)));
+  const board = createBullBoard({
+    queues: own(),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'Warden' } },
+    options: { uiConfig: { boardTitle: readOnly ? 'Warden (read-only)' : 'Warden' } },
   });
-  return serverAdapter.getRouter() as Router;
+
+  let refreshedAt = 0;
+  let refreshing: Promise<void> | undefined;
+  const reload = async () => {
+    const triggers = await options.db
+      .selectFrom('cron_triggers')
+      .select(['trigger_id', 'tenant_id', 'event_name', 'agent_target', 'fallback_target'])
+      .execute();
+    triggerNames.clear();
+    const handlerNames = new Set<string>();
+    for (const trigger of triggers) {
+      triggerNames.set(trigger.trigger_id, `${trigger.tenant_id}/${trigger.event_name}`);
+      for (const target of [trigger.agent_target, trigger.fallback_target]) {
+        const queue = (target as { queue?: unknown } | null)?.queue;
+        if (typeof queue === 'string') handlerNames.add(triggerHandlerQueueName(trigger.tenant_id, queue));
+      }
+    }
+    for (const name of handlerNames) {
+      if (!handlerQueues.has(name)) {
+        const queue = new Queue(name, {
+          connection: options.queues.get(ALL_QUEUE_NAMES[0]!).opts.connection,
+          prefix: options.queues.prefix,
+        });
+        queue.on('error', () => {});
+        handlerQueues.set(name, queue);
+      }
+    }
+    board.replaceQueues([
+      ...own(),
+      ...[...handlerNames].sort().map((name) => adapterFor(name, handlerQueues.get(name)!)),
+    ]);
+    refreshedAt = Date.now();
+  };
+
+  return {
+    router: serverAdapter.getRouter() as Router,
+    refresh: (_req, _res, next) => {
+      if (Date.now() - refreshedAt < (options.refreshMs ?? 10_000)) return next();
+      refreshing ??= reload().finally(() => (refreshing = undefined));
+      refreshing.then(() => next(), next);
+    },
+    guardReadOnly: (req, _res, next) => {
+      if (!readOnly || SAFE_METHODS.has(req.method)) return next();
+      next(
+        new ForbiddenError(
+          'Bull Board is read-only (BULL_BOARD_READ_ONLY=true): queues and jobs can be looked at, not changed',
+        ),
+      );
+    },
+    queueNames: () => [...ALL_QUEUE_NAMES, ...[...handlerQueues.keys()].sort()],
+  };
+}
+
+/** A job's title: its name and, when it belongs to a trigger, the trigger's tenant/name instead of its UUID. */
+function jobTitle(job: { name?: string; data?: unknown }, names: ReadonlyMap<string, string>): string {
+  const data = (job.data ?? {}) as { trigger_id?: unknown; context?: { event_name?: unknown } };
+  const trigger =
+    (typeof data.trigger_id === 'string' ? names.get(data.trigger_id) : undefined) ??
+    (typeof data.context?.event_name === 'string' ? data.context.event_name : undefined);
+  return trigger ? `${job.name ?? ''} · ${trigger}` : (job.name ?? '');
+}
+
+function withTriggerName(data: unknown, names: ReadonlyMap<string, string>): unknown {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return data;
+  const id = (data as { trigger_id?: unknown }).trigger_id;
+  const name = typeof id === 'string' ? names.get(id) : undefined;
+  return name ? { trigger: name, ...data } : data;
 }
 
 // BullMQ's refusals of an action on a job in the wrong state, or on one that is gone. Bull Board answers every

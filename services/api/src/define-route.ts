@@ -4,14 +4,16 @@
  * serves the route ({@link mountRoutes}) and describes it in `/openapi.json` (openapi.ts), so the two
  * cannot drift apart.
  */
-import type { Request, Response, Router } from 'express';
+import type { Request, RequestHandler, Response, Router } from 'express';
 import type { z } from 'zod';
 import type { Db } from '@warden/db';
 import { parseOrThrow, type Scope } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import type { WardenQueues } from '@warden/queue';
 import { assertAnyScope, authOf, type AuthContext } from './auth.js';
+import type { DecisionWaiter } from './decision-waiter.js';
 import type { ApiMetrics } from './metrics.js';
+import type { ApiPolicyDeps } from './policy-changes.js';
 import type { ApiWriteGatePolicy } from './write-gate.js';
 
 /** Every public route lives under this prefix; express mounts them there behind authentication. */
@@ -27,6 +29,10 @@ export interface ApiDeps {
   writeGate: ApiWriteGatePolicy;
   /** How long a write waits for Redis before answering anyway: what it wrote is durable already. */
   enqueueTimeoutMs: number;
+  /** Wakes requests waiting for their decisions (`Prefer: wait`); without it the preference is ignored. */
+  decisionWaiter?: DecisionWaiter;
+  /** The stored policies' bootstrap versions and the announcement of an activation (routes/policies.ts). */
+  policies: ApiPolicyDeps;
 }
 
 export type HttpMethod = 'get' | 'post' | 'patch' | 'delete';
@@ -94,6 +100,8 @@ export interface RouteInput<P, Q, B> {
   body: BodyOf<B>;
   auth: AuthContext;
   deps: ApiDeps;
+  /** The request headers, lower-case names (empty for a call without HTTP). */
+  headers: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** What a handler answers: sent as JSON with `status` and `headers`. */
@@ -115,10 +123,24 @@ export function found<T>(value: T | undefined | null, missing: () => Error): T {
   return value;
 }
 
+/** The raw inputs of a route called in-process: path parameters as strings, the query and the parsed body. */
+export interface RawRouteInput {
+  params?: Record<string, string>;
+  query?: Record<string, unknown>;
+  body?: unknown;
+  /** Request headers (lower-case names), for routes that read one such as `Prefer`. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
+}
+
 /** A declared route: its declaration, for the document, and how it is served. */
 export interface Route {
   spec: RouteSpec<Record<string, PathParam>, z.ZodObject | undefined, BodySpec | undefined>;
   serve(req: Request, res: Response, deps: ApiDeps): Promise<void>;
+  /**
+   * The route without HTTP: the same scope check, input parsing and handler as {@link Route.serve}, for the
+   * console, whose acts must take exactly the API's code path (audits, separation of duties).
+   */
+  call(input: RawRouteInput, auth: AuthContext, deps: ApiDeps): Promise<Reply>;
 }
 
 const PLACEHOLDER = /\{([A-Za-z0-9_]+)\}/g;
@@ -141,17 +163,30 @@ export function defineRoute<
     );
   const scopes: readonly Scope[] = typeof spec.scope === 'string' ? [spec.scope] : spec.scope;
 
+  const call = async (raw: RawRouteInput, auth: AuthContext, deps: ApiDeps): Promise<Reply> => {
+    assertAnyScope(auth, scopes);
+    const params: Record<string, unknown> = {};
+    for (const [name, param] of Object.entries(spec.params ?? {}))
+      params[name] = parseOrThrow(param.schema, raw.params?.[name], param.what);
+    const query = spec.query ? parseOrThrow(spec.query, raw.query ?? {}, 'query') : undefined;
+    const body = readBody(spec.body, raw.body);
+    const headers = raw.headers ?? {};
+    return handler({ params, query, body, auth, deps, headers } as RouteInput<P, Q, B>);
+  };
   return {
     spec: spec as Route['spec'],
+    call,
     async serve(req, res, deps) {
-      const auth = authOf(res);
-      assertAnyScope(auth, scopes);
-      const params: Record<string, unknown> = {};
-      for (const [name, param] of Object.entries(spec.params ?? {}))
-        params[name] = parseOrThrow(param.schema, req.params[name], param.what);
-      const query = spec.query ? parseOrThrow(spec.query, req.query, 'query') : undefined;
-      const body = readBody(spec.body, req.body as unknown);
-      const answer = await handler({ params, query, body, auth, deps } as RouteInput<P, Q, B>);
+      const answer = await call(
+        {
+          params: req.params as Record<string, string>,
+          query: req.query,
+          body: req.body as unknown,
+          headers: req.headers,
+        },
+        authOf(res),
+        deps,
+      );
       if (answer.headers) res.set(answer.headers);
       res.status(answer.status).json(answer.body);
     },
@@ -190,3 +225,33 @@ export function mountRoutes(
       route.serve(req, res, deps),
     );
 }
+
+/**
+ * Names the declared route a request is for before anything can answer it (body parsing, authentication), and
+ * keeps the template (`/v1/tasks/:id`) on the response: the label of request metrics, so a 400, 401 or 403 is
+ * counted against its route like a 200. Matches as express does: case-insensitive, trailing slash optional.
+ * Put it first on the router that {@link mountRoutes} serves.
+ */
+export function labelDeclaredRoutes(mountPath: string, routes: readonly Route[]): RequestHandler {
+  const matchers = routes.map((route) => {
+    const path = expressPathOf(route.spec.path, mountPath);
+    const pattern = path
+      .split('/')
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    return {
+      method: route.spec.method.toUpperCase(),
+      regex: new RegExp(`^${pattern}/?$`, 'i'),
+      template: `${mountPath}${path}`,
+    };
+  });
+  return (req, res, next) => {
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    const found = matchers.find((m) => m.method === method && m.regex.test(req.path));
+    if (found) res.locals[ROUTE_TEMPLATE] = found.template;
+    next();
+  };
+}
+
+/** `res.locals` key of the matched route's template (`/v1/tasks/:id`), the label of request metrics. */
+export const ROUTE_TEMPLATE = 'routeTemplate';

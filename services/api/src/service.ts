@@ -3,11 +3,17 @@ import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger, RunnableService } from '@warden/observability';
-import { pingRedis, type WardenQueues } from '@warden/queue';
-import { openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { createRedis, decisionStreamKey, pingRedis, type WardenQueues } from '@warden/queue';
+import { egressGuardFromConfig, openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { randomBytes } from 'node:crypto';
 import { createApp } from './app.js';
+import { DecisionFeed } from './console/decision-feed.js';
+import { SessionCodec } from './console/session.js';
+import { DecisionWaiter } from './decision-waiter.js';
 import { errorBody } from './http-errors.js';
+import { createActivationAnnouncer, loadBootstrapPolicies } from './policy-changes.js';
 import { loadWriteGatePolicyFile } from './write-gate.js';
+import { Notifier } from './notifications/notifier.js';
 import type { Config } from './config.js';
 
 /**
@@ -55,6 +61,10 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
   let runtime: ServiceRuntime | undefined;
   let server: Server | undefined;
   let expressApp: Express | undefined;
+  let waiterConnection: ReturnType<typeof createRedis> | undefined;
+  let decisionWaiter: DecisionWaiter | undefined;
+  let consoleFeed: DecisionFeed | undefined;
+  let notifier: Notifier | undefined;
 
   return {
     port: () => (server?.address() as AddressInfo | null)?.port ?? 0,
@@ -64,6 +74,11 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
     async start() {
       // The policy first: a bad file stops the API before it opens any connection.
       const writeGate = await loadWriteGatePolicyFile(config.WRITEGATE_POLICY_FILE);
+      const bootstraps = await loadBootstrapPolicies({
+        supervisor: config.SUPERVISOR_POLICY_FILE,
+        writegate: config.WRITEGATE_POLICY_FILE,
+        'lead-rules': config.LEAD_RULES_FILE,
+      });
       runtime = await openRuntime({
         service: 'api',
         config,
@@ -73,6 +88,27 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
         ...(options.logger ? { logger: options.logger } : {}),
       });
       const queueConnection = runtime.queueConnection;
+      // Its own connection: a blocking XREAD holds it. `worker` role: commands wait out a Redis restart.
+      waiterConnection = createRedis(config.REDIS_URL, 'worker');
+      decisionWaiter = new DecisionWaiter({
+        redis: waiterConnection,
+        streamKey: decisionStreamKey(config.QUEUE_PREFIX),
+        logger: runtime.logger,
+      });
+      // The console's live inbox: one reader of the decision stream, on a connection of its own, opened on first use.
+      consoleFeed = new DecisionFeed({
+        connect: () => createRedis(config.REDIS_URL, 'worker'),
+        prefix: config.QUEUE_PREFIX,
+        logger: runtime.logger,
+      });
+      const webConsole = {
+        session: new SessionCodec({
+          secret: config.CONSOLE_SESSION_SECRET ?? randomBytes(32).toString('hex'),
+          ttlMs: config.CONSOLE_SESSION_TTL_MS,
+          secureCookies: config.CONSOLE_SECURE_COOKIES,
+        }),
+        feed: consoleFeed,
+      };
       const app = createApp({
         db: runtime.db,
         queues: runtime.queues,
@@ -84,8 +120,31 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
         enqueueTimeoutMs: config.ENQUEUE_TIMEOUT_MS,
         authCacheTtlMs: config.AUTH_CACHE_TTL_MS,
         writeGate,
+        bullBoardReadOnly: config.BULL_BOARD_READ_ONLY,
+        decisionWaiter,
+        webConsole,
+        policies: {
+          bootstraps,
+          announce: createActivationAnnouncer(runtime.redis, config.QUEUE_PREFIX, runtime.logger),
+        },
       });
       expressApp = app;
+      if (config.NOTIFIER_ENABLED) {
+        notifier = new Notifier({
+          db: runtime.db,
+          queues: runtime.queues,
+          workerConnection: runtime.workerConnection(),
+          prefix: config.QUEUE_PREFIX,
+          logger: runtime.logger,
+          intervalMs: config.NOTIFIER_INTERVAL_MS,
+          maxAttempts: config.NOTIFIER_MAX_ATTEMPTS,
+          backoffMs: config.NOTIFIER_BACKOFF_MS,
+          timeoutMs: config.NOTIFIER_TIMEOUT_MS,
+          consoleBaseUrl: config.PUBLIC_BASE_URL,
+          egress: egressGuardFromConfig(config),
+        });
+        notifier.start();
+      }
       const listening = app.listen(config.PORT, config.HOST);
       server = listening;
       listening.on('clientError', answerClientError);
@@ -104,6 +163,9 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
       const current = server;
       server = undefined;
       expressApp = undefined;
+      // First: it ends the console's open event streams, which would otherwise hold the server open.
+      await consoleFeed?.close();
+      consoleFeed = undefined;
       if (current) {
         await new Promise<void>((resolve) => {
           current.close(() => resolve());
@@ -112,6 +174,12 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
           setTimeout(() => current.closeAllConnections(), 5000).unref();
         });
       }
+      await notifier?.stop();
+      notifier = undefined;
+      decisionWaiter?.stop();
+      waiterConnection?.disconnect();
+      decisionWaiter = undefined;
+      waiterConnection = undefined;
       await runtime?.close();
       runtime = undefined;
     },

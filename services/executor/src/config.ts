@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { commonEnvShape, parseConfig, portField, TenantIdSchema, WorkspaceNameSchema } from '@warden/domain';
+import {
+  commonEnvShape,
+  egressEnvShape,
+  parseConfig,
+  portField,
+  TenantIdSchema,
+  WorkspaceNameSchema,
+} from '@warden/domain';
 import type { SandboxSettings } from './sandbox/index.js';
 
 const int = (min: number, max: number, fallback: number) =>
@@ -50,6 +57,7 @@ const workspacesJson = z
 
 export const configSchema = z.object({
   ...commonEnvShape,
+  ...egressEnvShape,
   /** Port of /healthz, /readyz and /metrics. @defaultValue `9104` */
   OPS_PORT: portField(9104),
   /** The WriteGate policy, validated at start-up; the executor re-runs the gate with it before writing. @defaultValue `infra/policies/writegate.yaml` */
@@ -132,6 +140,10 @@ export const configSchema = z.object({
   EXECUTOR_BREAKER_RESET_MS: int(100, 3_600_000, 30_000),
   /** How often lost jobs are re-enqueued, abandoned journals recovered and old records pruned. @defaultValue `10000` */
   EXECUTOR_POLL_INTERVAL_MS: int(100, 3_600_000, 10_000),
+  /** How often change sets past their approval deadline are rejected. @defaultValue `30000` */
+  APPROVAL_EXPIRY_INTERVAL_MS: int(100, 3_600_000, 30_000),
+  /** How long before its deadline a waiting approval's "expires soon" notification goes out. @defaultValue `3600000` (1 h) */
+  APPROVAL_EXPIRY_WARN_BEFORE_MS: int(0, 604_800_000, 3_600_000),
   /** An executable change set not started this long after it was queued is enqueued again. @defaultValue `60000` */
   EXECUTOR_REQUEUE_GRACE_MS: int(100, 86_400_000, 60_000),
   /** Backups of finished change sets are kept this many days. @defaultValue `7` */
@@ -140,7 +152,7 @@ export const configSchema = z.object({
   EXECUTOR_WRITE_CONCURRENCY: int(1, 256, 16),
   /** Names this executor in locks, journals and logs. @defaultValue `<hostname>-<pid>` */
   EXECUTOR_ID: z.string().min(1).max(200).optional(),
-  /** Fault injection for chaos tests: wait this long before each file write. Keep 0 in production. @defaultValue `0` */
+  /** Fault injection for chaos tests: wait this long before each rename of the apply. Keep 0 in production. @defaultValue `0` */
   EXECUTOR_FAULT_WRITE_DELAY_MS: int(0, 60_000, 0),
   /** Postgres pool size. @defaultValue `8` */
   DB_POOL_SIZE: int(1, 200, 8),

@@ -4,8 +4,11 @@
  * circuit breaker per target origin — a service that keeps failing is failed fast instead of being waited on by
  * every change set, and probed again after the reset timeout.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import CircuitBreaker from 'opossum';
 import type { CheckOutcome, HealthCheck } from '@warden/domain';
+import type { EgressGuard } from '@warden/runtime';
 
 export interface HealthCheckerOptions {
   /** How long an open circuit waits before a trial request. */
@@ -14,6 +17,8 @@ export interface HealthCheckerOptions {
   maxTimeoutMs: number;
   /** Unused since command checks run in the sandbox (kept so callers need not change). @defaultValue none */
   outputLimitBytes?: number;
+  /** The egress policy HTTP checks obey (an agent writes their URLs). Required. */
+  egress: EgressGuard;
 }
 
 export interface CheckContext {
@@ -67,6 +72,11 @@ export class HealthChecker {
 
   private async http(check: Extract<HealthCheck, { type: 'http' }>) {
     const timeoutMs = Math.min(check.timeout_ms, this.options.maxTimeoutMs);
+    try {
+      this.options.egress.assertUrlAllowed(check.url);
+    } catch (error) {
+      return { ok: false, detail: (error as Error).message };
+    }
     const breaker = this.breakerFor(new URL(check.url).origin);
     try {
       const status = await breaker.fire(check.url, check.method, timeoutMs, check.expected_status);
@@ -78,10 +88,9 @@ export class HealthChecker {
           detail: `circuit open for ${new URL(check.url).origin} after repeated failures; not called`,
         };
       }
-      const reason =
-        (error as Error).name === 'TimeoutError'
-          ? `timed out after ${timeoutMs} ms`
-          : (error as Error).message;
+      const reason = ['TimeoutError', 'AbortError'].includes((error as Error).name)
+        ? `timed out after ${timeoutMs} ms`
+        : (error as Error).message;
       return { ok: false, detail: reason };
     }
   }
@@ -89,21 +98,16 @@ export class HealthChecker {
   private breakerFor(origin: string): CircuitBreaker<Parameters<HttpProbe>, number> {
     let breaker = this.breakers.get(origin);
     if (!breaker) {
+      const egress = this.options.egress;
       const probe: HttpProbe = async (url, method, timeoutMs, expected) => {
-        const response = await fetch(url, {
-          method,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        await response.arrayBuffer().catch(() => undefined);
-        const healthy = expected
-          ? expected.includes(response.status)
-          : response.status >= 200 && response.status < 300;
+        const status = await requestStatus(url, method, timeoutMs, egress);
+        const healthy = expected ? expected.includes(status) : status >= 200 && status < 300;
         if (!healthy)
           throw new UnhealthyStatusError(
-            `HTTP ${response.status} (expected ${expected ? expected.join(', ') : '2xx'})`,
+            `HTTP ${status} (expected ${expected ? expected.join(', ') : '2xx'})` +
+              (status >= 300 && status < 400 ? '; redirects are not followed' : ''),
           );
-        return response.status;
+        return status;
       };
       // The request's own AbortSignal bounds each call; the breaker only counts outcomes.
       breaker = new CircuitBreaker(probe, {
@@ -118,4 +122,26 @@ export class HealthChecker {
     }
     return breaker;
   }
+}
+
+/**
+ * One request whose answer is only its status: the host is resolved through the egress guard, so the socket
+ * connects to a checked address; redirects are not followed; the body is drained and dropped.
+ */
+function requestStatus(url: string, method: string, timeoutMs: number, egress: EgressGuard): Promise<number> {
+  const target = new URL(url);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<number>((resolve, reject) => {
+    const request = send(
+      target,
+      { method, lookup: egress.lookup, signal: AbortSignal.timeout(timeoutMs) },
+      (response) => {
+        response.resume();
+        response.on('end', () => resolve(response.statusCode ?? 0));
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end();
+  });
 }

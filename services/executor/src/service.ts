@@ -3,9 +3,10 @@ import { DelayedError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger, RunnableService } from '@warden/observability';
 import { QUEUE_NAMES, createRedis, createRedlock, createValidatedWorker } from '@warden/queue';
-import { closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { closeWorker, egressGuardFromConfig, openRuntime, type ServiceRuntime } from '@warden/runtime';
 import type { Config } from './config.js';
 import { ExecutorPoller } from './executor-poller.js';
+import { createApprovalExpirySweeper } from './approval-expiry-sweeper.js';
 import { HealthChecker } from './health-checker.js';
 import { JournalRecovery } from './journal-recovery.js';
 import { createExecutorMetrics } from './metrics.js';
@@ -43,6 +44,7 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
   let lockRedis: Redis | undefined;
   let worker: Worker | undefined;
   let poller: ExecutorPoller | undefined;
+  let approvalExpiry: ReturnType<typeof createApprovalExpirySweeper> | undefined;
   let runner: ChangeSetRunner | undefined;
   let recovery: JournalRecovery | undefined;
   let healthChecker: HealthChecker | undefined;
@@ -97,6 +99,7 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
         resetTimeoutMs: config.EXECUTOR_BREAKER_RESET_MS,
         maxTimeoutMs: config.EXECUTOR_MAX_COMMAND_TIMEOUT_MS,
         outputLimitBytes: config.EXECUTOR_OUTPUT_LIMIT_BYTES,
+        egress: egressGuardFromConfig(config),
       });
       runner = new ChangeSetRunner({
         db,
@@ -142,6 +145,13 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
         backupRetentionDays: config.EXECUTOR_BACKUP_RETENTION_DAYS,
       });
       poller.start();
+      approvalExpiry = createApprovalExpirySweeper({
+        db,
+        logger,
+        intervalMs: config.APPROVAL_EXPIRY_INTERVAL_MS,
+        warnBeforeMs: config.APPROVAL_EXPIRY_WARN_BEFORE_MS,
+      });
+      approvalExpiry.start();
 
       if (options.consume !== false) {
         const activeRunner = runner;
@@ -184,6 +194,8 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
       worker = undefined;
       await poller?.stop();
       poller = undefined;
+      await approvalExpiry?.stop();
+      approvalExpiry = undefined;
       healthChecker?.shutdown();
       healthChecker = undefined;
       lockRedis?.disconnect();

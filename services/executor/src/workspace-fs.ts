@@ -55,6 +55,25 @@ export interface WorkspaceFsOptions {
   maxFileBytes?: number;
 }
 
+export interface StageOptions {
+  /** Mode of the written file (exact: the umask does not narrow it). */
+  mode: number;
+  /** Name of the temp file in the target's directory (derived from the journal entry, see workspace-restorer). */
+  tempName: string;
+  /** A create: the target must not exist when the file is committed. */
+  exclusive: boolean;
+}
+
+/** A temp file written and fsynced next to its target, not yet in place. */
+export interface StagedFile {
+  relPath: string;
+  /** The target's directory, relative to the root. */
+  dir: string;
+  temp: string;
+  target: string;
+  exclusive: boolean;
+}
+
 /** The workspace root a session works under. */
 export class WorkspaceFs {
   constructor(
@@ -170,20 +189,24 @@ export class FsSession {
    * Writes `content` to `relPath` through a temp file in the same directory (written, fsynced, then renamed over
    * the target, so a reader sees the old or the new file, never a mix). `exclusive` fails with
    * CompareAndSwapError when the target exists (a create must not clobber a file that appeared meanwhile).
+   * The same as {@link stageFile} then {@link commitStaged}; a batch stages all its files before committing any.
+   */
+  async writeFile(relPath: string, content: Buffer, options: StageOptions): Promise<void> {
+    await this.commitStaged(await this.stageFile(relPath, content, options));
+  }
+
+  /**
+   * Writes `content` to a temp file next to `relPath` and fsyncs it; the target is not touched until
+   * {@link commitStaged}. A crash in between leaves only the temp file, which a restore or recovery removes.
    *
    * The temp file is created with `O_EXCL | O_NOFOLLOW`: its name is predictable, so anything already there — a
    * planted file, a hard link to a file elsewhere, a symlink — makes the open fail instead of being written
    * through. Whoever cleans stale temp files (a restore, crash recovery) unlinks them first.
    */
-  async writeFile(
-    relPath: string,
-    content: Buffer,
-    options: { mode: number; tempName: string; exclusive: boolean },
-  ): Promise<void> {
+  async stageFile(relPath: string, content: Buffer, options: StageOptions): Promise<StagedFile> {
     const { dir, name } = split(relPath);
     const at = await this.openDir(dir);
     const temp = `${at.prefix}/${options.tempName}`;
-    const target = `${at.prefix}/${name}`;
     const handle = await fsp
       .open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, options.mode)
       .catch((error: NodeJS.ErrnoException) => {
@@ -199,10 +222,23 @@ export class FsSession {
       // The umask may have narrowed the mode at creation; a restored file must get its exact mode back.
       await handle.chmod(options.mode);
       await handle.datasync();
-    } finally {
-      await handle.close();
+    } catch (error) {
+      await handle.close().catch(() => {});
+      await fsp.unlink(temp).catch(() => {});
+      throw error;
     }
-    if (options.exclusive) {
+    await handle.close();
+    return { relPath, dir, temp, target: `${at.prefix}/${name}`, exclusive: options.exclusive };
+  }
+
+  /**
+   * Puts a staged file in place: a create links it (never overwriting a file that appeared meanwhile:
+   * CompareAndSwapError), anything else renames it over the target. The directory entry is durable once
+   * {@link syncDirectories} ran.
+   */
+  async commitStaged(staged: StagedFile): Promise<void> {
+    const { temp, target, relPath } = staged;
+    if (staged.exclusive) {
       try {
         await fsp.link(temp, target);
       } catch (error) {
@@ -219,7 +255,12 @@ export class FsSession {
       if (existing) assertRegularFile(existing, relPath);
       await fsp.rename(temp, target);
     }
-    this.touched.add(dir);
+    this.touched.add(staged.dir);
+  }
+
+  /** Removes a staged file that will not be committed (its batch stopped). */
+  async discardStaged(staged: StagedFile): Promise<void> {
+    await fsp.unlink(staged.temp).catch(() => {});
   }
 
   /** Deletes the regular file at `relPath`; false when there was none. */

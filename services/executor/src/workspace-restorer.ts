@@ -81,10 +81,15 @@ export async function restoreWorkspace(input: {
   };
   try {
     await input.db.transaction().execute(async (trx) => {
+      // Checked once for all the writes below: the share lock it takes holds any newer token back until this
+      // transaction ends, so the token cannot change under them.
+      await input.held.assertFence(trx);
       await forEachLimit([...input.entries].reverse(), input.concurrency, async (entry) => {
-        await input.held.assertFence(trx);
         const dir = dirOf(entry.path);
-        await session.removeTemp(dir, applyTempName(input.journalId, entry.seq));
+        // Only an entry caught `writing` can have left an apply temp file: `pending` ones were never staged and
+        // `applied` ones were renamed (or linked and unlinked) into place.
+        if (entry.write_state === 'writing')
+          await session.removeTemp(dir, applyTempName(input.journalId, entry.seq));
         await session.removeTemp(dir, restoreTempName(input.journalId, entry.seq));
         try {
           const state = await session.readState(entry.path);
@@ -127,7 +132,6 @@ export async function restoreWorkspace(input: {
       });
       // Directories the apply created go too, deepest first, once empty; one holding someone else's files stays.
       for (const dir of [...input.createdDirs].sort((a, b) => depth(b) - depth(a) || b.localeCompare(a))) {
-        await input.held.assertFence(trx);
         try {
           if ((await session.removeDirIfEmpty(dir)) === 'not_empty') {
             keptDirs.add(dir);
@@ -150,6 +154,7 @@ export async function restoreWorkspace(input: {
       fs,
       undone,
       input.createdDirs.filter((d) => !keptDirs.has(d)),
+      input.concurrency,
     )),
   );
   return {
@@ -179,11 +184,12 @@ export async function findDifferences(
   fs: WorkspaceFs,
   entries: readonly JournalEntryBackup[],
   createdDirs: readonly string[],
+  concurrency = 1,
 ): Promise<string[]> {
   const session = fs.session();
   const differences: string[] = [];
   try {
-    for (const entry of entries) {
+    await forEachLimit(entries, concurrency, async (entry) => {
       try {
         const state = await session.readState(entry.path);
         if (entry.pre_exists && !state.exists) differences.push(`${displayPath(entry.path)} is missing`);
@@ -198,7 +204,7 @@ export async function findDifferences(
       } catch (error) {
         differences.push(`${displayPath(entry.path)}: ${(error as Error).message}`);
       }
-    }
+    });
     for (const dir of createdDirs) {
       if (await session.dirExists(dir).catch(() => true))
         differences.push(`directory ${displayPath(dir)} exists but did not before`);

@@ -1,15 +1,32 @@
 import { z } from 'zod';
-import { commonEnvShape, parseConfig, portField } from '@warden/domain';
+import {
+  commonEnvShape,
+  parseConfig,
+  portField,
+  validateCronExpression,
+  validateTimeZone,
+} from '@warden/domain';
 
 const int = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
-/** A 5-field cron pattern, or `off`. A 6-field one is refused rather than read with a leading seconds field. */
+/**
+ * A cron pattern by the triggers' own rules (strictly 5 fields, steps within their range), or `off`: the same
+ * parser validates both, so a schedule that passes here behaves as it would on a trigger.
+ */
 const schedule = (fallback: string) =>
   z
     .string()
     .trim()
-    .regex(/^(off|\S+(\s+\S+){4})$/, 'a 5-field cron pattern such as "0 2 * * *", or "off"')
-    .default(fallback);
+    .default(fallback)
+    .superRefine((value, ctx) => {
+      if (value === 'off') return;
+      try {
+        validateCronExpression(value);
+        if (value.startsWith('@')) throw new Error('"@every" is for triggers; give 5 cron fields or "off"');
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    });
 
 export const configSchema = z.object({
   ...commonEnvShape,
@@ -28,18 +45,14 @@ export const configSchema = z.object({
   /** Time zone of the schedules (IANA). @defaultValue `UTC` */
   LEAD_SCHEDULE_TZ: z
     .string()
-    .refine(
-      (zone) => {
-        try {
-          new Intl.DateTimeFormat('en-US', { timeZone: zone });
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { message: 'an IANA time zone such as UTC or Europe/Paris' },
-    )
-    .default('UTC'),
+    .default('UTC')
+    .superRefine((zone, ctx) => {
+      try {
+        validateTimeZone(zone);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    }),
   /** Postgres pool size. @defaultValue `4` */
   DB_POOL_SIZE: int(2, 100, 4),
 });

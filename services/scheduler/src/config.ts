@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { commonEnvShape, parseConfig, portField } from '@warden/domain';
+import { commonEnvShape, egressEnvShape, parseConfig, portField } from '@warden/domain';
 
 const int = (min: number, max: number, fallback: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -31,24 +31,14 @@ export const configSchema = z.object({
   SWEEP_BATCH_SIZE: int(1, 10_000, 100),
   /** A handler call's time limit when its trigger sets no `max_duration_ms`. @defaultValue `900000` (15 min) */
   DEFAULT_MAX_DURATION_MS: int(100, 24 * 3_600_000, 900_000),
-  /**
-   * Hosts HTTP handler targets may call, comma-separated: `*`, exact names, or `*.example.com`. Narrow it in
-   * production so a trigger cannot aim the scheduler at internal endpoints. @defaultValue `*`
-   */
+  ...egressEnvShape,
+  /** Replaced by `EGRESS_ALLOWED_HOSTS`; refused so that a deployment still setting it learns why. */
   HTTP_TARGET_ALLOWED_HOSTS: z
-    .string()
-    .default('*')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((h) => h.trim())
-        .filter((h) => h !== ''),
-    )
-    .pipe(
-      z
-        .array(z.string().regex(/^(\*|(\*\.)?[A-Za-z0-9.-]+)$/, 'a host name, "*" or "*.suffix"'))
-        .min(1, 'name at least one host or "*"'),
-    ),
+    .undefined({
+      error:
+        'HTTP_TARGET_ALLOWED_HOSTS was replaced by EGRESS_ALLOWED_HOSTS (and EGRESS_ALLOWED_CIDRS): rename it',
+    })
+    .optional(),
   /** How long an HTTP target's breaker stays open before one call may try again. @defaultValue `30000` */
   HTTP_BREAKER_RESET_MS: int(100, 3_600_000, 30_000),
   /** A Postgres or Redis round trip slower than this makes `/health` say `degraded`. @defaultValue `250` */

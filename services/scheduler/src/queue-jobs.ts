@@ -10,7 +10,14 @@ import {
   type HandlerReport,
   type HandlerResult,
 } from '@warden/domain';
-import type { GroupCommitter } from '@warden/runtime';
+import { unavailableDependencyOf, type GroupCommitter } from '@warden/runtime';
+
+/** How long a job waits before trying again while Postgres (or Redis) is unavailable. */
+export const OUTAGE_RETRY_MS = 2000;
+
+/** For `waitOutOutage`: an unavailable dependency postpones a job instead of using one of its attempts. */
+export const waitOutOutage = (error: unknown): number | undefined =>
+  unavailableDependencyOf(error) ? OUTAGE_RETRY_MS : undefined;
 import type { JobSchedulerReconciler } from './background/reconciler.js';
 import type { ExecutionEngine, FireOutcome, FireRequest } from './engine/execution-engine.js';
 
@@ -24,7 +31,13 @@ export function fireTimeOf(job: Pick<Job, 'id'>): Date | undefined {
  * A `fire` job as a fire request: from a job scheduler (the fire time in its id) or a manual run / backfill.
  */
 export function fireRequestOf(
-  payload: { tenant_id: string; trigger_id: string; scheduled_for?: string; priority?: number },
+  payload: {
+    tenant_id: string;
+    trigger_id: string;
+    scheduled_for?: string;
+    priority?: number;
+    first_processed_on?: number;
+  },
   job: Pick<Job, 'id' | 'processedOn'>,
 ): FireRequest {
   const fromScheduler = payload.scheduled_for === undefined;
@@ -37,7 +50,11 @@ export function fireRequestOf(
     scheduled_for: scheduledFor,
     fromScheduler,
     ...(payload.priority !== undefined ? { priority: payload.priority } : {}),
-    ...(job.processedOn ? { processedOn: job.processedOn } : {}),
+    ...(payload.first_processed_on !== undefined
+      ? { processedOn: payload.first_processed_on }
+      : job.processedOn
+        ? { processedOn: job.processedOn }
+        : {}),
   };
 }
 
@@ -48,8 +65,17 @@ export function cronFiresProcessor(deps: {
   reconciler: JobSchedulerReconciler;
 }) {
   return async (payload: unknown, job: Job, name: string): Promise<unknown> => {
-    if (name === 'fire')
-      return deps.fires.submit(fireRequestOf(payload as Parameters<typeof fireRequestOf>[0], job));
+    if (name === 'fire') {
+      const fire = payload as Parameters<typeof fireRequestOf>[0];
+      try {
+        return await deps.fires.submit(fireRequestOf(fire, job));
+      } catch (error) {
+        // The worker puts the job back to wait out the outage (waitOutOutage); remember when it first came.
+        if (unavailableDependencyOf(error) && fire.first_processed_on === undefined && job.processedOn)
+          await job.updateData({ ...fire, first_processed_on: job.processedOn });
+        throw error;
+      }
+    }
     if (name === 'advance') return deps.engine.advance((payload as { execution_id: string }).execution_id);
     const { trigger_id } = payload as { trigger_id?: string };
     return trigger_id ? deps.reconciler.reconcileOne(trigger_id) : deps.reconciler.reconcileAll();

@@ -1,7 +1,14 @@
 import type { Worker } from 'bullmq';
 import { startOpsServer, type Logger, type OpsServer, type RunnableService } from '@warden/observability';
 import { QUEUE_NAMES, createRedlock, createValidatedWorker, pingRedis } from '@warden/queue';
-import { GroupCommitter, PeriodicTask, closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
+import {
+  GroupCommitter,
+  PeriodicTask,
+  closeWorker,
+  egressGuardFromConfig,
+  openRuntime,
+  type ServiceRuntime,
+} from '@warden/runtime';
 import { JobSchedulerReconciler } from './background/reconciler.js';
 import { ExecutionSweeper } from './background/sweeper.js';
 import type { Config } from './config.js';
@@ -10,7 +17,7 @@ import { HandlerDispatcher } from './handlers/handler-dispatcher.js';
 import { HttpHandlerClient } from './handlers/http-handler-client.js';
 import { healthStatusCode, schedulerHealth } from './ops/health.js';
 import { createSchedulerMetrics } from './ops/metrics.js';
-import { cronFiresProcessor, cronResultsProcessor } from './queue-jobs.js';
+import { cronFiresProcessor, cronResultsProcessor, waitOutOutage } from './queue-jobs.js';
 
 export { fireTimeOf } from './queue-jobs.js';
 
@@ -55,7 +62,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       const metrics = createSchedulerMetrics(registry, db);
       const redlock = createRedlock([redis]);
       http = new HttpHandlerClient({
-        allowedHosts: config.HTTP_TARGET_ALLOWED_HOSTS,
+        egress: egressGuardFromConfig(config),
         breakerResetMs: config.HTTP_BREAKER_RESET_MS,
       });
       // The dispatcher hands HTTP outcomes to the engine, which is built with the dispatcher: a late binding.
@@ -127,6 +134,8 @@ export function createService(config: Config, options: { logger?: Logger } = {})
           concurrency: config.FIRE_CONCURRENCY,
           logger,
           process: cronFiresProcessor({ fires, engine: liveEngine, reconciler }),
+          // A fire met while Postgres is away waits for it: every fire gets its ledger row when it returns.
+          waitOutOutage,
         }),
         createValidatedWorker({
           queue: QUEUE_NAMES.cronResults,
@@ -135,6 +144,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
           concurrency: config.RESULT_CONCURRENCY,
           logger,
           process: cronResultsProcessor(liveEngine),
+          waitOutOutage,
         }),
       ];
       const sweeperRef = sweeper;

@@ -10,6 +10,11 @@ export const configSchema = z.object({
   OPS_PORT: portField(9101),
   /** The supervisor policy file (thresholds, redlines, enforcement). @defaultValue `infra/policies/supervisor.yaml` */
   SUPERVISOR_POLICY_FILE: z.string().min(1).default('infra/policies/supervisor.yaml'),
+  /**
+   * How often Postgres is polled for a newly active stored policy version, in case its announcement on Redis
+   * was lost (announced versions load at once). @defaultValue `2000`
+   */
+  POLICY_POLL_INTERVAL_MS: int(100, 60_000, 2000),
   /** Jobs taken off the queue at once; they are decided in groups. @defaultValue `256` */
   WORKER_CONCURRENCY: int(1, 5000, 256),
   /** Most events decided and committed in one transaction. @defaultValue `128` */
@@ -26,9 +31,32 @@ export const configSchema = z.object({
   POLL_INTERVAL_MS: int(100, 3_600_000, 10_000),
   /** A pending row older than this (and not re-enqueued within it) is re-enqueued. @defaultValue `5000` */
   POLL_GRACE_MS: int(0, 3_600_000, 5000),
-  /** Rows the poller handles per pass. @defaultValue `50` */
+  /**
+   * Rows the poller re-enqueues in its first take of a pass (and claims it releases per pass); takes that come
+   * back full double, up to POLL_MAX_BATCH_SIZE, while a backlog drains. @defaultValue `50`
+   */
   POLL_BATCH_SIZE: int(1, 10_000, 50),
-  /** Completed inbox rows are kept this many days. @defaultValue `7` */
+  /** Largest take of the poller while it drains a backlog (e.g. after Redis was away). @defaultValue `1000` */
+  POLL_MAX_BATCH_SIZE: int(1, 10_000, 1000),
+  /**
+   * The poller adds jobs only while the supervisor queue holds fewer than this not yet taken, so a backlog is
+   * fed as fast as it is decided, and rows do not wait in the queue past POLL_GRACE_MS. @defaultValue `4000`
+   */
+  POLL_MAX_QUEUED_JOBS: int(1, 1_000_000, 4000),
+  /** How often open gates past their deadline are expired (their tasks blocked). @defaultValue `30000` */
+  GATE_EXPIRY_INTERVAL_MS: int(100, 3_600_000, 30_000),
+  /** How long before its deadline an open gate's "expires soon" notification goes out. @defaultValue `3600000` (1 h) */
+  GATE_EXPIRY_WARN_BEFORE_MS: int(0, 604_800_000, 3_600_000),
+  /**
+   * Days the event archive keeps decided events with the context their policy saw (the input of backtests);
+   * whole days are dropped past it. @defaultValue `30`
+   */
+  ARCHIVE_RETENTION_DAYS: int(1, 3650, 30),
+  /** Days of archive partitions created ahead of time. @defaultValue `7` */
+  ARCHIVE_PARTITIONS_AHEAD: int(1, 366, 7),
+  /** How often the archive's partitions are rotated. @defaultValue `3600000` */
+  ARCHIVE_MAINTENANCE_INTERVAL_MS: int(1000, 86_400_000, 3_600_000),
+  /** Completed inbox rows are kept this many days (the event archive keeps what replays need). @defaultValue `7` */
   INBOX_RETENTION_DAYS: int(1, 3650, 7),
   /** Worker threads that run the policies (each event's policy is stopped past its CPU budget). @defaultValue `1` */
   POLICY_THREADS: int(1, 16, 1),

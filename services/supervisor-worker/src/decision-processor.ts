@@ -1,5 +1,7 @@
 import {
   appendAudits,
+  archiveDecidedEvents,
+  type ArchivedEventRecord,
   claimInboxEvents,
   completeClaimedEvents,
   failClaimedEvent,
@@ -17,9 +19,11 @@ import {
   type TaskUpdate,
 } from '@warden/db';
 import {
+  applyPlan,
   builtInPolicies,
   decideInOrder,
   decisionIdFor,
+  gateDeadline,
   taskStateKey,
   type DecisionPlan,
   type DecisionState,
@@ -47,11 +51,20 @@ export interface DecidedEvent {
   decision_id: string;
   decision_type: DecisionType;
   event_ts: Date;
+  /** The policy version the decision ran under (the file's version, or the tenant's stored one). */
+  policy_version: string;
+  /** The producer's trace id, when the event carried one. */
+  trace_id?: string;
 }
 
 /** Decides a run of events in order, carrying each plan's effects into `state` (see `decideInOrder`). */
 export interface GroupDecider {
-  decideInOrder(events: readonly TaskEvent[], state: DecisionState): Promise<DecisionPlan[]>;
+  /** `policies`: the tenants decided under a stored version, and theirs; others get the bootstrap policy. */
+  decideInOrder(
+    events: readonly TaskEvent[],
+    state: DecisionState,
+    policies?: ReadonlyMap<string, SupervisorPolicyFile>,
+  ): Promise<DecisionPlan[]>;
 }
 
 /**
@@ -59,12 +72,29 @@ export interface GroupDecider {
  * {@link PolicySandbox} instead; this is for embedding the processor where the policies are trusted (tests).
  */
 export function inProcessDecider(policy: SupervisorPolicyFile, registry: PolicyRegistry): GroupDecider {
-  return { decideInOrder: async (events, state) => decideInOrder(events, state, policy, registry) };
+  return {
+    decideInOrder: async (events, state, policies) =>
+      decideInOrder(
+        events,
+        state,
+        policies && policies.size > 0 ? (tenantId) => policies.get(tenantId) ?? policy : policy,
+        registry,
+      ),
+  };
+}
+
+/** Each tenant's active stored policy version (see SupervisorPolicyStore). */
+export interface TenantPolicies {
+  /** The policies of those of `tenants` that run on a stored version; one consistent choice for a group. */
+  snapshot(tenants: Iterable<string>): ReadonlyMap<string, SupervisorPolicyFile>;
 }
 
 export interface DecisionProcessorOptions {
   db: Db;
+  /** The bootstrap policy: every tenant's, unless `tenantPolicies` has a stored version for it. */
   policy: SupervisorPolicyFile;
+  /** Tenants' stored policy versions. @defaultValue none: every tenant is decided under `policy` */
+  tenantPolicies?: TenantPolicies;
   /** The policies, when they run in this thread (no `decider`). @defaultValue the built-in policies */
   registry?: PolicyRegistry;
   /** Where policies run. @defaultValue in this thread, with `policy` and `registry` ({@link inProcessDecider}) */
@@ -79,6 +109,11 @@ export interface DecisionProcessorOptions {
   retryBaseDelayMs?: number;
   /** Called after commit with the decisions made (publishing); failures are logged, never thrown. */
   onDecided?: (decided: DecidedEvent[]) => Promise<void>;
+  /**
+   * Writes each decided event, with the task context its policy saw, to the event archive in the decision's
+   * transaction (the replay input of backtests). @defaultValue `true`
+   */
+  archiveEvents?: boolean;
   /** Test hook: runs inside each decision transaction before commit (failure injection). */
   beforeCommit?: (trx: Transaction<Database>, claims: ClaimedEvent[]) => Promise<void>;
 }
@@ -99,6 +134,43 @@ function toTaskEvent(row: ClaimedEvent): TaskEvent {
 }
 
 /**
+ * The archive record of a decided event: the event as received, and the task and resource holders as the
+ * policy saw them (`seen`, before this event's plan is applied). Holders only when the event declares
+ * exclusive resources, the one case a policy reads them.
+ */
+function archiveRecordOf(
+  claim: ClaimedEvent,
+  plan: DecisionPlan,
+  seen: DecisionState,
+  decidedAt: Date,
+): ArchivedEventRecord {
+  const task = seen.tasks.get(taskStateKey(claim))!;
+  const declares =
+    Array.isArray(claim.payload.exclusive_resources) && claim.payload.exclusive_resources.length > 0;
+  return {
+    tenant_id: claim.tenant_id,
+    event_id: claim.event_id,
+    task_id: claim.task_id,
+    event_type: claim.event_type,
+    inbox_id: String(claim.inbox_id),
+    source: claim.source,
+    trace_id: claim.trace_id,
+    event_ts: claim.event_ts,
+    received_at: claim.received_at,
+    payload: claim.payload,
+    task_context: { status: task.status ?? null, metadata: task.metadata, retry_count: task.retry_count },
+    running_tasks: declares ? [...(seen.holders.get(claim.tenant_id) ?? [])] : [],
+    decision_id: plan.decision.decision_id,
+    decision_type: plan.decision.decision_type,
+    policy: plan.decision.policy,
+    policy_version: plan.decision.policy_version,
+    finding_codes: plan.decision.findings.map((finding) => finding.code),
+    would_have: plan.decision.would_have ?? null,
+    decided_at: decidedAt,
+  };
+}
+
+/**
  * Turns delivered events into decisions, exactly once per event however often and by whichever path
  * (queue, HTTP, poller) it arrives: ensure the inbox row → claim it (generation + expiry) → in ONE
  * transaction complete the still-owned claims, lock the tasks, decide, and store decisions, task changes,
@@ -110,9 +182,11 @@ export class DecisionProcessor {
   private readonly maxAttempts: number;
   private readonly retryBaseDelayMs: number;
   private readonly decider: GroupDecider;
+  private readonly archive: boolean;
 
   constructor(private readonly options: DecisionProcessorOptions) {
     this.decider = options.decider ?? inProcessDecider(options.policy, options.registry ?? builtInPolicies());
+    this.archive = options.archiveEvents ?? true;
     this.claimTtlMs = options.claimTtlMs ?? 30_000;
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryBaseDelayMs = options.retryBaseDelayMs ?? 1000;
@@ -206,7 +280,13 @@ export class DecisionProcessor {
         ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))])
         : new Map();
       const state: DecisionState = { tasks: contexts, holders };
-      const decidedPlans = await this.decider.decideInOrder(toDecide.map(toTaskEvent), state);
+      // What each event's policy saw, for the archive: the state is carried forward event by event below.
+      const seen = this.archive ? structuredClone(state) : undefined;
+      // The tenants' policies are chosen once for the group, after the task locks: a version activated while
+      // the group is decided applies from the next group on, never to half of this one.
+      const policies = this.options.tenantPolicies?.snapshot(new Set(toDecide.map((c) => c.tenant_id)));
+      const events = toDecide.map(toTaskEvent);
+      const decidedPlans = await this.decider.decideInOrder(events, state, policies);
       const plans = toDecide.map((claim, index) => ({ claim, plan: decidedPlans[index]! }));
       const touched = new Map<string, TaskUpdate>();
       for (const { claim } of plans) {
@@ -230,6 +310,8 @@ export class DecisionProcessor {
         })),
       );
       await updateTasks(trx, [...touched.values()]);
+      // Every gate carries its deadline from the tenant's policy: nothing waits for a person for ever.
+      const openedAt = new Date();
       await openGates(
         trx,
         plans.flatMap(({ claim, plan }) =>
@@ -240,6 +322,11 @@ export class DecisionProcessor {
                   task_id: claim.task_id,
                   ...plan.gate,
                   decision_id: plan.decision.decision_id,
+                  expires_at: gateDeadline(
+                    policies?.get(claim.tenant_id) ?? this.options.policy,
+                    plan.gate.checkpoint,
+                    openedAt,
+                  ),
                 },
               ]
             : [],
@@ -256,9 +343,19 @@ export class DecisionProcessor {
         })),
       );
       await appendAudits(trx, audits, processedAt);
+      if (seen)
+        await archiveDecidedEvents(
+          trx,
+          plans.map(({ claim, plan }, index) => {
+            const record = archiveRecordOf(claim, plan, seen, processedAt);
+            applyPlan(seen, events[index]!, plan);
+            return record;
+          }),
+        );
       await this.options.beforeCommit?.(trx, mine);
 
-      for (const { claim, plan } of plans) {
+      for (const [index, { claim, plan }] of plans.entries()) {
+        const traceId = events[index]?.trace_id;
         outcomes.set(keyOf(claim), {
           status: 'decided',
           decision_id: plan.decision.decision_id,
@@ -271,11 +368,32 @@ export class DecisionProcessor {
           decision_id: plan.decision.decision_id,
           decision_type: plan.decision.decision_type,
           event_ts: claim.event_ts,
+          policy_version: plan.decision.policy_version,
+          ...(traceId === undefined ? {} : { trace_id: traceId }),
         });
       }
       return processedAt;
     });
 
+    // One line per decision, so `grep <task id>` in the logs finds what was decided, under which policy, how late.
+    for (const d of decided) {
+      this.options.logger.info(
+        {
+          module: 'supervisor',
+          action: 'decide',
+          status: 'ok',
+          tenant_id: d.tenant_id,
+          task_id: d.task_id,
+          event_id: d.event_id,
+          decision_id: d.decision_id,
+          decision: d.decision_type,
+          policy_version: d.policy_version,
+          lag_ms: committedAt.getTime() - d.event_ts.getTime(),
+          ...(d.trace_id === undefined ? {} : { trace_id: d.trace_id }),
+        },
+        `${d.decision_type} ${d.tenant_id}/${d.task_id} (event ${d.event_id})`,
+      );
+    }
     const metrics = this.options.metrics;
     if (metrics && decided.length > 0) {
       metrics.groupSize.observe(decided.length);

@@ -104,20 +104,26 @@ export class PolicySandbox {
    * and carries the plans into `state`. Never yields "no decision" for an event whose policy misbehaves: that
    * event fails closed and the rest go on.
    */
-  async decideInOrder(events: readonly TaskEvent[], state: DecisionState): Promise<DecisionPlan[]> {
+  async decideInOrder(
+    events: readonly TaskEvent[],
+    state: DecisionState,
+    policies?: ReadonlyMap<string, SupervisorPolicyFile>,
+  ): Promise<DecisionPlan[]> {
     const plans: DecisionPlan[] = [];
     let rest = events;
     while (rest.length > 0) {
-      const outcome = await this.call(rest, state);
+      const outcome = await this.call(rest, state, policies);
       if (outcome.kind === 'decided') {
         outcome.plans.forEach((plan, index) => applyPlan(state, rest[index]!, plan));
         plans.push(...outcome.plans);
         break;
       }
       // The events before the stopped one were decided by the lost thread; their plans went with it.
-      if (outcome.index > 0) plans.push(...(await this.decideInOrder(rest.slice(0, outcome.index), state)));
+      if (outcome.index > 0)
+        plans.push(...(await this.decideInOrder(rest.slice(0, outcome.index), state, policies)));
       const stopped = rest[outcome.index]!;
-      const plan = decideFailClosed(inputFor(stopped, state, this.options.policy), this.registry, {
+      const policy = policies?.get(stopped.tenant_id) ?? this.options.policy;
+      const plan = decideFailClosed(inputFor(stopped, state, policy), this.registry, {
         error: outcome.error,
         elapsed_ms: outcome.cpuMs,
       });
@@ -128,7 +134,11 @@ export class PolicySandbox {
     return plans;
   }
 
-  private async call(events: readonly TaskEvent[], state: DecisionState): Promise<CallOutcome> {
+  private async call(
+    events: readonly TaskEvent[],
+    state: DecisionState,
+    policies: ReadonlyMap<string, SupervisorPolicyFile> | undefined,
+  ): Promise<CallOutcome> {
     const thread = await this.acquire();
     const id = this.nextCallId++;
     try {
@@ -138,7 +148,19 @@ export class PolicySandbox {
           id,
           events.map((event) => event.event_type),
         );
-        thread.worker.postMessage({ id, events: [...events], state } satisfies PolicyCall);
+        // Only the tenants of this call that run on a stored version: most calls carry none.
+        const stored = new Map<string, SupervisorPolicyFile>();
+        if (policies && policies.size > 0)
+          for (const event of events) {
+            const policy = policies.get(event.tenant_id);
+            if (policy) stored.set(event.tenant_id, policy);
+          }
+        thread.worker.postMessage({
+          id,
+          events: [...events],
+          state,
+          ...(stored.size > 0 ? { policies: stored } : {}),
+        } satisfies PolicyCall);
       });
     } finally {
       thread.running = undefined;

@@ -25,6 +25,8 @@ export interface PolicyCall {
   id: number;
   events: TaskEvent[];
   state: DecisionState;
+  /** Tenants decided under a stored version rather than the thread's bootstrap policy: their policy. */
+  policies?: Map<string, SupervisorPolicyFile>;
 }
 
 export type PolicyWorkerMessage =
@@ -55,7 +57,10 @@ export function runPolicyWorker(customRegistry: PolicyRegistry | undefined): voi
   port.on('message', (call: PolicyCall) => {
     Atomics.store(progress, 0, call.id);
     try {
-      const plans = decideInOrder(call.events, call.state, data.policy, registry, (index) =>
+      const stored = call.policies;
+      const choice =
+        stored && stored.size > 0 ? (tenantId: string) => stored.get(tenantId) ?? data.policy : data.policy;
+      const plans = decideInOrder(call.events, call.state, choice, registry, (index) =>
         Atomics.store(progress, 1, index),
       );
       port.postMessage({ kind: 'decided', id: call.id, plans } satisfies PolicyWorkerMessage);

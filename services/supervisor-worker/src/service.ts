@@ -1,20 +1,34 @@
 import type { Worker } from 'bullmq';
 import type { TaskEvent } from '@warden/domain';
 import type { Logger, RunnableService } from '@warden/observability';
-import { QUEUE_NAMES, createValidatedWorker } from '@warden/queue';
-import { GroupCommitter, closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
+import { QUEUE_NAMES, createRedis, createValidatedWorker } from '@warden/queue';
+import {
+  GroupCommitter,
+  closeWorker,
+  openRuntime,
+  type PeriodicTask,
+  type ServiceRuntime,
+} from '@warden/runtime';
 import type { Config } from './config.js';
 import { DecisionProcessor, type EventOutcome } from './decision-processor.js';
 import { PolicySandbox } from './policy-sandbox.js';
 import { createSupervisorMetrics } from './metrics.js';
 import { InboxPoller } from './poller.js';
+import { createGateExpirySweeper } from './gate-expiry-sweeper.js';
+
 import { loadSupervisorPolicy } from './policy-loader.js';
+import { SupervisorPolicyStore } from './policy-store.js';
+import { ArchiveMaintenance } from './archive-maintenance.js';
 import { createDecisionPublisher } from './publisher.js';
 
 export interface SupervisorService extends RunnableService {
   runtime(): ServiceRuntime | undefined;
   processor(): DecisionProcessor | undefined;
   poller(): InboxPoller | undefined;
+  /** Each tenant's active stored policy version, once started. */
+  policies(): SupervisorPolicyStore | undefined;
+  /** The event archive's partition rotation, once started. */
+  archiveMaintenance(): ArchiveMaintenance | undefined;
 }
 
 /**
@@ -39,12 +53,17 @@ export function createSupervisorService(
   let worker: Worker | undefined;
   let processor: DecisionProcessor | undefined;
   let poller: InboxPoller | undefined;
+  let gateExpiry: PeriodicTask | undefined;
   let sandbox: PolicySandbox | undefined;
+  let policies: SupervisorPolicyStore | undefined;
+  let archiveMaintenance: ArchiveMaintenance | undefined;
 
   return {
     runtime: () => runtime,
     processor: () => processor,
     poller: () => poller,
+    policies: () => policies,
+    archiveMaintenance: () => archiveMaintenance,
     async start() {
       // The policy first: a bad file stops the service before it touches anything.
       const policy = await loadSupervisorPolicy(config.SUPERVISOR_POLICY_FILE);
@@ -65,10 +84,21 @@ export function createSupervisorService(
         ...(options.policyRegistryModule ? { registryModule: options.policyRegistryModule } : {}),
       });
       await sandbox.start();
+      policies = new SupervisorPolicyStore({
+        db,
+        bootstrap: policy,
+        logger,
+        // A connection of its own: a subscribed connection can do nothing else.
+        subscriber: createRedis(config.REDIS_URL, 'general'),
+        prefix: config.QUEUE_PREFIX,
+        pollIntervalMs: config.POLICY_POLL_INTERVAL_MS,
+      });
+      await policies.start();
       processor = new DecisionProcessor({
         decider: sandbox,
         db,
         policy,
+        tenantPolicies: policies,
         logger,
         metrics,
         claimTtlMs: config.CLAIM_TTL_MS,
@@ -91,12 +121,38 @@ export function createSupervisorService(
         intervalMs: config.POLL_INTERVAL_MS,
         graceMs: config.POLL_GRACE_MS,
         batchSize: config.POLL_BATCH_SIZE,
+        maxBatchSize: config.POLL_MAX_BATCH_SIZE,
+        maxQueuedJobs: config.POLL_MAX_QUEUED_JOBS,
         maxAttempts: config.MAX_ATTEMPTS,
         retentionDays: config.INBOX_RETENTION_DAYS,
         auditKeys: config.WARDEN_AUDIT_KEY,
         anchorIntervalMs: config.AUDIT_ANCHOR_INTERVAL_MS,
       });
       poller.start();
+      archiveMaintenance = new ArchiveMaintenance({
+        db,
+        logger,
+        retentionDays: config.ARCHIVE_RETENTION_DAYS,
+        daysAhead: config.ARCHIVE_PARTITIONS_AHEAD,
+        intervalMs: config.ARCHIVE_MAINTENANCE_INTERVAL_MS,
+      });
+      archiveMaintenance.start();
+      // Redis back after an outage: events accepted meanwhile wait only in the inbox; drain them now, not at
+      // the next interval. (Not on the first connect: nothing was missed then.)
+      const activePoller = poller;
+      let redisWasLost = false;
+      runtime.queueConnection.on('close', () => (redisWasLost = true));
+      runtime.queueConnection.on('ready', () => {
+        if (redisWasLost) activePoller.drainSoon();
+        redisWasLost = false;
+      });
+      gateExpiry = createGateExpirySweeper({
+        db,
+        logger,
+        intervalMs: config.GATE_EXPIRY_INTERVAL_MS,
+        warnBeforeMs: config.GATE_EXPIRY_WARN_BEFORE_MS,
+      });
+      gateExpiry.start();
 
       worker = createValidatedWorker({
         queue: QUEUE_NAMES.supervisorEvents,
@@ -134,6 +190,12 @@ export function createSupervisorService(
       worker = undefined;
       await poller?.stop();
       poller = undefined;
+      await policies?.stop();
+      policies = undefined;
+      await archiveMaintenance?.stop();
+      archiveMaintenance = undefined;
+      await gateExpiry?.stop();
+      gateExpiry = undefined;
       await sandbox?.close();
       sandbox = undefined;
       await runtime?.close();

@@ -26,7 +26,7 @@ import type { CliEnvironment } from '../config.js';
 import { CommandFailedError, EXIT_USAGE } from '../errors.js';
 import { writeJson, type CliIo } from '../output.js';
 
-const ApiEnvSchema = z.object({
+export const ApiEnvSchema = z.object({
   /** Where the API is. @defaultValue `http://127.0.0.1:3000` */
   WARDEN_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
   /** The API key the commands act as. @defaultValue none (then `--key` is required) */
@@ -56,7 +56,7 @@ function clientFor(environment: CliEnvironment, flags: ApiFlags): { client: Ward
 }
 
 /** API errors as one line and an exit code: 400 is bad input (2), anything else a failure (1). */
-async function callApi<T>(url: string, call: () => Promise<T>): Promise<T> {
+export async function callApi<T>(url: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {

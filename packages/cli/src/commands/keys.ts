@@ -1,8 +1,18 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { assertMigrationsCurrent, ensureTenant, insertApiKey, revokeApiKey } from '@warden/db';
+import {
+  assertMigrationsCurrent,
+  ensureTenant,
+  insertApiKey,
+  listApiKeys,
+  type ApiKeyRecord,
+  insertOperatorKey,
+  revokeApiKey,
+  revokeOperatorKey,
+} from '@warden/db';
 import {
   displayPrefix,
+  effectiveScopes,
   generateApiKey,
   hashApiKey,
   KeyOwnerSchema,
@@ -98,6 +108,35 @@ export async function createApiKey(options: CreateApiKeyOptions): Promise<Create
   }
 }
 
+/**
+ * Creates a platform operator's key (scope `platform:operate`, bound to no tenant: Bull Board over every
+ * tenant's queues). Only its hash is stored; the raw key is in the answer and nowhere else.
+ */
+export async function createOperatorKey(options: {
+  databaseUrl: string;
+  owner: string;
+  /** @defaultValue `created by warden keys create-operator on <today's date>` */
+  name?: string;
+}): Promise<{ key: string; keyId: string; owner: string; name: string }> {
+  const owner = parseArgument(KeyOwnerSchema, options.owner, 'owner');
+  const name =
+    options.name ?? `created by warden keys create-operator on ${new Date().toISOString().slice(0, 10)}`;
+  const key = generateApiKey();
+  const db = await connectPostgres(options.databaseUrl);
+  try {
+    await assertMigrationsCurrent(db);
+    const record = await insertOperatorKey(db, {
+      name,
+      owner,
+      keyHash: hashApiKey(key),
+      keyPrefix: displayPrefix(key),
+    });
+    return { key, keyId: record.keyId, owner: record.owner, name: record.name };
+  } finally {
+    await closePostgres(db);
+  }
+}
+
 /** Revokes a live key. Returns false when no live key has this id (unknown, or already revoked). */
 export async function revokeApiKeyById(databaseUrl: string, keyId: string): Promise<boolean> {
   const id = parseArgument(KeyIdSchema, keyId, 'KEY_ID');
@@ -111,7 +150,7 @@ export async function revokeApiKeyById(databaseUrl: string, keyId: string): Prom
 }
 
 export function registerKeysCommand(program: Command, environment: CliEnvironment, io: CliIo): void {
-  const keys = program.command('keys').description('create and revoke API keys');
+  const keys = program.command('keys').description('create, list and revoke API keys');
 
   keys
     .command('create')
@@ -162,6 +201,57 @@ export function registerKeysCommand(program: Command, environment: CliEnvironmen
     );
 
   keys
+    .command('create-operator')
+    .description(
+      "create a platform operator's key (platform:operate, bound to no tenant) for Bull Board; printed once",
+    )
+    .requiredOption('--owner <owner>', 'the person the key belongs to')
+    .option('--name <name>', 'label shown in listings')
+    .option('--json', 'print { key, key_id, owner, scopes } as JSON')
+    .action(async (flags: { owner: string; name?: string; json?: boolean }) => {
+      const owner = parseArgument(KeyOwnerSchema, flags.owner, '--owner');
+      const config = loadConfig(environment);
+      const created = await createOperatorKey({
+        databaseUrl: config.DATABASE_URL,
+        owner,
+        ...(flags.name === undefined ? {} : { name: flags.name }),
+      });
+      if (flags.json) {
+        writeJson(io, {
+          key: created.key,
+          key_id: created.keyId,
+          owner: created.owner,
+          scopes: ['platform:operate'],
+        });
+        return;
+      }
+      io.out(
+        `created operator key ${created.keyId} (${created.name}), owned by ${created.owner}\n` +
+          "scopes: platform:operate (every tenant's queues in Bull Board; no tenant API)\n\n" +
+          `    ${created.key}\n\n` +
+          'This is the only time the key is shown: Warden stores its hash and cannot show it again.\n',
+      );
+    });
+
+  keys
+    .command('revoke-operator')
+    .description("revoke a platform operator's key")
+    .argument('<KEY_ID>', 'the key id printed by `keys create-operator`')
+    .action(async (keyId: string) => {
+      const id = parseArgument(KeyIdSchema, keyId, 'KEY_ID');
+      const config = loadConfig(environment);
+      const db = await connectPostgres(config.DATABASE_URL);
+      try {
+        await assertMigrationsCurrent(db);
+        if (!(await revokeOperatorKey(db, id)))
+          throw new CommandFailedError(`no live operator key with id ${keyId} (unknown or already revoked)`);
+      } finally {
+        await closePostgres(db);
+      }
+      io.out(`revoked operator key ${keyId}\n`);
+    });
+
+  keys
     .command('revoke')
     .description('revoke an API key; requests using it are refused from now on')
     .argument('<KEY_ID>', 'the key id printed by `keys create`')
@@ -170,5 +260,75 @@ export function registerKeysCommand(program: Command, environment: CliEnvironmen
       const revoked = await revokeApiKeyById(config.DATABASE_URL, keyId);
       if (!revoked) throw new CommandFailedError(`no live key with id ${keyId} (unknown or already revoked)`);
       io.out(`revoked key ${keyId}\n`);
+    });
+
+  keys
+    .command('list')
+    .description('list API keys (never a key or its hash): id, tenant, name, owner, prefix, scopes, created')
+    .option('--tenant <tenant>', "only this tenant's keys (default: every tenant)")
+    .option('--revoked', 'include revoked keys')
+    .option('--json', 'print the keys as a JSON array')
+    .action(async (flags: { tenant?: string; revoked?: boolean; json?: boolean }) => {
+      const tenantId =
+        flags.tenant === undefined ? undefined : parseArgument(TenantIdSchema, flags.tenant, '--tenant');
+      const config = loadConfig(environment);
+      const db = await connectPostgres(config.DATABASE_URL);
+      let listed: ApiKeyRecord[];
+      try {
+        await assertMigrationsCurrent(db);
+        listed = await listApiKeys(db, {
+          ...(tenantId === undefined ? {} : { tenantId }),
+          includeRevoked: flags.revoked ?? false,
+        });
+      } finally {
+        await closePostgres(db);
+      }
+      // What a request with the key may do: a stored key that also writes events has no approving scope.
+      const rows = listed.map((k) => ({
+        key_id: k.keyId,
+        tenant_id: k.tenantId,
+        name: k.name,
+        owner: k.owner,
+        prefix: k.keyPrefix,
+        scopes: effectiveScopes(k.scopes),
+        created_at: k.createdAt.toISOString(),
+        revoked_at: k.revokedAt?.toISOString() ?? null,
+      }));
+      if (flags.json) return writeJson(io, rows);
+      if (rows.length === 0)
+        return io.out(`no ${flags.revoked ? '' : 'live '}keys${tenantId ? ` for tenant ${tenantId}` : ''}\n`);
+      const table = [
+        [
+          'KEY ID',
+          'TENANT',
+          'NAME',
+          'OWNER',
+          'PREFIX',
+          'SCOPES',
+          'CREATED',
+          ...(flags.revoked ? ['REVOKED'] : []),
+        ],
+        ...rows.map((r) => [
+          r.key_id,
+          r.tenant_id,
+          r.name,
+          r.owner,
+          r.prefix,
+          r.scopes.join(','),
+          r.created_at.slice(0, 19),
+          ...(flags.revoked ? [r.revoked_at?.slice(0, 19) ?? '-'] : []),
+        ]),
+      ];
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+      io.out(
+        table
+          .map((row) =>
+            row
+              .map((cell, i) => cell.padEnd(widths[i]!))
+              .join('  ')
+              .trimEnd(),
+          )
+          .join('\n') + '\n',
+      );
     });
 }

@@ -215,7 +215,10 @@ export function registerLeadCommand(program: Command, environment: CliEnvironmen
     .option('--window <window>', 'how far back: 24h, 7d, or any Nh / Nd from 1h to 90d', '24h')
     .option('--dry-run', 'report what would be created; write no finding, task or audit row')
     .option('--force', 'run even if another scan of the tenant and window holds the lock (and without Redis)')
-    .option('--json', 'print the result as one JSON object (an array when several tenants were scanned)')
+    .option(
+      '--json',
+      'print one JSON object: { window_kind, dry_run, tenants: { <tenant id>: report }, failures, findings_count, tasks_created }',
+    )
     .option('--config <file>', `rules file (default: LEAD_RULES_FILE or ${DEFAULT_LEAD_RULES_FILE})`)
     .option('--tenant <tenant>', 'only this tenant (default: every tenant with API keys or an audit trail)')
     .addHelpText(
@@ -260,13 +263,19 @@ export function registerLeadCommand(program: Command, environment: CliEnvironmen
           },
         });
 
-        if (result.reports.length === 0) {
-          if (flags.json) writeJson(io, []);
-          else io.out('no tenants to scan (none has an API key or an audit trail)\n');
-          return;
-        }
         if (flags.json) {
-          writeJson(io, result.reports.length === 1 ? result.reports[0] : result.reports);
+          // One object whatever the number of tenants, so a script reads `.tenants["acme"]` or the totals
+          // without first asking whether it got an object or an array.
+          writeJson(io, {
+            window_kind: window,
+            dry_run: flags.dryRun ?? false,
+            tenants: Object.fromEntries(result.reports.map((report) => [report.tenant_id, report])),
+            failures: result.failures,
+            findings_count: result.reports.reduce((sum, report) => sum + report.findings_count, 0),
+            tasks_created: result.reports.reduce((sum, report) => sum + report.tasks_created, 0),
+          });
+        } else if (result.reports.length === 0) {
+          io.out('no tenants to scan (none has an API key or an audit trail)\n');
         } else {
           for (const report of result.reports) {
             const elapsed =

@@ -11,10 +11,13 @@ import {
   runPolicyTests,
   SupervisorPolicyFileSchema,
   type PolicyTestResult,
+  type SupervisorPolicyFile,
 } from '@warden/domain';
 import type { CliEnvironment } from '../config.js';
 import { CommandFailedError, UsageError } from '../errors.js';
 import { plural, writeJson, type CliIo } from '../output.js';
+import { runPolicyBacktest } from './policy-backtest.js';
+import { registerPolicyVersionCommands } from './policy-versions.js';
 
 export interface PolicyTestReport {
   file: string;
@@ -25,15 +28,20 @@ export interface PolicyTestReport {
   results: PolicyTestResult[];
 }
 
-/** Reads, validates and tests a supervisor policy file. A bad file is a ValidationError naming the field (exit 2). */
-export async function testPolicyFile(file: string): Promise<PolicyTestReport> {
+/** Reads and validates a supervisor policy file. A bad file is a ValidationError naming the field (exit 2). */
+async function readPolicyFile(file: string): Promise<SupervisorPolicyFile> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     throw new UsageError(`cannot read the policy file ${file}: ${(error as Error).message}`);
   }
-  const config = parsePolicyYaml(text, SupervisorPolicyFileSchema, file);
+  return parsePolicyYaml(text, SupervisorPolicyFileSchema, file);
+}
+
+/** Reads, validates and tests a supervisor policy file. A bad file is a ValidationError naming the field (exit 2). */
+export async function testPolicyFile(file: string): Promise<PolicyTestReport> {
+  const config = await readPolicyFile(file);
   const results = runPolicyTests(config, config.tests, builtInPolicies());
   const passed = results.filter((r) => r.passed).length;
   return { file, version: config.version, passed, failed: results.length - passed, results };
@@ -60,16 +68,53 @@ export function formatPolicyTestReport(report: PolicyTestReport): string {
 }
 
 export function registerPolicyCommand(program: Command, environment: CliEnvironment, io: CliIo): void {
-  const policy = program.command('policy').description('work with supervisor policy files');
+  const policy = program
+    .command('policy')
+    .description('test policy files, and push, activate and roll back stored policy versions');
   policy
     .command('test')
-    .description('run the tests a supervisor policy file carries, without a database; exit 1 when one fails')
+    .description(
+      'run the tests a supervisor policy file carries, without a database (exit 1 when one fails); with --since, backtest it over the event archive instead',
+    )
     .requiredOption('-f, --file <file>', 'the supervisor policy file (YAML)')
+    .option(
+      '--since <window>',
+      'backtest over the events decided in this window: 24h, 30d, any Nh / Nd up to 90d',
+    )
+    .option('--tenant <tenant>', 'with --since: only this tenant (default: every tenant)')
+    .option(
+      '--fail-on <rule>',
+      'with --since: exit 1 when a transition exceeds a share of the replayed events or a count, e.g. "ALLOW->BLOCK>0.5%" (repeatable)',
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option('--json', 'print the results as JSON')
-    .action(async (flags: { file: string; json?: boolean }) => {
-      const report = await testPolicyFile(resolve(environment.cwd, flags.file));
-      if (flags.json) writeJson(io, report);
-      else io.out(formatPolicyTestReport(report));
-      if (report.failed > 0) throw new CommandFailedError(`${plural(report.failed, 'policy test')} failed`);
-    });
+    .action(
+      async (flags: { file: string; json?: boolean; since?: string; tenant?: string; failOn?: string[] }) => {
+        const file = resolve(environment.cwd, flags.file);
+        if (flags.since === undefined) {
+          if (flags.tenant !== undefined || flags.failOn !== undefined)
+            throw new UsageError('--tenant and --fail-on need --since (they apply to a backtest)');
+          const report = await testPolicyFile(file);
+          if (flags.json) writeJson(io, report);
+          else io.out(formatPolicyTestReport(report));
+          if (report.failed > 0)
+            throw new CommandFailedError(`${plural(report.failed, 'policy test')} failed`);
+          return;
+        }
+        const policy = await readPolicyFile(file);
+        await runPolicyBacktest(
+          flags.file,
+          policy,
+          {
+            since: flags.since,
+            ...(flags.tenant !== undefined ? { tenant: flags.tenant } : {}),
+            ...(flags.failOn ? { failOn: flags.failOn } : {}),
+            ...(flags.json ? { json: true } : {}),
+          },
+          environment,
+          io,
+        );
+      },
+    );
+  registerPolicyVersionCommands(policy, environment, io);
 }

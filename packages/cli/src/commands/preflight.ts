@@ -16,6 +16,7 @@ import {
   WriteGatePolicySchema,
 } from '@warden/domain';
 import { ALL_QUEUE_NAMES, createRedis, pingRedis, WardenQueues, type QueueName } from '@warden/queue';
+import { probeBubblewrap, probePrlimit } from '@warden/runtime/sandbox-probe';
 import { inspectConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError, describeError } from '../errors.js';
 import { describeUrl, plural, writeJson, type CliIo } from '../output.js';
@@ -26,10 +27,12 @@ export type CheckStatus =
   | 'ok'
   | 'fail'
   /** Not run because a check it depends on failed (that failure is the problem to fix). */
-  | 'skip';
+  | 'skip'
+  /** Works, but weaker than production needs (e.g. verifications without isolation); does not fail preflight. */
+  | 'warn';
 
 export interface PreflightCheck {
-  /** `configuration`, `supervisor policy`, `writegate policy`, `lead rules`, `postgres`, `migrations`, `redis`, `queue <name>`. */
+  /** `configuration`, `supervisor policy`, `writegate policy`, `lead rules`, `postgres`, `migrations`, `redis`, `queue <name>`, `executor sandbox`. */
   name: string;
   status: CheckStatus;
   /** Why it passed (what was found) or why it did not. One line. */
@@ -55,6 +58,8 @@ export interface PreflightOptions {
   supervisorPolicyFile?: string;
   /** Longest wait for any one server (connect, or one request) before its check fails. @defaultValue `3000` */
   timeoutMs?: number;
+  /** How the executor sandbox is probed. @defaultValue the real probes (bwrap and prlimit on this host) */
+  sandboxProbes?: SandboxProbes;
 }
 
 const DEFAULT_TIMEOUT_MS = 3000;
@@ -113,7 +118,15 @@ export async function runPreflight(options: PreflightOptions = {}): Promise<Pref
     checkRedis(fields.REDIS_URL, fields.QUEUE_PREFIX, timeoutMs),
   ]);
 
-  const checks = [configuration, policy, writeGate, leadRules, ...postgres, ...redis];
+  const checks = [
+    configuration,
+    policy,
+    writeGate,
+    leadRules,
+    ...postgres,
+    ...redis,
+    checkExecutorSandbox(environment.env, options.sandboxProbes),
+  ];
   const problems = checks
     .filter((check) => check.status === 'fail')
     .map((check) => `${check.name}: ${check.reason}`);
@@ -309,6 +322,51 @@ async function checkQueue(queues: WardenQueues, name: QueueName, timeoutMs: numb
   }
 }
 
+/** How the sandbox is probed; replaceable in tests. @defaultValue the real probes of `@warden/runtime` */
+export interface SandboxProbes {
+  bubblewrap: () => string | undefined;
+  prlimit: () => string | undefined;
+  isRoot: () => boolean;
+}
+
+const realSandboxProbes: SandboxProbes = {
+  bubblewrap: () => probeBubblewrap(),
+  prlimit: () => probePrlimit(),
+  isRoot: () => process.getuid?.() === 0,
+};
+
+/**
+ * The sandbox an executor on this host would give verifications (docs/executor.md, "Sandbox"): a `warn`, not a
+ * failure, when it would run them degraded — the executor starts anyway in the default `auto` mode — and a
+ * failure when `EXECUTOR_SANDBOX=bwrap` demands bubblewrap that does not work here (the executor would refuse to
+ * start).
+ */
+function checkExecutorSandbox(
+  env: NodeJS.ProcessEnv,
+  probes: SandboxProbes = realSandboxProbes,
+): PreflightCheck {
+  const name = 'executor sandbox';
+  const mode = env.EXECUTOR_SANDBOX ?? 'auto';
+  if (!['auto', 'bwrap', 'none'].includes(mode))
+    return { name, status: 'fail', reason: `EXECUTOR_SANDBOX="${mode}": expected auto, bwrap or none` };
+  const bubblewrap = mode === 'none' ? undefined : probes.bubblewrap();
+  const prlimit = probes.prlimit();
+  const weaknesses: string[] = [];
+  if (mode === 'none') weaknesses.push('EXECUTOR_SANDBOX=none turns isolation off');
+  else if (!bubblewrap)
+    weaknesses.push(
+      "bubblewrap (bwrap) is missing or may not create namespaces here: install Debian's bubblewrap package",
+    );
+  if (!prlimit) weaknesses.push('prlimit is missing: no CPU, memory or process limits (util-linux)');
+  if (probes.isRoot() && env.EXECUTOR_RUN_AS === undefined)
+    weaknesses.push('verifications would run as root: set EXECUTOR_RUN_AS');
+  if (mode === 'bwrap' && !bubblewrap)
+    return { name, status: 'fail', reason: `EXECUTOR_SANDBOX=bwrap but ${weaknesses[0]}` };
+  if (weaknesses.length > 0)
+    return { name, status: 'warn', reason: `verifications would run degraded: ${weaknesses.join('; ')}` };
+  return { name, status: 'ok', reason: `bwrap ${bubblewrap} and prlimit ${prlimit} work here` };
+}
+
 function displayPath(file: string, cwd: string): string {
   const inside = relative(cwd, file);
   return inside !== '' && !inside.startsWith('..') && !isAbsolute(inside) ? inside : file;
@@ -320,8 +378,11 @@ export function formatPreflightReport(report: PreflightReport): string {
   const lines = report.checks.map(
     (check) => `  ${check.status.padEnd(4)}  ${check.name.padEnd(width)}  ${check.reason}`,
   );
+  const warnings = report.checks.filter((check) => check.status === 'warn').length;
   if (report.ok) {
-    lines.push(`all ${report.checks.length} checks passed (${report.durationMs} ms)`);
+    lines.push(
+      `all ${report.checks.length} checks passed${warnings > 0 ? ` (${plural(warnings, 'warning')})` : ''} (${report.durationMs} ms)`,
+    );
   } else {
     lines.push(
       '',

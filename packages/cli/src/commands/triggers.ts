@@ -1,13 +1,21 @@
 /**
- * `warden triggers …`: list, read and operate cron triggers straight on Postgres (and Redis, to start runs),
+ * `warden triggers …`: list, read, operate and declare cron triggers straight on Postgres (and Redis, to start
+ * runs and tell the scheduler of changes),
  * for operators — the same operations as the API's `/v1/triggers` routes, audited with the operator's name.
  */
+import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import {
   assertMigrationsCurrent,
+  deleteTrigger,
   findExecution,
+  findTrigger,
+  listTenantTriggers,
+  registerTrigger,
+  updateTrigger,
   getTrigger,
   listTriggerExecutions,
   listTriggers,
@@ -26,14 +34,19 @@ import {
   NotFoundError,
   TenantIdSchema,
   ValidationError,
+  TriggerDefinitionSchema,
+  TriggersFileSchema,
   decodeCursor,
+  formatTriggerPlan,
   nextFireTimes,
+  parsePolicyYaml,
+  planTriggerApply,
   scheduleOf,
   type ExecutionView,
   type TriggerStatusView,
   type TriggerView,
 } from '@warden/domain';
-import { WardenQueues, createRedis } from '@warden/queue';
+import { WardenQueues, createRedis, type JobInput } from '@warden/queue';
 import { loadConfig, type CliConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError, describeError } from '../errors.js';
 import { writeJson, type CliIo } from '../output.js';
@@ -118,28 +131,51 @@ async function enqueueFires(
   io: CliIo,
   jobs: Array<{ tenant_id: string; trigger_id: string; scheduled_for: Date; jobId: string }>,
 ): Promise<void> {
+  await enqueueCronJobs(
+    config,
+    io,
+    'fire',
+    jobs.map((j) => ({
+      payload: {
+        tenant_id: j.tenant_id,
+        trigger_id: j.trigger_id,
+        scheduled_for: j.scheduled_for.toISOString(),
+      },
+      options: { jobId: j.jobId },
+    })),
+    "the run(s) are recorded and the scheduler's sweeper will start them shortly",
+  );
+}
+
+/**
+ * Tells the scheduler that triggers changed (a `reconcile` job each); when Redis is away the change is in
+ * Postgres already and the scheduler's periodic reconcile applies it.
+ */
+async function enqueueReconciles(config: CliConfig, io: CliIo, triggerIds: readonly string[]): Promise<void> {
+  await enqueueCronJobs(
+    config,
+    io,
+    'reconcile',
+    triggerIds.map((trigger_id) => ({ payload: { trigger_id } })),
+    "the changes are saved and the scheduler's periodic reconcile will apply them",
+  );
+}
+
+async function enqueueCronJobs<N extends 'fire' | 'reconcile'>(
+  config: CliConfig,
+  io: CliIo,
+  name: N,
+  jobs: Array<{ payload: JobInput<'cron-fires', N>; options?: { jobId: string } }>,
+  whenRedisIsAway: string,
+): Promise<void> {
   if (jobs.length === 0) return;
   const redis = createRedis(config.REDIS_URL, 'producer', { lazyConnect: true });
   const queues = new WardenQueues({ connection: redis, prefix: config.QUEUE_PREFIX });
   try {
     await withTimeout(redis.connect(), 3000, 'connecting to Redis');
-    await queues.enqueueBulk(
-      'cron-fires',
-      'fire',
-      jobs.map((j) => ({
-        payload: {
-          tenant_id: j.tenant_id,
-          trigger_id: j.trigger_id,
-          scheduled_for: j.scheduled_for.toISOString(),
-        },
-        options: { jobId: j.jobId },
-      })),
-      { timeoutMs: 3000 },
-    );
+    await queues.enqueueBulk('cron-fires', name, jobs, { timeoutMs: 3000 });
   } catch (error) {
-    io.err(
-      `note: could not queue the run(s) in Redis (${describeError(error)}); they are recorded and the scheduler's sweeper will start them shortly\n`,
-    );
+    io.err(`note: could not queue ${name} jobs in Redis (${describeError(error)}); ${whenRedisIsAway}\n`);
   } finally {
     await queues.close().catch(() => {});
     redis.disconnect();
@@ -555,4 +591,171 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
         if (page.next_cursor) io.out(`more: --cursor ${page.next_cursor}\n`);
       },
     );
+
+  registerDeclarativeCommands(triggers, environment, io, { tenantOf, nameOf });
+}
+
+/** Reads a YAML or JSON file of the given schema; a ValidationError (exit 2) names the file, line and field. */
+async function readDefinitionFile<S extends z.ZodType>(
+  environment: CliEnvironment,
+  file: string,
+  schema: S,
+): Promise<z.output<S>> {
+  const path = resolve(environment.cwd, file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ValidationError(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  return parsePolicyYaml(text, schema, file);
+}
+
+/**
+ * `apply -f FILE [--prune] [--yes]`, `create -f FILE`, `update NAME -f PATCH`, `delete NAME --yes`: triggers as
+ * code. Every change goes through the same repository functions as the API (validation, the cutover gate, audit
+ * rows as `cli:<user>`), all of one command in one transaction, then a `reconcile` job per changed trigger.
+ */
+function registerDeclarativeCommands(
+  triggers: Command,
+  environment: CliEnvironment,
+  io: CliIo,
+  parse: { tenantOf: (flags: { tenant: string }) => string; nameOf: (value: string) => string },
+): void {
+  triggers
+    .command('apply')
+    .description(
+      "make a tenant's triggers what FILE says: shows the plan (create, update, delete with --prune) and applies it with --yes, all or nothing",
+    )
+    .requiredOption('-f, --file <file>', 'YAML or JSON: { tenant?, triggers: [definition, …] }')
+    .option('--tenant <tenant>', "tenant id (default: the file's tenant)")
+    .option('--prune', 'delete triggers of the tenant that the file does not list')
+    .option('--yes', 'apply the plan (without it, only show it)')
+    .option('--json', 'print { plan, applied } as JSON')
+    .action(
+      async (flags: { file: string; tenant?: string; prune?: boolean; yes?: boolean; json?: boolean }) => {
+        const file = await readDefinitionFile(environment, flags.file, TriggersFileSchema);
+        const named = flags.tenant ?? file.tenant;
+        if (named === undefined)
+          throw new ValidationError('no tenant: pass --tenant or set `tenant:` in the file');
+        if (flags.tenant !== undefined && file.tenant !== undefined && flags.tenant !== file.tenant)
+          throw new ValidationError(
+            `--tenant "${flags.tenant}" differs from the file's tenant "${file.tenant}"`,
+          );
+        const tenantId = parse.tenantOf({ tenant: named });
+        const config = loadConfig(environment);
+        const result = await withDatabase(config, tenantId, async (db) => {
+          const plan = planTriggerApply(
+            (await listTenantTriggers(db, tenantId)).map((t) => t.definition),
+            file.triggers,
+            {
+              prune: flags.prune ?? false,
+            },
+          );
+          if (!flags.yes || !plan.changes) return { plan, changedIds: [] as string[] };
+          // One transaction: a step the cutover gate refuses leaves every trigger as it was.
+          const changedIds = await db.transaction().execute(async (trx) => {
+            const ids: string[] = [];
+            for (const step of plan.steps) {
+              if (step.action === 'create' || step.action === 'update') {
+                const change = await registerTrigger(trx, {
+                  tenantId,
+                  definition: step.definition,
+                  actor: actor(),
+                });
+                if (change.changed) ids.push(change.trigger.trigger_id);
+              } else if (step.action === 'delete') {
+                const deleted = await deleteTrigger(trx, {
+                  tenantId,
+                  eventName: step.event_name,
+                  actor: actor(),
+                });
+                ids.push(deleted.trigger_id);
+              }
+            }
+            return ids;
+          });
+          return { plan, changedIds };
+        });
+        const applied = flags.yes === true && result.plan.changes;
+        if (applied) await enqueueReconciles(config, io, result.changedIds);
+        if (flags.json) return writeJson(io, { tenant_id: tenantId, plan: result.plan.steps, applied });
+        io.out(formatTriggerPlan(result.plan));
+        if (!result.plan.changes) io.out('nothing to change\n');
+        else if (applied) io.out(`applied to tenant ${tenantId}\n`);
+        else io.out('not applied: run again with --yes to apply this plan\n');
+      },
+    );
+
+  triggers
+    .command('create')
+    .description(
+      'register one trigger from FILE (a definition as the API takes it); fails if the name exists',
+    )
+    .requiredOption('-f, --file <file>', 'YAML or JSON trigger definition')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--json', 'print the trigger as JSON')
+    .action(async (flags: { file: string; tenant: string; json?: boolean }) => {
+      const tenantId = parse.tenantOf(flags);
+      const definition = await readDefinitionFile(environment, flags.file, TriggerDefinitionSchema);
+      const config = loadConfig(environment);
+      const change = await withDatabase(config, tenantId, (db) =>
+        db.transaction().execute(async (trx) => {
+          if (await findTrigger(trx, tenantId, definition.event_name))
+            throw new CommandFailedError(
+              `trigger "${definition.event_name}" exists already for tenant "${tenantId}": use \`triggers update\` or \`triggers apply\``,
+            );
+          return registerTrigger(trx, { tenantId, definition, actor: actor() });
+        }),
+      );
+      await enqueueReconciles(config, io, [change.trigger.trigger_id]);
+      if (flags.json) return writeJson(io, toTriggerView(change.trigger));
+      io.out(`created trigger ${definition.event_name} for tenant ${tenantId}\n`);
+    });
+
+  triggers
+    .command('update')
+    .description(
+      'change fields of a trigger: FILE holds the fields to change (nested objects merge), validated whole',
+    )
+    .argument('<name>', 'the trigger (event name)')
+    .requiredOption('-f, --file <file>', 'YAML or JSON with the fields to change')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--json', 'print the trigger as JSON')
+    .action(async (name: string, flags: { file: string; tenant: string; json?: boolean }) => {
+      const tenantId = parse.tenantOf(flags);
+      const eventName = parse.nameOf(name);
+      const patch = await readDefinitionFile(environment, flags.file, z.record(z.string(), z.unknown()));
+      const config = loadConfig(environment);
+      const change = await withDatabase(config, tenantId, (db) =>
+        db.transaction().execute((trx) => updateTrigger(trx, { tenantId, eventName, patch, actor: actor() })),
+      );
+      if (change.changed) await enqueueReconciles(config, io, [change.trigger.trigger_id]);
+      if (flags.json) return writeJson(io, toTriggerView(change.trigger));
+      io.out(
+        change.changed
+          ? `updated trigger ${eventName}: ${change.changed_fields.join(', ')}\n`
+          : `trigger ${eventName} already had these values; nothing changed\n`,
+      );
+    });
+
+  triggers
+    .command('delete')
+    .description('delete a trigger (its ledger and audit trail stay); needs --yes')
+    .argument('<name>', 'the trigger (event name)')
+    .requiredOption('--tenant <tenant>', 'tenant id')
+    .option('--yes', 'really delete it')
+    .action(async (name: string, flags: { tenant: string; yes?: boolean }) => {
+      const tenantId = parse.tenantOf(flags);
+      const eventName = parse.nameOf(name);
+      if (!flags.yes) throw new ValidationError(`deleting trigger "${eventName}" needs --yes`);
+      const config = loadConfig(environment);
+      const deleted = await withDatabase(config, tenantId, (db) =>
+        db.transaction().execute((trx) => deleteTrigger(trx, { tenantId, eventName, actor: actor() })),
+      );
+      await enqueueReconciles(config, io, [deleted.trigger_id]);
+      io.out(`deleted trigger ${eventName} of tenant ${tenantId}\n`);
+    });
 }

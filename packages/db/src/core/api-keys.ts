@@ -1,4 +1,4 @@
-import { scopeConflict, ValidationError, type Scope } from '@warden/domain';
+import { PLATFORM_SCOPES, scopeConflict, ValidationError, type Scope } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
 
 export interface ApiKeyRecord {
@@ -41,6 +41,11 @@ const COLUMNS = [
 export async function insertApiKey(db: QueryExecutor, key: NewApiKey): Promise<ApiKeyRecord> {
   const conflict = scopeConflict(key.scopes);
   if (conflict) throw new ValidationError(conflict, [{ path: 'scopes', message: conflict }]);
+  const platform = key.scopes.filter((scope) => PLATFORM_SCOPES.includes(scope));
+  if (platform.length > 0) {
+    const message = `${platform.join(', ')} belongs on a platform operator's key (insertOperatorKey), never on a tenant's`;
+    throw new ValidationError(message, [{ path: 'scopes', message }]);
+  }
   if (key.owner.trim() === '')
     throw new ValidationError('a key needs an owner', [{ path: 'owner', message: 'must not be empty' }]);
   const row = await db
@@ -72,6 +77,20 @@ export async function findActiveApiKeyByHash(
   return row ? toRecord(row) : undefined;
 }
 
+/** The live (not revoked) key with this id, or undefined: how a console session re-checks its key on each request. */
+export async function findActiveApiKeyById(
+  db: QueryExecutor,
+  keyId: string,
+): Promise<ApiKeyRecord | undefined> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select(COLUMNS)
+    .where('key_id', '=', keyId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
+  return row ? toRecord(row) : undefined;
+}
+
 export async function revokeApiKey(db: QueryExecutor, keyId: string): Promise<boolean> {
   const result = await db
     .updateTable('api_keys')
@@ -80,6 +99,20 @@ export async function revokeApiKey(db: QueryExecutor, keyId: string): Promise<bo
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
+}
+
+/**
+ * Keys for `warden keys list`: one tenant's or every tenant's, newest first; revoked ones only when asked. Never
+ * a hash.
+ */
+export async function listApiKeys(
+  db: QueryExecutor,
+  options: { tenantId?: string; includeRevoked?: boolean } = {},
+): Promise<ApiKeyRecord[]> {
+  let query = db.selectFrom('api_keys').select(COLUMNS).orderBy('created_at', 'desc').orderBy('key_id');
+  if (options.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
+  if (!options.includeRevoked) query = query.where('revoked_at', 'is', null);
+  return (await query.execute()).map(toRecord);
 }
 
 function toRecord(row: {

@@ -81,3 +81,15 @@ export interface AuditChainHeadsTable {
   row_hash: string;
   updated_at: Timestamp;
 }
+
+/** A platform operator's key (migration 2026_12_04_0006): bound to no tenant, only platform scopes. */
+export interface OperatorKeysTable {
+  key_id: Generated<string>;
+  name: string;
+  owner: string;
+  key_hash: string;
+  key_prefix: string;
+  scopes: ColumnType<string[], string[], string[]>;
+  created_at: Timestamp;
+  revoked_at: NullableTimestamp;
+}

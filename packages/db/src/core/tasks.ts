@@ -33,6 +33,7 @@ export function toGate(row: GateRow): Gate {
     opened_at: row.opened_at.toISOString(),
     released_at: row.released_at?.toISOString() ?? null,
     released_by: row.released_by,
+    expires_at: row.expires_at.toISOString(),
   };
 }
 

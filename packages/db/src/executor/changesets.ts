@@ -5,7 +5,10 @@
 import { sql, type Insertable, type Updateable } from 'kysely';
 import {
   ChangePlanSchema,
+  DEFAULT_EXPIRY_MINUTES,
+  EXPIRY_ACTOR,
   FileChangeSchema,
+  isPastDeadline,
   countChangedLines,
   encodeCursor,
   expectedHashes,
@@ -22,6 +25,7 @@ import {
 import type { ChangeSetRow, ChangeSetStepRow, ChangeSetsTable } from './tables.js';
 import type { QueryExecutor } from '../database.js';
 import { appendAudits } from '../core/audits.js';
+import { recordNotifications } from '../notifications/outbox.js';
 
 export interface ChangeSetKey {
   tenant_id: string;
@@ -118,6 +122,11 @@ export type NewChangeSet = Pick<
   approval_state: 'not_required' | 'pending';
   /** Set `queued_at` now: the change set goes to the executor after commit. */
   queued: boolean;
+  /**
+   * When a pending approval is denied (see `approvalDeadline`); ignored when no approval is asked for.
+   * @defaultValue 24 hours from now for a pending approval — never without a deadline
+   */
+  approval_expires_at?: Date;
 };
 
 export type InsertChangeSetResult =
@@ -148,13 +157,21 @@ export async function insertChangeSet(
       policy_hash: input.verdict.policy_hash,
       status: input.status,
       approval_state: input.approval_state,
+      approval_expires_at:
+        input.approval_state === 'pending'
+          ? (input.approval_expires_at ?? new Date(Date.now() + DEFAULT_EXPIRY_MINUTES * 60_000))
+          : null,
       submitted_by: input.submitted_by,
       queued_at: input.queued ? new Date() : null,
     })
     .onConflict((oc) => oc.columns(['tenant_id', 'changeset_id']).doNothing())
     .returningAll()
     .executeTakeFirst();
-  if (inserted) return { status: 'created', row: inserted };
+  if (inserted) {
+    if (inserted.approval_state === 'pending')
+      await notifyApproval(trx, inserted, 'changeset.awaiting_approval');
+    return { status: 'created', row: inserted };
+  }
   const existing = await findChangeSetRow(trx, input.tenant_id, input.changeset_id);
   if (!existing) throw new Error(`change set ${input.changeset_id} vanished while being inserted`);
   return { status: 'exists', row: existing };
@@ -299,6 +316,7 @@ export function toChangeSetView(row: ChangeSetRow, steps: readonly ChangeSetStep
       decided_at: decided ? (row.approval_at?.toISOString() ?? null) : null,
       checksum: row.approval_checksum,
       note: row.approval_note,
+      expires_at: row.approval_expires_at?.toISOString() ?? null,
     },
     execution: {
       attempts: row.attempts,
@@ -407,13 +425,17 @@ export type ApproveChangeSetResult =
   | { status: 'not_found' }
   | { status: 'self_approval'; row: ChangeSetRow }
   | { status: 'checksum_mismatch'; row: ChangeSetRow }
-  | { status: 'invalid_state'; row: ChangeSetRow; reason: string };
+  | { status: 'invalid_state'; row: ChangeSetRow; reason: string }
+  /** The approval's deadline passed: the change set is rejected (now, if nobody had done it yet). */
+  | { status: 'expired'; row: ChangeSetRow };
 
 /**
  * Approves a change set that waits for a person, in the caller's transaction: the approver must not be the
  * submitter, and the approval binds to the stored checksum (and plan hash) — the one the approver names, when
  * they name one. A refused self-approval is recorded and audited too (the caller commits, then answers 403).
  * Approving twice by the same approver is answered as `already_approved`, so a retried request is harmless.
+ * Past the approval's deadline nothing is approved, whether or not the sweeper has come by: the change set is
+ * rejected by the expiry here, in this transaction, and the answer is `expired`.
  */
 export async function approveChangeSet(
   trx: QueryExecutor,
@@ -425,10 +447,14 @@ export async function approveChangeSet(
     approverOwner?: string;
     checksum?: string;
     note?: string;
+    /** The clock the deadline is checked against. @defaultValue the current time */
+    now?: Date;
   },
 ): Promise<ApproveChangeSetResult> {
   const row = await findChangeSetRow(trx, input.tenantId, input.changesetId, { forUpdate: true });
   if (!row) return { status: 'not_found' };
+  const expired = await expiredApproval(trx, row, input.now ?? new Date());
+  if (expired) return { status: 'expired', row: expired };
   if (row.approval_state === 'approved') {
     return row.approval_by === input.approver
       ? { status: 'already_approved', row }
@@ -456,7 +482,7 @@ export async function approveChangeSet(
   }
   if (input.checksum !== undefined && input.checksum !== row.checksum)
     return { status: 'checksum_mismatch', row };
-  const now = new Date();
+  const now = input.now ?? new Date();
   const approved = await storeDecision(
     trx,
     row,
@@ -491,9 +517,14 @@ export type RejectChangeSetResult =
   | { status: 'rejected'; row: ChangeSetRow }
   | { status: 'already_rejected'; row: ChangeSetRow }
   | { status: 'not_found' }
-  | { status: 'invalid_state'; row: ChangeSetRow; reason: string };
+  | { status: 'invalid_state'; row: ChangeSetRow; reason: string }
+  /** The approval's deadline passed before this rejection: the expiry rejected it (now, or earlier). */
+  | { status: 'expired'; row: ChangeSetRow };
 
-/** Rejects a change set that waits for a person. Final: it never runs, and cannot be approved afterwards. */
+/**
+ * Rejects a change set that waits for a person. Final: it never runs, and cannot be approved afterwards.
+ * Past the deadline the expiry rejects it instead (`expired`), so the audit trail says what really happened.
+ */
 export async function rejectChangeSet(
   trx: QueryExecutor,
   input: {
@@ -503,10 +534,14 @@ export async function rejectChangeSet(
     /** The person or system the rejecting key belongs to, recorded next to `rejecter` in the audit row. */
     rejecterOwner?: string;
     reason?: string;
+    /** The clock the deadline is checked against. @defaultValue the current time */
+    now?: Date;
   },
 ): Promise<RejectChangeSetResult> {
   const row = await findChangeSetRow(trx, input.tenantId, input.changesetId, { forUpdate: true });
   if (!row) return { status: 'not_found' };
+  const expired = await expiredApproval(trx, row, input.now ?? new Date());
+  if (expired) return { status: 'expired', row: expired };
   if (row.approval_state === 'rejected') {
     return row.approval_by === input.rejecter
       ? { status: 'already_rejected', row }
@@ -542,6 +577,158 @@ export async function rejectChangeSet(
     },
   );
   return { status: 'rejected', row: rejected };
+}
+
+/**
+ * The change set as the expiry left it when its approval's deadline has passed — rejected by
+ * {@link EXPIRY_ACTOR} earlier, or now (with the row locked by the caller) — else undefined.
+ */
+async function expiredApproval(
+  trx: QueryExecutor,
+  row: ChangeSetRow,
+  now: Date,
+): Promise<ChangeSetRow | undefined> {
+  if (row.approval_state === 'rejected' && row.approval_by === EXPIRY_ACTOR) return row;
+  if (row.approval_state !== 'pending' || row.status !== 'pending' || row.verdict === 'DENY')
+    return undefined;
+  if (!row.approval_expires_at || !isPastDeadline(row.approval_expires_at, now)) return undefined;
+  const deadline = row.approval_expires_at.toISOString();
+  await notifyApproval(trx, row, 'changeset.approval_expired', now);
+  return storeDecision(
+    trx,
+    row,
+    {
+      approval_state: 'rejected',
+      approval_by: EXPIRY_ACTOR,
+      approval_at: now,
+      approval_note: `nobody approved it before its deadline (${deadline})`,
+      status: 'rejected',
+      finished_at: now,
+      updated_at: now,
+    },
+    {
+      step: 'approval_expired',
+      status: 'failed',
+      message: `approval expired at ${deadline}: rejected, it will never run`,
+      detail: { by: EXPIRY_ACTOR, expires_at: deadline, risk_effective: row.risk_effective },
+      audit: { event_type: 'CHANGESET_APPROVAL_EXPIRED', level: 'warn' },
+    },
+  );
+}
+
+/** Records a notification about a change set's approval, in the caller's transaction. */
+async function notifyApproval(
+  trx: QueryExecutor,
+  row: ChangeSetRow,
+  type: 'changeset.awaiting_approval' | 'changeset.approval_expiring' | 'changeset.approval_expired',
+  now?: Date,
+): Promise<void> {
+  const deadline = row.approval_expires_at?.toISOString() ?? null;
+  const summaries = {
+    'changeset.awaiting_approval': `Change set ${row.changeset_id} (risk ${row.risk_effective}, workspace "${row.workspace}") waits for approval${deadline ? ` until ${deadline}` : ''}.`,
+    'changeset.approval_expiring': `Change set ${row.changeset_id} (risk ${row.risk_effective}) will be rejected unless someone approves it by ${deadline}.`,
+    'changeset.approval_expired': `Nobody approved change set ${row.changeset_id} before ${deadline}; it was rejected and will never run.`,
+  };
+  await recordNotifications(trx, [
+    {
+      tenant_id: row.tenant_id,
+      event_type: type,
+      subject: { kind: 'changeset', id: row.changeset_id },
+      summary: summaries[type],
+      details: {
+        changeset_id: row.changeset_id,
+        workspace: row.workspace,
+        risk_effective: row.risk_effective,
+        checksum: row.checksum,
+        expires_at: deadline,
+      },
+      ...(now ? { occurred_at: now } : {}),
+    },
+  ]);
+}
+
+/**
+ * Records one "approval expires soon" notification for each waiting change set whose deadline falls within
+ * `withinMs` of `now` (and has not passed), once per change set; rows locked elsewhere are skipped.
+ */
+export async function warnExpiringApprovals(
+  db: QueryExecutor,
+  options: { withinMs: number; now?: Date; limit?: number },
+): Promise<number> {
+  const now = options.now ?? new Date();
+  const horizon = new Date(now.getTime() + options.withinMs);
+  return db.transaction().execute(async (trx) => {
+    const due = await trx
+      .selectFrom('changesets')
+      .select(['tenant_id', 'changeset_id'])
+      .where('approval_state', '=', 'pending')
+      .where('status', '=', 'pending')
+      .where('approval_expiry_warned_at', 'is', null)
+      .where('approval_expires_at', '>', now)
+      .where('approval_expires_at', '<=', horizon)
+      .orderBy('approval_expires_at')
+      .limit(options.limit ?? 200)
+      .forUpdate()
+      .skipLocked()
+      .execute();
+    for (const key of due) {
+      const row = await trx
+        .updateTable('changesets')
+        .set({ approval_expiry_warned_at: now })
+        .where('tenant_id', '=', key.tenant_id)
+        .where('changeset_id', '=', key.changeset_id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await notifyApproval(trx, row, 'changeset.approval_expiring', now);
+    }
+    return due.length;
+  });
+}
+
+export interface ExpireOverdueApprovalsResult {
+  /** Change sets this pass rejected. */
+  expired: number;
+  /** Due change sets left for a later pass: locked by an approval in flight, or decided meanwhile. */
+  skipped: number;
+}
+
+/**
+ * One sweep: rejects change sets whose approval deadline is at or before `now`, oldest deadline first, at most
+ * `limit`. Each is its own transaction taking the row `FOR UPDATE SKIP LOCKED` — the lock an approval takes —
+ * so replicas never wait on each other or on a person, and one approved or expired meanwhile is left alone.
+ * Idempotent.
+ */
+export async function expireOverdueApprovals(
+  db: QueryExecutor,
+  options: { now?: Date; limit?: number } = {},
+): Promise<ExpireOverdueApprovalsResult> {
+  const now = options.now ?? new Date();
+  const due = await db
+    .selectFrom('changesets')
+    .select(['tenant_id', 'changeset_id'])
+    .where('approval_state', '=', 'pending')
+    .where('status', '=', 'pending')
+    .where('approval_expires_at', '<=', now)
+    .orderBy('approval_expires_at')
+    .limit(options.limit ?? 100)
+    .execute();
+  let expired = 0;
+  for (const candidate of due) {
+    const done = await db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('changesets')
+        .selectAll()
+        .where('tenant_id', '=', candidate.tenant_id)
+        .where('changeset_id', '=', candidate.changeset_id)
+        .forUpdate()
+        .skipLocked()
+        .executeTakeFirst();
+      if (!row || row.approval_state !== 'pending') return false;
+      return (await expiredApproval(trx, row, now)) !== undefined;
+    });
+    if (done) expired += 1;
+  }
+  return { expired, skipped: due.length - expired };
 }
 
 /** Stores a person's decision on the change set and its step (attempt 0), in the caller's transaction. */

@@ -28,6 +28,10 @@ export interface ChangeSetsTable {
   approval_checksum: string | null;
   approval_plan_hash: string | null;
   approval_note: string | null;
+  /** When a pending approval is denied (migration 2026_12_04_0004); null when no approval was asked for. */
+  approval_expires_at: NullableTimestamp;
+  /** When the "approval expires soon" notification was recorded; null until then. */
+  approval_expiry_warned_at: NullableTimestamp;
   submitted_by: string;
   submitted_at: Timestamp;
   updated_at: Timestamp;

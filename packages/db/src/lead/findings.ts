@@ -15,6 +15,26 @@ import type {
 } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
 import { keysetPage } from './keyset-page.js';
+import { recordNotifications, type NewNotification } from '../notifications/outbox.js';
+
+/** Findings a person hears about as they open or come back: the two highest severities. */
+const NOTIFIED_SEVERITIES: readonly Severity[] = ['CRITICAL', 'HIGH'];
+
+function findingNotification(
+  tenantId: string,
+  type: 'finding.opened' | 'finding.regressed',
+  finding: { fingerprint: string; code: string; severity: Severity; title: string },
+  now: Date,
+): NewNotification {
+  return {
+    tenant_id: tenantId,
+    event_type: type,
+    subject: { kind: 'finding', id: finding.fingerprint },
+    summary: `${finding.severity} finding ${type === 'finding.opened' ? 'opened' : 'came back after it was resolved'}: ${finding.title} (${finding.code})`,
+    details: { fingerprint: finding.fingerprint, code: finding.code, severity: finding.severity },
+    occurred_at: now,
+  };
+}
 import type { LeadFindingRow, LeadFindingsTable } from './tables.js';
 
 export function toLeadFindingView(row: LeadFindingRow): LeadFindingView {
@@ -143,7 +163,10 @@ export async function readLeadFindingStates(
   );
 }
 
-/** Stores findings never seen before: open, seen once, first and last seen `now`. */
+/**
+ * Stores findings never seen before: open, seen once, first and last seen `now`. A CRITICAL or HIGH one gets
+ * its `finding.opened` notification in the same transaction.
+ */
 export async function insertLeadFindings(
   trx: QueryExecutor,
   tenantId: string,
@@ -167,6 +190,14 @@ export async function insertLeadFindings(
     last_scan_id: context.scanId,
   }));
   await trx.insertInto('lead_findings').values(rows).execute();
+  await recordNotifications(
+    trx,
+    drafts
+      .filter((draft) => NOTIFIED_SEVERITIES.includes(draft.severity))
+      .map((draft) =>
+        findingNotification(tenantId, 'finding.opened', { ...draft, code: draft.rule_code }, context.now),
+      ),
+  );
 }
 
 /** A stored finding seen again by a scan, and what that changes. */
@@ -185,7 +216,8 @@ export interface LeadFindingSighting {
 
 /**
  * Records sightings of stored findings in one statement: count + 1, last_seen_at, evidence, severity, title,
- * description and status replaced; first_seen_at and linked_task_id are never touched.
+ * description and status replaced; first_seen_at and linked_task_id are never touched. A resolved CRITICAL or
+ * HIGH finding that came back gets its `finding.regressed` notification in the same transaction.
  */
 export async function recordLeadFindingSightings(
   trx: QueryExecutor,
@@ -222,6 +254,35 @@ export async function recordLeadFindingSightings(
       from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb)
            as u(fingerprint text, status text, lift_silence boolean, reopen boolean, severity text, title text, description text, evidence jsonb)
      where f.tenant_id = ${tenantId} and f.fingerprint = u.fingerprint`.execute(trx);
+  const regressed = sightings.filter((s) => s.clearResolution && NOTIFIED_SEVERITIES.includes(s.severity));
+  if (regressed.length === 0) return;
+  const codes = await trx
+    .selectFrom('lead_findings')
+    .select(['fingerprint', 'code'])
+    .where('tenant_id', '=', tenantId)
+    .where(
+      'fingerprint',
+      'in',
+      regressed.map((s) => s.fingerprint),
+    )
+    .execute();
+  const codeOf = new Map(codes.map((row) => [row.fingerprint, row.code]));
+  await recordNotifications(
+    trx,
+    regressed.map((s) =>
+      findingNotification(
+        tenantId,
+        'finding.regressed',
+        {
+          fingerprint: s.fingerprint,
+          code: codeOf.get(s.fingerprint) ?? 'unknown',
+          severity: s.severity,
+          title: s.title,
+        },
+        context.now,
+      ),
+    ),
+  );
 }
 
 /** What a person's decision (resolve, silence) or a new follow-up task (the link) changes on a finding. */

@@ -9,6 +9,12 @@ import * as orderTaskEvents from './2026_12_03_0001_order_task_events.js';
 import * as journalWriteState from './2026_12_03_0002_journal_write_state.js';
 import * as hardenScheduler from './2026_12_03_0003_harden_scheduler.js';
 import * as separationOfDuties from './2026_12_03_0004_separation_of_duties.js';
+import * as policyVersions from './2026_12_04_0002_policy_versions.js';
+import * as eventArchive from './2026_12_04_0003_event_archive.js';
+import * as gateExpiry from './2026_12_04_0004_gate_expiry.js';
+import * as notifications from './2026_12_04_0005_notifications.js';
+import * as operatorKeys from './2026_12_04_0006_operator_keys.js';
+import * as gateDenial from './2026_12_04_0007_gate_denial.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from a folder) so the same
@@ -25,4 +31,10 @@ export const migrations: Record<string, Migration> = {
   '2026_12_03_0002_journal_write_state': journalWriteState,
   '2026_12_03_0003_harden_scheduler': hardenScheduler,
   '2026_12_03_0004_separation_of_duties': separationOfDuties,
+  '2026_12_04_0002_policy_versions': policyVersions,
+  '2026_12_04_0003_event_archive': eventArchive,
+  '2026_12_04_0004_gate_expiry': gateExpiry,
+  '2026_12_04_0005_notifications': notifications,
+  '2026_12_04_0006_operator_keys': operatorKeys,
+  '2026_12_04_0007_gate_denial': gateDenial,
 };

@@ -35,9 +35,13 @@ export async function requestManualRun(
       .executeTakeFirst();
     if (existing) return { ...existing, created: false };
   }
-  // The fire time is the request time; two requests in the same millisecond take the next free one.
+  // The fire time is the request time; two requests in the same millisecond take the next free one. A
+  // scheduled fire always falls on a whole second (cron minutes, `@every` whole seconds), and a fire is found
+  // by its time: a manual run on such a millisecond would take the place of the scheduled fire due then, which
+  // would then never run. So a manual run skips whole seconds.
   for (let offset = 0; ; offset++) {
     const scheduled_for = new Date(now.getTime() + offset);
+    if (scheduled_for.getTime() % 1000 === 0) continue;
     const execution_id = cronExecutionId(input.trigger_id, scheduled_for);
     const row = await trx
       .insertInto('cron_executions')

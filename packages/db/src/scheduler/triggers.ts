@@ -268,3 +268,15 @@ export async function markTriggerDeleted(trx: QueryExecutor, triggerId: string, 
     .where('trigger_id', '=', triggerId)
     .execute();
 }
+
+/** Every live trigger of a tenant with its definition, by name: what `warden triggers apply` plans against. */
+export async function listTenantTriggers(db: QueryExecutor, tenantId: string): Promise<TriggerRecord[]> {
+  const rows = await db
+    .selectFrom('cron_triggers')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('deleted_at', 'is', null)
+    .orderBy('event_name')
+    .execute();
+  return rows.map(toTriggerRecord);
+}

@@ -1,13 +1,19 @@
-import { transitionTask, type Gate, type TaskStatus } from '@warden/domain';
+import { EXPIRY_ACTOR, isPastDeadline, transitionTask, type Gate, type TaskStatus } from '@warden/domain';
 import type { GateRow, QueryExecutor } from '../database.js';
 import { appendAudits } from '../core/audits.js';
 import { toGate, type TaskKey } from '../core/tasks.js';
+import { recordNotifications } from '../notifications/outbox.js';
+import { sql } from 'kysely';
 
 export type ReleaseGateResult =
   | { status: 'released'; gate: Gate }
   | { status: 'not_found' }
   | { status: 'already_released'; gate: Gate }
-  | { status: 'ambiguous'; gateIds: string[] };
+  | { status: 'ambiguous'; gateIds: string[] }
+  /** The gate's deadline passed: it is expired (now, if nobody had expired it yet) and its task blocked. */
+  | { status: 'expired'; gate: Gate }
+  /** A person denied the gate: it stays closed and its task blocked. */
+  | { status: 'denied'; gate: Gate };
 
 /**
  * Releases an open gate in one transaction: the gate is marked released (by whom), a `GATE_RELEASED` audit
@@ -17,6 +23,9 @@ export type ReleaseGateResult =
  * `gate` names the gate by its id or, when no gate of the task has that id, by the checkpoint of the task's
  * open gate — what a person reads in the task view. Two open gates at that checkpoint answer `ambiguous` with
  * their ids; none open but some released answers `already_released` with the latest, so a retry stays a 409.
+ *
+ * A gate past its deadline is never released, whether or not the sweeper has come by: it is expired here, in
+ * this transaction (task blocked, `GATE_EXPIRED` audit), and the answer is `expired`.
  */
 export async function releaseGate(
   trx: QueryExecutor,
@@ -28,26 +37,18 @@ export async function releaseGate(
     /** The person or system the releasing key belongs to, recorded next to `releasedBy` in the audit row. */
     releasedByOwner?: string;
     note?: string;
+    /** The clock the deadline is checked against. @defaultValue the current time */
+    now?: Date;
   },
 ): Promise<ReleaseGateResult> {
-  // The task row first, as the decision processor locks it: no decision can open another gate between the
-  // check for open gates and the status change below.
-  const task = await trx
-    .selectFrom('tasks')
-    .select('status')
-    .where('tenant_id', '=', input.tenantId)
-    .where('task_id', '=', input.taskId)
-    .forUpdate()
-    .executeTakeFirst();
-  if (!task) return { status: 'not_found' };
-  const found = await findGateByIdOrCheckpoint(trx, input.tenantId, input.taskId, input.gate);
-  if (found.status !== 'found') return found;
-  const gate = found.gate;
-  if (gate.state === 'released') return { status: 'already_released', gate: toGate(gate) };
+  const now = input.now ?? new Date();
+  const locked = await lockGateForAPerson(trx, input, now);
+  if (locked.status !== 'open') return locked.result;
+  const { task, gate } = locked;
 
   const released = await trx
     .updateTable('task_gates')
-    .set({ state: 'released', released_at: new Date(), released_by: input.releasedBy })
+    .set({ state: 'released', released_at: now, released_by: input.releasedBy })
     .where('tenant_id', '=', input.tenantId)
     .where('gate_id', '=', gate.gate_id)
     .returningAll()
@@ -57,25 +58,135 @@ export async function releaseGate(
   if (stillOpen === 0 && transition.allowed && task.status === 'paused') {
     await setTaskStatus(trx, input.tenantId, input.taskId, transition.status);
   }
-  await appendAudits(trx, [
-    {
-      tenant_id: input.tenantId,
-      task_id: input.taskId,
-      event_type: 'GATE_RELEASED',
-      level: 'info',
-      decision_id: null,
-      event_id: null,
-      source_event_ts: null,
-      payload: {
-        gate_id: gate.gate_id,
-        checkpoint: gate.checkpoint,
-        released_by: input.releasedBy,
-        ...(input.releasedByOwner ? { released_by_owner: input.releasedByOwner } : {}),
-        ...(input.note ? { note: input.note } : {}),
+  await appendAudits(
+    trx,
+    [
+      {
+        tenant_id: input.tenantId,
+        task_id: input.taskId,
+        event_type: 'GATE_RELEASED',
+        level: 'info',
+        decision_id: null,
+        event_id: null,
+        source_event_ts: null,
+        payload: {
+          gate_id: gate.gate_id,
+          checkpoint: gate.checkpoint,
+          released_by: input.releasedBy,
+          ...(input.releasedByOwner ? { released_by_owner: input.releasedByOwner } : {}),
+          ...(input.note ? { note: input.note } : {}),
+        },
       },
-    },
-  ]);
+    ],
+    now,
+  );
   return { status: 'released', gate: toGate(released) };
+}
+
+/**
+ * The task row, then the gate a person acts on (by id or open checkpoint), both locked — the task first, as the
+ * decision processor locks it, so no decision can open another gate between this check and the change. Answers
+ * the result to return when the gate is not open: unknown, ambiguous, already closed, or past its deadline (it
+ * is expired here, in this transaction).
+ */
+async function lockGateForAPerson(
+  trx: QueryExecutor,
+  input: { tenantId: string; taskId: string; gate: string },
+  now: Date,
+): Promise<
+  | { status: 'open'; task: { status: string }; gate: GateRow }
+  | { status: 'closed'; result: ReleaseGateResult }
+> {
+  const closed = (result: ReleaseGateResult) => ({ status: 'closed' as const, result });
+  const task = await trx
+    .selectFrom('tasks')
+    .select('status')
+    .where('tenant_id', '=', input.tenantId)
+    .where('task_id', '=', input.taskId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!task) return closed({ status: 'not_found' });
+  const found = await findGateByIdOrCheckpoint(trx, input.tenantId, input.taskId, input.gate);
+  if (found.status === 'already_released' && found.gate.state === 'expired')
+    return closed({ status: 'expired', gate: found.gate });
+  if (found.status === 'already_released' && found.gate.state === 'denied')
+    return closed({ status: 'denied', gate: found.gate });
+  if (found.status !== 'found') return closed(found);
+  const gate = found.gate;
+  if (gate.state === 'expired') return closed({ status: 'expired', gate: toGate(gate) });
+  if (gate.state === 'denied') return closed({ status: 'denied', gate: toGate(gate) });
+  if (gate.state === 'released') return closed({ status: 'already_released', gate: toGate(gate) });
+  if (isPastDeadline(gate.expires_at, now))
+    return closed({
+      status: 'expired',
+      gate: await expireLockedGate(trx, task.status as TaskStatus, gate, now),
+    });
+  return { status: 'open', task, gate };
+}
+
+export type DenyGateResult =
+  Exclude<ReleaseGateResult, { status: 'released' }> | { status: 'denied_now'; gate: Gate };
+
+/**
+ * A person denies an open gate, with a reason, in one transaction: the gate closes as `denied` (by whom), the
+ * paused task is blocked (the lifecycle's `gate_denied` transition; only a person's unblock lets it go on), and a
+ * `GATE_DENIED` audit row joins the tenant's chain. Finds the gate as {@link releaseGate} does, and refuses the
+ * same way a gate that is not open — one past its deadline is expired, not denied.
+ */
+export async function denyGate(
+  trx: QueryExecutor,
+  input: {
+    tenantId: string;
+    taskId: string;
+    gate: string;
+    deniedBy: string;
+    /** The person or system the denying key belongs to, recorded next to `deniedBy` in the audit row. */
+    deniedByOwner?: string;
+    reason: string;
+    /** The clock the deadline is checked against. @defaultValue the current time */
+    now?: Date;
+  },
+): Promise<DenyGateResult> {
+  const now = input.now ?? new Date();
+  const locked = await lockGateForAPerson(trx, input, now);
+  if (locked.status !== 'open') return locked.result as DenyGateResult;
+  const { task, gate } = locked;
+  const denied = await trx
+    .updateTable('task_gates')
+    .set({ state: 'denied', released_at: now, released_by: input.deniedBy })
+    .where('tenant_id', '=', input.tenantId)
+    .where('gate_id', '=', gate.gate_id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const from = task.status as TaskStatus;
+  const transition = transitionTask(from, 'blocked', 'gate_denied');
+  const blocked = transition.allowed && from !== 'blocked';
+  if (blocked) await setTaskStatus(trx, input.tenantId, input.taskId, 'blocked');
+  await appendAudits(
+    trx,
+    [
+      {
+        tenant_id: input.tenantId,
+        task_id: input.taskId,
+        event_type: 'GATE_DENIED',
+        level: 'warn',
+        decision_id: null,
+        event_id: null,
+        source_event_ts: null,
+        payload: {
+          gate_id: gate.gate_id,
+          checkpoint: gate.checkpoint,
+          denied_by: input.deniedBy,
+          ...(input.deniedByOwner ? { denied_by_owner: input.deniedByOwner } : {}),
+          reason: input.reason,
+          from,
+          to: blocked ? 'blocked' : from,
+        },
+      },
+    ],
+    now,
+  );
+  return { status: 'denied_now', gate: toGate(denied) };
 }
 
 /** The task's gate with id `ref`, else its open gate at checkpoint `ref`; locked for the release. */
@@ -174,16 +285,186 @@ export async function unblockTask(
   return { status: 'unblocked' };
 }
 
+/**
+ * Expires one open gate whose deadline passed, with its task row already locked by the caller: the gate becomes
+ * `expired` (by {@link EXPIRY_ACTOR}), a paused task is blocked (the lifecycle's `gate_expired` transition) and
+ * a `GATE_EXPIRED` audit row joins the tenant's chain — all in the caller's transaction.
+ */
+async function expireLockedGate(
+  trx: QueryExecutor,
+  taskStatus: TaskStatus,
+  gate: GateRow,
+  now: Date,
+): Promise<Gate> {
+  const expired = await trx
+    .updateTable('task_gates')
+    .set({ state: 'expired', released_at: now, released_by: EXPIRY_ACTOR })
+    .where('tenant_id', '=', gate.tenant_id)
+    .where('gate_id', '=', gate.gate_id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const transition = transitionTask(taskStatus, 'blocked', 'gate_expired');
+  const blocked = transition.allowed && taskStatus !== 'blocked';
+  if (blocked) await setTaskStatus(trx, gate.tenant_id, gate.task_id, 'blocked');
+  await appendAudits(
+    trx,
+    [
+      {
+        tenant_id: gate.tenant_id,
+        task_id: gate.task_id,
+        event_type: 'GATE_EXPIRED',
+        level: 'warn',
+        decision_id: null,
+        event_id: null,
+        source_event_ts: null,
+        payload: {
+          gate_id: gate.gate_id,
+          checkpoint: gate.checkpoint,
+          opened_at: gate.opened_at.toISOString(),
+          expires_at: gate.expires_at.toISOString(),
+          expired_by: EXPIRY_ACTOR,
+          from: taskStatus,
+          to: blocked ? 'blocked' : taskStatus,
+        },
+      },
+    ],
+    now,
+  );
+  await recordNotifications(trx, [
+    {
+      tenant_id: gate.tenant_id,
+      event_type: 'gate.expired',
+      subject: { kind: 'task', id: gate.task_id },
+      summary: `Nobody released task ${gate.task_id} at checkpoint "${gate.checkpoint}" before ${gate.expires_at.toISOString()}; the task is ${blocked ? 'blocked' : taskStatus}.`,
+      details: {
+        task_id: gate.task_id,
+        gate_id: gate.gate_id,
+        checkpoint: gate.checkpoint,
+        expires_at: gate.expires_at.toISOString(),
+      },
+      occurred_at: now,
+    },
+  ]);
+  return toGate(expired);
+}
+
+/**
+ * Records one "expires soon" notification for each open gate whose deadline falls within `withinMs` of `now`
+ * (and has not passed), once per gate. Rows another replica is warning about are skipped (`SKIP LOCKED`).
+ * Returns how many were warned.
+ */
+export async function warnExpiringGates(
+  db: QueryExecutor,
+  options: { withinMs: number; now?: Date; limit?: number },
+): Promise<number> {
+  const now = options.now ?? new Date();
+  const horizon = new Date(now.getTime() + options.withinMs);
+  return db.transaction().execute(async (trx) => {
+    const { rows } = await sql<{
+      tenant_id: string;
+      task_id: string;
+      gate_id: string;
+      checkpoint: string;
+      expires_at: Date;
+    }>`
+      update task_gates g set expiry_warned_at = ${now}
+        from (select tenant_id, gate_id from task_gates
+               where state = 'open' and expiry_warned_at is null
+                 and expires_at > ${now} and expires_at <= ${horizon}
+               order by expires_at limit ${options.limit ?? 200}
+               for update skip locked) due
+       where g.tenant_id = due.tenant_id and g.gate_id = due.gate_id
+      returning g.tenant_id, g.task_id, g.gate_id, g.checkpoint, g.expires_at`.execute(trx);
+    await recordNotifications(
+      trx,
+      rows.map((gate) => ({
+        tenant_id: gate.tenant_id,
+        event_type: 'gate.expiring' as const,
+        subject: { kind: 'task' as const, id: gate.task_id },
+        summary: `Task ${gate.task_id} waits at checkpoint "${gate.checkpoint}"; unless a person releases it by ${gate.expires_at.toISOString()}, it will be blocked.`,
+        details: {
+          task_id: gate.task_id,
+          gate_id: gate.gate_id,
+          checkpoint: gate.checkpoint,
+          expires_at: gate.expires_at.toISOString(),
+        },
+        occurred_at: now,
+      })),
+    );
+    return rows.length;
+  });
+}
+
+export interface ExpireOverdueGatesResult {
+  /** Gates this pass expired. */
+  expired: number;
+  /** Due gates left for a later pass: their task was locked (a release or a decision in flight) or moved on. */
+  skipped: number;
+}
+
+/**
+ * One sweep: expires open gates whose deadline is at or before `now`, oldest deadline first, at most `limit`.
+ * Each gate is its own transaction that takes the task row `FOR UPDATE SKIP LOCKED` — the lock a release and
+ * a decision take first — so replicas sweeping at once never wait on each other or on a person, and a gate
+ * released (or expired by another replica) meanwhile is seen as no longer open and left alone. Idempotent.
+ */
+export async function expireOverdueGates(
+  db: QueryExecutor,
+  options: { now?: Date; limit?: number } = {},
+): Promise<ExpireOverdueGatesResult> {
+  const now = options.now ?? new Date();
+  const due = await db
+    .selectFrom('task_gates')
+    .select(['tenant_id', 'task_id', 'gate_id'])
+    .where('state', '=', 'open')
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .limit(options.limit ?? 100)
+    .execute();
+  let expired = 0;
+  for (const candidate of due) {
+    const done = await db.transaction().execute(async (trx) => {
+      const task = await trx
+        .selectFrom('tasks')
+        .select('status')
+        .where('tenant_id', '=', candidate.tenant_id)
+        .where('task_id', '=', candidate.task_id)
+        .forUpdate()
+        .skipLocked()
+        .executeTakeFirst();
+      if (!task) return false;
+      const gate = await trx
+        .selectFrom('task_gates')
+        .selectAll()
+        .where('tenant_id', '=', candidate.tenant_id)
+        .where('gate_id', '=', candidate.gate_id)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!gate || gate.state !== 'open' || !isPastDeadline(gate.expires_at, now)) return false;
+      await expireLockedGate(trx, task.status as TaskStatus, gate, now);
+      return true;
+    });
+    if (done) expired += 1;
+  }
+  return { expired, skipped: due.length - expired };
+}
+
 export interface NewGate extends TaskKey {
   gate_id: string;
   checkpoint: string;
   reason: string;
   decision_id: string | null;
+  /** The deadline (see `gateDeadline`). @defaultValue 24 hours after the insert (the column's default) */
+  expires_at?: Date;
 }
 
+/**
+ * Opens gates in the caller's transaction (a redelivered decision opens none twice) and records a
+ * `gate.opened` notification for each gate it opened, in the same transaction.
+ */
 export async function openGates(trx: QueryExecutor, gates: readonly NewGate[]): Promise<void> {
   if (gates.length === 0) return;
-  await trx
+  const opened = await trx
     .insertInto('task_gates')
     .values(
       gates.map((g) => ({
@@ -193,10 +474,29 @@ export async function openGates(trx: QueryExecutor, gates: readonly NewGate[]): 
         checkpoint: g.checkpoint,
         reason: g.reason,
         decision_id: g.decision_id,
+        ...(g.expires_at ? { expires_at: g.expires_at } : {}),
       })),
     )
     .onConflict((oc) => oc.columns(['tenant_id', 'gate_id']).doNothing())
+    .returningAll()
     .execute();
+  await recordNotifications(
+    trx,
+    opened.map((gate) => ({
+      tenant_id: gate.tenant_id,
+      event_type: 'gate.opened' as const,
+      subject: { kind: 'task' as const, id: gate.task_id },
+      summary: `Task ${gate.task_id} is paused at checkpoint "${gate.checkpoint}" and waits for a person: ${gate.reason}`,
+      details: {
+        task_id: gate.task_id,
+        gate_id: gate.gate_id,
+        checkpoint: gate.checkpoint,
+        reason: gate.reason,
+        decision_id: gate.decision_id,
+        expires_at: gate.expires_at.toISOString(),
+      },
+    })),
+  );
 }
 
 /** A person's act moves the task (the lifecycle's transition was checked by the caller, under the task lock). */

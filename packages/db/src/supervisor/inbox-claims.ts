@@ -117,21 +117,37 @@ export async function failClaimedEvent(
   options: { maxAttempts: number; retryDelayMs: number },
 ): Promise<'failed' | 'dead' | undefined> {
   const dead = claim.attempts >= options.maxAttempts;
-  const row = await db
-    .updateTable('supervisor_inbox')
-    .set({
-      status: dead ? 'dead' : 'failed',
-      error: error.slice(0, 2000),
-      claim_expires_at: null,
-      next_attempt_at: dead ? null : new Date(Date.now() + options.retryDelayMs),
-    })
-    .where('inbox_id', '=', claim.inbox_id)
-    .where('claim_generation', '=', claim.claim_generation)
-    .where('status', '=', 'processing')
-    .returning('status')
-    .executeTakeFirst();
-  return row?.status as 'failed' | 'dead' | undefined;
+  // One statement: a dead event and its `inbox.event_dead` notification commit together.
+  const result = await sql<{ status: 'failed' | 'dead' }>`
+    with updated as (
+      update supervisor_inbox
+         set status = ${dead ? 'dead' : 'failed'},
+             error = ${error.slice(0, 2000)},
+             claim_expires_at = null,
+             next_attempt_at = ${dead ? null : new Date(Date.now() + options.retryDelayMs)}
+       where inbox_id = ${claim.inbox_id}
+         and claim_generation = ${claim.claim_generation}
+         and status = 'processing'
+   returning *
+    ), notified as (${notifyDeadEvents})
+    select status from updated`.execute(db);
+  return result.rows[0]?.status;
 }
+
+/**
+ * Inserts an `inbox.event_dead` notification for every dead row of the `updated` CTE it follows (the same
+ * payload shape `recordNotifications` writes). The event's payload and error stay out: they are the agent's.
+ */
+const notifyDeadEvents = sql`
+  insert into notification_outbox (tenant_id, event_type, payload)
+  select tenant_id, 'inbox.event_dead', jsonb_build_object(
+           'subject', jsonb_build_object('kind', 'inbox_event', 'id', event_id),
+           'summary', 'Event ' || event_id || ' (' || event_type || ') of task ' || task_id || ' could not be decided after '
+                      || attempts || ' attempt(s); it is dead and needs a person.',
+           'console_path', '/console/inbox',
+           'details', jsonb_build_object('event_id', event_id, 'task_id', task_id, 'event_type', event_type,
+                                         'attempts', attempts))
+    from updated where status = 'dead'`;
 
 /** Claims that expired (their processor died): back to `pending`, or `dead` past the attempt cap. */
 export async function releaseExpiredClaims(
@@ -140,6 +156,7 @@ export async function releaseExpiredClaims(
   limit: number,
 ): Promise<{ released: InboxRow[]; dead: InboxRow[] }> {
   const result = await sql<InboxRow>`
+    with updated as (
     update supervisor_inbox as i
        set status = case when i.attempts >= ${maxAttempts} then 'dead' else 'pending' end,
            claim_expires_at = null,
@@ -148,7 +165,9 @@ export async function releaseExpiredClaims(
              where status = 'processing' and claim_expires_at < now()
              order by claim_expires_at limit ${limit} for update skip locked) as expired
      where i.inbox_id = expired.inbox_id
- returning i.*`.execute(db);
+ returning i.*
+    ), notified as (${notifyDeadEvents})
+    select * from updated`.execute(db);
   return {
     released: result.rows.filter((r) => r.status === 'pending'),
     dead: result.rows.filter((r) => r.status === 'dead'),
@@ -157,20 +176,28 @@ export async function releaseExpiredClaims(
 
 /**
  * Rows the queue may have lost: `pending` for longer than `graceMs` (or `failed` and due), not re-enqueued
- * within the grace period either. Marks them enqueued now and returns them for the caller to enqueue.
+ * within the grace period either — nor since `options.enqueuedBefore` (the start of a poller's drain, so a
+ * drain never takes a row twice however long it lasts). Marks them enqueued now and returns them for the caller to
+ * enqueue.
  */
 export async function takeRowsToReenqueue(
   db: QueryExecutor,
   graceMs: number,
   limit: number,
+  options: {
+    /** Skip rows enqueued at or after this. @defaultValue no bound beyond `graceMs` */
+    enqueuedBefore?: Date;
+  } = {},
 ): Promise<InboxRow[]> {
+  const notSince = options.enqueuedBefore ? sql`and last_enqueued_at < ${options.enqueuedBefore}` : sql``;
   const result = await sql<InboxRow>`
     update supervisor_inbox as i
        set last_enqueued_at = now()
       from (select inbox_id from supervisor_inbox
              where ((status = 'pending' and received_at < now() - make_interval(secs => ${graceMs / 1000}))
                  or (status = 'failed' and coalesce(next_attempt_at, now()) <= now()))
-               and (last_enqueued_at is null or last_enqueued_at < now() - make_interval(secs => ${graceMs / 1000}))
+               and (last_enqueued_at is null
+                    or (last_enqueued_at < now() - make_interval(secs => ${graceMs / 1000}) ${notSince}))
              order by received_at limit ${limit} for update skip locked) as due
      where i.inbox_id = due.inbox_id
  returning i.*`.execute(db);

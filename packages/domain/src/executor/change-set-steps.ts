@@ -6,7 +6,15 @@
 import { EXECUTING_CHANGESET_STATUSES } from './change-set-view.js';
 
 /** Steps recorded before execution, all with attempt 0. */
-export const SUBMISSION_STEPS = ['submitted', 'gated', 'approval_refused', 'approved', 'rejected'] as const;
+export const SUBMISSION_STEPS = [
+  'submitted',
+  'gated',
+  'approval_refused',
+  'approved',
+  'rejected',
+  // Nobody approved before the deadline: rejected by the expiry (docs/executor.md, "Expiry").
+  'approval_expired',
+] as const;
 
 /**
  * Steps of one execution attempt, in the order they run. `completed` and `failed` are alternatives (a failure

@@ -126,6 +126,8 @@ export const ChangeSetViewSchema = z.object({
     /** The checksum the approval is bound to. */
     checksum: z.string().nullable(),
     note: z.string().nullable(),
+    /** While the approval is pending: when it will be denied (the change set rejected). Null when none was asked. */
+    expires_at: z.string().nullable(),
   }),
   execution: z.object({
     attempts: z.number().int(),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { canonicalJson, sha256Hex } from '../canonical-json.js';
 import { RiskLevelSchema } from './change-set.js';
+import { DEFAULT_EXPIRY_MINUTES, ExpiryMinutesSchema } from '../expiry.js';
 
 const GlobSchema = z
   .string()
@@ -249,6 +250,13 @@ export const WriteGatePolicySchema = z
         require_rollback_plan: z.boolean().default(true),
         /** A plan without a verification plan needs a person. @defaultValue `true` */
         require_verification_plan: z.boolean().default(true),
+        /**
+         * Minutes a change set waits for approval; at the deadline it is rejected (docs/executor.md, "Expiry").
+         * @defaultValue `1440` (24 h)
+         */
+        expire_after_minutes: ExpiryMinutesSchema.default(DEFAULT_EXPIRY_MINUTES),
+        /** Per effective risk (`CRITICAL: 240`): overrides `expire_after_minutes`. @defaultValue `{}` */
+        expire_after_minutes_by_risk: z.partialRecord(RiskLevelSchema, ExpiryMinutesSchema).default({}),
       })
       .strict()
       .prefault({}),

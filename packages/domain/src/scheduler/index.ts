@@ -15,3 +15,4 @@ export * from './trigger-definition.js';
 export * from './trigger-state.js';
 export * from './trigger-view.js';
 export * from './zoned-day.js';
+export * from './trigger-apply.js';

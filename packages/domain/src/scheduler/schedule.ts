@@ -51,6 +51,13 @@ const MACRO_HINTS: Record<string, string> = {
   '@hourly': '0 * * * *',
 };
 
+/**
+ * Which checks apply: `input` (a trigger being created or changed, and every setting) takes the strict rules;
+ * `stored` (a trigger already in the database) skips the ones added later — steps wider than their range, the
+ * IANA spelling of a zone the runtime still understands — so a trigger accepted then keeps firing as it did.
+ */
+export type ScheduleRules = 'input' | 'stored';
+
 /** The smallest and largest `@every` interval. */
 export const MIN_EVERY_MS = 1000;
 export const MAX_EVERY_MS = 7 * 24 * 3600 * 1000;
@@ -64,7 +71,7 @@ const PART = /^(\*|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:\/([0-9]+))?$/;
  * pattern is refused (never read as seconds), as are cron-parser's extensions (`L`, `W`, `#`, `?`, `H`) and
  * macros such as `@daily`. Throws a {@link ScheduleError} naming the bad field.
  */
-export function validateCronExpression(expression: string): string {
+export function validateCronExpression(expression: string, rules: ScheduleRules = 'input'): string {
   const trimmed = expression.trim().replace(/\s+/g, ' ');
   if (trimmed === '')
     throw new ScheduleError(
@@ -98,7 +105,7 @@ export function validateCronExpression(expression: string): string {
       `"${trimmed}" has ${fields.length} field${fields.length === 1 ? '' : 's'}; expected 5: minute hour day-of-month month day-of-week`,
     );
   }
-  fields.forEach((field, index) => validateField(field, FIELDS[index]!));
+  fields.forEach((field, index) => validateField(field, FIELDS[index]!, rules));
   try {
     CronExpressionParser.parse(trimmed, { tz: 'UTC', strict: false });
   } catch (error) {
@@ -110,7 +117,7 @@ export function validateCronExpression(expression: string): string {
   return trimmed;
 }
 
-function validateField(field: string, spec: (typeof FIELDS)[number]): void {
+function validateField(field: string, spec: (typeof FIELDS)[number], rules: ScheduleRules): void {
   for (const part of field.split(',')) {
     const match = PART.exec(part);
     if (!match) {
@@ -122,10 +129,22 @@ function validateField(field: string, spec: (typeof FIELDS)[number]): void {
     const [, range, step] = match;
     if (step !== undefined && Number(step) === 0)
       throw new ScheduleError('expression', `${spec.name} field "${field}": a step of 0 never fires`);
-    if (range === '*') continue;
-    const bounds = range!.split('-').map((value) => fieldValue(value, spec, field));
+    const bounds =
+      range === '*' ? [spec.min, spec.max] : range!.split('-').map((value) => fieldValue(value, spec, field));
     if (bounds.length === 2 && bounds[0]! > bounds[1]!) {
       throw new ScheduleError('expression', `${spec.name} field "${field}": range "${range}" runs backwards`);
+    }
+    // `*/100` in minutes or `5/90` fires once in its range, which is never what the author meant: a step must
+    // fit inside the values it steps over (from the start to the range's end, or to the field's maximum).
+    if (step !== undefined && rules === 'input') {
+      const start = bounds[0]!;
+      const end = bounds.length === 2 ? bounds[1]! : spec.max;
+      if (Number(step) > end - start) {
+        throw new ScheduleError(
+          'expression',
+          `${spec.name} field "${field}": a step of ${step} is larger than its range ${start}-${end}, so it would fire only at ${start}; use at most ${Math.max(1, end - start)}`,
+        );
+      }
     }
   }
 }
@@ -166,38 +185,59 @@ function everyMsOf(expression: string): number {
 
 const zoneCache = new Map<string, boolean>();
 
+/** IANA `Area/Location` spelling, each part starting with a capital (`America/Port-au-Prince`, `Etc/GMT+5`). */
+const IANA_NAME = /^[A-Z][A-Za-z0-9_+-]*(\/[A-Z][A-Za-z0-9_+-]*)+$/;
+
 /**
- * Checks an IANA time zone name (`Europe/Rome`, `America/New_York`, `UTC`) and returns it. Offsets such as
- * `+02:00` and unknown names are refused with a {@link ScheduleError}: days, daily caps and cron fields all
- * count in this zone, so it must follow the zone's DST rules.
+ * Checks an IANA time zone name (`UTC`, `Europe/Rome`, `America/New_York`) and returns it. Only the IANA spelling
+ * is taken: `utc`, `europe/rome`, legacy abbreviations (`EST`, `CET`, `GMT`) and offsets such as `+02:00` are
+ * refused with a {@link ScheduleError}, because days, daily caps and cron fields all count in this zone — a name
+ * that means a fixed offset (EST never observes daylight time) or that only some runtimes accept would shift
+ * them without anyone noticing.
  */
-export function validateTimeZone(timezone: string): string {
+export function validateTimeZone(timezone: string, rules: ScheduleRules = 'input'): string {
   const cached = zoneCache.get(timezone);
   if (cached === true) return timezone;
+  const known = (() => {
+    try {
+      return new Intl.DateTimeFormat('en-US', { timeZone: timezone }).resolvedOptions().timeZone;
+    } catch {
+      return undefined;
+    }
+  })();
+  const spelled =
+    timezone === 'UTC' || IANA_NAME.test(timezone) || (rules === 'stored' && /^[\w/+-]+$/.test(timezone));
   const valid =
-    /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(timezone) &&
+    spelled &&
+    known !== undefined &&
     (() => {
       try {
-        new Intl.DateTimeFormat('en-US', { timeZone: timezone });
         CronExpressionParser.parse('0 0 * * *', { tz: timezone }).next();
         return true;
       } catch {
         return false;
       }
     })();
-  if (!valid)
+  if (!valid) {
+    const hint =
+      known !== undefined && known.toLowerCase() === timezone.toLowerCase() && known !== timezone
+        ? ` — did you mean "${known}"?`
+        : known !== undefined && !spelled
+          ? ' — abbreviations and legacy names are not accepted; name the place (e.g. "America/New_York")'
+          : '';
     throw new ScheduleError(
       'timezone',
-      `"${timezone}" is not an IANA time zone (e.g. "UTC", "Europe/Rome", "America/New_York")`,
+      `"${timezone}" is not an IANA time zone name (e.g. "UTC", "Europe/Rome", "America/New_York")${hint}`,
     );
-  zoneCache.set(timezone, true);
+  }
+  if (rules === 'input') zoneCache.set(timezone, true);
   return timezone;
 }
 
 /** The schedule of an already validated expression and zone. Throws a {@link ScheduleError} otherwise. */
 export function scheduleOf(expression: string, timezone: string): Schedule {
-  const normalized = validateCronExpression(expression);
-  const tz = validateTimeZone(timezone);
+  const normalized = validateCronExpression(expression, 'stored');
+  const tz = validateTimeZone(timezone, 'stored');
   if (normalized.startsWith('@every')) return { kind: 'every', everyMs: everyMsOf(normalized), timezone: tz };
   return { kind: 'cron', pattern: normalized, timezone: tz };
 }

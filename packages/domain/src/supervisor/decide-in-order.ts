@@ -14,6 +14,16 @@ export interface DecisionState {
   holders: Map<string, RunningTaskResources[]>;
 }
 
+/**
+ * The policy file events are decided under: one for every event, or chosen per tenant (each tenant's active
+ * stored version). Chosen once per run by the caller, so a run never mixes two versions of a tenant's policy.
+ */
+export type PolicyChoice = SupervisorPolicyFile | ((tenantId: string) => SupervisorPolicyFile);
+
+function policyOf(choice: PolicyChoice, tenantId: string): SupervisorPolicyFile {
+  return typeof choice === 'function' ? choice(tenantId) : choice;
+}
+
 export function taskStateKey(key: { tenant_id: string; task_id: string }): string {
   return `${key.tenant_id}\u0000${key.task_id}`;
 }
@@ -27,7 +37,7 @@ export function taskStateKey(key: { tenant_id: string; task_id: string }): strin
 export function decideInOrder(
   events: readonly TaskEvent[],
   state: DecisionState,
-  config: SupervisorPolicyFile,
+  config: PolicyChoice,
   registry: PolicyRegistry,
   onEvent?: (index: number) => void,
 ): DecisionPlan[] {
@@ -40,10 +50,15 @@ export function decideInOrder(
 }
 
 /** The policy input for `event` given the state so far. The task must be in `state.tasks`. */
-export function inputFor(event: TaskEvent, state: DecisionState, config: SupervisorPolicyFile) {
+export function inputFor(event: TaskEvent, state: DecisionState, config: PolicyChoice) {
   const task = state.tasks.get(taskStateKey(event));
   if (!task) throw new Error(`no task context for ${event.tenant_id}/${event.task_id}`);
-  return { event, task, runningTasks: state.holders.get(event.tenant_id) ?? [], config };
+  return {
+    event,
+    task,
+    runningTasks: state.holders.get(event.tenant_id) ?? [],
+    config: policyOf(config, event.tenant_id),
+  };
 }
 
 /**

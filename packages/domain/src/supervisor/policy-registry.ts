@@ -1,4 +1,5 @@
 import { actions, type Policy } from './policy.js';
+import { taskActionProposedPolicy } from './task-action-proposed-policy.js';
 import { taskCreatedPolicy } from './task-created-policy.js';
 import { taskFailedPolicy } from './task-failed-policy.js';
 import { taskStateChangedPolicy } from './task-state-changed-policy.js';
@@ -59,5 +60,6 @@ export function builtInPolicies(): PolicyRegistry {
     .register('TASK_CREATED', taskCreatedPolicy)
     .register('TASK_STEP_COMPLETED', taskStepCompletedPolicy)
     .register('TASK_FAILED', taskFailedPolicy)
-    .register('TASK_STATE_CHANGED', taskStateChangedPolicy);
+    .register('TASK_STATE_CHANGED', taskStateChangedPolicy)
+    .register('TASK_ACTION_PROPOSED', taskActionProposedPolicy);
 }

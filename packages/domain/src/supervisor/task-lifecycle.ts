@@ -16,7 +16,11 @@ export type TransitionCause =
   /** A person released the last open gate of a paused task. */
   | 'gate_released'
   /** A person unblocked a blocked task, with a reason (to `paused` while any of its gates is still open). */
-  | 'unblocked';
+  | 'unblocked'
+  /** Nobody released a gate before its deadline: the request is denied, the task blocked. */
+  | 'gate_expired'
+  /** A person denied a gate, with a reason: the task is blocked. */
+  | 'gate_denied';
 
 /** Statuses in which the task may act: no gate holds it and it has not finished. */
 export const ACTIVE_STATUSES = [
@@ -67,6 +71,10 @@ export const TASK_TRANSITIONS: Readonly<
   gate_released: { paused: ['running'] },
   // Back to paused when gates opened before the block are still open: unblocking does not release them.
   unblocked: { blocked: ['running', 'paused'] },
+  // Stricter only: an expired gate denies. A task already blocked stays blocked.
+  gate_expired: { paused: ['blocked'] },
+  // A person's no: as strict as an expiry.
+  gate_denied: { paused: ['blocked'] },
 };
 
 export type TransitionResult =
@@ -88,9 +96,15 @@ export function transitionTask(
   return { allowed: false, status: current, reason: refusalReason(current, to, cause) };
 }
 
+const CAUSE_VERBS: Record<Exclude<TransitionCause, 'decision'>, string> = {
+  gate_released: 'released',
+  unblocked: 'unblocked',
+  gate_expired: 'expired',
+  gate_denied: 'denied',
+};
+
 function refusalReason(from: TaskStatus, to: TaskStatus, cause: TransitionCause): string {
-  if (cause !== 'decision')
-    return `a task that is ${from} cannot be ${cause === 'unblocked' ? 'unblocked' : 'released'} to ${to}`;
+  if (cause !== 'decision') return `a task that is ${from} cannot be ${CAUSE_VERBS[cause]} to ${to}`;
   if (from === 'blocked') return 'task is blocked; only a person can unblock it';
   if (from === 'paused') return 'task is paused at an open gate; only a person can release it';
   if (FINISHED.has(from)) return `task is ${from}; a finished task takes no further work`;

@@ -32,6 +32,7 @@ import {
   PageQuerySchema,
   RejectChangeSetSchema,
   SelfApprovalError,
+  approvalDeadline,
   canonicalJson,
   changeSetIdempotencyKey,
   computeChangeSetChecksum,
@@ -71,6 +72,12 @@ const READERS: Scope[] = ['changesets:write', 'changesets:approve'];
 const noChangeSet = 'No such change set for this tenant';
 const notFound = (id: string) => new NotFoundError(`change set "${id}" not found`);
 const replayed = { 'idempotent-replayed': 'true' };
+
+/** The 409 message for a decision that came after the approval's deadline. */
+function expiredMessage(id: string, verb: 'approved' | 'rejected', row: ChangeSetRow): string {
+  const deadline = row.approval_expires_at?.toISOString() ?? 'its deadline';
+  return `change set "${id}" cannot be ${verb}: its approval expired at ${deadline} and it was rejected by ${row.approval_by}; submit it again to ask for a new approval`;
+}
 
 function enqueue(deps: ApiDeps, row: Pick<ChangeSetRow, 'tenant_id' | 'changeset_id'>): Promise<boolean> {
   const key = { tenant_id: row.tenant_id, changeset_id: row.changeset_id };
@@ -133,6 +140,7 @@ async function storeSubmission(deps: ApiDeps, auth: AuthContext, submission: z.o
       verdict,
       status: verdict.verdict === 'DENY' ? 'denied' : 'pending',
       approval_state: verdict.verdict === 'NEED_APPROVAL' ? 'pending' : 'not_required',
+      approval_expires_at: approvalDeadline(deps.writeGate.policy, verdict.risk_effective, new Date()),
       submitted_by: submitter,
       queued: verdict.verdict === 'ALLOW',
     });
@@ -312,7 +320,7 @@ export const changeSetRoutes: Route[] = [
       responses: {
         200: { description: 'The approved change set', schema: View },
         404: noChangeSet,
-        409: 'Not waiting for approval (allowed, denied, rejected, running or approved by someone else)',
+        409: 'Not waiting for approval (allowed, denied, rejected, running, approved by someone else, or its approval expired)',
       },
     },
     async ({ params, body, auth, deps }) => {
@@ -341,6 +349,8 @@ export const changeSetRoutes: Route[] = [
           );
         case 'invalid_state':
           throw new ChangeSetStateError(`change set "${id}" cannot be approved: ${result.reason}`);
+        case 'expired':
+          throw new ChangeSetStateError(expiredMessage(id, 'approved', result.row));
         case 'approved':
           await enqueue(deps, result.row);
           break;
@@ -379,6 +389,8 @@ export const changeSetRoutes: Route[] = [
       if (result.status === 'not_found') throw notFound(id);
       if (result.status === 'invalid_state')
         throw new ChangeSetStateError(`change set "${id}" cannot be rejected: ${result.reason}`);
+      if (result.status === 'expired')
+        throw new ChangeSetStateError(expiredMessage(id, 'rejected', result.row));
       return ok(
         await findChangeSetView(deps.db, auth.tenantId, id),
         result.status === 'already_rejected' ? replayed : undefined,

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { insertPendingEvents } from '@warden/db';
 import {
+  ActionSchema,
+  DecisionTypeSchema,
   EventBatchSchema,
+  FindingSchema,
   ForbiddenError,
   IncomingEventSchema,
   IngestResultSchema,
@@ -12,10 +15,31 @@ import {
 } from '@warden/domain';
 import { QUEUE_NAMES, eventBatchJobId, eventJobId } from '@warden/queue';
 import { defineRoute, reply, type Route } from '../define-route.js';
+import { replyAfterWait, startWait } from '../decision-wait.js';
 import { enqueueAfterCommit } from '../enqueue-after-commit.js';
+import { MAX_PREFER_WAIT_SECONDS, preferredWaitSeconds } from '../prefer-wait.js';
 
 const Event = IncomingEventSchema.meta({ id: 'IncomingEvent' });
 const Batch = EventBatchSchema.meta({ id: 'EventBatch' });
+const EventDecision = z
+  .object({
+    decision_id: z.string(),
+    event_id: z.string(),
+    task_id: z.string(),
+    decision_type: DecisionTypeSchema,
+    reason: z.string(),
+    findings: z.array(FindingSchema),
+    actions: z.array(ActionSchema),
+    policy: z.string(),
+    policy_version: z.string(),
+    would_have: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .meta({ id: 'EventDecision' });
+const WaitedIngestResult = IngestResultSchema.extend({
+  decisions: z.array(EventDecision).meta({ description: "The committed decisions on the request's events" }),
+  pending: z.array(z.string()).meta({ description: 'Event ids not decided when the wait ran out' }),
+}).meta({ id: 'WaitedIngestResult' });
 
 /** `{ events: [...] }` is a batch; anything else is read as one event. */
 function readEvents(body: unknown): { events: IncomingEvent[]; batch: boolean } {
@@ -38,17 +62,24 @@ export const eventRoutes: Route[] = [
       path: '/v1/events',
       scope: 'events:write',
       summary: 'Send one task event or a batch of up to 500',
-      description: 'Answers 202 once every event is durable in Postgres. `tenant_id` comes from the API key.',
+      description: `Answers 202 once every event is durable in Postgres. \`tenant_id\` comes from the API key.
+
+With \`Prefer: wait=<seconds>\` (RFC 7240; capped at ${MAX_PREFER_WAIT_SECONDS} s) the request also waits for the supervisor's decisions on its events: **200** with every decision once all are committed, or **202** with those committed so far and the ids still \`pending\` when the wait runs out — pending is never allowed. The reply then carries \`Preference-Applied: wait=<applied>\`. A malformed \`wait\` (not whole seconds) is ignored, as the RFC asks: no wait, no \`Preference-Applied\`. Used to guard an action before it runs (\`TASK_ACTION_PROPOSED\`, docs/supervisor.md).`,
       body: { schema: z.union([Event, Batch]), read: readEvents },
       responses: {
+        200: {
+          description: 'With `Prefer: wait`: every event decided; the decisions',
+          schema: WaitedIngestResult,
+        },
         202: {
-          description: 'Accepted (new) and duplicate event counts',
-          schema: IngestResultSchema.meta({ id: 'IngestResult' }),
+          description:
+            'Accepted (new) and duplicate event counts; with `Prefer: wait`, also the decisions so far and the event ids still pending',
+          schema: z.union([IngestResultSchema.meta({ id: 'IngestResult' }), WaitedIngestResult]),
         },
         413: 'Body too large',
       },
     },
-    async ({ body, auth, deps }) => {
+    async ({ body, auth, deps, headers }) => {
       const incoming = body.events;
       const foreign = incoming.flatMap((event, index) =>
         event.tenant_id !== undefined && event.tenant_id !== auth.tenantId
@@ -65,7 +96,19 @@ export const eventRoutes: Route[] = [
 
       const receivedAt = new Date();
       const events = incoming.map((event) => toTaskEvent(event, auth.tenantId, 'http', receivedAt));
-      const fresh = await insertPendingEvents(deps.db, events);
+      const wait = startWait(
+        deps,
+        auth.tenantId,
+        [...new Set(events.map((event) => event.event_id))],
+        preferredWaitSeconds(headers.prefer),
+      );
+      let fresh: Awaited<ReturnType<typeof insertPendingEvents>>;
+      try {
+        fresh = await insertPendingEvents(deps.db, events);
+      } catch (error) {
+        wait?.close();
+        throw error;
+      }
       const result: IngestResult = { accepted: fresh.length, duplicates: events.length - fresh.length };
       deps.metrics.eventsIngested.inc({ result: 'accepted' }, result.accepted);
       if (result.duplicates > 0) deps.metrics.eventsIngested.inc({ result: 'duplicate' }, result.duplicates);
@@ -109,7 +152,7 @@ export const eventRoutes: Route[] = [
         );
         if (!queued) deps.metrics.enqueueFailures.inc(fresh.length);
       }
-      return reply(202, result);
+      return wait ? replyAfterWait(wait, result) : reply(202, result);
     },
   ),
 ];

@@ -2,6 +2,8 @@ import type { Route } from '../define-route.js';
 import { changeSetRoutes } from './changesets.js';
 import { eventRoutes } from './events.js';
 import { leadRoutes } from './lead.js';
+import { notificationChannelRoutes } from './notification-channels.js';
+import { policyRoutes } from './policies.js';
 import { supervisorRoutes } from './supervisor.js';
 import { taskRoutes } from './tasks.js';
 import { triggerRoutes } from './triggers.js';
@@ -14,4 +16,6 @@ export const API_ROUTES: readonly Route[] = [
   ...leadRoutes,
   ...triggerRoutes,
   ...changeSetRoutes,
+  ...policyRoutes,
+  ...notificationChannelRoutes,
 ];

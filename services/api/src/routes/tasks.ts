@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { findTaskView, listTaskDecisions, releaseGate, taskExists, unblockTask, type Db } from '@warden/db';
+import {
+  denyGate,
+  findTaskView,
+  listTaskDecisions,
+  releaseGate,
+  taskExists,
+  unblockTask,
+  type Db,
+} from '@warden/db';
 import {
   ActionSchema,
   ConflictError,
@@ -11,6 +19,7 @@ import {
   TaskIdSchema,
   TaskViewSchema,
 } from '@warden/domain';
+import { redactSecrets } from '@warden/observability';
 import { defineRoute, found, ok, pathParam, type Route } from '../define-route.js';
 import { page } from '../schemas.js';
 import { AuditPage, auditTrailPage } from '../audit-trail.js';
@@ -19,6 +28,10 @@ import { actorOf } from '../auth.js';
 /** A gate id, or the checkpoint of the task's open gate: both are short names a policy chose. */
 const GateRefSchema = z.string().min(1).max(200);
 const ReleaseBodySchema = z.object({ note: z.string().max(2000).optional() }).default({});
+/** Denying blocks the task: the person must say why, and the reason joins the audit trail. */
+const DenyBodySchema = z.object({
+  reason: z.string().trim().min(1, 'say why the task may not go on').max(2000),
+});
 /** Unblocking overrides a policy's BLOCK: the person must say why, and the reason joins the audit trail. */
 const UnblockBodySchema = z.object({
   reason: z.string().trim().min(1, 'say why the task may go on').max(2000),
@@ -62,8 +75,12 @@ export const taskRoutes: Route[] = [
       params: { id: taskId },
       responses: { 200: { description: 'The task', schema: Task }, 404: noTask },
     },
-    async ({ params, auth, deps }) =>
-      ok(found(await findTaskView(deps.db, auth.tenantId, params.id), () => notFound(params.id))),
+    async ({ params, auth, deps }) => {
+      const view = found(await findTaskView(deps.db, auth.tenantId, params.id), () => notFound(params.id));
+      // Metadata is what an agent sent: secret-named fields (an API token it passed along) are not echoed to
+      // every key that may read tasks, as they are kept out of log lines.
+      return ok({ ...view, metadata: redactSecrets(view.metadata) as Record<string, unknown> });
+    },
   ),
 
   defineRoute(
@@ -126,7 +143,7 @@ export const taskRoutes: Route[] = [
       responses: {
         200: { description: 'The released gate', schema: GateSchema.meta({ id: 'Gate' }) },
         404: 'No such gate (or open checkpoint) for this task',
-        409: 'Already released, or two open gates share the checkpoint',
+        409: 'Already released, expired (past its deadline), or two open gates share the checkpoint',
       },
     },
     async ({ params, body, auth, deps }) => {
@@ -149,6 +166,71 @@ export const taskRoutes: Route[] = [
       if (result.status === 'ambiguous')
         throw new ConflictError(
           `task "${id}" has ${result.gateIds.length} open gates at checkpoint "${gate}"; release one by its id: ${result.gateIds.join(', ')}`,
+        );
+      if (result.status === 'expired')
+        throw new ConflictError(
+          `gate "${result.gate.gate_id}" (checkpoint "${result.gate.checkpoint}") expired at ${result.gate.expires_at}: nobody released it in time, so the task was blocked; a person may unblock the task with a reason`,
+        );
+      if (result.status === 'denied')
+        throw new ConflictError(
+          `gate "${result.gate.gate_id}" was denied by ${result.gate.released_by} at ${result.gate.released_at}, so the task was blocked; a person may unblock the task with a reason`,
+        );
+      if (result.status === 'already_released')
+        throw new ConflictError(
+          `gate "${result.gate.gate_id}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`,
+        );
+      return ok(result.gate);
+    },
+  ),
+
+  // A person's no: the gate closes and the task is blocked — the same lookup, scope and refusals as a release.
+  defineRoute(
+    {
+      method: 'post',
+      path: '/v1/tasks/{id}/gates/{gate}/deny',
+      scope: 'tasks:approve',
+      summary: 'Deny a pause gate (a person refuses: the task is blocked), with a reason',
+      description:
+        "`{gate}` is the gate id or the checkpoint of the task's open gate, as for release. The gate closes as `denied`, the paused task becomes `blocked` (only an unblock with a reason lets it go on), and a GATE_DENIED audit row records the key, its owner and the reason.",
+      params: {
+        id: taskId,
+        gate: pathParam(GateRefSchema, 'gate id or checkpoint', "The gate id, or the open gate's checkpoint"),
+      },
+      body: DenyBodySchema,
+      responses: {
+        200: { description: 'The denied gate', schema: GateSchema.meta({ id: 'Gate' }) },
+        404: 'No such gate (or open checkpoint) for this task',
+        409: 'Already released or denied, expired (past its deadline), or two open gates share the checkpoint',
+      },
+    },
+    async ({ params, body, auth, deps }) => {
+      const { id, gate } = params;
+      const actor = actorOf(auth);
+      const result = await deps.db.transaction().execute((trx) =>
+        denyGate(trx, {
+          tenantId: auth.tenantId,
+          taskId: id,
+          gate,
+          deniedBy: actor.by,
+          deniedByOwner: actor.owner,
+          reason: body.reason,
+        }),
+      );
+      if (result.status === 'not_found')
+        throw new NotFoundError(
+          `task "${id}" has no gate with id "${gate}" and no open gate at checkpoint "${gate}"`,
+        );
+      if (result.status === 'ambiguous')
+        throw new ConflictError(
+          `task "${id}" has ${result.gateIds.length} open gates at checkpoint "${gate}"; deny one by its id: ${result.gateIds.join(', ')}`,
+        );
+      if (result.status === 'expired')
+        throw new ConflictError(
+          `gate "${result.gate.gate_id}" (checkpoint "${result.gate.checkpoint}") expired at ${result.gate.expires_at}; the task is blocked already`,
+        );
+      if (result.status === 'denied')
+        throw new ConflictError(
+          `gate "${result.gate.gate_id}" was already denied by ${result.gate.released_by} at ${result.gate.released_at}`,
         );
       if (result.status === 'already_released')
         throw new ConflictError(

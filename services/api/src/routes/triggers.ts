@@ -16,6 +16,7 @@ import {
 } from '@warden/db';
 import {
   EventNameSchema,
+  EventTimeSchema,
   ExecutionStatusSchema,
   ForbiddenError,
   hasScope,
@@ -72,7 +73,8 @@ const StatusQuerySchema = z.object({
 });
 const ListCursorSchema = z.object({ after: z.string() });
 const HistoryCursorSchema = z.object({
-  s: z.string().refine((s) => !Number.isNaN(Date.parse(s))),
+  // A time Postgres can compare with: `Date.parse` also takes years like -271821, which Postgres refuses (a 500).
+  s: EventTimeSchema,
   id: z.string().uuid(),
 });
 const ExecutionIdSchema = z.string().uuid('must be an execution id (a UUID)');

@@ -4,9 +4,7 @@
  * namespaces, a read-only view of the system directories, a private `/tmp`, the workspace as the only writable
  * mount. Both are found and tried once at start-up; what is missing is reported as a degraded sandbox.
  */
-import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, lstatSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
 
 export interface ResourceLimits {
   /** RLIMIT_CPU seconds; 0 = none. */
@@ -19,63 +17,10 @@ export interface ResourceLimits {
   fileBytes: number;
 }
 
-export interface RunAs {
-  uid: number;
-  gid: number;
-}
+export type { RunAs } from '@warden/runtime/sandbox-probe';
 
-/** Whether `program args…` runs and exits 0 (as `runAs` when given): how bwrap and prlimit are probed. */
-export function runsHere(program: string, args: readonly string[], runAs?: RunAs): boolean {
-  const result = spawnSync(program, [...args], {
-    stdio: 'ignore',
-    timeout: 10_000,
-    env: { PATH: '/usr/local/bin:/usr/bin:/bin' },
-    ...(runAs ?? {}),
-  });
-  return result.status === 0;
-}
-
-/**
- * The absolute path of a wrapper program, from the executor's PATH or the usual system directories: the
- * wrappers are started by absolute path, so the sandbox PATH need not list them.
- */
-export function findProgram(name: string, path = process.env.PATH ?? ''): string | undefined {
-  const dirs = [
-    ...path.split(':'),
-    '/usr/local/sbin',
-    '/usr/local/bin',
-    '/usr/sbin',
-    '/usr/bin',
-    '/sbin',
-    '/bin',
-  ];
-  for (const dir of dirs) {
-    if (!dir.startsWith('/')) continue;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // Not in this directory.
-    }
-  }
-  return undefined;
-}
-
-/** bubblewrap's path when it is installed and may create the namespaces it needs (user namespaces can be forbidden). */
-export function probeBubblewrap(runAs?: RunAs): string | undefined {
-  const bwrap = findProgram('bwrap');
-  if (!bwrap) return undefined;
-  return runsHere(bwrap, ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', 'true'], runAs)
-    ? bwrap
-    : undefined;
-}
-
-/** prlimit's path when it works here (util-linux). */
-export function probePrlimit(): string | undefined {
-  const prlimit = findProgram('prlimit');
-  if (!prlimit) return undefined;
-  return runsHere(prlimit, ['--cpu=60', '--', 'true']) ? prlimit : undefined;
-}
+// Probing is shared with `warden preflight`, which reports the sandbox the executor would get on this host.
+export { findProgram, probeBubblewrap, probePrlimit, runsHere } from '@warden/runtime/sandbox-probe';
 
 /** `prlimit --cpu=… --as=… --nproc=… --fsize=… --`: the limits, inherited by everything the command starts. */
 export function prlimitArgs(limits: ResourceLimits): string[] {

@@ -6,6 +6,8 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import CircuitBreaker from 'opossum';
+import { redactSecretsInText } from '@warden/observability';
+import { EgressRefusedError, type EgressGuard } from '@warden/runtime';
 import {
   HandlerResultSchema,
   describeIssues,
@@ -35,10 +37,10 @@ class HandlerCallError extends Error {
 
 export interface HttpHandlerClientOptions {
   /**
-   * Hosts HTTP targets may call: `*`, exact names, or `*.suffix` patterns. Anything else is refused (a
-   * guard against triggers aimed at internal endpoints). @defaultValue `['*']`
+   * The egress policy every call obeys: the target's host must be allowed and every address it resolves to
+   * is checked at connect time (a guard against triggers aimed at internal or metadata endpoints). Required.
    */
-  allowedHosts?: readonly string[];
+  egress: EgressGuard;
   /** How long a URL's breaker stays open before one call may try again. @defaultValue `30000` */
   breakerResetMs?: number;
   /**
@@ -52,26 +54,21 @@ export interface HttpHandlerClientOptions {
 
 export class HttpHandlerClient {
   private readonly breakers = new Map<string, CircuitBreaker<Parameters<typeof postJson>, HandlerResult>>();
-  private readonly allowedHosts: readonly string[];
   /** Kept-alive connections to handler endpoints, closed by {@link shutdown}. */
   private readonly agents: Agents = {
     'http:': new HttpAgent({ keepAlive: true }),
     'https:': new HttpsAgent({ keepAlive: true }),
   };
 
-  constructor(private readonly options: HttpHandlerClientOptions = {}) {
-    this.allowedHosts = options.allowedHosts ?? ['*'];
-  }
+  constructor(private readonly options: HttpHandlerClientOptions) {}
 
   /** Calls the handler; never throws — every failure is an outcome. */
   async call(target: HttpTarget, job: HandlerJob, deadline: Date): Promise<HandlerOutcome> {
     const url = new URL(target.url);
-    if (!this.hostAllowed(url.hostname)) {
-      return {
-        ok: false,
-        kind: 'validation',
-        message: `host "${url.hostname}" is not in HTTP_TARGET_ALLOWED_HOSTS`,
-      };
+    try {
+      this.options.egress.assertUrlAllowed(target.url);
+    } catch (error) {
+      return { ok: false, kind: 'validation', message: (error as Error).message };
     }
     const remaining = deadline.getTime() - Date.now();
     if (remaining <= 0)
@@ -83,6 +80,7 @@ export class HttpHandlerClient {
         : `max_duration_ms (${Math.round(remaining)} ms left)`;
     try {
       const result = await this.breakerFor(target.url).fire(
+        this.options.egress,
         this.agents,
         target.url,
         JSON.stringify(job),
@@ -116,13 +114,6 @@ export class HttpHandlerClient {
     this.agents['https:'].destroy();
   }
 
-  private hostAllowed(host: string): boolean {
-    return this.allowedHosts.some(
-      (pattern) =>
-        pattern === '*' || pattern === host || (pattern.startsWith('*.') && host.endsWith(pattern.slice(1))),
-    );
-  }
-
   private breakerFor(url: string): CircuitBreaker<Parameters<typeof postJson>, HandlerResult> {
     let breaker = this.breakers.get(url);
     if (!breaker) {
@@ -151,6 +142,7 @@ type Agents = { 'http:': HttpAgent; 'https:': HttpsAgent };
 
 // node:http rather than fetch: in a burst of a thousand calls, fetch's web streams cost about twice the CPU.
 function postJson(
+  egress: EgressGuard,
   agents: Agents,
   url: string,
   body: string,
@@ -173,6 +165,8 @@ function postJson(
       {
         method: 'POST',
         agent: agents[target.protocol as 'http:' | 'https:'],
+        // Resolves the host and checks every address before the socket connects to it.
+        lookup: egress.lookup,
         headers: {
           ...headers,
           'content-type': 'application/json',
@@ -209,21 +203,37 @@ function postJson(
       request.destroy();
     }, timeoutMs);
     request.on('error', (error: NodeJS.ErrnoException) =>
-      fail(new HandlerCallError('transport', `request failed: ${error.code ?? error.message}`)),
+      fail(
+        error instanceof EgressRefusedError
+          ? new HandlerCallError('validation', error.message)
+          : new HandlerCallError('transport', `request failed: ${error.code ?? error.message}`),
+      ),
     );
     request.end(body);
   });
+}
+
+/** How much of a failed call's answer is kept in the ledger, after redaction. */
+const ERROR_BODY_CHARS = 300;
+
+/** A remote error body as stored: redacted (it may echo the request's headers or secrets), then cut. */
+function errorBody(text: string): string {
+  return redactSecretsInText(text.slice(0, ERROR_BODY_CHARS * 4)).slice(0, ERROR_BODY_CHARS);
 }
 
 function readAnswer(status: number, text: string): HandlerResult {
   if (status === 408 || status === 429 || status >= 500) {
     throw new HandlerCallError(
       status === 408 ? 'timeout' : 'handler',
-      `answered HTTP ${status}: ${text.slice(0, 300)}`,
+      `answered HTTP ${status}: ${errorBody(text)}`,
     );
   }
-  if (status >= 400)
-    throw new HandlerCallError('validation', `answered HTTP ${status}: ${text.slice(0, 300)}`);
+  if (status >= 300 && status < 400)
+    throw new HandlerCallError(
+      'validation',
+      `answered HTTP ${status} (a redirect); redirects are not followed — point the trigger at the final URL`,
+    );
+  if (status >= 400) throw new HandlerCallError('validation', `answered HTTP ${status}: ${errorBody(text)}`);
   let parsed: unknown = {};
   if (text.trim() !== '') {
     try {

@@ -97,15 +97,18 @@ export class ShellSyntaxError extends WardenError {
   readonly code = 'shell_syntax';
 }
 
-// Built once: a parser holds no state between Parse calls that matters here, and building one costs more than
-// parsing a short command.
-const parser = sh.syntax.NewParser(sh.syntax.KeepComments(false), sh.syntax.Variant(sh.syntax.LangBash));
+// Built once, on first use: a parser holds no state between Parse calls that matters here, and building one
+// costs more than parsing a short command. Not at import: in the production build mvdan-sh (1.5 MB of
+// GopherJS) is loaded when first used, and a process that never parses a command (the scheduler, `warden
+// --help`) then never loads it.
+let parser: ReturnType<typeof sh.syntax.NewParser> | undefined;
 
 /**
  * Parses `source` as a bash script and returns its `File` node (a {@link GoNode}). Anything the parser throws — a syntax error (a Go error object, not an
  * `Error`), a GopherJS panic, a stack overflow on deep nesting — becomes a {@link ShellSyntaxError}.
  */
 export function parseShellScript(source: string): GoNode {
+  parser ??= sh.syntax.NewParser(sh.syntax.KeepComments(false), sh.syntax.Variant(sh.syntax.LangBash));
   let file: GoNode;
   try {
     file = parser.Parse(source, 'command');

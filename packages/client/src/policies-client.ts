@@ -1,0 +1,82 @@
+/**
+ * Stored policy versions over Warden's HTTP API (`/v1/policies`): push a draft (`policies:write`), read
+ * versions (`policies:read`), activate a draft or roll back (`policies:approve`, a different person's key
+ * from the one that pushed).
+ */
+import type { PolicyKind, PolicyVersionView } from '@warden/domain';
+import { requestJson, type HttpSettings } from './http.js';
+
+export interface PoliciesClientOptions {
+  /** Where the API is, e.g. `http://warden-api:3000`. */
+  baseUrl: string;
+  apiKey: string;
+  /** Time limit of one attempt. @defaultValue `10000` */
+  timeoutMs?: number;
+  /**
+   * Further attempts of a read after a network error, a timeout, a 429 or a 5xx. Pushes, activations and
+   * rollbacks are never retried: a lost answer could otherwise store a second draft. @defaultValue `3`
+   */
+  retries?: number;
+  /** @defaultValue `globalThis.fetch` */
+  fetch?: typeof globalThis.fetch;
+}
+
+export class PoliciesClient {
+  private readonly read: HttpSettings;
+  private readonly write: HttpSettings;
+
+  constructor(options: PoliciesClientOptions) {
+    this.read = {
+      baseUrl: options.baseUrl.replace(/\/+$/, ''),
+      authorization: `Bearer ${options.apiKey}`,
+      timeoutMs: options.timeoutMs ?? 10_000,
+      retries: options.retries ?? 3,
+      retryDelayMs: 100,
+      maxRetryDelayMs: 5000,
+      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+    };
+    this.write = { ...this.read, retries: 0 };
+  }
+
+  /** Stores `source` as a draft of `kind`; the answer carries its diff against the active version. */
+  async push(input: { kind: PolicyKind; source: string; note?: string }): Promise<PolicyVersionView> {
+    return (await requestJson(this.write, 'POST', '/v1/policies', input)) as PolicyVersionView;
+  }
+
+  async list(kind: PolicyKind, options: { limit?: number } = {}): Promise<PolicyVersionView[]> {
+    const query = options.limit ? `?limit=${options.limit}` : '';
+    const page = (await requestJson(this.read, 'GET', `/v1/policies/${kind}/versions${query}`)) as {
+      items: PolicyVersionView[];
+    };
+    return page.items;
+  }
+
+  /** One version with its source and diff. */
+  async get(kind: PolicyKind, version: number): Promise<PolicyVersionView> {
+    return (await requestJson(
+      this.read,
+      'GET',
+      `/v1/policies/${kind}/versions/${version}`,
+    )) as PolicyVersionView;
+  }
+
+  async activate(
+    kind: PolicyKind,
+    version: number,
+    options: { note?: string } = {},
+  ): Promise<PolicyVersionView> {
+    return (await requestJson(
+      this.write,
+      'POST',
+      `/v1/policies/${kind}/versions/${version}/activate`,
+      options,
+    )) as PolicyVersionView;
+  }
+
+  async rollback(kind: PolicyKind, toVersion: number, reason: string): Promise<PolicyVersionView> {
+    return (await requestJson(this.write, 'POST', `/v1/policies/${kind}/rollback`, {
+      to_version: toVersion,
+      reason,
+    })) as PolicyVersionView;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Rejects change sets nobody approved before their deadline (docs/executor.md, "Expiry"), with a
+ * CHANGESET_APPROVAL_EXPIRED audit row. Safe with any number of replicas — see `expireOverdueApprovals`.
+ * An approval after the deadline is refused whether or not this has run; the sweep makes the denial visible.
+ */
+import { expireOverdueApprovals, warnExpiringApprovals, type Db } from '@warden/db';
+import type { Logger } from '@warden/observability';
+import { PeriodicTask } from '@warden/runtime';
+
+export interface ApprovalExpirySweeperOptions {
+  db: Db;
+  logger: Logger;
+  /** Pause between passes. */
+  intervalMs: number;
+  /** How long before its deadline a waiting request gets its "expires soon" notification. */
+  warnBeforeMs: number;
+  /** Change sets rejected per pass at most; the rest wait for the next one. @defaultValue `100` */
+  batchSize?: number;
+  /** The clock (tests move it). @defaultValue the current time */
+  now?: () => Date;
+}
+
+export function createApprovalExpirySweeper(options: ApprovalExpirySweeperOptions): PeriodicTask {
+  const { db, logger } = options;
+  return new PeriodicTask({
+    name: 'approval-expiry',
+    intervalMs: options.intervalMs,
+    logger,
+    run: async () => {
+      const now = options.now?.() ?? new Date();
+      const limit = options.batchSize ?? 100;
+      const result = await expireOverdueApprovals(db, { now, limit });
+      await warnExpiringApprovals(db, { now, limit, withinMs: options.warnBeforeMs });
+      if (result.expired > 0)
+        logger.warn(
+          { module: 'approval-expiry', action: 'expire', status: 'ok', count: result.expired },
+          `${result.expired} change set(s) rejected: their approval expired`,
+        );
+      return result;
+    },
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * Expires pause gates nobody released before their deadline (docs/supervisor.md, "Expiry"): each pass blocks
+ * their tasks, with a GATE_EXPIRED audit row. Safe with any number of replicas — see `expireOverdueGates`.
+ * A release after the deadline is refused whether or not this has run; the sweep makes the denial visible.
+ */
+import { expireOverdueGates, warnExpiringGates, type Db } from '@warden/db';
+import type { Logger } from '@warden/observability';
+import { PeriodicTask } from '@warden/runtime';
+
+export interface GateExpirySweeperOptions {
+  db: Db;
+  logger: Logger;
+  /** Pause between passes. */
+  intervalMs: number;
+  /** How long before its deadline a waiting request gets its "expires soon" notification. */
+  warnBeforeMs: number;
+  /** Gates expired per pass at most; the rest wait for the next one. @defaultValue `100` */
+  batchSize?: number;
+  /** The clock (tests move it). @defaultValue the current time */
+  now?: () => Date;
+}
+
+export function createGateExpirySweeper(options: GateExpirySweeperOptions): PeriodicTask {
+  const { db, logger } = options;
+  return new PeriodicTask({
+    name: 'gate-expiry',
+    intervalMs: options.intervalMs,
+    logger,
+    run: async () => {
+      const now = options.now?.() ?? new Date();
+      const limit = options.batchSize ?? 100;
+      const result = await expireOverdueGates(db, { now, limit });
+      await warnExpiringGates(db, { now, limit, withinMs: options.warnBeforeMs });
+      if (result.expired > 0)
+        logger.warn(
+          { module: 'gate-expiry', action: 'expire', status: 'ok', count: result.expired },
+          `${result.expired} gate(s) expired; their tasks are blocked`,
+        );
+      return result;
+    },
+  });
+}
