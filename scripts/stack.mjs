@@ -196,7 +196,10 @@ async function ensurePostgres(url) {
   const dataDir = join(stateDir, 'postgres');
   // Postgres refuses to run as root; as root, run it as the "postgres" system user the packages create.
   const asRoot = process.getuid?.() === 0;
-  const wrap = (cmd, args) => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
+  // runuser lives in an sbin directory, which a user's PATH may not list.
+  const runuser =
+    ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser'].find((p) => existsSync(p)) ?? 'runuser';
+  const wrap = (cmd, args) => (asRoot ? [runuser, ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]);
   mkdirSync(dataDir, { recursive: true });
   if (asRoot) mustRun('chown', ['-R', 'postgres', stateDir], 'giving .warden/ to the postgres user');
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {

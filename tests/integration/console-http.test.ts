@@ -318,3 +318,61 @@ describe('scopes and tenancy are the API routes’', () => {
     expect((await get(s, '/console/inbox')).status).toBe(303);
   });
 });
+
+describe('gates denied and notifications, from the console', () => {
+  it('should deny a gate with a reason: the task is blocked and the audit names the person', async () => {
+    const id = 'acme-deny';
+    await pause(ACME, id);
+    const s = await session(person);
+    const gate = (await task(person, id)).open_gates[0].gate_id as string;
+    const page = await (await get(s, `/console/tasks/${id}`)).text();
+    expect(page).toContain(`/gates/${gate}/deny`);
+    const denied = await post(s, `/console/tasks/${id}/gates/${gate}/deny`, {
+      reason: 'not during the freeze',
+      _csrf: s.csrf,
+    });
+    expect(denied.status).toBe(303);
+    expect((await task(person, id)).status).toBe('blocked');
+    const audits = await call(`${api.url}/v1/tasks/${id}/audits?limit=50`, { key: person });
+    expect(audits.body.items).toContainEqual(
+      expect.objectContaining({
+        event_type: 'GATE_DENIED',
+        payload: expect.objectContaining({ denied_by_owner: 'Pat Person', reason: 'not during the freeze' }),
+      }),
+    );
+    // Without the form token nothing is denied.
+    await pause(ACME, `${id}-2`);
+    const gate2 = (await task(person, `${id}-2`)).open_gates[0].gate_id as string;
+    expect((await post(s, `/console/tasks/${id}-2/gates/${gate2}/deny`, { reason: 'x' })).status).toBe(403);
+    expect((await task(person, `${id}-2`)).status).toBe('paused');
+  });
+
+  it('should list channels (host only, no secret) and the delivery log, and disable a channel', async () => {
+    const manager = await api.createKey(ACME, ['notifications:write'], 'Nora Notifier');
+    const created = await call(`${api.url}/v1/notification-channels`, {
+      key: manager,
+      body: {
+        name: 'ops-hook',
+        kind: 'webhook',
+        url: 'http://127.0.0.1:9/secret-path-token',
+        signing_secret: 'whsec_console_test_secret_0123456789abcdef',
+      },
+    });
+    expect(created.status).toBe(201);
+    const s = await session(manager);
+    const page = await get(s, '/console/notifications');
+    expect(page.status).toBe(200);
+    const text = await page.text();
+    expect(text).toContain('ops-hook');
+    expect(text).toContain('127.0.0.1:9');
+    expect(text).not.toMatch(/secret-path-token|whsec_console_test_secret/);
+    const disabled = await post(s, `/console/notifications/channels/${created.body.channel_id}/disable`, {
+      _csrf: s.csrf,
+    });
+    expect(disabled.status).toBe(303);
+    const after = await call(`${api.url}/v1/notification-channels`, { key: manager });
+    expect(after.body.items.find((c: { name: string }) => c.name === 'ops-hook').enabled).toBe(false);
+    // A key without notifications:write gets the API's 403, not the page.
+    expect((await get(await session(reader), '/console/notifications')).status).toBe(403);
+  });
+});

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTenant, insertApiKey, verifyAuditChain } from '@warden/db';
 import { displayPrefix, generateApiKey, hashApiKey, ValidationError, type Scope } from '@warden/domain';
+import { createProgram, exitCodeFor } from '@warden/cli';
 import { call, event, startTestApi, type TestApi } from '../support/api.js';
 import { change, submission } from '../support/executor.js';
 
@@ -352,6 +353,60 @@ describe('separation of duties', () => {
       });
       expect(unblocked.status).toBe(200);
       expect(await task('deny-4')).toMatchObject({ status: 'running' });
+    });
+  });
+
+  describe('warden gates (the CLI, through the API)', () => {
+    async function warden(args: string[], key: string) {
+      let out = '';
+      let err = '';
+      const program = createProgram({
+        environment: { env: { WARDEN_API_URL: api.url, WARDEN_API_KEY: key }, cwd: process.cwd() },
+        io: { out: (t) => void (out += t), err: (t) => void (err += t) },
+      });
+      try {
+        await program.parseAsync(['node', 'warden', ...args]);
+        return { code: 0, out, err };
+      } catch (error) {
+        return {
+          code: exitCodeFor(error),
+          out,
+          err: err + (error instanceof Error ? error.message : String(error)),
+        };
+      }
+    }
+    const status = async (taskId: string) =>
+      (await call(`${api.url}/v1/tasks/${taskId}`, { key: admin })).body.status as string;
+
+    it('should release by checkpoint, deny with a reason, and unblock, as the key given', async () => {
+      await pausedTask('cli-gate-1', { 'g-cli-1': 'deploy' });
+      const released = await warden(
+        ['gates', 'release', 'cli-gate-1', 'deploy', '--note', 'looks fine'],
+        alice,
+      );
+      expect(released, released.err).toMatchObject({ code: 0 });
+      expect(released.out).toMatch(/released gate g-cli-1 \(checkpoint deploy\) of task cli-gate-1/);
+      expect(await status('cli-gate-1')).toBe('running');
+
+      await pausedTask('cli-gate-2', { 'g-cli-2': 'deploy' });
+      expect((await warden(['gates', 'deny', 'cli-gate-2', 'deploy'], alice)).code).toBe(2);
+      const denied = await warden(
+        ['gates', 'deny', 'cli-gate-2', 'g-cli-2', '--reason', 'no', '--json'],
+        alice,
+      );
+      expect(denied.code, denied.err).toBe(0);
+      expect(JSON.parse(denied.out)).toMatchObject({ gate_id: 'g-cli-2', state: 'denied' });
+      expect(await status('cli-gate-2')).toBe('blocked');
+      expect((await warden(['gates', 'unblock', 'cli-gate-2', '--reason', 'fixed'], alice)).code).toBe(0);
+      expect(await status('cli-gate-2')).toBe('running');
+    });
+
+    it("should refuse an agent's key with the API's 403", async () => {
+      await pausedTask('cli-gate-3', { 'g-cli-3': 'deploy' });
+      const refused = await warden(['gates', 'release', 'cli-gate-3', 'deploy'], agent);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toMatch(/403/);
+      expect(await status('cli-gate-3')).toBe('paused');
     });
   });
 });

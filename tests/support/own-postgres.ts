@@ -25,6 +25,10 @@ export interface OwnPostgres {
   destroy(): Promise<void>;
 }
 
+/** util-linux's runuser lives in an sbin directory, which a user's PATH may not list. */
+const RUNUSER =
+  ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser'].find((path) => existsSync(path)) ?? 'runuser';
+
 function postgresBinary(name: string): string {
   const base = '/usr/lib/postgresql';
   const versions = existsSync(base) ? readdirSync(base).sort((a, b) => Number(b) - Number(a)) : [];
@@ -44,7 +48,7 @@ export async function ownPostgresServer(): Promise<OwnPostgres> {
   if (asRoot) chownSync(dir, ...(await postgresIds()));
   const pgCtl = postgresBinary('pg_ctl');
   const exec = async (command: string, args: string[]) => {
-    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+    const [file, argv] = asRoot ? [RUNUSER, ['-u', 'postgres', '--', command, ...args]] : [command, args];
     await run(file, argv, { timeout: 60_000 });
   };
   let running = false;
@@ -76,7 +80,7 @@ export async function ownPostgresServer(): Promise<OwnPostgres> {
     if (!running) return;
     const args = ['-D', dataDir, '-m', 'immediate', 'stop'];
     try {
-      if (asRoot) execFileSync('runuser', ['-u', 'postgres', '--', pgCtl, ...args], { stdio: 'ignore' });
+      if (asRoot) execFileSync(RUNUSER, ['-u', 'postgres', '--', pgCtl, ...args], { stdio: 'ignore' });
       else execFileSync(pgCtl, args, { stdio: 'ignore' });
       rmSync(dir, { recursive: true, force: true });
     } catch {

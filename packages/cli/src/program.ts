@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerChangeSetsCommand } from './commands/changesets.js';
+import { registerGatesCommand } from './commands/gates.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerLeadCommand } from './commands/lead.js';
 import { registerMigrateCommand } from './commands/migrate.js';
@@ -46,6 +47,7 @@ export function createProgram(options: CreateProgramOptions = {}): Command {
   registerAuditCommand(program, environment, io);
   registerLeadCommand(program, environment, io);
   registerChangeSetsCommand(program, environment, io);
+  registerGatesCommand(program, environment, io);
   registerTriggersCommand(program, environment, io);
   registerPolicyCommand(program, environment, io);
   registerNotificationsCommand(program, environment, io);

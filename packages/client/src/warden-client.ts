@@ -9,6 +9,7 @@ import {
   type IncomingEventSchema,
   type IngestResult,
   type Page,
+  type Gate,
   type TaskView,
 } from '@warden/domain';
 import { deriveEventId, newEventId } from './event-ids.js';
@@ -244,6 +245,33 @@ export class WardenClient {
       }
       await sleep(pollMs);
     }
+  }
+
+  /**
+   * A person releases a paused task's gate, by gate id or by the checkpoint of its open gate (needs
+   * `tasks:approve`; an agent's key never holds it). Resolves with the released gate; a 409 `WardenApiError`
+   * when it was released, denied or expired already.
+   */
+  async releaseGate(taskId: string, gate: string, options: { note?: string } = {}): Promise<Gate> {
+    return (await this.request(
+      'POST',
+      `/v1/tasks/${encodeURIComponent(taskId)}/gates/${encodeURIComponent(gate)}/release`,
+      options.note === undefined ? {} : { note: options.note },
+    )) as Gate;
+  }
+
+  /** A person denies a gate with a reason: the gate closes as `denied` and the task is blocked. */
+  async denyGate(taskId: string, gate: string, reason: string): Promise<Gate> {
+    return (await this.request(
+      'POST',
+      `/v1/tasks/${encodeURIComponent(taskId)}/gates/${encodeURIComponent(gate)}/deny`,
+      { reason },
+    )) as Gate;
+  }
+
+  /** A person unblocks a blocked task with a reason (back to `running`, or `paused` while a gate is open). */
+  async unblockTask(taskId: string, reason: string): Promise<unknown> {
+    return this.request('POST', `/v1/tasks/${encodeURIComponent(taskId)}/unblock`, { reason });
   }
 
   /** One API call with retries; resolves with the parsed JSON body of a 2xx. */

@@ -47,6 +47,9 @@ import {
   changeSetPage,
   errorPage,
   findingsPage,
+  notificationsPage,
+  type ChannelRowView,
+  type DeliveryRowView,
   gatePage,
   inboxItems,
   inboxPage,
@@ -381,6 +384,35 @@ export function consoleRouter(options: ConsoleOptions): Router {
         s.auth,
       );
       res.redirect(303, `${CONSOLE_PATH}/findings`);
+    });
+
+  router.get('/notifications', async (req, res) => {
+    const s = await requireSession(req, res);
+    if (!s) return;
+    // Through the API's own routes: a key without notifications:write sees the API's 403.
+    const channels = (await callApi('get', '/v1/notification-channels', {}, s.auth)) as {
+      items: ChannelRowView[];
+    };
+    const deliveries = (await callApi(
+      'get',
+      '/v1/notification-deliveries',
+      { query: { limit: '100' } },
+      s.auth,
+    )) as { items: DeliveryRowView[] };
+    send(res, notificationsPage(pageCtx(s), channels.items, deliveries.items));
+  });
+
+  for (const act of ['enable', 'disable'] as const)
+    router.post(`/notifications/channels/:channel/${act}`, async (req, res) => {
+      const s = await requireAct(req, res);
+      if (!s) return;
+      await callApi(
+        'patch',
+        '/v1/notification-channels/{channel}',
+        { params: { channel: req.params.channel! }, body: { enabled: act === 'enable' } },
+        s.auth,
+      );
+      res.redirect(303, `${CONSOLE_PATH}/notifications`);
     });
 
   router.get('/triggers', async (req, res) => {

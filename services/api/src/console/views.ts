@@ -13,7 +13,7 @@ export interface PageContext {
   who?: { owner: string; tenantId: string };
   csrf?: string;
   /** Which nav entry is current. */
-  current?: 'inbox' | 'findings' | 'triggers';
+  current?: 'inbox' | 'findings' | 'triggers' | 'notifications';
   /** A message shown above the content (the outcome of the last act). */
   flash?: { kind: 'ok' | 'error'; text: string };
 }
@@ -44,7 +44,7 @@ export function layout(ctx: PageContext, content: SafeHtml): SafeHtml {
             ctx.who
               ? html`<nav aria-label="Main">
                     <ul>
-                      ${nav('inbox', 'Inbox')}${nav('findings', 'Findings')}${nav('triggers', 'Triggers')}
+                      ${nav('inbox', 'Inbox')}${nav('findings', 'Findings')}${nav('triggers', 'Triggers')}${nav('notifications', 'Notifications')}
                     </ul>
                   </nav>
                   <form method="post" action="${base}/sign-out" class="signout">
@@ -583,6 +583,124 @@ export function triggersPage(ctx: PageContext & { csrf: string }, triggers: Trig
                 </td>
               </tr>`,
           )}
+        </tbody>
+      </table>`,
+  );
+}
+
+export interface ChannelRowView {
+  channel_id: string;
+  name: string;
+  kind: string;
+  url_host: string;
+  events: string[];
+  enabled: boolean;
+}
+
+export interface DeliveryRowView {
+  delivery_id: string;
+  channel_id: string;
+  event_type: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  last_status_code: number | null;
+  created_at: string;
+}
+
+/**
+ * The tenant's notification channels (never a URL beyond its host, never a secret) with enable / disable, and
+ * the delivery log, newest first: where a person checks that a gate opened reached them, and why it did not.
+ */
+export function notificationsPage(
+  ctx: PageContext & { csrf: string },
+  channels: ChannelRowView[],
+  deliveries: DeliveryRowView[],
+): SafeHtml {
+  const nameOf = new Map(channels.map((c) => [c.channel_id, c.name]));
+  return layout(
+    { ...ctx, title: 'Notifications', current: 'notifications' },
+    html`<h1>Notifications</h1>
+      <table>
+        <caption>
+          Channels (add or change them with
+          <code>warden notifications channels</code>
+          or the API)
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">Channel</th>
+            <th scope="col">Kind</th>
+            <th scope="col">Posts to</th>
+            <th scope="col">Events</th>
+            <th scope="col">State</th>
+            <th scope="col">Act</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${
+            channels.length === 0
+              ? html`<tr>
+                  <td colspan="6">No channel: nothing is sent.</td>
+                </tr>`
+              : channels.map(
+                  (c) =>
+                    html`<tr id="c-${c.channel_id}">
+                      <td><strong>${c.name}</strong></td>
+                      <td>${c.kind}</td>
+                      <td><code>${c.url_host}</code></td>
+                      <td>${c.events.length === 0 ? 'all' : c.events.join(', ')}</td>
+                      <td>${c.enabled ? 'enabled' : 'disabled'}</td>
+                      <td>
+                        <form
+                          method="post"
+                          action="${base}/notifications/channels/${segment(c.channel_id)}/${c.enabled ? 'disable' : 'enable'}"
+                        >
+                          <input type="hidden" name="_csrf" value="${ctx.csrf}" />
+                          <button type="submit" ${c.enabled ? html` class="refusal"` : ''}>
+                            ${c.enabled ? 'Disable' : 'Enable'}
+                          </button>
+                        </form>
+                      </td>
+                    </tr>`,
+                )
+          }
+        </tbody>
+      </table>
+      <table>
+        <caption>
+          Delivery log, newest first
+        </caption>
+        <thead>
+          <tr>
+            <th scope="col">When</th>
+            <th scope="col">Channel</th>
+            <th scope="col">Event</th>
+            <th scope="col">Status</th>
+            <th scope="col">Attempts</th>
+            <th scope="col">Last error</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${
+            deliveries.length === 0
+              ? html`<tr>
+                  <td colspan="6">Nothing sent yet.</td>
+                </tr>`
+              : deliveries.map(
+                  (d) =>
+                    html`<tr>
+                      <td>${when(d.created_at)}</td>
+                      <td>${nameOf.get(d.channel_id) ?? d.channel_id}</td>
+                      <td><code>${d.event_type}</code></td>
+                      <td>
+                        ${d.status}${d.last_status_code === null ? '' : ` (HTTP ${d.last_status_code})`}
+                      </td>
+                      <td>${d.attempts}</td>
+                      <td>${d.last_error ?? ''}</td>
+                    </tr>`,
+                )
+          }
         </tbody>
       </table>`,
   );
