@@ -419,38 +419,28 @@ async function httpStatus(url, key) {
 /**
  * A development key of tenant "dev", kept in .warden/<name>-key and reused while it still works. Two of them,
  * because no key both writes an agent's events and approves (separation of duties): `dev-admin` (a person's:
- * reads, releases, approves, Bull Board) and `dev-agent` (what an agent sends events with).
+ * reads, releases, approves) and `dev-agent` (what an agent sends events with); plus `dev-operator`, a platform
+ * operator's key (no tenant) for Bull Board.
  */
-async function devKey(pnpm, apiUrl, { name, scopes, owner }) {
+async function devKey(pnpm, apiUrl, { name, scopes, owner, operator = false }) {
   const file = join(stateDir, `${name}-key`);
   if (existsSync(file)) {
     const key = readFileSync(file, 'utf8').trim();
-    // 404 for an unknown task means the key authenticated; 401 means it is gone (e.g. a new database).
-    if ((await httpStatus(`${apiUrl}/v1/tasks/__dev_key_probe__`, key)) === 404) return key;
+    // A tenant key: 404 for an unknown task means it authenticated; 401 means it is gone (e.g. a new
+    // database). An operator key: Bull Board answers 200.
+    const works = operator
+      ? (await httpStatus(`${apiUrl}/admin/queues/api/queues`, key)) === 200
+      : (await httpStatus(`${apiUrl}/v1/tasks/__dev_key_probe__`, key)) === 404;
+    if (works) return key;
   }
-  const result = spawnSync(
-    pnpm,
-    [
-      '--silent',
-      'warden',
-      'keys',
-      'create',
-      '--tenant',
-      'dev',
-      '--scopes',
-      scopes,
-      '--owner',
-      owner,
-      '--name',
-      name,
-      '--json',
-    ],
-    {
-      cwd: root,
-      encoding: 'utf8',
-      env: process.env,
-    },
-  );
+  const create = operator
+    ? ['keys', 'create-operator', '--owner', owner, '--name', name, '--json']
+    : ['keys', 'create', '--tenant', 'dev', '--scopes', scopes, '--owner', owner, '--name', name, '--json'];
+  const result = spawnSync(pnpm, ['--silent', 'warden', ...create], {
+    cwd: root,
+    encoding: 'utf8',
+    env: process.env,
+  });
   if (result.status !== 0)
     throw new SetupError(`could not create a development key: ${result.stderr.trim()}`);
   let key;
@@ -609,14 +599,21 @@ async function reportWhenReady(pnpm, stopAll, isStopping) {
     scopes: 'events:write,tasks:read',
     owner: 'dev-agent',
   });
+  // Bull Board shows every tenant's queues: it takes a platform operator's key, not a tenant's admin key.
+  const operatorKey = await devKey(pnpm, apiUrl, {
+    name: 'dev-operator',
+    owner: process.env.USER || 'developer',
+    operator: true,
+  });
   const banner = [
     '',
     paint('1;32', '✓ Warden is up'),
     `  API           ${apiUrl}   (OpenAPI: ${apiUrl}/openapi.json)`,
     `  Console       ${apiUrl}/console   (sign in with the admin key below)`,
-    `  Bull Board    ${apiUrl}/admin/queues   (user: anything, password: the key below)`,
+    `  Bull Board    ${apiUrl}/admin/queues   (user: anything, password: the operator key below)`,
     `  Admin key     ${key}   (tenant "dev"; saved in .warden/dev-admin-key)`,
     `  Agent key     ${agentKey}   (events:write, tasks:read; saved in .warden/dev-agent-key)`,
+    `  Operator key  ${operatorKey}   (platform:operate, Bull Board; saved in .warden/dev-operator-key)`,
     `  Metrics       ${SERVICES.map((s) => `:${s.port}`).join(' ')}  at /metrics`,
     '',
     '  Send an event:',
