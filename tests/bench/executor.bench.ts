@@ -132,6 +132,8 @@ interface RoundResult {
   rollbackTotalMs: number;
   floorMs: number;
   durableFloorMs: number;
+  /** Where the apply's time went, between the executor's points (ms). */
+  steps: Record<string, number>;
 }
 
 async function main(cleanup: Array<() => Promise<unknown>>): Promise<void> {
@@ -163,9 +165,18 @@ async function main(cleanup: Array<() => Promise<unknown>>): Promise<void> {
       workspaces[`${kind}-${round}`] = ws;
     }
   }
+  // When each point of an execution was reached: the phases between them are where a round's time goes.
+  const reached = new Map<string, Array<[string, number]>>();
   const executor: TestExecutor = await startTestExecutor({
     databaseUrl: api.database.url,
     prefix: api.prefix,
+    hooks: {
+      at: (point, context) => {
+        const marks = reached.get(context.changeset_id) ?? [];
+        marks.push([point, performance.now()]);
+        reached.set(context.changeset_id, marks);
+      },
+    },
     workspaces: Object.fromEntries(Object.entries(workspaces).map(([name, ws]) => [name, ws.root])),
     consume: false,
     env: {
@@ -199,6 +210,12 @@ async function main(cleanup: Array<() => Promise<unknown>>): Promise<void> {
     let begun = performance.now();
     const outcome = await runner.execute({ tenant_id: TENANT, changeset_id: applyId });
     const applyTotalMs = performance.now() - begun;
+    const phases: Record<string, number> = {};
+    let previous: [string, number] = ['start', begun];
+    for (const mark of [...(reached.get(applyId) ?? []), ['end', begun + applyTotalMs] as [string, number]]) {
+      phases[`${previous[0]}→${mark[0]}`] = mark[1] - previous[1];
+      previous = mark;
+    }
     if (outcome.status !== 'done' || outcome.changeset_status !== 'completed')
       throw new Error(`apply round ${round} ended ${JSON.stringify(outcome)}`);
     const appliedRow = await api.db
@@ -206,6 +223,7 @@ async function main(cleanup: Array<() => Promise<unknown>>): Promise<void> {
       .select('result')
       .where('changeset_id', '=', applyId)
       .executeTakeFirstOrThrow();
+    const steps = phases;
 
     // Rollback: the same changes, applied, then a health check that cannot connect fails them.
     const rollbackId = `bench-rollback-${round}`;
@@ -251,6 +269,7 @@ async function main(cleanup: Array<() => Promise<unknown>>): Promise<void> {
       rollbackTotalMs,
       floorMs,
       durableFloorMs,
+      steps,
     };
     const label = round < WARMUP_ROUNDS ? `warm-up ${round + 1}` : `round ${round - WARMUP_ROUNDS + 1}`;
     console.log(
@@ -260,6 +279,10 @@ async function main(cleanup: Array<() => Promise<unknown>>): Promise<void> {
   }
 
   const m = (pick: (r: RoundResult) => number) => median(results.map(pick));
+  const stepNames = [...new Set(results.flatMap((r) => Object.keys(r.steps)))];
+  console.log(
+    `apply by phase (median ms): ${stepNames.map((name) => `${name}=${m((r) => r.steps[name] ?? 0).toFixed(0)}`).join(' ')}`,
+  );
   const applyMs = m((r) => r.applyTotalMs);
   const rollbackMs = m((r) => r.rollbackMs);
   const floorMs = m((r) => r.floorMs);

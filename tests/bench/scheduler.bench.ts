@@ -126,6 +126,9 @@ async function main(): Promise<void> {
           RESULT_CONCURRENCY: '32',
           DB_POOL_SIZE: '24',
           RECONCILE_INTERVAL_MS: '600000',
+          // The bench's HTTP agent listens on this machine: loopback allowed on purpose (docs/scheduler.md, "Egress").
+          EGRESS_ALLOWED_HOSTS: '127.0.0.1,localhost',
+          EGRESS_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
         },
         stdio: ['ignore', 'inherit', 'inherit'],
       },

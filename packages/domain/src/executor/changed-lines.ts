@@ -79,10 +79,13 @@ function internLines(before: string[], after: string[]): [Int32Array, Int32Array
  * script): the length of the shortest edit script, or undefined when it is longer than `max`. Typed arrays and
  * no path objects keep it fast enough to run on every submission: work grows with `max`, not with file size.
  */
-function editDistance(a: Int32Array, b: Int32Array, max: number): number | undefined {
+function editDistance(a: Int32Array, b: Int32Array, limit: number): number | undefined {
   const n = a.length;
   const m = b.length;
-  if (n === 0 || m === 0) return n + m <= max ? n + m : undefined;
+  if (n === 0 || m === 0) return n + m <= limit ? n + m : undefined;
+  // No script is longer than n + m: the diagonals beyond never exist. Sizing by the limit instead (a million
+  // lines under a generous max_patch_lines) allocated and filled megabytes per file.
+  const max = Math.min(limit, n + m);
   const NONE = -1;
   const offset = max + 1;
   // furthest[offset + k]: the furthest x reached on diagonal k = x - y with the current number of edits.
