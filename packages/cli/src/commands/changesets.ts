@@ -39,7 +39,11 @@ interface ApiFlags {
   json?: boolean;
 }
 
-function clientFor(environment: CliEnvironment, flags: ApiFlags): { client: WardenClient; url: string } {
+/** A client of the API named by `--url` or `WARDEN_API_URL`, acting as `--key` or `WARDEN_API_KEY`. */
+export function clientFor(
+  environment: CliEnvironment,
+  flags: { url?: string; key?: string },
+): { client: WardenClient; url: string } {
   const env = parseOrThrow(
     ApiEnvSchema,
     { WARDEN_API_URL: environment.env.WARDEN_API_URL, WARDEN_API_KEY: environment.env.WARDEN_API_KEY },

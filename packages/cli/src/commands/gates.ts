@@ -5,32 +5,15 @@
  * GATE is the gate id or the checkpoint of the task's open gate.
  */
 import type { Command } from 'commander';
-import { WardenClient } from '@warden/client';
-import { ValidationError, parseOrThrow, type Gate } from '@warden/domain';
+import { ValidationError, type Gate } from '@warden/domain';
 import type { CliEnvironment } from '../config.js';
 import { writeJson, type CliIo } from '../output.js';
-import { ApiEnvSchema, callApi } from './changesets.js';
+import { callApi, clientFor } from './changesets.js';
 
 interface ApiFlags {
   url?: string;
   key?: string;
   json?: boolean;
-}
-
-function clientFor(environment: CliEnvironment, flags: ApiFlags): { client: WardenClient; url: string } {
-  const env = parseOrThrow(
-    ApiEnvSchema,
-    { WARDEN_API_URL: environment.env.WARDEN_API_URL, WARDEN_API_KEY: environment.env.WARDEN_API_KEY },
-    'configuration',
-  );
-  const url = flags.url ?? env.WARDEN_API_URL;
-  const key = flags.key ?? env.WARDEN_API_KEY;
-  if (!key) throw new ValidationError('no API key: pass --key or set WARDEN_API_KEY');
-  try {
-    return { client: new WardenClient({ baseUrl: url, apiKey: key, retries: 2, timeoutMs: 30_000 }), url };
-  } catch (error) {
-    throw new ValidationError(`--url: ${(error as Error).message}`);
-  }
 }
 
 const withApiOptions = (command: Command) =>

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
   denyGate,
+  type DenyGateResult,
+  type ReleaseGateResult,
   findTaskView,
   listTaskDecisions,
   releaseGate,
@@ -63,6 +65,39 @@ const notFound = (id: string) => new NotFoundError(`task "${id}" not found`);
 const assertTaskExists = async (db: Db, tenantId: string, id: string) => {
   if (!(await taskExists(db, tenantId, id))) throw notFound(id);
 };
+
+/**
+ * The answer to a person's act on a gate that is not open (the same for release and deny): 404 for no such gate,
+ * 409 naming why — ambiguous checkpoint, expired, denied, or released already.
+ */
+function refuseUnlessDone<R extends { status: string }>(
+  result: R | Exclude<ReleaseGateResult, { status: 'released' }>,
+  id: string,
+  gate: string,
+  verb: 'release' | 'deny',
+): asserts result is R {
+  const closed = result as Exclude<ReleaseGateResult, { status: 'released' }>;
+  if (closed.status === 'not_found')
+    throw new NotFoundError(
+      `task "${id}" has no gate with id "${gate}" and no open gate at checkpoint "${gate}"`,
+    );
+  if (closed.status === 'ambiguous')
+    throw new ConflictError(
+      `task "${id}" has ${closed.gateIds.length} open gates at checkpoint "${gate}"; ${verb} one by its id: ${closed.gateIds.join(', ')}`,
+    );
+  if (closed.status === 'expired')
+    throw new ConflictError(
+      `gate "${closed.gate.gate_id}" (checkpoint "${closed.gate.checkpoint}") expired at ${closed.gate.expires_at}: nobody released it in time, so the task was blocked; a person may unblock the task with a reason`,
+    );
+  if (closed.status === 'denied')
+    throw new ConflictError(
+      `gate "${closed.gate.gate_id}" was denied by ${closed.gate.released_by} at ${closed.gate.released_at}, so the task was blocked; a person may unblock the task with a reason`,
+    );
+  if (closed.status === 'already_released')
+    throw new ConflictError(
+      `gate "${closed.gate.gate_id}" was already released by ${closed.gate.released_by} at ${closed.gate.released_at}`,
+    );
+}
 
 /** Task reads and a person's acts on a task, always scoped to the caller's tenant: another tenant's task is a 404, never a 403. */
 export const taskRoutes: Route[] = [
@@ -159,26 +194,7 @@ export const taskRoutes: Route[] = [
           ...(body.note ? { note: body.note } : {}),
         }),
       );
-      if (result.status === 'not_found')
-        throw new NotFoundError(
-          `task "${id}" has no gate with id "${gate}" and no open gate at checkpoint "${gate}"`,
-        );
-      if (result.status === 'ambiguous')
-        throw new ConflictError(
-          `task "${id}" has ${result.gateIds.length} open gates at checkpoint "${gate}"; release one by its id: ${result.gateIds.join(', ')}`,
-        );
-      if (result.status === 'expired')
-        throw new ConflictError(
-          `gate "${result.gate.gate_id}" (checkpoint "${result.gate.checkpoint}") expired at ${result.gate.expires_at}: nobody released it in time, so the task was blocked; a person may unblock the task with a reason`,
-        );
-      if (result.status === 'denied')
-        throw new ConflictError(
-          `gate "${result.gate.gate_id}" was denied by ${result.gate.released_by} at ${result.gate.released_at}, so the task was blocked; a person may unblock the task with a reason`,
-        );
-      if (result.status === 'already_released')
-        throw new ConflictError(
-          `gate "${result.gate.gate_id}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`,
-        );
+      refuseUnlessDone<Extract<ReleaseGateResult, { status: 'released' }>>(result, id, gate, 'release');
       return ok(result.gate);
     },
   ),
@@ -216,26 +232,7 @@ export const taskRoutes: Route[] = [
           reason: body.reason,
         }),
       );
-      if (result.status === 'not_found')
-        throw new NotFoundError(
-          `task "${id}" has no gate with id "${gate}" and no open gate at checkpoint "${gate}"`,
-        );
-      if (result.status === 'ambiguous')
-        throw new ConflictError(
-          `task "${id}" has ${result.gateIds.length} open gates at checkpoint "${gate}"; deny one by its id: ${result.gateIds.join(', ')}`,
-        );
-      if (result.status === 'expired')
-        throw new ConflictError(
-          `gate "${result.gate.gate_id}" (checkpoint "${result.gate.checkpoint}") expired at ${result.gate.expires_at}; the task is blocked already`,
-        );
-      if (result.status === 'denied')
-        throw new ConflictError(
-          `gate "${result.gate.gate_id}" was already denied by ${result.gate.released_by} at ${result.gate.released_at}`,
-        );
-      if (result.status === 'already_released')
-        throw new ConflictError(
-          `gate "${result.gate.gate_id}" was already released by ${result.gate.released_by} at ${result.gate.released_at}`,
-        );
+      refuseUnlessDone<Extract<DenyGateResult, { status: 'denied_now' }>>(result, id, gate, 'deny');
       return ok(result.gate);
     },
   ),
