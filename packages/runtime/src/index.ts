@@ -6,3 +6,4 @@ export * from './group-committer.js';
 export * from './close-worker.js';
 export * from './dependency-errors.js';
 export * from './egress.js';
+export * from './deadline-sweeper.js';

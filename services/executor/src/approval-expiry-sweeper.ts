@@ -5,7 +5,7 @@
  */
 import { expireOverdueApprovals, warnExpiringApprovals, type Db } from '@warden/db';
 import type { Logger } from '@warden/observability';
-import { PeriodicTask } from '@warden/runtime';
+import { createDeadlineSweeper, type PeriodicTask } from '@warden/runtime';
 
 export interface ApprovalExpirySweeperOptions {
   db: Db;
@@ -21,22 +21,15 @@ export interface ApprovalExpirySweeperOptions {
 }
 
 export function createApprovalExpirySweeper(options: ApprovalExpirySweeperOptions): PeriodicTask {
-  const { db, logger } = options;
-  return new PeriodicTask({
+  const { db } = options;
+  return createDeadlineSweeper({
     name: 'approval-expiry',
+    logger: options.logger,
     intervalMs: options.intervalMs,
-    logger,
-    run: async () => {
-      const now = options.now?.() ?? new Date();
-      const limit = options.batchSize ?? 100;
-      const result = await expireOverdueApprovals(db, { now, limit });
-      await warnExpiringApprovals(db, { now, limit, withinMs: options.warnBeforeMs });
-      if (result.expired > 0)
-        logger.warn(
-          { module: 'approval-expiry', action: 'expire', status: 'ok', count: result.expired },
-          `${result.expired} change set(s) rejected: their approval expired`,
-        );
-      return result;
-    },
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+    expire: (at) => expireOverdueApprovals(db, at),
+    warn: (at) => warnExpiringApprovals(db, { ...at, withinMs: options.warnBeforeMs }),
+    describe: (count) => `${count} change set(s) rejected: their approval expired`,
   });
 }

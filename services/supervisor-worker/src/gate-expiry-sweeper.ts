@@ -5,7 +5,7 @@
  */
 import { expireOverdueGates, warnExpiringGates, type Db } from '@warden/db';
 import type { Logger } from '@warden/observability';
-import { PeriodicTask } from '@warden/runtime';
+import { createDeadlineSweeper, type PeriodicTask } from '@warden/runtime';
 
 export interface GateExpirySweeperOptions {
   db: Db;
@@ -21,22 +21,15 @@ export interface GateExpirySweeperOptions {
 }
 
 export function createGateExpirySweeper(options: GateExpirySweeperOptions): PeriodicTask {
-  const { db, logger } = options;
-  return new PeriodicTask({
+  const { db } = options;
+  return createDeadlineSweeper({
     name: 'gate-expiry',
+    logger: options.logger,
     intervalMs: options.intervalMs,
-    logger,
-    run: async () => {
-      const now = options.now?.() ?? new Date();
-      const limit = options.batchSize ?? 100;
-      const result = await expireOverdueGates(db, { now, limit });
-      await warnExpiringGates(db, { now, limit, withinMs: options.warnBeforeMs });
-      if (result.expired > 0)
-        logger.warn(
-          { module: 'gate-expiry', action: 'expire', status: 'ok', count: result.expired },
-          `${result.expired} gate(s) expired; their tasks are blocked`,
-        );
-      return result;
-    },
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+    expire: (at) => expireOverdueGates(db, at),
+    warn: (at) => warnExpiringGates(db, { ...at, withinMs: options.warnBeforeMs }),
+    describe: (count) => `${count} gate(s) expired; their tasks are blocked`,
   });
 }
