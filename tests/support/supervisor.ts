@@ -168,14 +168,31 @@ export async function waitForInboxStatus(
   status: string,
   timeoutMs = 15_000,
 ): Promise<void> {
-  await waitFor(
-    `${eventIds.length} inbox row(s) of ${tenantId} to be ${status}`,
-    async () => {
-      const rows = await inboxRows(db, tenantId, eventIds);
-      return eventIds.every((id) => rows.get(id)?.status === status);
-    },
-    { timeoutMs },
-  );
+  try {
+    await waitFor(
+      `${eventIds.length} inbox row(s) of ${tenantId} to be ${status}`,
+      async () => {
+        const rows = await inboxRows(db, tenantId, eventIds);
+        return eventIds.every((id) => rows.get(id)?.status === status);
+      },
+      { timeoutMs },
+    );
+  } catch (error) {
+    // Where each row got stuck, so a timeout in CI says more than "not yet".
+    const rows = await inboxRows(db, tenantId, eventIds);
+    const states = eventIds.map((id) => {
+      const row = rows.get(id);
+      if (!row) return `${id}: no row`;
+      const enqueued = row.last_enqueued_at ? new Date(row.last_enqueued_at).toISOString() : 'never';
+      return `${id}: ${row.status}, attempts ${row.attempts}, last enqueued ${enqueued}${row.error ? `, error ${row.error}` : ''}`;
+    });
+    throw new Error(
+      `${(error as Error).message}; at ${new Date().toISOString()}:\n  ${states.join('\n  ')}`,
+      {
+        cause: error,
+      },
+    );
+  }
 }
 
 /** Decision rows of one event. */
@@ -260,6 +277,18 @@ export async function ownRedisServer(): Promise<OwnRedis> {
     }
   };
 
+  const serverPid = async (): Promise<number | undefined> => {
+    const client = createRedis(url, 'general', { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      const match = /process_id:(\d+)/.exec(await client.info('server'));
+      return match ? Number(match[1]) : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      client.disconnect();
+    }
+  };
+
   return {
     port,
     url,
@@ -278,6 +307,12 @@ export async function ownRedisServer(): Promise<OwnRedis> {
         if (child === started) child = undefined;
       });
       await waitFor(`redis-server on port ${port}`, ping, { timeoutMs: 10_000, intervalMs: 50 });
+      // The port was free when chosen, not necessarily since: a server that answers but is not this child
+      // means another process took the port while it was stopped, and the test would talk to a stranger.
+      if (child !== started || (await serverPid()) !== started.pid) {
+        started.kill('SIGKILL');
+        throw new Error(`port ${port} was taken while this test's redis-server was stopped`);
+      }
     },
     isRunning: () => child !== undefined,
     async stop() {

@@ -33,7 +33,7 @@ export interface ValidatedWorkerOptions<Q extends QueueName, R> {
    * last retry. @defaultValue none: every error uses an attempt
    */
   waitOutOutage?: (error: unknown) => number | undefined;
-  /** Extra BullMQ worker options. */
+  /** Extra BullMQ worker options. @defaultValue `runRetryDelay: 1000` (BullMQ's own is 15 s) */
   workerOptions?: Partial<WorkerOptions>;
 }
 
@@ -95,6 +95,9 @@ export function createValidatedWorker<Q extends QueueName, R>(options: Validated
       connection: options.connection,
       prefix: options.prefix ?? 'warden',
       concurrency: options.concurrency ?? 1,
+      // BullMQ waits this long before fetching again after Redis refused a fetch (its default, 15 s, leaves
+      // the queue unserved that long after Redis is back); reconnecting itself is ioredis's retry strategy.
+      runRetryDelay: 1_000,
       ...options.workerOptions,
     },
   );
