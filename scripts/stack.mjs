@@ -334,6 +334,14 @@ async function setup() {
   await ensureRedis(process.env.REDIS_URL);
   await ensurePostgres(process.env.DATABASE_URL);
 
+  // `npm run warden` runs this build while it is current (a command then starts in a fraction of a second).
+  step('building the CLI (unchanged: kept)');
+  mustRun(
+    process.execPath,
+    [join(root, 'scripts', 'build.mjs'), '--if-stale', 'packages/cli'],
+    'the CLI build',
+  );
+
   step('creating and migrating the database');
   mustRun(pnpm, ['--silent', 'warden', 'migrate', '--create-db'], 'migration');
   return pnpm;
@@ -422,15 +430,17 @@ async function httpStatus(url, key) {
  * reads, releases, approves) and `dev-agent` (what an agent sends events with); plus `dev-operator`, a platform
  * operator's key (no tenant) for Bull Board.
  */
-async function devKey(pnpm, apiUrl, { name, scopes, owner, operator = false }) {
+async function devKey(pnpm, apiUrl, { name, scopes, owner, operator = false, probe }) {
   const file = join(stateDir, `${name}-key`);
   if (existsSync(file)) {
     const key = readFileSync(file, 'utf8').trim();
     // A tenant key: 404 for an unknown task means it authenticated; 401 means it is gone (e.g. a new
-    // database). An operator key: Bull Board answers 200.
+    // database). An operator key: Bull Board answers 200. `probe` also checks a scope a key of an older
+    // checkout may lack (a 403 there makes a new key).
     const works = operator
       ? (await httpStatus(`${apiUrl}/admin/queues/api/queues`, key)) === 200
-      : (await httpStatus(`${apiUrl}/v1/tasks/__dev_key_probe__`, key)) === 404;
+      : (await httpStatus(`${apiUrl}/v1/tasks/__dev_key_probe__`, key)) === 404 &&
+        (!probe || (await httpStatus(`${apiUrl}${probe}`, key)) === 200);
     if (works) return key;
   }
   const create = operator
@@ -589,15 +599,19 @@ async function reportWhenReady(pnpm, stopAll, isStopping) {
       return stopAll(1);
     }
   }
+  // The CLI's HTTP commands find this API (and its admin key) from here: `npm run warden -- gates list` just works.
+  writeFileSync(join(stateDir, 'api-url'), apiUrl + '\n');
   const key = await devKey(pnpm, apiUrl, {
     name: 'dev-admin',
     scopes: 'admin',
     owner: process.env.USER || 'developer',
   });
+  // The agent also proposes change sets (`warden demo` submits one for the admin key to approve).
   const agentKey = await devKey(pnpm, apiUrl, {
     name: 'dev-agent',
-    scopes: 'events:write,tasks:read',
+    scopes: 'events:write,tasks:read,changesets:write',
     owner: 'dev-agent',
+    probe: '/v1/changesets?limit=1',
   });
   // Bull Board shows every tenant's queues: it takes a platform operator's key, not a tenant's admin key.
   const operatorKey = await devKey(pnpm, apiUrl, {
@@ -612,13 +626,15 @@ async function reportWhenReady(pnpm, stopAll, isStopping) {
     `  Console       ${apiUrl}/console   (sign in with the admin key below)`,
     `  Bull Board    ${apiUrl}/admin/queues   (user: anything, password: the operator key below)`,
     `  Admin key     ${key}   (tenant "dev"; saved in .warden/dev-admin-key)`,
-    `  Agent key     ${agentKey}   (events:write, tasks:read; saved in .warden/dev-agent-key)`,
+    `  Agent key     ${agentKey}   (events:write, tasks:read, changesets:write; saved in .warden/dev-agent-key)`,
     `  Operator key  ${operatorKey}   (platform:operate, Bull Board; saved in .warden/dev-operator-key)`,
     `  Metrics       ${SERVICES.map((s) => `:${s.port}`).join(' ')}  at /metrics`,
     '',
     '  Send an event:',
     `    curl -s -X POST ${apiUrl}/v1/events -H "authorization: Bearer ${agentKey}" -H 'content-type: application/json' \\`,
     `      -d '{"event_id":"evt-1","task_id":"task-1","event_type":"TASK_CREATED","payload":{}}'`,
+    '',
+    '  Or watch Warden at work:  npm run warden -- demo',
     '',
     '  Ctrl-C stops every service.',
     '',

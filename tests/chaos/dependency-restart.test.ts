@@ -176,9 +176,8 @@ describe('every service rides out a Postgres restart and a Redis restart under l
       REDIS_URL: redis.url,
       QUEUE_PREFIX: 'chaos',
       LOG_LEVEL: 'warn',
-      // No scheduled lead scans: the miner's job schedulers would fire at 02:00 anyway.
-      LEAD_SCHEDULE_24H: 'off',
-      LEAD_SCHEDULE_7D: 'off',
+      // No scheduled lead scans: the scheduler's built-in lead-scan triggers would fire at 02:00 anyway.
+      LEAD_SCAN_TRIGGERS: 'off',
     };
     const started = await Promise.all(SERVICES.map((service) => ServiceProcess.start(service, env)));
     everyProcess.push(...started);

@@ -1,5 +1,7 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAMES, eventBatchJobId, eventJobId } from '@warden/queue';
+import { sleep, waitFor } from '@warden/testing';
 import { call, event, startTestApi, type TestApi } from '../support/api.js';
 
 describe('POST /v1/events', () => {
@@ -41,6 +43,52 @@ describe('POST /v1/events', () => {
       .get(QUEUE_NAMES.supervisorEvents)
       .getJob(eventJobId('acme', 'evt-single'));
     expect(job?.data).toMatchObject({ event_id: 'evt-single', tenant_id: 'acme', source: 'http' });
+  });
+
+  describe('when single-event requests arrive at once (group commit)', () => {
+    it('should store them in shared statements, each request answered for its own event', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `group-${i}`);
+      // Inserts wait behind a lock while the requests arrive, so they are all there together whatever the
+      // machine's speed; what is asserted is what the API then does with them.
+      let sent: Promise<Awaited<ReturnType<typeof call>>[]> | undefined;
+      await api.db.transaction().execute(async (trx) => {
+        await sql`lock table supervisor_inbox in share mode`.execute(trx);
+        sent = Promise.all(
+          ids.map((id) =>
+            call(`${api.url}/v1/events`, { key, body: event(id, { task_id: `group-task-${id}` }) }),
+          ),
+        );
+        await waitFor('inserts blocked behind the lock', async () => {
+          const waiting = await sql<{ n: number }>`
+            select count(*)::int as n from pg_stat_activity
+             where wait_event_type = 'Lock' and query like '%supervisor_inbox%'`.execute(api.db);
+          return (waiting.rows[0]?.n ?? 0) >= 2;
+        });
+        await sleep(300);
+      });
+      const answers = await sent!;
+      for (const answer of answers)
+        expect(answer).toMatchObject({ status: 202, body: { accepted: 1, duplicates: 0 } });
+      // Rows written by one statement share its transaction id (xmin): fewer transactions than requests means
+      // requests were grouped. Each event is stored once, with its own task.
+      const rows = await sql<{ event_id: string; task_id: string; xmin: string }>`
+        select event_id, task_id, xmin::text as xmin from supervisor_inbox
+         where tenant_id = 'acme' and event_id like 'group-%'`.execute(api.db);
+      expect(rows.rows.map((r) => r.event_id).sort()).toEqual([...ids].sort());
+      for (const row of rows.rows) expect(row.task_id).toBe(`group-task-${row.event_id}`);
+      expect(new Set(rows.rows.map((r) => r.xmin)).size).toBeLessThan(ids.length / 2);
+    });
+
+    it('should count an event sent by several requests at once as accepted by exactly one', async () => {
+      const ids = Array.from({ length: 10 }, (_, i) => `contested-${i}`);
+      const answers = await Promise.all(
+        [...ids, ...ids, ...ids, ...ids].map((id) => call(`${api.url}/v1/events`, { key, body: event(id) })),
+      );
+      const accepted = answers.reduce((sum, a) => sum + (a.body.accepted as number), 0);
+      const duplicates = answers.reduce((sum, a) => sum + (a.body.duplicates as number), 0);
+      expect({ accepted, duplicates }).toEqual({ accepted: 10, duplicates: 30 });
+      for (const id of ids) expect(await inboxRows(id)).toHaveLength(1);
+    });
   });
 
   it('should enqueue the new events of a batch as one job, leaving duplicates out', async () => {

@@ -20,6 +20,7 @@ import {
 } from '@warden/cli';
 import { createDb, dropDatabase, migrations, pendingMigrations } from '@warden/db';
 import { ALL_QUEUE_NAMES } from '@warden/queue';
+import { SERVICE_NAMES } from '@warden/config';
 import { hashApiKey, SCOPES } from '@warden/domain';
 import {
   createTestDatabase,
@@ -398,6 +399,7 @@ describe('warden preflight', () => {
     expect(report.ok).toBe(true);
     expect(report.checks.map((c) => c.name)).toEqual([
       'configuration',
+      ...SERVICE_NAMES.map((service) => `env ${service}`),
       'supervisor policy',
       'writegate policy',
       'lead rules',
@@ -571,6 +573,80 @@ describe('warden preflight', () => {
     });
     expect(check(report, 'redis').status).toBe('skip');
     expect(check(report, 'migrations').status).toBe('ok');
+  });
+
+  describe("when a variable is one a service's own schema refuses", () => {
+    it('should name the variable, the service and the schema message for each service that reads it', async () => {
+      const database = await testDatabase();
+      const result = await runWarden(
+        ['preflight', '--json'],
+        envFor(database, { LOG_LEVEL: 'loud', EXECUTOR_SANDBOX_PATH: 'usr/bin' }),
+      );
+      expect(result.code).toBe(1);
+      expectOneLineError(result);
+      const report = JSON.parse(result.stdout) as {
+        ok: boolean;
+        checks: PreflightCheck[];
+        problems: string[];
+      };
+      expect(report.ok).toBe(false);
+      // LOG_LEVEL is read by every service; the CLI's own configuration does not read it, and used to pass it.
+      for (const service of SERVICE_NAMES) {
+        const env = check(report as PreflightReport, `env ${service}`);
+        expect(env.status).toBe('fail');
+        expect(env.issues).toContainEqual({
+          service,
+          variable: 'LOG_LEVEL',
+          message: expect.stringContaining('"info"'),
+        });
+      }
+      expect(check(report as PreflightReport, 'configuration').status).toBe('ok');
+      // A variable of one service only is reported for that service only.
+      expect(check(report as PreflightReport, 'env executor').issues).toContainEqual({
+        service: 'executor',
+        variable: 'EXECUTOR_SANDBOX_PATH',
+        message: 'every directory must be absolute',
+      });
+      expect(check(report as PreflightReport, 'env api').issues).toHaveLength(1);
+      expect(report.problems).toContainEqual(expect.stringMatching(/^env scheduler: .*LOG_LEVEL: /));
+    });
+
+    it('should report a bad REDIS_URL for each service, and in the table', async () => {
+      const database = await testDatabase();
+      const report = await runPreflight({ env: envFor(database, { REDIS_URL: 'not a url' }), cwd: repoRoot });
+      for (const service of SERVICE_NAMES) {
+        expect(check(report, `env ${service}`).issues).toEqual([
+          { service, variable: 'REDIS_URL', message: expect.any(String) },
+        ]);
+      }
+      expect(formatPreflightReport(report)).toMatch(/- env lead-miner: 1 variable refused: REDIS_URL: /);
+    });
+
+    it('should check only the service named by --service', async () => {
+      const database = await testDatabase();
+      const env = envFor(database, { EXECUTOR_CONCURRENCY: '1000' });
+      const [executor, api] = await Promise.all([
+        runPreflight({ env, cwd: repoRoot, services: ['executor'] }),
+        runPreflight({ env, cwd: repoRoot, services: ['api'] }),
+      ]);
+      expect(executor.checks.filter((c) => c.name.startsWith('env ')).map((c) => c.name)).toEqual([
+        'env executor',
+      ]);
+      expect(check(executor, 'env executor').issues).toEqual([
+        { service: 'executor', variable: 'EXECUTOR_CONCURRENCY', message: expect.stringContaining('64') },
+      ]);
+      expect(executor.ok).toBe(false);
+      expect(check(api, 'env api').status).toBe('ok');
+      expect(api.ok).toBe(true);
+    });
+
+    it('should exit 2 naming the services when --service names none of them', async () => {
+      const result = await runWarden(['preflight', '--service', 'apii']);
+      expect(result.code).toBe(2);
+      expectOneLineError(result);
+      expect(result.stderr).toContain('--service "apii"');
+      expect(result.stderr).toContain('supervisor-worker');
+    });
   });
 });
 

@@ -1,11 +1,13 @@
 /**
  * The lead miner as deployed: the real API queues scans on `lead-scans`, the real lead-miner service consumes
- * them (and owns the job schedulers of the default scans), and the lead routes read and change findings —
- * scoped by tenant and API-key scope, every input validated.
+ * them (the default scans are the scheduler's triggers: lead-scan-triggers.test.ts), and the lead routes read
+ * and change findings — scoped by tenant and API-key scope, every input validated.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import { findLeadScan } from '@warden/db';
+import { createRedis } from '@warden/queue';
 import { testServers } from '@warden/testing';
 import type { DecisionProcessor } from '../../services/supervisor-worker/src/index.js';
 import {
@@ -34,6 +36,20 @@ describe('lead scans through the API and the lead-miner service', () => {
 
   beforeAll(async () => {
     api = await startTestApi();
+    // What an earlier lead miner left in Redis: its own job schedulers of the default scans.
+    const connection = createRedis(testServers.redisUrl, 'general');
+    const legacy = new Queue('lead-scans', { connection, prefix: api.prefix });
+    for (const [id, window] of [
+      ['lead-scan-24h', '24h'],
+      ['lead-scan-7d', '7d'],
+    ] as const)
+      await legacy.upsertJobScheduler(
+        id,
+        { pattern: '0 2 * * *', tz: 'UTC' },
+        { name: 'scan-all', data: { window, dry_run: false } },
+      );
+    await legacy.close();
+    connection.disconnect();
     miner = createLeadMinerService(
       loadConfig({
         DATABASE_URL: api.database.url,
@@ -64,12 +80,8 @@ describe('lead scans through the API and the lead-miner service', () => {
     await api?.stop();
   });
 
-  it('should register the default scans as job schedulers of the lead-scans queue', async () => {
-    const schedulers = await miner.queues()!.get('lead-scans').getJobSchedulers();
-    const byId = Object.fromEntries(schedulers.map((s) => [s.key, s]));
-    expect(byId['lead-scan-24h']).toMatchObject({ pattern: '0 2 * * *', tz: 'UTC' });
-    expect(byId['lead-scan-7d']).toMatchObject({ pattern: '0 3 * * 1', tz: 'UTC' });
-    expect(byId['lead-scan-24h']!.template?.data).toEqual({ window: '24h', dry_run: false });
+  it('should remove the job schedulers an earlier version kept for the default scans, and add none', async () => {
+    expect(await miner.queues()!.get('lead-scans').getJobSchedulers()).toEqual([]);
   });
 
   describe('POST /v1/lead/scans', () => {
@@ -205,24 +217,6 @@ describe('lead scans through the API and the lead-miner service', () => {
         'LEAD_FINDING_RESOLVED',
         'LEAD_FINDING_SILENCED',
       ]);
-    });
-  });
-
-  describe('a scheduled scan of every tenant (scan-all)', () => {
-    it('should enqueue one scan per tenant, recorded with the schedule trigger', async () => {
-      await miner
-        .queues()!
-        .enqueue('lead-scans', 'scan-all', { window: '48h', dry_run: true }, { jobId: 'fire-1' });
-      const scans = await waitFor(async () => {
-        const rows = await api.db
-          .selectFrom('lead_scans')
-          .select(['tenant_id', 'status', 'trigger'])
-          .where('window_kind', '=', '48h')
-          .execute();
-        return rows.length === 2 && rows.every((r) => r.status === 'completed') ? rows : undefined;
-      }, 'the scheduled scans of acme and globex');
-      expect(scans.map((s) => s.tenant_id).sort()).toEqual(['acme', 'globex']);
-      expect(new Set(scans.map((s) => s.trigger))).toEqual(new Set(['schedule']));
     });
   });
 

@@ -236,6 +236,38 @@ describe('register, read, change, delete', () => {
     ).not.toContain('s3cret');
   });
 
+  it('should take a lead_scan handler only from a key that may run lead scans', async () => {
+    const scan = definition('api-lead-scan', { agent: null, fallback: { lead_scan: { window: '48H' } } });
+    const refused = await call(url('/v1/triggers'), { key: writeKey, body: scan });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error.message).toMatch(/"lead_scan" handler needs the "lead:run" scope/);
+    expect((await call(url('/v1/triggers/api-lead-scan'), { key: readKey })).status).toBe(404);
+
+    const scanner = await api.createKey(TENANT, ['triggers:read', 'triggers:write', 'lead:run']);
+    const created = await call(url('/v1/triggers'), { key: scanner, body: scan });
+    expect(created.status).toBe(201);
+    expect(created.body.trigger.fallback).toEqual({ lead_scan: { window: '48h' } });
+    // Its schedule is any trigger's to change; naming a lead_scan handler again needs lead:run again.
+    const retimed = await call(url('/v1/triggers/api-lead-scan'), {
+      method: 'PATCH',
+      key: writeKey,
+      body: { expression: '0 5 * * *' },
+    });
+    expect(retimed.status).toBe(200);
+    const rewindowed = await call(url('/v1/triggers/api-lead-scan'), {
+      method: 'PATCH',
+      key: writeKey,
+      body: { fallback: { lead_scan: { window: '7d' } } },
+    });
+    expect(rewindowed.status).toBe(403);
+    const badWindow = await call(url('/v1/triggers/api-lead-scan'), {
+      method: 'PATCH',
+      key: scanner,
+      body: { fallback: { lead_scan: { window: '3w' } } },
+    });
+    expect(badWindow.status).toBe(400);
+  });
+
   it('should delete a trigger and its job scheduler, keeping the name free', async () => {
     const created = await call(url('/v1/triggers'), {
       key: writeKey,

@@ -409,4 +409,166 @@ describe('separation of duties', () => {
       expect(await status('cli-gate-3')).toBe('paused');
     });
   });
+  describe("a tenant's own rule (warden keys separation-of-duties)", () => {
+    const RELAXED = 'sod-sandbox';
+    async function warden(args: string[]) {
+      let out = '';
+      let err = '';
+      const program = createProgram({
+        environment: { env: { DATABASE_URL: api.database.url }, cwd: process.cwd() },
+        io: { out: (t) => void (out += t), err: (t) => void (err += t) },
+      });
+      try {
+        await program.parseAsync(['node', 'warden', 'keys', ...args]);
+        return { code: 0, out, err };
+      } catch (error) {
+        return { code: exitCodeFor(error), out, err: err + (error instanceof Error ? error.message : '') };
+      }
+    }
+    const chainOf = () =>
+      api.db
+        .selectFrom('task_audits')
+        .select(['event_type', 'level', 'payload'])
+        .where('tenant_id', '=', RELAXED)
+        .where('task_id', '=', 'tenant:separation-of-duties')
+        .orderBy('chain_seq')
+        .execute();
+
+    it('should be enforced by default and refuse a change without a reason or an operator', async () => {
+      await api.createKey(RELAXED, ['tasks:read'], 'someone');
+      expect(await warden(['separation-of-duties', RELAXED])).toMatchObject({
+        code: 0,
+        out: `separation of duties for ${RELAXED}: enforced\n`,
+      });
+      const noReason = await warden(['separation-of-duties', RELAXED, '--relax', '--by', 'ops']);
+      expect(noReason.code).toBe(2);
+      expect(noReason.err).toMatch(/--reason/);
+      const noBy = await warden(['separation-of-duties', RELAXED, '--relax', '--reason', 'sandbox tenant']);
+      expect(noBy.code).toBe(2);
+      expect(noBy.err).toMatch(/--by/);
+      expect(
+        (await warden(['separation-of-duties', 'sod-nobody', '--relax', '--reason', 'x y z', '--by', 'ops']))
+          .code,
+      ).toBe(1);
+      expect(await chainOf()).toEqual([]);
+    });
+
+    it('should let a relaxed tenant create a key that writes and approves, audited, and take it back when enforced again', async () => {
+      const refused = await warden([
+        'create',
+        '--tenant',
+        RELAXED,
+        '--scopes',
+        'events:write,tasks:approve',
+        '--owner',
+        'solo-dev',
+        '--json',
+      ]);
+      expect(refused.code).toBe(2);
+      expect(refused.err).toMatch(/separation of duties/);
+
+      const relaxed = await warden([
+        'separation-of-duties',
+        RELAXED,
+        '--relax',
+        '--reason',
+        'single-person sandbox',
+        '--by',
+        'ops@example.com',
+      ]);
+      expect(relaxed, relaxed.err).toMatchObject({ code: 0 });
+      expect(relaxed.out).toMatch(/enforced → relaxed \(audited\)/);
+      // Another tenant keeps the default.
+      expect((await warden(['separation-of-duties', TENANT])).out).toMatch(/enforced/);
+
+      const created = await warden([
+        'create',
+        '--tenant',
+        RELAXED,
+        '--scopes',
+        'events:write,tasks:approve',
+        '--owner',
+        'solo-dev',
+        '--json',
+      ]);
+      expect(created, created.err).toMatchObject({ code: 0 });
+      const solo = JSON.parse(created.out).key as string;
+      await api.db
+        .insertInto('tasks')
+        .values({ tenant_id: RELAXED, task_id: 'solo-1', status: 'paused', metadata: JSON.stringify({}) })
+        .execute();
+      await api.db
+        .insertInto('task_gates')
+        .values({
+          tenant_id: RELAXED,
+          task_id: 'solo-1',
+          gate_id: 'g-solo-1',
+          checkpoint: 'plan',
+          reason: 'test',
+        })
+        .execute();
+      const sent = await call(`${api.url}/v1/events`, {
+        key: solo,
+        body: event('solo-e1', { task_id: 'solo-2' }),
+      });
+      expect(sent.status).toBe(202);
+      expect((await release(solo, 'solo-1', 'plan')).status).toBe(200);
+
+      // Enforced again: the same stored key loses its approving scope at its next request, and still writes.
+      const enforced = await warden([
+        'separation-of-duties',
+        RELAXED,
+        '--enforce',
+        '--reason',
+        'sandbox over',
+        '--by',
+        'ops@example.com',
+      ]);
+      expect(enforced, enforced.err).toMatchObject({ code: 0 });
+      await api.db
+        .insertInto('task_gates')
+        .values({
+          tenant_id: RELAXED,
+          task_id: 'solo-1',
+          gate_id: 'g-solo-2',
+          checkpoint: 'deploy',
+          reason: 'test',
+        })
+        .execute();
+      await api.db.updateTable('tasks').set({ status: 'paused' }).where('task_id', '=', 'solo-1').execute();
+      const again = await release(solo, 'solo-1', 'deploy');
+      expect(again.status).toBe(403);
+      expect(again.body.error.message).toContain('"tasks:approve"');
+      expect(
+        (await call(`${api.url}/v1/events`, { key: solo, body: event('solo-e2', { task_id: 'solo-2' }) }))
+          .status,
+      ).toBe(202);
+
+      // Both changes are rows of the tenant's hash chain, naming who and why; the chain verifies.
+      expect(await chainOf()).toEqual([
+        {
+          event_type: 'SEPARATION_OF_DUTIES_RELAXED',
+          level: 'warn',
+          payload: {
+            previous: 'enforced',
+            rule: 'relaxed',
+            by: 'ops@example.com',
+            reason: 'single-person sandbox',
+          },
+        },
+        {
+          event_type: 'SEPARATION_OF_DUTIES_ENFORCED',
+          level: 'info',
+          payload: { previous: 'relaxed', rule: 'enforced', by: 'ops@example.com', reason: 'sandbox over' },
+        },
+      ]);
+      expect((await verifyAuditChain(api.db, RELAXED)).problems).toEqual([]);
+      // Setting the rule it has changes nothing and audits nothing.
+      expect(
+        (await warden(['separation-of-duties', RELAXED, '--enforce', '--reason', 'again', '--by', 'ops']))
+          .out,
+      ).toMatch(/already enforced/);
+      expect(await chainOf()).toHaveLength(2);
+    });
+  });
 });

@@ -36,7 +36,8 @@ export interface TestScheduler {
 
 /**
  * The real scheduler in this process. Quick sweeper settings so lost work is found within seconds; the
- * periodic reconcile is slow (tests reconcile by queueing a job, as the API does).
+ * periodic reconcile is slow (tests reconcile by queueing a job, as the API does); no built-in triggers unless
+ * `env` turns them on.
  */
 export async function startTestScheduler(options: {
   databaseUrl: string;
@@ -58,6 +59,9 @@ export async function startTestScheduler(options: {
     // Tests call servers on this machine: loopback is allowed on purpose (the egress tests narrow it).
     EGRESS_ALLOWED_HOSTS: '127.0.0.1,localhost',
     EGRESS_ALLOWED_CIDRS: '127.0.0.0/8,::1/128',
+    // The built-in lead-scan triggers have their own suite (lead-scan-triggers.test.ts); elsewhere they would
+    // be extra triggers in the lists and plans other suites check.
+    LEAD_SCAN_TRIGGERS: 'off',
     ...options.env,
   });
   const service = createService(config);

@@ -6,6 +6,7 @@ export const configSchema = z.object({
   DATABASE_URL: commonEnvShape.DATABASE_URL,
   REDIS_URL: commonEnvShape.REDIS_URL,
   QUEUE_PREFIX: commonEnvShape.QUEUE_PREFIX,
+  REDLOCK_URLS: commonEnvShape.REDLOCK_URLS,
   /**
    * The supervisor policy file, resolved against the current directory.
    * @defaultValue `infra/policies/supervisor.yaml`

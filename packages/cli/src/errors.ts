@@ -4,10 +4,9 @@
  */
 import { CommanderError } from 'commander';
 import { ConfigError, ValidationError } from '@warden/domain';
+import { commanderExitCode, EXIT_FAILURE, EXIT_USAGE } from './exit-codes.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
 /** A command ran and failed in a way the user should read (exit 1 unless told otherwise). */
 export class CommandFailedError extends Error {
@@ -29,8 +28,7 @@ export class UsageError extends CommandFailedError {
 }
 
 export function exitCodeFor(error: unknown): number {
-  // Commander has already written its message; --help and --version come through here with exit code 0.
-  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  if (error instanceof CommanderError) return commanderExitCode(error);
   if (error instanceof CommandFailedError) return error.exitCode;
   // A flag, an environment variable or a file the user gave us does not match its schema.
   if (error instanceof ValidationError || error instanceof ConfigError) return EXIT_USAGE;

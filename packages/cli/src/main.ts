@@ -1,15 +1,21 @@
 /** The `warden` entry point: runs the program and turns its outcome into one line and an exit code. */
 import { CommanderError } from 'commander';
-import { describeError, exitCodeFor } from './errors.js';
-import { createProgram } from './program.js';
+import { commanderExitCode } from './exit-codes.js';
+import { createProgramFor } from './lazy-program.js';
+import { processIo } from './output.js';
 
 async function main(argv: readonly string[]): Promise<number> {
   try {
-    await createProgram().parseAsync(argv);
+    const program = await createProgramFor(argv, { env: process.env, cwd: process.cwd() }, processIo);
+    await program.parseAsync(argv);
     return 0;
   } catch (error) {
-    // Commander prints its own usage errors; everything else is ours to print, as one line and no stack.
-    if (!(error instanceof CommanderError)) process.stderr.write(`error: ${describeError(error)}\n`);
+    // Commander prints its own usage errors (and ends --help and --version this way).
+    if (error instanceof CommanderError) return commanderExitCode(error);
+    // Loaded only now: it knows Warden's error classes, whose module `--help` need not load.
+    const { describeError, exitCodeFor } = await import('./errors.js');
+    // Everything else is ours to print, as one line and no stack.
+    process.stderr.write(`error: ${describeError(error)}\n`);
     return exitCodeFor(error);
   }
 }

@@ -4,11 +4,14 @@ export interface CliIo {
   out: (text: string) => void;
   /** Errors and notes. @defaultValue `process.stderr` */
   err: (text: string) => void;
+  /** Whether `out` is a terminal (`--watch` then redraws instead of appending). @defaultValue `false` */
+  isTty?: boolean;
 }
 
 export const processIo: CliIo = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  isTty: process.stdout.isTTY === true,
 };
 
 /** Writes `value` as indented JSON followed by a newline. */
@@ -30,6 +33,9 @@ export function describeUrl(url: string): string {
     const parsed = new URL(url);
     return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
   } catch {
+    // A Redis Cluster URL lists several hosts, which a URL cannot hold: shown without its credentials.
+    const cluster = /^([a-z+]+:\/\/)(?:[^@/]*@)?([^/?#]+)/i.exec(url);
+    if (cluster && url.toLowerCase().includes('+cluster://')) return `${cluster[1]}${cluster[2]}`;
     return '(unparseable URL)';
   }
 }

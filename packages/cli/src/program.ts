@@ -1,7 +1,7 @@
-import { createRequire } from 'node:module';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerChangeSetsCommand } from './commands/changesets.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerGatesCommand } from './commands/gates.js';
 import { registerKeysCommand } from './commands/keys.js';
 import { registerLeadCommand } from './commands/lead.js';
@@ -12,9 +12,7 @@ import { registerPreflightCommand } from './commands/preflight.js';
 import { registerTriggersCommand } from './commands/triggers.js';
 import { processEnvironment, type CliEnvironment } from './config.js';
 import { processIo, type CliIo } from './output.js';
-
-// A JSON import would print an ExperimentalWarning on Node 20 once this runs without tsx.
-const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+import { createBaseProgram } from './program-base.js';
 
 export interface CreateProgramOptions {
   /** Where the configuration is read from. @defaultValue `process.env` and `process.cwd()` */
@@ -24,8 +22,9 @@ export interface CreateProgramOptions {
 }
 
 /**
- * Builds the `warden` program. A new command is a file under `commands/` exporting
- * `register…Command(program, environment, io)`, added to the list below.
+ * Builds the `warden` program with every command. A new command is a file under `commands/` exporting
+ * `register…Command(program, environment, io)`, added to the list below and to command-catalog.ts (which the
+ * `warden` process loads commands from, one at a time).
  *
  * Commander is told never to exit on its own (`exitOverride`): it throws a CommanderError instead, and
  * the caller turns that into exit code 2 (usage) or 0 (`--help`, `--version`).
@@ -33,13 +32,7 @@ export interface CreateProgramOptions {
 export function createProgram(options: CreateProgramOptions = {}): Command {
   const environment = options.environment ?? processEnvironment();
   const io = options.io ?? processIo;
-  const program = new Command('warden')
-    .description('Operate Warden, the control plane for AI agents')
-    .version(version, '-V, --version', 'print the version')
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  // Commands created with `.command()` from here on copy these settings (output, exitOverride).
+  const program = createBaseProgram(io);
 
   registerMigrateCommand(program, environment, io);
   registerKeysCommand(program, environment, io);
@@ -51,5 +44,6 @@ export function createProgram(options: CreateProgramOptions = {}): Command {
   registerTriggersCommand(program, environment, io);
   registerPolicyCommand(program, environment, io);
   registerNotificationsCommand(program, environment, io);
+  registerDemoCommand(program, environment, io);
   return program;
 }

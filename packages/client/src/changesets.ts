@@ -7,7 +7,9 @@ import {
   computeChangeSetChecksum,
   contentSha256,
   isChangeSetFinished,
+  type ApprovalState,
   type AuditView,
+  type ChangeSetStatus,
   type ChangeSetSubmissionInput,
   type ChangeSetView,
   type FileChange,
@@ -37,6 +39,33 @@ export interface WaitForChangeSetOptions {
   intervalMs?: number;
 }
 
+/** One change set in a list: what it is and where it stands, without its changes and steps. */
+export interface ChangeSetSummaryView {
+  changeset_id: string;
+  plan_id: string;
+  workspace: string;
+  status: ChangeSetStatus;
+  verdict: string;
+  risk_effective: string;
+  approval_state: ApprovalState;
+  /** When a pending approval lapses (the change set is then rejected); null when none was set. */
+  approval_expires_at: string | null;
+  submitted_by: string;
+  submitted_at: string;
+  updated_at: string;
+}
+
+export interface ListChangeSetsOptions {
+  /** Only change sets with this status. @defaultValue any */
+  status?: ChangeSetStatus;
+  /** Only change sets in this approval state; `pending` lists those waiting for a person. @defaultValue any */
+  approval?: ApprovalState;
+  /** Page size, 1–100. @defaultValue `50` */
+  limit?: number;
+  /** `next_cursor` of the previous page. @defaultValue the first page */
+  cursor?: string;
+}
+
 export interface ListChangeSetAuditsOptions {
   /** Page size, 1–100. @defaultValue `50` */
   limit?: number;
@@ -52,6 +81,8 @@ declare module './warden-client.js' {
      * does not match the changes is a 400 `checksum_mismatch`; seal with {@link sealChangeSet}.
      */
     submitChangeSet(submission: ChangeSetSubmissionInput): Promise<ChangeSetView>;
+    /** One page of the tenant's change sets, newest first (scope `changesets:write` or `changesets:approve`). */
+    listChangeSets(options?: ListChangeSetsOptions): Promise<Page<ChangeSetSummaryView>>;
     /** The change set with verdict, approval, status and every step; a 404 `WardenApiError` if unknown to the key's tenant. */
     getChangeSet(changesetId: string): Promise<ChangeSetView>;
     /** Approves a change set waiting for approval (scope `changesets:approve`, not the submitter's key). */
@@ -77,6 +108,19 @@ WardenClient.prototype.submitChangeSet = async function (
   submission: ChangeSetSubmissionInput,
 ) {
   return (await requestOf(this).request('POST', '/v1/changesets', submission)) as ChangeSetView;
+};
+
+WardenClient.prototype.listChangeSets = async function (
+  this: WardenClient,
+  options: ListChangeSetsOptions = {},
+) {
+  const query = new URLSearchParams();
+  if (options.status !== undefined) query.set('status', options.status);
+  if (options.approval !== undefined) query.set('approval', options.approval);
+  if (options.limit !== undefined) query.set('limit', String(options.limit));
+  if (options.cursor !== undefined) query.set('cursor', options.cursor);
+  const search = query.toString() === '' ? '' : `?${query.toString()}`;
+  return (await requestOf(this).request('GET', `/v1/changesets${search}`)) as Page<ChangeSetSummaryView>;
 };
 
 WardenClient.prototype.getChangeSet = async function (this: WardenClient, changesetId: string) {

@@ -3,7 +3,7 @@
  * TypeScript counterpart of the predecessor's `@app.cron` decorator. The trigger lives in Warden (Postgres);
  * Warden's scheduler fires it and governs every run; this process only runs the handler functions.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@warden/queue';
 import type {
   FallbackStrategy,
   OverlapPolicy,
@@ -93,7 +93,7 @@ export interface WardenCronOptions extends TriggersClientOptions {
    * Redis for the handler workers (a URL, or an ioredis client with `maxRetriesPerRequest: null`); needed only
    * when a handler is a function. @defaultValue `redis://127.0.0.1:6379`
    */
-  redis?: string | Redis;
+  redis?: string | RedisConnection;
   /** Warden's BullMQ key prefix (`QUEUE_PREFIX`). @defaultValue `warden` */
   queuePrefix?: string;
   /** Passed to each worker: how often stalled calls are handed to another worker. @defaultValue `30000` */

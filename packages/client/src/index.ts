@@ -33,7 +33,9 @@ export type { AuditView, IngestResult, Page, TaskView } from '@warden/domain';
 export {
   sealChangeSet,
   type ApproveChangeSetOptions,
+  type ChangeSetSummaryView,
   type ListChangeSetAuditsOptions,
+  type ListChangeSetsOptions,
   type RejectChangeSetOptions,
   type WaitForChangeSetOptions,
 } from './changesets.js';
@@ -73,7 +75,7 @@ export type {
   TriggerView,
 } from '@warden/domain';
 // Stored policy versions: push, list, activate, roll back.
-export { PoliciesClient, type PoliciesClientOptions } from './policies-client.js';
+export { PoliciesClient, type PoliciesClientOptions, type PromotionRequest } from './policies-client.js';
 export {
   NotificationsClient,
   type NewChannelInput,

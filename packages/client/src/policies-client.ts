@@ -1,9 +1,10 @@
 /**
  * Stored policy versions over Warden's HTTP API (`/v1/policies`): push a draft (`policies:write`), read
  * versions (`policies:read`), activate a draft or roll back (`policies:approve`, a different person's key
- * from the one that pushed).
+ * from the one that pushed); promote an event type from monitor to enforce on the evidence of its
+ * monitor-mode decisions (`policies:write`, its evidence alone `policies:read`).
  */
-import type { PolicyKind, PolicyVersionView } from '@warden/domain';
+import type { PolicyKind, PolicyVersionView, PromotionEvidence, PromotionOutcome } from '@warden/domain';
 import { requestJson, type HttpSettings } from './http.js';
 
 export interface PoliciesClientOptions {
@@ -19,6 +20,17 @@ export interface PoliciesClientOptions {
   retries?: number;
   /** @defaultValue `globalThis.fetch` */
   fetch?: typeof globalThis.fetch;
+}
+
+/** Which event type to promote, over which window, against which threshold (the API's defaults: 7d, 1%). */
+export interface PromotionRequest {
+  event_type: string;
+  /** `24h`, `7d`… @defaultValue `7d` */
+  since?: string;
+  /** `1%`, `0.5%`… @defaultValue `1%` */
+  max_rate?: string;
+  /** A guard: refused unless it is the key's own tenant. @defaultValue the key's tenant */
+  tenant_id?: string;
 }
 
 export class PoliciesClient {
@@ -71,6 +83,31 @@ export class PoliciesClient {
       `/v1/policies/${kind}/versions/${version}/activate`,
       options,
     )) as PolicyVersionView;
+  }
+
+  /** What enforcing `event_type` would have done to its monitor-mode decisions; stores nothing. */
+  async promotionEvidence(input: PromotionRequest): Promise<PromotionEvidence> {
+    const query = new URLSearchParams(
+      Object.entries(input).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+    );
+    return (await requestJson(
+      this.read,
+      'GET',
+      `/v1/policies/supervisor/promotions/evidence?${query.toString()}`,
+    )) as PromotionEvidence;
+  }
+
+  /**
+   * Pushes the active supervisor policy with `event_type` switched to enforce as a draft, when the evidence
+   * is within `max_rate` or with `accept`; otherwise the answer's `draft` is null and nothing is stored.
+   */
+  async promote(input: PromotionRequest & { accept?: boolean; note?: string }): Promise<PromotionOutcome> {
+    return (await requestJson(
+      this.write,
+      'POST',
+      '/v1/policies/supervisor/promotions',
+      input,
+    )) as PromotionOutcome;
   }
 
   async rollback(kind: PolicyKind, toVersion: number, reason: string): Promise<PolicyVersionView> {

@@ -4,7 +4,6 @@
  * the call's deadline, and reports the result (or the failure) on `cron-results`, where the scheduler records it.
  */
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import {
   HandlerJobSchema,
   HandlerQueueSchema,
@@ -16,7 +15,13 @@ import {
   type HandlerResult,
   type TriggerContext,
 } from '@warden/domain';
-import { WardenQueues, triggerHandlerQueueName } from '@warden/queue';
+import {
+  WardenQueues,
+  createRedis,
+  queueKeyPrefix,
+  triggerHandlerQueueName,
+  type RedisConnection,
+} from '@warden/queue';
 
 /**
  * Thrown by a handler to say the input cannot be handled (bad params, a payload it does not understand): the
@@ -89,10 +94,11 @@ export interface TriggerWorkerOptions {
   /** The tenant whose triggers this worker serves (handler queues are namespaced per tenant). */
   tenantId: string;
   /**
-   * Redis: a URL, or an ioredis client created with `maxRetriesPerRequest: null` (BullMQ workers need it).
+   * Redis: a URL (`redis+cluster://host:port,…` for a Redis Cluster, as Warden's `REDIS_URL`), or an ioredis
+   * `Redis` or `Cluster` created with `maxRetriesPerRequest: null` (BullMQ workers need it).
    * @defaultValue `redis://127.0.0.1:6379`
    */
-  connection?: string | Redis;
+  connection?: string | RedisConnection;
   /** Warden's BullMQ key prefix (`QUEUE_PREFIX`). @defaultValue `warden` */
   prefix?: string;
   /** Handler calls run at once. @defaultValue `1` */
@@ -167,11 +173,9 @@ export function createTriggerWorker(
   const ownsConnections = typeof options.connection !== 'object';
   const url = typeof options.connection === 'string' ? options.connection : 'redis://127.0.0.1:6379';
   const workerConnection =
-    typeof options.connection === 'object'
-      ? options.connection
-      : new Redis(url, { maxRetriesPerRequest: null });
+    typeof options.connection === 'object' ? options.connection : createRedis(url, 'worker');
   const producerConnection =
-    typeof options.connection === 'object' ? options.connection : new Redis(url, { maxRetriesPerRequest: 3 });
+    typeof options.connection === 'object' ? options.connection : createRedis(url, 'general');
   const onError = options.onError ?? (() => {});
   if (ownsConnections) {
     workerConnection.on('error', onError);
@@ -246,7 +250,8 @@ export function createTriggerWorker(
     },
     {
       connection: workerConnection,
-      prefix,
+      // The scheduler's prefix for this queue: with a hash tag of its own on a Redis Cluster.
+      prefix: queueKeyPrefix(prefix, queueName, workerConnection),
       concurrency: options.concurrency ?? 1,
       lockDuration: options.lockDurationMs ?? 30_000,
       stalledInterval: options.stalledIntervalMs ?? 30_000,

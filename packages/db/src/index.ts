@@ -12,6 +12,7 @@ export { migrations } from './migrations/index.js';
 export * from './core/health.js';
 export * from './supervisor/decisions.js';
 export * from './supervisor/decision-lookup.js';
+export * from './supervisor/monitored-decisions.js';
 export * from './supervisor/inbox-claims.js';
 export * from './core/audit-chain.js';
 export * from './supervisor/gates.js';

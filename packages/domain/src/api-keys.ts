@@ -1,7 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ValidationError } from './errors.js';
-import { PLATFORM_SCOPES, RETIRED_SCOPES, SCOPES, ScopeSchema, scopeConflict, type Scope } from './scopes.js';
+import {
+  PLATFORM_SCOPES,
+  RETIRED_SCOPES,
+  SCOPES,
+  ScopeSchema,
+  scopeConflict,
+  type Scope,
+  type SeparationOfDutiesRule,
+} from './scopes.js';
 
 /**
  * API keys look like `wdn_<24 random base62-ish chars>` and are stored only as their SHA-256. A fast hash is
@@ -39,9 +47,13 @@ export const KeyOwnerSchema = z
 
 /**
  * The scopes a new key asks for, checked: none unknown or retired, at least one, and no separation-of-duties
- * conflict ({@link scopeConflict}). Throws a ValidationError naming `scopes`; duplicates are dropped.
+ * conflict under `rule` ({@link scopeConflict}; `enforced` unless the tenant's rule is known to be relaxed).
+ * Throws a ValidationError naming `scopes`; duplicates are dropped.
  */
-export function parseNewKeyScopes(requested: readonly string[]): Scope[] {
+export function parseNewKeyScopes(
+  requested: readonly string[],
+  rule: SeparationOfDutiesRule = 'enforced',
+): Scope[] {
   const fail = (message: string): never => {
     throw new ValidationError(message, [{ path: 'scopes', message }]);
   };
@@ -60,7 +72,7 @@ export function parseNewKeyScopes(requested: readonly string[]): Scope[] {
     fail(
       `${platform.map((scope) => `"${scope}"`).join(', ')} is for a platform operator's key, bound to no tenant (warden keys create-operator); a tenant's key cannot hold it`,
     );
-  const conflict = scopeConflict(scopes);
+  const conflict = scopeConflict(scopes, rule);
   if (conflict) fail(conflict);
   return scopes;
 }

@@ -1,5 +1,6 @@
 export * from './api-keys.js';
 export * from './config-fields.js';
+export * from './redis-url.js';
 export * from './decisions.js';
 export * from './errors.js';
 export * from './events.js';

@@ -63,11 +63,25 @@ export const RETIRED_SCOPES: Readonly<Record<string, string>> = {
 };
 
 /**
+ * A tenant's separation-of-duties rule. `enforced` (every tenant's, by default): a key that writes an agent's
+ * events holds no approving scope. `relaxed`: a platform operator allowed this tenant's keys to hold both (a
+ * single-person sandbox, say); setting it either way is an audit row of the tenant's chain (docs/api.md,
+ * "Separation of duties"). Anything else read from storage counts as `enforced`.
+ */
+export const SEPARATION_OF_DUTIES_RULES = ['enforced', 'relaxed'] as const;
+export type SeparationOfDutiesRule = (typeof SEPARATION_OF_DUTIES_RULES)[number];
+
+/**
  * Separation of duties: why a key may not be created with `scopes`, or undefined when it may. A key that
  * writes an agent's events (`events:write`) must not also release its gates, unblock it or approve its change
- * sets and trigger cutovers (`…:approve`, or `admin`), or an agent could approve its own work with its own key.
+ * sets and trigger cutovers (`…:approve`, or `admin`), or an agent could approve its own work with its own key —
+ * unless the tenant's rule is `relaxed`.
  */
-export function scopeConflict(scopes: readonly Scope[]): string | undefined {
+export function scopeConflict(
+  scopes: readonly Scope[],
+  rule: SeparationOfDutiesRule = 'enforced',
+): string | undefined {
+  if (rule === 'relaxed') return undefined;
   const acting = AGENT_SCOPES.filter((scope) => scopes.includes(scope));
   const approving = APPROVE_SCOPES.filter((scope) => scopes.includes(scope));
   if (acting.length === 0 || approving.length === 0) return undefined;
@@ -79,13 +93,22 @@ export function scopeConflict(scopes: readonly Scope[]): string | undefined {
 }
 
 /**
- * The scopes a stored key may use. A key that holds an agent's scope together with an approving one (a row
- * written around `insertApiKey`, or restored from an old backup) keeps the agent's scope and loses the
- * approving ones: the rule holds at every request, not only where keys are created.
+ * The scopes a stored key may use under its tenant's rule. A key that holds an agent's scope together with an
+ * approving one (a row written around `insertApiKey`, restored from an old backup, or created while the tenant
+ * was `relaxed` and the rule is `enforced` again) keeps the agent's scope and loses the approving ones: the rule
+ * holds at every request, not only where keys are created.
  */
-export function effectiveScopes(scopes: readonly Scope[]): Scope[] {
-  if (scopeConflict(scopes) === undefined) return [...scopes];
+export function effectiveScopes(
+  scopes: readonly Scope[],
+  rule: SeparationOfDutiesRule = 'enforced',
+): Scope[] {
+  if (scopeConflict(scopes, rule) === undefined) return [...scopes];
   return scopes.filter((scope) => !APPROVE_SCOPES.includes(scope));
+}
+
+/** A stored rule as the code uses it: only the exact word `relaxed` relaxes (fail closed). */
+export function separationOfDutiesRule(stored: string | null | undefined): SeparationOfDutiesRule {
+  return stored === 'relaxed' ? 'relaxed' : 'enforced';
 }
 
 /** A tenant id: short, URL- and log-safe. */

@@ -175,23 +175,58 @@ const STORABLE_DEPTH = 100;
 // eslint-disable-next-line no-control-regex
 const UNSTORABLE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
 
+declare global {
+  interface String {
+    /** ES2024, in Node since 20.0; the project's `lib` is ES2023 (Node 20 lacks other ES2024 parts). */
+    isWellFormed(): boolean;
+  }
+}
+
+/** Whether Postgres can store `value` as it is: no lone surrogate (isWellFormed, native) and no NUL. */
+function isStorableText(value: string): boolean {
+  return value.isWellFormed() && !value.includes('\u0000');
+}
+
 /** A string Postgres can store in text and jsonb: lone surrogates and NUL become U+FFFD. */
 export function storableText(value: string): string {
-  return value.replace(UNSTORABLE, '\uFFFD');
+  return isStorableText(value) ? value : value.replace(UNSTORABLE, '\uFFFD');
+}
+
+/** Whether {@link toStorableJson} would change nothing: a walk that allocates nothing. */
+function isStorableJson(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return isStorableText(value);
+  if (value === null || typeof value !== 'object' || value instanceof Date) return true;
+  if (depth >= STORABLE_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!isStorableJson(item, depth + 1)) return false;
+    return true;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    if (!isStorableText(key) || !isStorableJson((value as Record<string, unknown>)[key], depth + 1))
+      return false;
+  }
+  return true;
 }
 
 /**
- * A copy of `value` that Postgres can store as jsonb whatever its strings hold. What Warden itself writes
+ * `value` itself when Postgres can store it as jsonb (the usual case: checked without copying, since the
+ * supervisor and the backtest call this for every decision), else a copy that it can store. What Warden itself writes
  * (reasons, findings, evidence quoted from an agent's input, text cut at a length limit) can contain a lone
  * surrogate or a NUL even when the input did not — a decoded `$'\ud800'`, a message cut inside an emoji —
  * and a decision Postgres refuses is a decision never recorded. Past 100 levels a value is replaced by a note.
  */
 export function toStorableJson<T>(value: T, depth = 0): T {
+  if (depth === 0 && isStorableJson(value, 0)) return value;
+  return storableCopy(value, depth);
+}
+
+function storableCopy<T>(value: T, depth: number): T {
   if (typeof value === 'string') return storableText(value) as T;
   if (value === null || typeof value !== 'object' || value instanceof Date) return value;
   if (depth >= STORABLE_DEPTH) return '(nested too deep to store)' as T;
-  if (Array.isArray(value)) return value.map((item) => toStorableJson(item, depth + 1)) as T;
+  if (Array.isArray(value)) return value.map((item) => storableCopy(item, depth + 1)) as T;
   const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value)) out[storableText(key)] = toStorableJson(inner, depth + 1);
+  for (const [key, inner] of Object.entries(value)) out[storableText(key)] = storableCopy(inner, depth + 1);
   return out as T;
 }

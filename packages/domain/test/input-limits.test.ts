@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   IncomingEventSchema,
@@ -5,6 +6,7 @@ import {
   TaskEventSchema,
   inspectJson,
   reservedTaskIdPrefix,
+  toStorableJson,
 } from '../src/index.js';
 
 /** A value nested `levels` deep, built without recursion. */
@@ -66,5 +68,66 @@ describe('event schemas', () => {
     expect(reservedTaskIdPrefix('TRIGGER:x')).toBe('trigger:');
     expect(reservedTaskIdPrefix('changesets-report')).toBeUndefined();
     expect(reservedTaskIdPrefix('x:changeset:')).toBeUndefined();
+  });
+});
+
+describe('toStorableJson', () => {
+  // The plain definition: every string and key through storableText, every container copied.
+  const reference = (value: unknown, depth = 0): unknown => {
+    if (typeof value === 'string') return value.replace(UNSTORABLE_REFERENCE, '\uFFFD');
+    if (value === null || typeof value !== 'object') return value;
+    if (depth >= 100) return '(nested too deep to store)';
+    if (Array.isArray(value)) return value.map((item) => reference(item, depth + 1));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [
+        k.replace(UNSTORABLE_REFERENCE, '\uFFFD'),
+        reference(v, depth + 1),
+      ]),
+    );
+  };
+  const UNSTORABLE_REFERENCE =
+    // eslint-disable-next-line no-control-regex
+    /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|\u0000/g;
+
+  it('should hand back a value that is storable already as it is, without copying it', () => {
+    const value = {
+      reason: 'ok 👍',
+      findings: [{ code: 'X', evidence: { argv: ['a', 'b'] } }],
+      n: 1,
+      at: null,
+    };
+    expect(toStorableJson(value)).toBe(value);
+  });
+
+  it('should replace NUL and lone surrogates in values and keys, leaving the input untouched', () => {
+    const value = { ok: 'fine', deep: [{ ['k\u0000']: 'a\uD800b' }], cut: '👍'.slice(0, 1) };
+    const copy = structuredClone(value);
+    expect(toStorableJson(value)).toEqual({ ok: 'fine', deep: [{ 'k\uFFFD': 'a\uFFFDb' }], cut: '\uFFFD' });
+    expect(value).toEqual(copy);
+  });
+
+  it('should agree with the plain definition on any JSON, whatever its strings hold', () => {
+    const text = fc.string({
+      unit: fc.oneof(
+        fc.constantFrom('\u0000', '\uD800', '\uDC00', 'a', '👍'),
+        fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)),
+      ),
+    });
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        text,
+        fc.integer(),
+        fc.constant(null),
+        fc.array(tie('value'), { maxLength: 4 }),
+        fc.dictionary(text, tie('value'), { maxKeys: 4 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(json, (value) => {
+        expect(toStorableJson(value)).toEqual(reference(value));
+      }),
+      { numRuns: 500 },
+    );
   });
 });

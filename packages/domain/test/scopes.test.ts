@@ -6,6 +6,7 @@ import {
   KeyOwnerSchema,
   parseNewKeyScopes,
   scopeConflict,
+  separationOfDutiesRule,
   ValidationError,
 } from '../src/index.js';
 
@@ -95,5 +96,23 @@ describe('effectiveScopes', () => {
     ]);
     expect(effectiveScopes(['admin'])).toEqual(['admin']);
     expect(effectiveScopes(['events:write', 'tasks:read'])).toEqual(['events:write', 'tasks:read']);
+  });
+});
+
+describe("a tenant's separation-of-duties rule", () => {
+  it('should allow writing and approving together only when relaxed', () => {
+    const both = ['events:write', 'tasks:approve', 'admin'] as const;
+    expect(scopeConflict(both, 'relaxed')).toBeUndefined();
+    expect(scopeConflict(both, 'enforced')).toMatch(/separation of duties/);
+    expect(effectiveScopes(both, 'relaxed')).toEqual([...both]);
+    expect(effectiveScopes(both, 'enforced')).toEqual(['events:write']);
+    expect(parseNewKeyScopes([...both], 'relaxed')).toEqual([...both]);
+    expect(() => parseNewKeyScopes([...both])).toThrow(/separation of duties/);
+  });
+
+  it('should read anything stored but the exact word "relaxed" as enforced', () => {
+    expect(separationOfDutiesRule('relaxed')).toBe('relaxed');
+    for (const stored of ['enforced', 'RELAXED', ' relaxed', '', null, undefined, 'off'])
+      expect(separationOfDutiesRule(stored)).toBe('enforced');
   });
 });

@@ -34,6 +34,26 @@ describe('planTriggerApply', () => {
     expect(pruned.steps.filter((s) => s.action === 'delete').map((s) => s.event_name)).toEqual(['b', 'c']);
   });
 
+  it('should keep a built-in trigger the file leaves out, even with prune, and update one it lists', () => {
+    const builtIn = TriggerDefinitionSchema.parse({
+      event_name: 'lead-scan-24h',
+      expression: '0 2 * * *',
+      fallback: { lead_scan: { window: '24h' } },
+      tags: ['builtin', 'lead-scan'],
+    });
+    const pruned = planTriggerApply([...stored, builtIn], [def('a')], { prune: true });
+    expect(pruned.steps.find((s) => s.event_name === 'lead-scan-24h')).toEqual({
+      action: 'keep',
+      event_name: 'lead-scan-24h',
+      built_in: true,
+    });
+    expect(formatTriggerPlan(pruned)).toContain('lead-scan-24h (built-in, not in the file; kept');
+    const retimed = { ...builtIn, expression: '0 6 * * *' };
+    expect(planTriggerApply([builtIn], [retimed], { prune: true }).steps).toEqual([
+      { action: 'update', event_name: 'lead-scan-24h', definition: retimed, changed_fields: ['expression'] },
+    ]);
+  });
+
   it('should see no change when the file spells out the defaults the stored trigger has', () => {
     const explicit = TriggerDefinitionSchema.parse({
       event_name: 'a',

@@ -4,3 +4,4 @@ export * from './metrics.js';
 export * from './ops-server.js';
 export * from './readiness.js';
 export * from './redact.js';
+export * from './tracing.js';

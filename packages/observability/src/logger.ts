@@ -1,5 +1,6 @@
 import { destination, pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
 import { involvesDatabaseError, redactKeysInText, redactSecrets, redactSerializedError } from './redact.js';
+import { traceLogFields } from './tracing.js';
 
 export type { Logger } from 'pino';
 
@@ -25,7 +26,8 @@ function serializeError(error: unknown): unknown {
 /**
  * The root logger: one JSON line per event with the standard fields (`ts, level, service, module, action,
  * status, trace_id, run_id, latency_ms, error_code, msg`); children add `module`. Secret-named fields are
- * redacted at any depth and API keys inside messages are masked.
+ * redacted at any depth and API keys inside messages are masked. While a span is active (tracing on, see
+ * `startTracing`), every line also carries its `trace_id` and `span_id`; a `trace_id` the line sets itself wins.
  */
 export function createLogger(options: CreateLoggerOptions): Logger {
   return pino(
@@ -33,6 +35,7 @@ export function createLogger(options: CreateLoggerOptions): Logger {
       level: options.level ?? 'info',
       base: { service: options.service },
       messageKey: 'msg',
+      mixin: traceLogFields,
       timestamp: () => `,"ts":"${new Date().toISOString()}"`,
       formatters: {
         level: (label) => ({ level: label }),

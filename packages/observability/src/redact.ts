@@ -31,13 +31,13 @@ const SECRET_ASSIGNMENT = /\b([A-Za-z_][A-Za-z0-9_-]*)("?)\s*([=:])\s*("[^"]*"|'
 /**
  * Free text from outside (a program's output, a remote server's error body) with every secret-shaped value
  * masked: API keys, credentials in URLs, and assignments or JSON fields whose name says secret (plus
- * `DATABASE_URL` and `REDIS_URL`, which carry passwords).
+ * `DATABASE_URL`, `REDIS_URL` and `REDLOCK_URLS`, which carry passwords).
  */
 export function redactSecretsInText(text: string): string {
   return redactKeysInText(text)
     .replace(URL_CREDENTIALS, (_all, scheme: string, user: string) => `${scheme}${user}:${REDACTED}@`)
     .replace(SECRET_ASSIGNMENT, (all, name: string, quote: string, sep: string, value: string) =>
-      SECRET_KEY_PATTERN.test(name) || /^(DATABASE_URL|REDIS_URL)$/i.test(name)
+      SECRET_KEY_PATTERN.test(name) || /^(DATABASE_URL|REDIS_URL|REDLOCK_URLS)$/i.test(name)
         ? `${name}${quote}${sep}${value.startsWith('"') ? `"${REDACTED}"` : REDACTED}`
         : all,
     );

@@ -87,8 +87,9 @@ export const jobCatalog = {
   },
   'lead-scans': {
     /**
-     * One tenant's scan. From the API (its `lead_scans` row is queued: `scan_id`), or fanned out by `scan-all`.
-     * Not retried: a failed scan is recorded and the next scheduled one starts afresh.
+     * One tenant's scan. From the API (its `lead_scans` row is queued: `scan_id`), or a call of a trigger's
+     * `lead_scan` handler (`trigger_call`: the lead miner reports the scan's outcome on `cron-results`).
+     * Not retried here: a failed scan is recorded, and a trigger's own retry policy decides what follows.
      */
     scan: {
       schema: z.object({
@@ -99,13 +100,10 @@ export const jobCatalog = {
         scan_id: z.uuid().optional(),
         trigger: LeadScanTriggerSchema.default('queue'),
         requested_by: z.string().max(200).optional(),
+        /** The scheduler's handler call this scan answers (docs/scheduler.md); its report goes to `cron-results`. */
+        trigger_call: z.object({ execution_id: z.string().min(1), attempt_id: z.string().min(1) }).optional(),
       }),
       defaultOptions: { attempts: 1, ...keepForAWhile },
-    },
-    /** A scheduled scan of every tenant: the lead miner's job schedulers add it; it enqueues one `scan` per tenant. */
-    'scan-all': {
-      schema: z.object({ window: LeadWindowKindSchema, dry_run: z.boolean().default(false) }),
-      defaultOptions: { attempts: 3, backoff: { type: 'exponential', delay: 5000 }, ...keepForAWhile },
     },
   },
   changesets: {

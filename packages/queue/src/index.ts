@@ -5,4 +5,5 @@ export * from './names.js';
 export * from './queues.js';
 export * from './redis.js';
 export * from './redlock.js';
+export * from './telemetry.js';
 export * from './worker.js';

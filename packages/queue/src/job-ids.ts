@@ -31,3 +31,11 @@ export function changesetJobId(tenantId: string, changesetId: string): string {
     createHash('sha256').update(tenantId).update('\u0000').update(changesetId).digest('hex').slice(0, 40)
   );
 }
+
+/**
+ * The job id of a lead scan a trigger's handler call asked for: the call's attempt id, so dispatching the same
+ * call twice (a repaired duplicate fire) adds one scan.
+ */
+export function leadScanCallJobId(attemptId: string): string {
+  return `trigger-call-${attemptId}`;
+}

@@ -18,6 +18,17 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 export const ALL_QUEUE_NAMES: readonly QueueName[] = Object.values(QUEUE_NAMES);
 
 /**
+ * The BullMQ `prefix` of one queue. On one Redis server it is the installation's prefix as is (keys
+ * `warden:supervisor-events:…`, unchanged from before clusters were supported). On a Redis Cluster each queue
+ * gets a hash tag of its own, `{warden:supervisor-events}`, as BullMQ documents for several queues on a
+ * cluster: every key of one queue lands in one slot (its Lua scripts touch many keys at once), and different
+ * queues land in different slots, so the queues spread over the masters.
+ */
+export function queueKeyPrefix(prefix: string, queue: string, connection: { isCluster: boolean }): string {
+  return connection.isCluster ? `{${prefix}:${queue}}` : prefix;
+}
+
+/**
  * The BullMQ queue behind a trigger's `{ queue }` handler target: namespaced by tenant, so one tenant's
  * trigger can never feed another tenant's workers. Tenant ids may contain "." but handler queue names may not,
  * so the name splits back unambiguously at its last ".".

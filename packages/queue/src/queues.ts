@@ -1,13 +1,14 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { parseOrThrow } from '@warden/domain';
 import { jobDefinition, type JobInput, type JobName } from './catalog.js';
-import type { QueueName } from './names.js';
+import { queueKeyPrefix, type QueueName } from './names.js';
+import type { RedisConnection } from './redis.js';
+import { queueTelemetry } from './telemetry.js';
 
 export interface WardenQueuesOptions {
   /** The Redis client every queue shares (for request paths, one made with role `producer`). */
-  connection: Redis;
-  /** BullMQ key prefix. @defaultValue `warden` */
+  connection: RedisConnection;
+  /** The installation's key prefix (on a Redis Cluster, see `queueKeyPrefix`). @defaultValue `warden` */
   prefix?: string;
 }
 
@@ -36,7 +37,7 @@ export interface EnqueueBulkOptions {
  */
 export class WardenQueues {
   readonly prefix: string;
-  private readonly connection: Redis;
+  private readonly connection: RedisConnection;
   private readonly queues = new Map<QueueName, Queue>();
 
   constructor(options: WardenQueuesOptions) {
@@ -48,11 +49,30 @@ export class WardenQueues {
   get(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      // With tracing on, each add is a producer span whose context travels with the job (see telemetry.ts).
+      const telemetry = queueTelemetry();
+      queue = new Queue(name, {
+        connection: this.connection,
+        prefix: this.keyPrefix(name),
+        ...(telemetry ? { telemetry } : {}),
+      });
       queue.on('error', () => {});
       this.queues.set(name, queue);
     }
     return queue;
+  }
+
+  /**
+   * The BullMQ `prefix` of queue `name` (any queue on this connection, e.g. a trigger's handler queue): the
+   * installation's prefix, with a hash tag of the queue's own on a Redis Cluster.
+   */
+  keyPrefix(name: string): string {
+    return queueKeyPrefix(this.prefix, name, this.connection);
+  }
+
+  /** The connection the queues share (Bull Board opens further queues on it). */
+  get redis(): RedisConnection {
+    return this.connection;
   }
 
   async enqueue<Q extends QueueName, N extends JobName<Q>>(

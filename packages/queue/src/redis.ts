@@ -1,4 +1,12 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { parseRedisClusterUrl, type RedisClusterTarget } from '@warden/domain';
+
+/**
+ * A connection to Warden's Redis: one server, or a Redis Cluster when `REDIS_URL` is a `redis+cluster://` URL.
+ * BullMQ, Redlock and every command Warden sends accept either; each key Warden uses is a single key or shares
+ * its hash tag with the keys it is used with (see `queueKeyPrefix`).
+ */
+export type RedisConnection = Redis | Cluster;
 
 export type RedisRole =
   /** A BullMQ Worker's connection: blocking commands, must retry forever (`maxRetriesPerRequest: null`). */
@@ -11,8 +19,11 @@ export type RedisRole =
   /** Everything else (locks, health checks, admin). */
   | 'general';
 
-/** Creates an ioredis client configured for its role. The caller owns it and must `quit()` it. */
-export function createRedis(url: string, role: RedisRole, overrides: RedisOptions = {}): Redis {
+/**
+ * Creates an ioredis client configured for its role: a `Redis`, or a `Cluster` for a `redis+cluster://` URL
+ * (the role's options then apply to every node). The caller owns it and must `quit()` or `disconnect()` it.
+ */
+export function createRedis(url: string, role: RedisRole, overrides: RedisOptions = {}): RedisConnection {
   const base: RedisOptions = {
     lazyConnect: false,
     connectTimeout: 5000,
@@ -24,8 +35,31 @@ export function createRedis(url: string, role: RedisRole, overrides: RedisOption
     producer: { maxRetriesPerRequest: 1, enableOfflineQueue: false },
     general: { maxRetriesPerRequest: 3 },
   };
-  const client = new Redis(url, { ...base, ...byRole[role], ...overrides });
+  const options = { ...base, ...byRole[role], ...overrides };
+  const cluster = parseRedisClusterUrl(url);
+  const client = cluster ? createCluster(cluster, options) : new Redis(url, options);
   // Connection errors surface as failed commands and readiness checks; an unhandled 'error' would crash.
   client.on('error', () => {});
   return client;
+}
+
+function createCluster(target: RedisClusterTarget, options: RedisOptions): Cluster {
+  // The options that belong to the cluster as a whole move up; the rest apply to each node's connection.
+  const { lazyConnect, enableOfflineQueue, enableReadyCheck, retryStrategy, ...nodeOptions } = options;
+  const clusterOptions: ClusterOptions = {
+    redisOptions: {
+      ...nodeOptions,
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      ...(target.tls ? { tls: {} } : {}),
+    },
+    ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) ?? null } : {}),
+    // A failover moves slots; give the cluster time to settle instead of failing the command at once.
+    retryDelayOnFailover: 200,
+    retryDelayOnClusterDown: 500,
+  };
+  if (lazyConnect !== undefined) clusterOptions.lazyConnect = lazyConnect;
+  if (enableOfflineQueue !== undefined) clusterOptions.enableOfflineQueue = enableOfflineQueue;
+  if (enableReadyCheck !== undefined) clusterOptions.enableReadyCheck = enableReadyCheck;
+  return new Cluster(target.nodes, clusterOptions);
 }

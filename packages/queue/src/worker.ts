@@ -1,8 +1,9 @@
 import { DelayedError, UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { ValidationError, describeIssues, isRetryable } from '@warden/domain';
 import { jobDefinition, type JobName, type JobPayload } from './catalog.js';
-import type { QueueName } from './names.js';
+import { queueKeyPrefix, type QueueName } from './names.js';
+import type { RedisConnection } from './redis.js';
+import { queueTelemetry } from './telemetry.js';
 
 /** The part of a pino logger the worker factory uses. */
 export interface WorkerLogger {
@@ -13,8 +14,8 @@ export interface WorkerLogger {
 export interface ValidatedWorkerOptions<Q extends QueueName, R> {
   queue: Q;
   /** A connection made with role `worker` (`maxRetriesPerRequest: null`); BullMQ duplicates it as needed. */
-  connection: Redis;
-  /** BullMQ key prefix. @defaultValue `warden` */
+  connection: RedisConnection;
+  /** The installation's key prefix (on a Redis Cluster, see `queueKeyPrefix`). @defaultValue `warden` */
   prefix?: string;
   /** Jobs processed at once. @defaultValue `1` */
   concurrency?: number;
@@ -43,6 +44,7 @@ export interface ValidatedWorkerOptions<Q extends QueueName, R> {
  */
 export function createValidatedWorker<Q extends QueueName, R>(options: ValidatedWorkerOptions<Q, R>): Worker {
   const { queue, logger } = options;
+  const telemetry = queueTelemetry();
   const worker = new Worker(
     queue,
     async (job: Job, token?: string) => {
@@ -93,11 +95,13 @@ export function createValidatedWorker<Q extends QueueName, R>(options: Validated
     },
     {
       connection: options.connection,
-      prefix: options.prefix ?? 'warden',
+      prefix: queueKeyPrefix(options.prefix ?? 'warden', queue, options.connection),
       concurrency: options.concurrency ?? 1,
       // BullMQ waits this long before fetching again after Redis refused a fetch (its default, 15 s, leaves
       // the queue unserved that long after Redis is back); reconnecting itself is ioredis's retry strategy.
       runRetryDelay: 1_000,
+      // With tracing on, each job runs inside a consumer span continuing the trace of whoever added it.
+      ...(telemetry ? { telemetry } : {}),
       ...options.workerOptions,
     },
   );

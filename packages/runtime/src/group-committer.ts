@@ -1,7 +1,11 @@
+import { captureContext, runInGroupContext, type Context } from '@warden/observability';
+
 /**
  * Gathers items submitted concurrently into groups handled by one call each (group commit): while the groups
  * in flight run, new items queue up, so a busy service commits many items per transaction and an idle one
  * commits each at once, with no added wait. Used by the supervisor (decisions) and the scheduler (fires).
+ * With tracing on, a group runs under the span of its first item, the others' spans reachable as links (see
+ * `runInGroupContext`), whichever call happened to start the group.
  */
 export interface GroupCommitterOptions<T, R> {
   /** Handles one group; returns one result per item, in order. */
@@ -23,6 +27,8 @@ interface Pending<T, R> {
   item: T;
   resolve: (result: R) => void;
   reject: (error: unknown) => void;
+  /** The submitter's trace context (tracing on only). */
+  context: Context | undefined;
 }
 
 export class GroupCommitter<T, R> {
@@ -33,7 +39,7 @@ export class GroupCommitter<T, R> {
 
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, resolve, reject, context: captureContext() });
       this.pump();
     });
   }
@@ -56,7 +62,10 @@ export class GroupCommitter<T, R> {
 
   private async runGroup(group: Array<Pending<T, R>>): Promise<void> {
     try {
-      const results = await this.options.run(group.map((p) => p.item));
+      const results = await runInGroupContext(
+        group.map((p) => p.context),
+        () => this.options.run(group.map((p) => p.item)),
+      );
       group.forEach((pending, index) => pending.resolve(results[index] as R));
     } catch (error) {
       if (this.options.onGroupFailure === 'retry-each' && group.length > 1) await this.runOneByOne(group);
@@ -70,7 +79,8 @@ export class GroupCommitter<T, R> {
   private async runOneByOne(group: Array<Pending<T, R>>): Promise<void> {
     for (const pending of group) {
       try {
-        pending.resolve((await this.options.run([pending.item]))[0] as R);
+        const [result] = await runInGroupContext([pending.context], () => this.options.run([pending.item]));
+        pending.resolve(result as R);
       } catch (error) {
         pending.reject(error);
       }

@@ -2,6 +2,7 @@ export * from './runtime.js';
 export * from './policy-file.js';
 export * from './run-main.js';
 export * from './periodic-task.js';
+export * from './active-policy-store.js';
 export * from './group-committer.js';
 export * from './close-worker.js';
 export * from './dependency-errors.js';

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { assertMigrationsCurrent, createDb, pingDatabase, type Db } from '@warden/db';
 import {
   createLogger,
@@ -9,11 +8,22 @@ import {
   type ReadinessCheck,
   type Registry,
 } from '@warden/observability';
-import { WardenQueues, createRedis, pingRedis, type RedisRole } from '@warden/queue';
+import {
+  WardenQueues,
+  createRedis,
+  openLockClients,
+  pingRedis,
+  type LockClients,
+  type RedisConnection,
+  type RedisRole,
+} from '@warden/queue';
 
 export interface RuntimeConfig {
   DATABASE_URL: string;
+  /** One Redis server, or a Redis Cluster (`redis+cluster://host:port,…`). */
   REDIS_URL: string;
+  /** Independent Redis servers for locks; empty: locks are taken on `REDIS_URL`. @defaultValue `[]` */
+  REDLOCK_URLS?: readonly string[];
   /** BullMQ key prefix of every queue. */
   QUEUE_PREFIX: string;
   LOG_LEVEL: string;
@@ -41,15 +51,20 @@ export interface ServiceRuntime {
   logger: Logger;
   registry: Registry;
   db: Db;
-  redis: Redis;
+  redis: RedisConnection;
   readiness: Record<string, ReadinessCheck>;
   ops?: OpsServer;
   /** Every queue of the catalog, on its own connection, for enqueueing. */
   queues: WardenQueues;
   /** The queues' connection (e.g. for a readiness check of the path that enqueues). */
-  queueConnection: Redis;
+  queueConnection: RedisConnection;
   /** The one connection the service's BullMQ workers share (role `worker`), opened on first call. */
-  workerConnection(): Redis;
+  workerConnection(): RedisConnection;
+  /**
+   * The clients a Redlock takes its locks on (`createRedlock(runtime.lockClients())`), opened on first call:
+   * one per `REDLOCK_URLS` entry, or the main Redis when there are none.
+   */
+  lockClients(): RedisConnection[];
   /**
    * Closes the queues and their connections, the ops server, Redis and Postgres, in that order. The
    * service closes its workers (see `closeWorker`) and background passes before this.
@@ -84,11 +99,13 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<ServiceR
   };
   const queueConnection = createRedis(options.config.REDIS_URL, options.queueConnectionRole ?? 'general');
   const queues = new WardenQueues({ connection: queueConnection, prefix: options.config.QUEUE_PREFIX });
-  let workerConnection: Redis | undefined;
+  let workerConnection: RedisConnection | undefined;
+  let lockClients: LockClients | undefined;
   let ops: OpsServer | undefined;
   const close = async () => {
     await queues.close().catch(() => {});
     workerConnection?.disconnect();
+    lockClients?.close();
     queueConnection.disconnect();
     await ops?.close();
     redis.disconnect();
@@ -112,6 +129,8 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<ServiceR
     queues,
     queueConnection,
     workerConnection: () => (workerConnection ??= createRedis(options.config.REDIS_URL, 'worker')),
+    lockClients: () =>
+      (lockClients ??= openLockClients(options.config.REDLOCK_URLS ?? [], () => redis)).clients,
     close,
   };
 }

@@ -1,8 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import type { Db } from '@warden/db';
-import { createOpsHandler, type Logger, type ReadinessCheck, type Registry } from '@warden/observability';
+import {
+  SpanKind,
+  captureContext,
+  contextFromHeaders,
+  contextWithSpan,
+  createOpsHandler,
+  markSpanFailed,
+  runInContext,
+  startSpan,
+  tracingEnabled,
+  type Logger,
+  type ReadinessCheck,
+  type Registry,
+} from '@warden/observability';
 import type { WardenQueues } from '@warden/queue';
+import type { TenantPolicySource } from '@warden/runtime';
 import { authenticate } from './auth.js';
 import { bullBoardRouter, conformBullBoardErrors } from './bull-board.js';
 import { authenticateOperator } from './operator-auth.js';
@@ -29,6 +43,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import { API_ROUTES } from './routes/index.js';
 import type { ApiPolicyDeps } from './policy-changes.js';
 import type { ApiWriteGatePolicy } from './write-gate.js';
+import { createEventInserter } from './event-inserter.js';
 
 export interface AppOptions {
   db: Db;
@@ -45,8 +60,8 @@ export interface AppOptions {
   enqueueTimeoutMs?: number;
   /** @defaultValue `10000` */
   authCacheTtlMs?: number;
-  /** The WriteGate policy change sets are gated with, loaded and validated at start-up. */
-  writeGate: ApiWriteGatePolicy;
+  /** The WriteGate policy a tenant's change sets are gated with: its active stored version, else the file. */
+  writeGate: TenantPolicySource<ApiWriteGatePolicy>;
   /** Wakes `Prefer: wait` requests on the decision stream. @defaultValue none: the preference is ignored */
   decisionWaiter?: DecisionWaiter;
   /** The stored policies' bootstrap versions and how an activation is announced. */
@@ -73,6 +88,8 @@ export function createApp(options: AppOptions): Express {
   app.set('query parser', 'simple');
   const metrics = createApiMetrics(options.registry);
 
+  // With tracing on (OTEL_* variables), each request is a server span that continues the caller's `traceparent`.
+  if (tracingEnabled()) app.use(requestTracing);
   app.use(requestLogging(options.logger, metrics.requestDuration));
   // Before any route, Bull Board included: no path or query Postgres cannot take gets further than this.
   app.use(refuseMalformedPath, refuseHostileQuery);
@@ -120,6 +137,7 @@ export function createApp(options: AppOptions): Express {
     logger: options.logger,
     metrics,
     writeGate: options.writeGate,
+    insertEvents: createEventInserter({ db: options.db }),
     enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500,
     ...(options.decisionWaiter ? { decisionWaiter: options.decisionWaiter } : {}),
     policies: options.policies,
@@ -162,6 +180,29 @@ export function routeLabel(req: Request, res: Response): string {
   return surface ?? 'unmatched';
 }
 
+/**
+ * The request's server span: named by method and route template once the route is known (bounded, like the
+ * metrics' label), continuing the caller's trace when it sent a W3C `traceparent`; everything the request does
+ * (inserts, enqueues, log lines) runs inside it.
+ */
+const requestTracing: RequestHandler = (req, res, next) => {
+  const parent = contextFromHeaders(req.headers);
+  const span = startSpan(req.method, {
+    kind: SpanKind.SERVER,
+    parent,
+    attributes: { 'http.request.method': req.method, 'url.path': req.path },
+  });
+  if (!span) return next();
+  res.once('close', () => {
+    const route = routeLabel(req, res);
+    span.updateName(`${req.method} ${route}`);
+    span.setAttributes({ 'http.route': route, 'http.response.status_code': res.statusCode });
+    if (res.statusCode >= 500) markSpanFailed(span);
+    span.end();
+  });
+  runInContext(contextWithSpan(parent, span), next);
+};
+
 function requestLogging(
   logger: Logger,
   histogram: ReturnType<typeof createApiMetrics>['requestDuration'],
@@ -169,23 +210,28 @@ function requestLogging(
   const log = logger.child({ module: 'http' });
   return (req, res, next) => {
     const started = performance.now();
-    res.on('finish', () => {
-      const latency = performance.now() - started;
-      const route = routeLabel(req, res);
-      histogram.observe({ method: req.method, route, status: String(res.statusCode) }, latency / 1000);
-      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
-      log[level](
-        {
-          action: 'request',
-          status: res.statusCode,
-          method: req.method,
-          path: req.path,
-          latency_ms: Math.round(latency * 10) / 10,
-          trace_id: req.headers['x-trace-id'],
-        },
-        `${req.method} ${req.path} ${res.statusCode}`,
-      );
-    });
+    // The line is written after the reply, outside the request's call chain: put its span back for the mixin.
+    const traceContext = captureContext();
+    res.on('finish', () =>
+      runInContext(traceContext, () => {
+        const latency = performance.now() - started;
+        const route = routeLabel(req, res);
+        histogram.observe({ method: req.method, route, status: String(res.statusCode) }, latency / 1000);
+        const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
+        log[level](
+          {
+            action: 'request',
+            status: res.statusCode,
+            method: req.method,
+            path: req.path,
+            latency_ms: Math.round(latency * 10) / 10,
+            // A caller's own correlation id, when it sent one; else the request's trace id (tracing on).
+            ...(req.headers['x-trace-id'] ? { trace_id: req.headers['x-trace-id'] } : {}),
+          },
+          `${req.method} ${req.path} ${res.statusCode}`,
+        );
+      }),
+    );
     next();
   };
 }

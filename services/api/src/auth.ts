@@ -80,8 +80,9 @@ export function authenticate(options: AuthenticateOptions): RequestHandler {
       keyId: record.record.keyId,
       tenantId: record.record.tenantId,
       owner: record.record.owner,
-      // The separation-of-duties rule again, at every request: a key row written around insertApiKey cannot approve.
-      scopes: effectiveScopes(record.record.scopes),
+      // The separation-of-duties rule again, at every request, under the tenant's rule as read with the key: a key
+      // row written around insertApiKey, or kept from a relaxed period, cannot approve.
+      scopes: effectiveScopes(record.record.scopes, record.record.separationOfDuties),
     } satisfies AuthContext;
     next();
   };

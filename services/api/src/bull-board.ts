@@ -83,8 +83,8 @@ export function bullBoardRouter(options: BullBoardOptions): WardenBullBoard {
     for (const name of handlerNames) {
       if (!handlerQueues.has(name)) {
         const queue = new Queue(name, {
-          connection: options.queues.get(ALL_QUEUE_NAMES[0]!).opts.connection,
-          prefix: options.queues.prefix,
+          connection: options.queues.redis,
+          prefix: options.queues.keyPrefix(name),
         });
         queue.on('error', () => {});
         handlerQueues.set(name, queue);

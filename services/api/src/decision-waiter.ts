@@ -8,7 +8,8 @@
  * A decision published before that position was committed before it too (the supervisor publishes after
  * commit), so the read sees it; one published after it reaches the reader.
  */
-import type { Redis } from 'ioredis';
+// A server or a cluster connection (REDIS_URL may name a Redis Cluster).
+import type { RedisConnection as Redis } from '@warden/queue';
 import type { Logger } from '@warden/observability';
 
 export interface DecisionWaiterOptions {

@@ -10,11 +10,13 @@ import type { Db } from '@warden/db';
 import { parseOrThrow, type Scope } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import type { WardenQueues } from '@warden/queue';
+import type { TenantPolicySource } from '@warden/runtime';
 import { assertAnyScope, authOf, type AuthContext } from './auth.js';
 import type { DecisionWaiter } from './decision-waiter.js';
 import type { ApiMetrics } from './metrics.js';
 import type { ApiPolicyDeps } from './policy-changes.js';
 import type { ApiWriteGatePolicy } from './write-gate.js';
+import type { EventInserter } from './event-inserter.js';
 
 /** Every public route lives under this prefix; express mounts them there behind authentication. */
 export const API_PREFIX = '/v1';
@@ -25,8 +27,10 @@ export interface ApiDeps {
   queues: WardenQueues;
   logger: Logger;
   metrics: ApiMetrics;
-  /** The WriteGate policy change sets are gated with, loaded and validated at start-up. */
-  writeGate: ApiWriteGatePolicy;
+  /** The WriteGate policy a tenant's change sets are gated with: its active stored version, else the file. */
+  writeGate: TenantPolicySource<ApiWriteGatePolicy>;
+  /** Stores events as pending inbox rows (group commit of single-event requests: event-inserter.ts). */
+  insertEvents: EventInserter;
   /** How long a write waits for Redis before answering anyway: what it wrote is durable already. */
   enqueueTimeoutMs: number;
   /** Wakes requests waiting for their decisions (`Prefer: wait`); without it the preference is ignored. */

@@ -5,7 +5,8 @@
  * lost announcement delays a reload by a poll interval, never loses it).
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+// A server or a cluster connection (REDIS_URL may name a Redis Cluster).
+import type { RedisConnection as Redis } from '@warden/queue';
 import {
   activatePolicyVersion,
   appendAudits,
@@ -162,7 +163,21 @@ async function activeOrBootstrap(
 export async function pushPolicy(
   db: Db,
   deps: ApiPolicyDeps,
-  input: { tenantId: string; kind: PolicyKind; source: string; note?: string | undefined; actor: Actor },
+  input: {
+    tenantId: string;
+    kind: PolicyKind;
+    source: string;
+    note?: string | undefined;
+    actor: Actor;
+    /**
+     * The sha256 of the active source the pushed one was derived from (a promotion): refused (409) when
+     * another version became active meanwhile, so the draft never silently undoes that change.
+     * @defaultValue none (pushed against whatever is active)
+     */
+    derivedFrom?: string;
+    /** Recorded in the POLICY_PUSHED audit row as `promotion` (the evidence a promotion was pushed on). @defaultValue none */
+    promotion?: Record<string, unknown>;
+  },
 ): Promise<PolicyVersionRow> {
   let document: { version: string };
   try {
@@ -180,6 +195,10 @@ export async function pushPolicy(
     await ensureTenant(trx, input.tenantId);
     await lockPolicyKind(trx, input.tenantId, input.kind);
     const active = await activeOrBootstrap(trx, input.tenantId, input.kind, deps.bootstraps[input.kind]);
+    if (input.derivedFrom !== undefined && active?.sha256 !== input.derivedFrom)
+      throw new ConflictError(
+        `the active ${input.kind} policy changed while this draft was prepared from it; run the command again`,
+      );
     if (active?.sha256 === digest)
       throw new ConflictError(
         `the pushed ${input.kind} policy is identical to the active version ${active.version}`,
@@ -213,6 +232,7 @@ export async function pushPolicy(
         by: input.actor.by,
         owner: input.actor.owner,
         ...(input.note ? { note: input.note } : {}),
+        ...(input.promotion ? { promotion: input.promotion } : {}),
       }),
     ]);
     return row;

@@ -4,7 +4,13 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger, RunnableService } from '@warden/observability';
 import { createRedis, decisionStreamKey, pingRedis, type WardenQueues } from '@warden/queue';
-import { egressGuardFromConfig, openRuntime, type ServiceRuntime } from '@warden/runtime';
+import {
+  egressGuardFromConfig,
+  openRuntime,
+  withBootstrap,
+  type ActivePolicyStore,
+  type ServiceRuntime,
+} from '@warden/runtime';
 import { randomBytes } from 'node:crypto';
 import { createApp } from './app.js';
 import { DecisionFeed } from './console/decision-feed.js';
@@ -12,7 +18,11 @@ import { SessionCodec } from './console/session.js';
 import { DecisionWaiter } from './decision-waiter.js';
 import { errorBody } from './http-errors.js';
 import { createActivationAnnouncer, loadBootstrapPolicies } from './policy-changes.js';
-import { loadWriteGatePolicyFile } from './write-gate.js';
+import {
+  createWriteGatePolicyStore,
+  loadWriteGatePolicyFile,
+  type ApiWriteGatePolicy,
+} from './write-gate.js';
 import { Notifier } from './notifications/notifier.js';
 import type { Config } from './config.js';
 
@@ -54,6 +64,8 @@ export interface ApiService extends RunnableService {
   queues(): WardenQueues | undefined;
   /** The express application once started: tests walk its router to reach every route that is served. */
   app(): Express | undefined;
+  /** Each tenant's active stored WriteGate version, once started. */
+  writeGatePolicies(): ActivePolicyStore<'writegate', ApiWriteGatePolicy> | undefined;
 }
 
 /** The HTTP API: one express app over Postgres and the producer side of the queues. */
@@ -65,12 +77,14 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
   let decisionWaiter: DecisionWaiter | undefined;
   let consoleFeed: DecisionFeed | undefined;
   let notifier: Notifier | undefined;
+  let writeGatePolicies: ActivePolicyStore<'writegate', ApiWriteGatePolicy> | undefined;
 
   return {
     port: () => (server?.address() as AddressInfo | null)?.port ?? 0,
     runtime: () => runtime,
     queues: () => runtime?.queues,
     app: () => expressApp,
+    writeGatePolicies: () => writeGatePolicies,
     async start() {
       // The policy first: a bad file stops the API before it opens any connection.
       const writeGate = await loadWriteGatePolicyFile(config.WRITEGATE_POLICY_FILE);
@@ -88,6 +102,15 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
         ...(options.logger ? { logger: options.logger } : {}),
       });
       const queueConnection = runtime.queueConnection;
+      writeGatePolicies = createWriteGatePolicyStore({
+        db: runtime.db,
+        logger: runtime.logger,
+        // A connection of its own: a subscribed connection can do nothing else.
+        subscriber: createRedis(config.REDIS_URL, 'general'),
+        prefix: config.QUEUE_PREFIX,
+        pollIntervalMs: config.POLICY_POLL_INTERVAL_MS,
+      });
+      await writeGatePolicies.start();
       // Its own connection: a blocking XREAD holds it. `worker` role: commands wait out a Redis restart.
       waiterConnection = createRedis(config.REDIS_URL, 'worker');
       decisionWaiter = new DecisionWaiter({
@@ -119,7 +142,7 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
         maxBody: config.MAX_BODY,
         enqueueTimeoutMs: config.ENQUEUE_TIMEOUT_MS,
         authCacheTtlMs: config.AUTH_CACHE_TTL_MS,
-        writeGate,
+        writeGate: withBootstrap(writeGatePolicies, writeGate),
         bullBoardReadOnly: config.BULL_BOARD_READ_ONLY,
         decisionWaiter,
         webConsole,
@@ -176,6 +199,8 @@ export function createApiService(config: Config, options: { logger?: Logger } = 
       }
       await notifier?.stop();
       notifier = undefined;
+      await writeGatePolicies?.stop();
+      writeGatePolicies = undefined;
       decisionWaiter?.stop();
       waiterConnection?.disconnect();
       decisionWaiter = undefined;

@@ -1,9 +1,23 @@
 import { hostname } from 'node:os';
 import { DelayedError, type Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger, RunnableService } from '@warden/observability';
-import { QUEUE_NAMES, createRedis, createRedlock, createValidatedWorker } from '@warden/queue';
-import { closeWorker, egressGuardFromConfig, openRuntime, type ServiceRuntime } from '@warden/runtime';
+import {
+  QUEUE_NAMES,
+  createRedis,
+  createRedlock,
+  createValidatedWorker,
+  openLockClients,
+  type LockClients,
+  type RedisConnection,
+} from '@warden/queue';
+import {
+  closeWorker,
+  egressGuardFromConfig,
+  openRuntime,
+  withBootstrap,
+  type ActivePolicyStore,
+  type ServiceRuntime,
+} from '@warden/runtime';
 import type { Config } from './config.js';
 import { ExecutorPoller } from './executor-poller.js';
 import { createApprovalExpirySweeper } from './approval-expiry-sweeper.js';
@@ -12,7 +26,11 @@ import { JournalRecovery } from './journal-recovery.js';
 import { createExecutorMetrics } from './metrics.js';
 import type { ExecutorHooks } from './pipeline/context.js';
 import { ChangeSetRunner } from './pipeline/runner.js';
-import { loadWriteGatePolicy } from './policy-loader.js';
+import {
+  createWriteGatePolicyStore,
+  loadWriteGatePolicy,
+  type LoadedWriteGatePolicy,
+} from './policy-loader.js';
 import { createVerificationSandbox } from './sandbox/index.js';
 import { WorkspaceLocks } from './workspace-lock.js';
 import { loadWorkspaces } from './workspaces.js';
@@ -22,6 +40,8 @@ export interface ExecutorService extends RunnableService {
   runner(): ChangeSetRunner | undefined;
   poller(): ExecutorPoller | undefined;
   recovery(): JournalRecovery | undefined;
+  /** Each tenant's active stored WriteGate version, once started. */
+  writeGatePolicies(): ActivePolicyStore<'writegate', LoadedWriteGatePolicy> | undefined;
 }
 
 export interface ExecutorServiceOptions {
@@ -41,19 +61,22 @@ export interface ExecutorServiceOptions {
  */
 export function createExecutorService(config: Config, options: ExecutorServiceOptions = {}): ExecutorService {
   let runtime: ServiceRuntime | undefined;
-  let lockRedis: Redis | undefined;
+  let lockRedis: RedisConnection | undefined;
+  let lockClients: LockClients | undefined;
   let worker: Worker | undefined;
   let poller: ExecutorPoller | undefined;
   let approvalExpiry: ReturnType<typeof createApprovalExpirySweeper> | undefined;
   let runner: ChangeSetRunner | undefined;
   let recovery: JournalRecovery | undefined;
   let healthChecker: HealthChecker | undefined;
+  let writeGatePolicies: ActivePolicyStore<'writegate', LoadedWriteGatePolicy> | undefined;
 
   return {
     runtime: () => runtime,
     runner: () => runner,
     poller: () => poller,
     recovery: () => recovery,
+    writeGatePolicies: () => writeGatePolicies,
     async start() {
       // The files first: a bad policy or workspace stops the service before it touches anything.
       const policy = await loadWriteGatePolicy(config.WRITEGATE_POLICY_FILE);
@@ -73,9 +96,22 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
       };
       const executorId = config.EXECUTOR_ID ?? `${hostname()}-${process.pid}`;
       const metrics = createExecutorMetrics(registry);
-      lockRedis = createRedis(config.REDIS_URL, 'general');
+      writeGatePolicies = createWriteGatePolicyStore({
+        db,
+        logger,
+        // A connection of its own: a subscribed connection can do nothing else.
+        subscriber: createRedis(config.REDIS_URL, 'general'),
+        prefix: config.QUEUE_PREFIX,
+        pollIntervalMs: config.POLICY_POLL_INTERVAL_MS,
+      });
+      await writeGatePolicies.start();
+      // Locks on connections of their own: the REDLOCK_URLS servers, else a second connection to the main Redis.
+      lockClients = openLockClients(
+        config.REDLOCK_URLS,
+        () => (lockRedis = createRedis(config.REDIS_URL, 'general')),
+      );
       const locks = new WorkspaceLocks({
-        redlock: createRedlock([lockRedis]),
+        redlock: createRedlock(lockClients.clients),
         db,
         prefix: config.QUEUE_PREFIX,
         ttlMs: config.EXECUTOR_LOCK_TTL_MS,
@@ -104,7 +140,7 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
       runner = new ChangeSetRunner({
         db,
         logger,
-        policy,
+        policy: withBootstrap(writeGatePolicies, policy),
         workspaces,
         locks,
         recovery,
@@ -196,8 +232,12 @@ export function createExecutorService(config: Config, options: ExecutorServiceOp
       poller = undefined;
       await approvalExpiry?.stop();
       approvalExpiry = undefined;
+      await writeGatePolicies?.stop();
+      writeGatePolicies = undefined;
       healthChecker?.shutdown();
       healthChecker = undefined;
+      lockClients?.close();
+      lockClients = undefined;
       lockRedis?.disconnect();
       lockRedis = undefined;
       await runtime?.close();

@@ -1,6 +1,12 @@
 import type { Job } from 'bullmq';
-import { listLeadScanTenants, type Db } from '@warden/db';
-import type { LeadRulesFile, LeadScanProgress, LeadScanReport } from '@warden/domain';
+import type { Db } from '@warden/db';
+import type {
+  HandlerReport,
+  HandlerResult,
+  LeadRulesFile,
+  LeadScanProgress,
+  LeadScanReport,
+} from '@warden/domain';
 import {
   LeadScanAlreadyHandledError,
   LeadScanFailedError,
@@ -9,13 +15,15 @@ import {
 } from '@warden/lead-engine';
 import type { Logger } from '@warden/observability';
 import { QUEUE_NAMES, type JobName, type JobPayload, type WardenQueues } from '@warden/queue';
+import type { TenantPolicySource } from '@warden/runtime';
 import type { LeadMetrics } from './metrics.js';
 
 export interface ScanJobDependencies {
   db: Db;
-  rules: LeadRulesFile;
+  /** A tenant's lead rules: its active stored `lead-rules` version, else the rules file. */
+  rules: TenantPolicySource<LeadRulesFile>;
   lock: LeadScanLock;
-  /** To fan a `scan-all` out into one `scan` per tenant. */
+  /** To report the outcome of a scan a trigger asked for on `cron-results`. */
   queues: WardenQueues;
   /** The installation's queue prefix, also the namespace of the lock keys. */
   prefix: string;
@@ -24,27 +32,33 @@ export interface ScanJobDependencies {
 }
 
 type LeadJobName = JobName<typeof QUEUE_NAMES.leadScans>;
-type LeadJobPayload = JobPayload<typeof QUEUE_NAMES.leadScans, LeadJobName>;
 type ScanPayload = JobPayload<typeof QUEUE_NAMES.leadScans, 'scan'>;
-type ScanAllPayload = JobPayload<typeof QUEUE_NAMES.leadScans, 'scan-all'>;
 
 /** What a `lead-scans` job returns (shown in Bull Board). */
 export type ScanJobResult =
   | { status: LeadScanReport['status']; scan_id: string | null; new_findings: number; tasks_created: number }
-  | { status: 'already_handled'; scan_id: string }
-  | { status: 'fanned_out'; tenants: number };
+  | { status: 'already_handled'; scan_id: string };
 
 /**
  * The handler of the `lead-scans` queue: `scan` runs one tenant's scan (Redlock single flight inside
- * runLeadScan); `scan-all` — what the job schedulers add — enqueues a `scan` per tenant, with job ids derived
- * from the fire time so a redelivered fan-out adds nothing twice.
+ * runLeadScan). A scan a trigger asked for (`trigger_call`: the built-in 24h and 7d scans are the scheduler's
+ * triggers) reports its outcome on `cron-results`, as an SDK trigger worker does, so the trigger's run ends
+ * with it and its breaker counts failed scans.
  */
 export function createScanJobHandler(
   deps: ScanJobDependencies,
-): (payload: LeadJobPayload, job: Job, name: LeadJobName) => Promise<ScanJobResult> {
-  return async (payload, job, name) => {
-    if (name === 'scan-all') return fanOut(deps, payload as ScanAllPayload, job);
-    return runScan(deps, payload as ScanPayload, job);
+): (payload: ScanPayload, job: Job, name: LeadJobName) => Promise<ScanJobResult> {
+  return async (payload, job) => {
+    if (!payload.trigger_call) return runScan(deps, payload, job);
+    let result: ScanJobResult;
+    try {
+      result = await runScan(deps, payload, job);
+    } catch (error) {
+      await reportToTrigger(deps, payload, job, failedCall(error));
+      throw error;
+    }
+    await reportToTrigger(deps, payload, job, { ok: true, result: callResult(payload, result) });
+    return result;
   };
 }
 
@@ -68,7 +82,9 @@ async function runScan(deps: ScanJobDependencies, payload: ScanPayload, job: Job
     const report = await runLeadScan(deps.db, {
       tenantId: payload.tenant_id,
       window: payload.window,
-      rules: deps.rules,
+      // Taken when the scan starts: a version activated meanwhile applies from the next scan. The scan records
+      // its `version` as rules_version (`1@v3` for a stored version).
+      rules: deps.rules.policyFor(payload.tenant_id),
       dryRun: payload.dry_run,
       force: payload.force,
       lock: deps.lock,
@@ -127,34 +143,57 @@ async function runScan(deps: ScanJobDependencies, payload: ScanPayload, job: Job
   }
 }
 
-async function fanOut(deps: ScanJobDependencies, payload: ScanAllPayload, job: Job): Promise<ScanJobResult> {
-  const tenants = await listLeadScanTenants(deps.db);
-  // A scheduler's job id is `repeat:<scheduler id>:<fire millis>`; each fire gets its own scan jobs.
-  const fire = /:(\d+)$/.exec(job.id ?? '')?.[1] ?? String(job.timestamp);
-  await deps.queues.enqueueBulk(
-    QUEUE_NAMES.leadScans,
-    'scan',
-    tenants.map((tenant) => ({
-      payload: {
-        tenant_id: tenant,
-        window: payload.window,
-        dry_run: payload.dry_run,
-        trigger: 'schedule' as const,
-        requested_by: `schedule:${job.repeatJobKey ?? job.name}`,
+/**
+ * What a trigger's run records as its output: the scan's status, id (`GET /v1/lead/scans/:id` has the rest)
+ * and counts. A scan skipped because another scan of the tenant and window held the lock is a successful
+ * call: that other scan is doing the work.
+ */
+function callResult(payload: ScanPayload, result: ScanJobResult): HandlerResult {
+  return { output: { ...result, window: payload.window } };
+}
+
+/** A scan that threw: a `handler` failure carrying the scan's error (a failed scan's row says the same). */
+function failedCall(error: unknown): Pick<HandlerReport, 'ok' | 'error'> {
+  const message = error instanceof Error ? error.message : String(error);
+  return { ok: false, error: { kind: 'handler', message: message.slice(0, 4000) } };
+}
+
+/**
+ * Puts the call's outcome on `cron-results`, with a job id per call so a repeated report is one job (and the
+ * scheduler records a call once anyway). A report that cannot be sent is logged: the call's deadline ends the
+ * run instead, as for a trigger worker that died.
+ */
+async function reportToTrigger(
+  deps: ScanJobDependencies,
+  payload: ScanPayload,
+  job: Job,
+  outcome: Pick<HandlerReport, 'ok' | 'result' | 'error'>,
+): Promise<void> {
+  const call = payload.trigger_call!;
+  try {
+    await deps.queues.enqueue(
+      QUEUE_NAMES.cronResults,
+      'result',
+      {
+        tenant_id: payload.tenant_id,
+        execution_id: call.execution_id,
+        attempt_id: call.attempt_id,
+        ...outcome,
       },
-      options: { jobId: `sched-${payload.window}-${tenant}-${fire}` },
-    })),
-  );
-  deps.logger.info(
-    {
-      module: 'lead',
-      action: 'fan_out',
-      status: 'ok',
-      window: payload.window,
-      tenants: tenants.length,
-      job_id: job.id,
-    },
-    `scheduled ${payload.window} scan of ${tenants.length} tenants`,
-  );
-  return { status: 'fanned_out', tenants: tenants.length };
+      { jobId: `lead-scan-result-${call.attempt_id}` },
+    );
+  } catch (error) {
+    deps.logger.warn(
+      {
+        module: 'lead',
+        action: 'report',
+        status: 'error',
+        tenant_id: payload.tenant_id,
+        execution_id: call.execution_id,
+        job_id: job.id,
+        err: error,
+      },
+      "could not report the scan to its trigger; the call's deadline will end the run",
+    );
+  }
 }

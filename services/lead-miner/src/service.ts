@@ -2,35 +2,51 @@ import type { Worker } from 'bullmq';
 import type { LeadRulesFile } from '@warden/domain';
 import { redlockLeadScanLock } from '@warden/lead-engine';
 import type { Logger, RunnableService } from '@warden/observability';
-import { QUEUE_NAMES, createRedlock, createValidatedWorker, type WardenQueues } from '@warden/queue';
-import { closeWorker, openRuntime, type ServiceRuntime } from '@warden/runtime';
+import {
+  QUEUE_NAMES,
+  createRedis,
+  createRedlock,
+  createValidatedWorker,
+  type WardenQueues,
+} from '@warden/queue';
+import {
+  ActivePolicyStore,
+  closeWorker,
+  openRuntime,
+  withBootstrap,
+  type ServiceRuntime,
+} from '@warden/runtime';
 import type { Config } from './config.js';
 import { createLeadMetrics } from './metrics.js';
 import { loadLeadRules } from './rules-loader.js';
 import { createScanJobHandler } from './scan-jobs.js';
-import { reconcileLeadSchedules } from './scan-schedules.js';
+import { removeLegacyLeadSchedules } from './legacy-schedules.js';
 
 export interface LeadMinerService extends RunnableService {
   runtime(): ServiceRuntime | undefined;
-  /** The rules loaded at start. */
+  /** The rules file loaded at start (tenants without a stored `lead-rules` version scan with it). */
   rules(): LeadRulesFile | undefined;
-  /** The queues this service produces on (the fan-out of scheduled scans). */
+  /** Each tenant's active stored `lead-rules` version, once started. */
+  tenantRules(): ActivePolicyStore<'lead-rules'> | undefined;
+  /** The queues this service produces on (reports of scans triggers asked for, on `cron-results`). */
   queues(): WardenQueues | undefined;
 }
 
 /**
- * The lead miner: consumes `lead-scans` (one tenant's scan, or a scheduled scan of every tenant), owns the
- * job schedulers of the default scans (24h daily, 7d weekly) until the scheduler service registers them as
- * built-in triggers, and serves /healthz, /readyz and /metrics.
+ * The lead miner: consumes `lead-scans` (one tenant's scan, asked for by the API or by a trigger of the
+ * scheduler — the default 24h and 7d scans are each tenant's built-in triggers) and serves /healthz, /readyz
+ * and /metrics. It schedules nothing itself.
  */
 export function createLeadMinerService(config: Config, options: { logger?: Logger } = {}): LeadMinerService {
   let runtime: ServiceRuntime | undefined;
   let rules: LeadRulesFile | undefined;
   let worker: Worker | undefined;
+  let tenantRules: ActivePolicyStore<'lead-rules'> | undefined;
 
   return {
     runtime: () => runtime,
     rules: () => rules,
+    tenantRules: () => tenantRules,
     queues: () => runtime?.queues,
     async start() {
       // The rules first: a bad file stops the service before it touches anything.
@@ -42,11 +58,24 @@ export function createLeadMinerService(config: Config, options: { logger?: Logge
         maxDbConnections: config.DB_POOL_SIZE,
         ...(options.logger ? { logger: options.logger } : {}),
       });
-      const { db, logger, registry, redis, queues } = runtime;
+      const { db, logger, registry, queues } = runtime;
       const metrics = createLeadMetrics(registry);
-      const lock = redlockLeadScanLock(createRedlock([redis]), { ttlMs: config.LEAD_SCAN_LOCK_TTL_MS });
+      tenantRules = new ActivePolicyStore({
+        db,
+        kind: 'lead-rules',
+        logger,
+        // A connection of its own: a subscribed connection can do nothing else.
+        subscriber: createRedis(config.REDIS_URL, 'general'),
+        prefix: config.QUEUE_PREFIX,
+        pollIntervalMs: config.POLICY_POLL_INTERVAL_MS,
+      });
+      await tenantRules.start();
+      const lock = redlockLeadScanLock(createRedlock(runtime.lockClients()), {
+        ttlMs: config.LEAD_SCAN_LOCK_TTL_MS,
+      });
 
-      const schedules = await reconcileLeadSchedules(queues.get(QUEUE_NAMES.leadScans), config);
+      // Upgrading from a version that scheduled its own scans: the scheduler's triggers run them now.
+      const removedSchedulers = await removeLegacyLeadSchedules(queues.get(QUEUE_NAMES.leadScans));
 
       worker = createValidatedWorker({
         queue: QUEUE_NAMES.leadScans,
@@ -56,7 +85,7 @@ export function createLeadMinerService(config: Config, options: { logger?: Logge
         logger,
         process: createScanJobHandler({
           db,
-          rules,
+          rules: withBootstrap(tenantRules, rules),
           lock,
           queues,
           prefix: config.QUEUE_PREFIX,
@@ -73,7 +102,7 @@ export function createLeadMinerService(config: Config, options: { logger?: Logge
           status: 'ok',
           ops_port: runtime.ops?.port,
           rules_version: rules.version,
-          schedules,
+          removed_legacy_schedulers: removedSchedulers,
           concurrency: config.WORKER_CONCURRENCY,
         },
         'lead-miner started',
@@ -85,6 +114,8 @@ export function createLeadMinerService(config: Config, options: { logger?: Logge
       // scan of its window, and its lock expires with its TTL.
       if (worker) await closeWorker(worker, 20_000);
       worker = undefined;
+      await tenantRules?.stop();
+      tenantRules = undefined;
       await runtime?.close();
       runtime = undefined;
     },

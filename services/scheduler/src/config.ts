@@ -1,52 +1,9 @@
-import { z } from 'zod';
-import { commonEnvShape, egressEnvShape, parseConfig, portField } from '@warden/domain';
+// The schema lives in @warden/config (shared with `warden preflight`); this service parses it once, here.
+import { parseConfig } from '@warden/domain';
+import { schedulerConfigSchema, type SchedulerEnvConfig } from '@warden/config';
 
-const int = (min: number, max: number, fallback: number) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
-
-export const configSchema = z.object({
-  ...commonEnvShape,
-  /** Port of /healthz, /readyz, /health and /metrics. @defaultValue `9102` */
-  OPS_PORT: portField(9102),
-  /**
-   * Jobs taken off `cron-fires` at once; fires among them are governed in groups, so a burst of due triggers
-   * is taken in whole rather than trickling in. @defaultValue `1000`
-   */
-  FIRE_CONCURRENCY: int(1, 10_000, 1000),
-  /** Most fires governed in one transaction (measured: fewer, larger groups carry a burst best). @defaultValue `500` */
-  FIRE_BATCH_SIZE: int(1, 5000, 500),
-  /** Fire transactions at once (each holds a Postgres connection). @defaultValue `2` */
-  FIRE_BATCHES_IN_FLIGHT: int(1, 64, 2),
-  /** Handler reports recorded at once. @defaultValue `16` */
-  RESULT_CONCURRENCY: int(1, 1000, 16),
-  /** Postgres pool size. @defaultValue `20` */
-  DB_POOL_SIZE: int(1, 200, 20),
-  /** How often every trigger's job scheduler is checked against Postgres (changes are applied at once anyway). @defaultValue `60000` */
-  RECONCILE_INTERVAL_MS: int(1000, 3_600_000, 60_000),
-  /** How often the sweeper looks for runs whose jobs were lost. @defaultValue `5000` */
-  SWEEP_INTERVAL_MS: int(100, 3_600_000, 5000),
-  /** How long past due a run must be before the sweeper moves it on. @defaultValue `5000` */
-  SWEEP_GRACE_MS: int(0, 3_600_000, 5000),
-  /** Rows per kind the sweeper handles per pass. @defaultValue `100` */
-  SWEEP_BATCH_SIZE: int(1, 10_000, 100),
-  /** A handler call's time limit when its trigger sets no `max_duration_ms`. @defaultValue `900000` (15 min) */
-  DEFAULT_MAX_DURATION_MS: int(100, 24 * 3_600_000, 900_000),
-  ...egressEnvShape,
-  /** Replaced by `EGRESS_ALLOWED_HOSTS`; refused so that a deployment still setting it learns why. */
-  HTTP_TARGET_ALLOWED_HOSTS: z
-    .undefined({
-      error:
-        'HTTP_TARGET_ALLOWED_HOSTS was replaced by EGRESS_ALLOWED_HOSTS (and EGRESS_ALLOWED_CIDRS): rename it',
-    })
-    .optional(),
-  /** How long an HTTP target's breaker stays open before one call may try again. @defaultValue `30000` */
-  HTTP_BREAKER_RESET_MS: int(100, 3_600_000, 30_000),
-  /** A Postgres or Redis round trip slower than this makes `/health` say `degraded`. @defaultValue `250` */
-  HEALTH_SLOW_MS: int(1, 60_000, 250),
-  /** On stop, how long to wait for HTTP handler calls in flight (their deadlines cover the rest). @defaultValue `10000` */
-  STOP_GRACE_MS: int(0, 120_000, 10_000),
-});
-export type Config = z.infer<typeof configSchema>;
+export const configSchema = schedulerConfigSchema;
+export type Config = SchedulerEnvConfig;
 
 /** Reads the configuration once; throws a ConfigError naming every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {

@@ -9,6 +9,7 @@ import {
   openRuntime,
   type ServiceRuntime,
 } from '@warden/runtime';
+import { BuiltInTriggerSeeder } from './background/built-in-triggers.js';
 import { JobSchedulerReconciler } from './background/reconciler.js';
 import { ExecutionSweeper } from './background/sweeper.js';
 import type { Config } from './config.js';
@@ -26,6 +27,8 @@ export interface SchedulerService extends RunnableService {
   engine(): ExecutionEngine | undefined;
   reconciler(): JobSchedulerReconciler | undefined;
   sweeper(): ExecutionSweeper | undefined;
+  /** Creates tenants' built-in triggers; undefined when `LEAD_SCAN_TRIGGERS=off` or before start. */
+  builtInTriggers(): BuiltInTriggerSeeder | undefined;
   /** The bound ops port once started (useful with OPS_PORT=0). */
   opsPort(): number;
 }
@@ -41,6 +44,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
   let engine: ExecutionEngine | undefined;
   let reconciler: JobSchedulerReconciler | undefined;
   let sweeper: ExecutionSweeper | undefined;
+  let seeder: BuiltInTriggerSeeder | undefined;
   let workers: Worker[] = [];
   let passes: PeriodicTask[] = [];
   let ops: OpsServer | undefined;
@@ -50,6 +54,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
     engine: () => engine,
     reconciler: () => reconciler,
     sweeper: () => sweeper,
+    builtInTriggers: () => seeder,
     opsPort: () => ops?.port ?? 0,
     async start() {
       runtime = await openRuntime({
@@ -60,7 +65,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       });
       const { db, logger, registry, redis, queues } = runtime;
       const metrics = createSchedulerMetrics(registry, db);
-      const redlock = createRedlock([redis]);
+      const redlock = createRedlock(runtime.lockClients());
       http = new HttpHandlerClient({
         egress: egressGuardFromConfig(config),
         breakerResetMs: config.HTTP_BREAKER_RESET_MS,
@@ -69,6 +74,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       let outcomeSink: ExecutionEngine | undefined;
       dispatcher = new HandlerDispatcher({
         connection: runtime.queueConnection,
+        queues,
         prefix: config.QUEUE_PREFIX,
         http,
         logger,
@@ -111,9 +117,29 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         batchSize: config.SWEEP_BATCH_SIZE,
       });
 
+      seeder =
+        config.LEAD_SCAN_TRIGGERS === 'on'
+          ? new BuiltInTriggerSeeder({ db, redlock, prefix: config.QUEUE_PREFIX, logger })
+          : undefined;
+      const reconcilerRef = reconciler;
+      const seederRef = seeder;
+      // New tenants' built-in triggers first, so the reconcile after it schedules them. A failed seeding must
+      // not hold back the reconcile of every other trigger: it is logged and tried again next pass.
+      const reconcileWithBuiltIns = async () => {
+        await seederRef
+          ?.seed()
+          .catch((error: unknown) =>
+            logger.warn(
+              { module: 'built_in_triggers', action: 'create', status: 'error', err: error },
+              'could not create built-in triggers; the next reconcile tries again',
+            ),
+          );
+        return reconcilerRef.reconcileAll();
+      };
+
       // The schedulers first, so fires that were due while no replica ran come in at once.
       try {
-        const result = await reconciler.reconcileAll();
+        const result = await reconcileWithBuiltIns();
         logger.info(
           { module: 'reconciler', action: 'reconcile', status: result ? 'ok' : 'skipped', ...result },
           result ? 'job schedulers reconciled' : 'another replica is reconciling',
@@ -148,13 +174,13 @@ export function createService(config: Config, options: { logger?: Logger } = {})
         }),
       ];
       const sweeperRef = sweeper;
-      const reconcilerRef = reconciler;
       const every = (name: string, intervalMs: number, run: () => Promise<unknown>) =>
         new PeriodicTask({ name, intervalMs, run, logger });
       passes = [
         every('sweeper', config.SWEEP_INTERVAL_MS, () => sweeperRef.sweepOnce()),
         // The safety net under the `reconcile` jobs the API queues on every change (Redis lost and restored empty).
-        every('reconciler', config.RECONCILE_INTERVAL_MS, () => reconcilerRef.reconcileAll()),
+        // It also gives tenants that appeared since the last pass their built-in triggers.
+        every('reconciler', config.RECONCILE_INTERVAL_MS, reconcileWithBuiltIns),
       ];
       for (const pass of passes) pass.start();
       ops = await startOpsServer({
@@ -193,6 +219,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       await ops?.close();
       await runtime?.close();
       sweeper = reconciler = undefined;
+      seeder = undefined;
       dispatcher = undefined;
       http = undefined;
       ops = undefined;

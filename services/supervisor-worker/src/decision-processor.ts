@@ -33,7 +33,7 @@ import {
   type RunningTaskResources,
   type TaskEvent,
 } from '@warden/domain';
-import type { Logger } from '@warden/observability';
+import { groupMemberLinks, withSpan, type Logger } from '@warden/observability';
 import type { Transaction } from 'kysely';
 import type { SupervisorMetrics } from './metrics.js';
 
@@ -232,148 +232,167 @@ export class DecisionProcessor {
   private async decideAndApply(claims: ClaimedEvent[]): Promise<Map<string, EventOutcome>> {
     const outcomes = new Map<string, EventOutcome>();
     const decided: DecidedEvent[] = [];
-    const committedAt = await this.options.db.transaction().execute(async (trx) => {
-      // Task rows first, in a fixed order: a task's events are decided by one transaction at a time, and no
-      // other transaction can be holding this task's inbox rows while we wait (they lock tasks first too).
-      const contexts = await lockTaskContexts(trx, claims);
-      const owned = await completeClaimedEvents(trx, claims);
-      const mine = claims.filter((claim) => owned.has(String(claim.inbox_id)));
-      for (const claim of claims)
-        if (!owned.has(String(claim.inbox_id)))
-          outcomes.set(keyOf(claim), { status: 'skipped', reason: 'claim_lost' });
-      if (mine.length === 0) return new Date();
-      // Events of one task apply in inbox order, whichever group they landed in: earlier events of these
-      // tasks that are not decided yet (pending, failed, or claimed by a group still waiting for the task
-      // lock) are taken over and decided here first. Their own processors will find their claims gone.
-      mine.push(...(await takeOverEarlierEvents(trx, mine)));
+    let auditIds: string[] = [];
+    // The decision transaction's span: a child of the job that started the group, linked to the others'; once
+    // committed it names the events, decisions and audit rows it wrote.
+    const committedAt = await withSpan(
+      'supervisor.decide',
+      { links: groupMemberLinks(), attributes: { 'warden.group.size': claims.length } },
+      async (span) => {
+        const at = await this.options.db.transaction().execute(async (trx) => {
+          // Task rows first, in a fixed order: a task's events are decided by one transaction at a time, and
+          // no other transaction can be holding this task's inbox rows while we wait (they lock tasks first
+          // too).
+          const contexts = await lockTaskContexts(trx, claims);
+          const owned = await completeClaimedEvents(trx, claims);
+          const mine = claims.filter((claim) => owned.has(String(claim.inbox_id)));
+          for (const claim of claims)
+            if (!owned.has(String(claim.inbox_id)))
+              outcomes.set(keyOf(claim), { status: 'skipped', reason: 'claim_lost' });
+          if (mine.length === 0) return new Date();
+          // Events of one task apply in inbox order, whichever group they landed in: earlier events of these
+          // tasks that are not decided yet (pending, failed, or claimed by a group still waiting for the task
+          // lock) are taken over and decided here first. Their own processors will find their claims gone.
+          mine.push(...(await takeOverEarlierEvents(trx, mine)));
 
-      // A decision can exist already if an operator replayed a completed row: never decide an event twice.
-      const existing = new Set(
-        (
-          await trx
-            .selectFrom('decisions')
-            .select('decision_id')
-            .where(
-              'decision_id',
-              'in',
-              mine.map((c) => decisionIdFor(c.tenant_id, c.event_id)),
-            )
-            .execute()
-        ).map((r) => r.decision_id),
-      );
-      const toDecide = mine
-        .filter((claim) => {
-          if (!existing.has(decisionIdFor(claim.tenant_id, claim.event_id))) return true;
-          outcomes.set(keyOf(claim), { status: 'skipped', reason: 'already_decided' });
-          return false;
-        })
-        .sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
-      if (toDecide.length === 0) return new Date();
+          // A decision can exist already if an operator replayed a completed row: never decide an event
+          // twice.
+          const existing = new Set(
+            (
+              await trx
+                .selectFrom('decisions')
+                .select('decision_id')
+                .where(
+                  'decision_id',
+                  'in',
+                  mine.map((c) => decisionIdFor(c.tenant_id, c.event_id)),
+                )
+                .execute()
+            ).map((r) => r.decision_id),
+          );
+          const toDecide = mine
+            .filter((claim) => {
+              if (!existing.has(decisionIdFor(claim.tenant_id, claim.event_id))) return true;
+              outcomes.set(keyOf(claim), { status: 'skipped', reason: 'already_decided' });
+              return false;
+            })
+            .sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
+          if (toDecide.length === 0) return new Date();
 
-      const needsHolders = toDecide.some(
-        (c) =>
-          c.event_type === 'TASK_CREATED' &&
-          Array.isArray(c.payload.exclusive_resources) &&
-          c.payload.exclusive_resources.length > 0,
-      );
-      const holders: Map<string, RunningTaskResources[]> = needsHolders
-        ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))])
-        : new Map();
-      const state: DecisionState = { tasks: contexts, holders };
-      // What each event's policy saw, for the archive: the state is carried forward event by event below.
-      const seen = this.archive ? structuredClone(state) : undefined;
-      // The tenants' policies are chosen once for the group, after the task locks: a version activated while
-      // the group is decided applies from the next group on, never to half of this one.
-      const policies = this.options.tenantPolicies?.snapshot(new Set(toDecide.map((c) => c.tenant_id)));
-      const events = toDecide.map(toTaskEvent);
-      const decidedPlans = await this.decider.decideInOrder(events, state, policies);
-      const plans = toDecide.map((claim, index) => ({ claim, plan: decidedPlans[index]! }));
-      const touched = new Map<string, TaskUpdate>();
-      for (const { claim } of plans) {
-        const task = state.tasks.get(taskStateKey(claim))!;
-        touched.set(taskStateKey(claim), {
-          tenant_id: claim.tenant_id,
-          task_id: claim.task_id,
-          status: task.status ?? 'running',
-          retry_count: task.retry_count,
-          metadata: task.metadata,
+          const needsHolders = toDecide.some(
+            (c) =>
+              c.event_type === 'TASK_CREATED' &&
+              Array.isArray(c.payload.exclusive_resources) &&
+              c.payload.exclusive_resources.length > 0,
+          );
+          const holders: Map<string, RunningTaskResources[]> = needsHolders
+            ? await findTasksHoldingResources(trx, [...new Set(toDecide.map((c) => c.tenant_id))])
+            : new Map();
+          const state: DecisionState = { tasks: contexts, holders };
+          // What each event's policy saw, for the archive: the state is carried forward event by event below.
+          const seen = this.archive ? structuredClone(state) : undefined;
+          // The tenants' policies are chosen once for the group, after the task locks: a version activated
+          // while the group is decided applies from the next group on, never to half of this one.
+          const policies = this.options.tenantPolicies?.snapshot(new Set(toDecide.map((c) => c.tenant_id)));
+          const events = toDecide.map(toTaskEvent);
+          const decidedPlans = await this.decider.decideInOrder(events, state, policies);
+          const plans = toDecide.map((claim, index) => ({ claim, plan: decidedPlans[index]! }));
+          const touched = new Map<string, TaskUpdate>();
+          for (const { claim } of plans) {
+            const task = state.tasks.get(taskStateKey(claim))!;
+            touched.set(taskStateKey(claim), {
+              tenant_id: claim.tenant_id,
+              task_id: claim.task_id,
+              status: task.status ?? 'running',
+              retry_count: task.retry_count,
+              metadata: task.metadata,
+            });
+          }
+
+          await insertDecisions(
+            trx,
+            plans.map(({ claim, plan }) => ({
+              tenant_id: claim.tenant_id,
+              task_id: claim.task_id,
+              event_id: claim.event_id,
+              decision: plan.decision,
+            })),
+          );
+          await updateTasks(trx, [...touched.values()]);
+          // Every gate carries its deadline from the tenant's policy: nothing waits for a person for ever.
+          const openedAt = new Date();
+          await openGates(
+            trx,
+            plans.flatMap(({ claim, plan }) =>
+              plan.gate
+                ? [
+                    {
+                      tenant_id: claim.tenant_id,
+                      task_id: claim.task_id,
+                      ...plan.gate,
+                      decision_id: plan.decision.decision_id,
+                      expires_at: gateDeadline(
+                        policies?.get(claim.tenant_id) ?? this.options.policy,
+                        plan.gate.checkpoint,
+                        openedAt,
+                      ),
+                    },
+                  ]
+                : [],
+            ),
+          );
+          const processedAt = new Date();
+          const audits: NewAudit[] = plans.flatMap(({ claim, plan }) =>
+            plan.audits.map((audit) => ({
+              ...audit,
+              tenant_id: claim.tenant_id,
+              task_id: claim.task_id,
+              event_id: claim.event_id,
+              source_event_ts: claim.event_ts,
+            })),
+          );
+          auditIds = await appendAudits(trx, audits, processedAt);
+          if (seen)
+            await archiveDecidedEvents(
+              trx,
+              plans.map(({ claim, plan }, index) => {
+                const record = archiveRecordOf(claim, plan, seen, processedAt);
+                applyPlan(seen, events[index]!, plan);
+                return record;
+              }),
+            );
+          await this.options.beforeCommit?.(trx, mine);
+
+          for (const [index, { claim, plan }] of plans.entries()) {
+            const traceId = events[index]?.trace_id;
+            outcomes.set(keyOf(claim), {
+              status: 'decided',
+              decision_id: plan.decision.decision_id,
+              decision_type: plan.decision.decision_type,
+            });
+            decided.push({
+              tenant_id: claim.tenant_id,
+              task_id: claim.task_id,
+              event_id: claim.event_id,
+              decision_id: plan.decision.decision_id,
+              decision_type: plan.decision.decision_type,
+              event_ts: claim.event_ts,
+              policy_version: plan.decision.policy_version,
+              ...(traceId === undefined ? {} : { trace_id: traceId }),
+            });
+          }
+          return processedAt;
         });
-      }
-
-      await insertDecisions(
-        trx,
-        plans.map(({ claim, plan }) => ({
-          tenant_id: claim.tenant_id,
-          task_id: claim.task_id,
-          event_id: claim.event_id,
-          decision: plan.decision,
-        })),
-      );
-      await updateTasks(trx, [...touched.values()]);
-      // Every gate carries its deadline from the tenant's policy: nothing waits for a person for ever.
-      const openedAt = new Date();
-      await openGates(
-        trx,
-        plans.flatMap(({ claim, plan }) =>
-          plan.gate
-            ? [
-                {
-                  tenant_id: claim.tenant_id,
-                  task_id: claim.task_id,
-                  ...plan.gate,
-                  decision_id: plan.decision.decision_id,
-                  expires_at: gateDeadline(
-                    policies?.get(claim.tenant_id) ?? this.options.policy,
-                    plan.gate.checkpoint,
-                    openedAt,
-                  ),
-                },
-              ]
-            : [],
-        ),
-      );
-      const processedAt = new Date();
-      const audits: NewAudit[] = plans.flatMap(({ claim, plan }) =>
-        plan.audits.map((audit) => ({
-          ...audit,
-          tenant_id: claim.tenant_id,
-          task_id: claim.task_id,
-          event_id: claim.event_id,
-          source_event_ts: claim.event_ts,
-        })),
-      );
-      await appendAudits(trx, audits, processedAt);
-      if (seen)
-        await archiveDecidedEvents(
-          trx,
-          plans.map(({ claim, plan }, index) => {
-            const record = archiveRecordOf(claim, plan, seen, processedAt);
-            applyPlan(seen, events[index]!, plan);
-            return record;
-          }),
-        );
-      await this.options.beforeCommit?.(trx, mine);
-
-      for (const [index, { claim, plan }] of plans.entries()) {
-        const traceId = events[index]?.trace_id;
-        outcomes.set(keyOf(claim), {
-          status: 'decided',
-          decision_id: plan.decision.decision_id,
-          decision_type: plan.decision.decision_type,
+        span.setAttributes({
+          'warden.event_ids': decided.map((d) => d.event_id),
+          'warden.decision_ids': decided.map((d) => d.decision_id),
+          'warden.decision_types': decided.map((d) => d.decision_type),
+          'warden.tenant_ids': [...new Set(decided.map((d) => d.tenant_id))],
+          'warden.audit_ids': auditIds,
         });
-        decided.push({
-          tenant_id: claim.tenant_id,
-          task_id: claim.task_id,
-          event_id: claim.event_id,
-          decision_id: plan.decision.decision_id,
-          decision_type: plan.decision.decision_type,
-          event_ts: claim.event_ts,
-          policy_version: plan.decision.policy_version,
-          ...(traceId === undefined ? {} : { trace_id: traceId }),
-        });
-      }
-      return processedAt;
-    });
+        return at;
+      },
+    );
 
     // One line per decision, so `grep <task id>` in the logs finds what was decided, under which policy, how late.
     for (const d of decided) {

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+// A server or a cluster connection (REDIS_URL may name a Redis Cluster).
+import type { RedisConnection as Redis } from '@warden/queue';
 import { decisionStreamKey } from '@warden/queue';
 import type { DecidedEvent } from './decision-processor.js';
 

@@ -1,5 +1,5 @@
 /**
- * `warden changesets submit FILE | get ID | approve ID | reject ID`: change sets through the HTTP API, as the
+ * `warden changesets submit FILE | list | get ID | approve ID | reject ID`: change sets through the HTTP API, as the
  * API key given (`--key` or `WARDEN_API_KEY`) — the API records who submitted and who approved, and refuses an
  * approval by the submitter.
  */
@@ -12,26 +12,26 @@ import {
   WardenClient,
   WardenConnectionError,
   sealChangeSet,
+  type ChangeSetSummaryView,
   type ChangeSetView,
 } from '@warden/client';
 import {
   ChangeSetIdSchema,
+  ChangeSetStatusSchema,
   ChangeSetSubmissionSchema,
   ValidationError,
+  type ChangeSetStatus,
   parseOrThrow,
   parsePolicyYaml,
   type ChangeSetSubmissionInput,
 } from '@warden/domain';
+import { apiTarget } from '../api-target.js';
 import type { CliEnvironment } from '../config.js';
 import { CommandFailedError, EXIT_USAGE } from '../errors.js';
 import { writeJson, type CliIo } from '../output.js';
+import { runWatched, withWatchOptions, type WatchFlags } from '../watch.js';
 
-export const ApiEnvSchema = z.object({
-  /** Where the API is. @defaultValue `http://127.0.0.1:3000` */
-  WARDEN_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
-  /** The API key the commands act as. @defaultValue none (then `--key` is required) */
-  WARDEN_API_KEY: z.string().min(1).optional(),
-});
+export { ApiEnvSchema } from '../api-target.js';
 
 interface ApiFlags {
   url?: string;
@@ -39,19 +39,12 @@ interface ApiFlags {
   json?: boolean;
 }
 
-/** A client of the API named by `--url` or `WARDEN_API_URL`, acting as `--key` or `WARDEN_API_KEY`. */
+/** A client of the API and key {@link apiTarget} finds. */
 export function clientFor(
   environment: CliEnvironment,
   flags: { url?: string; key?: string },
 ): { client: WardenClient; url: string } {
-  const env = parseOrThrow(
-    ApiEnvSchema,
-    { WARDEN_API_URL: environment.env.WARDEN_API_URL, WARDEN_API_KEY: environment.env.WARDEN_API_KEY },
-    'configuration',
-  );
-  const url = flags.url ?? env.WARDEN_API_URL;
-  const key = flags.key ?? env.WARDEN_API_KEY;
-  if (!key) throw new ValidationError('no API key: pass --key or set WARDEN_API_KEY');
+  const { url, key } = apiTarget(environment, flags);
   try {
     return { client: new WardenClient({ baseUrl: url, apiKey: key, retries: 2, timeoutMs: 30_000 }), url };
   } catch (error) {
@@ -142,6 +135,61 @@ export function formatChangeSet(view: ChangeSetView): string {
   return lines.join('\n') + '\n';
 }
 
+/** The list as a table, one change set a line, for a person at a terminal. */
+export function formatChangeSetList(items: readonly ChangeSetSummaryView[]): string {
+  const rows = [
+    [
+      'CHANGE SET',
+      'WORKSPACE',
+      'STATUS',
+      'VERDICT',
+      'RISK',
+      'APPROVAL',
+      'SUBMITTED BY',
+      'SUBMITTED',
+      'APPROVAL EXPIRES',
+    ],
+    ...items.map((c) => [
+      c.changeset_id,
+      c.workspace,
+      c.status,
+      c.verdict,
+      c.risk_effective,
+      c.approval_state.replace('_', ' '),
+      c.submitted_by,
+      c.submitted_at.slice(0, 19),
+      c.approval_state === 'pending' ? (c.approval_expires_at?.slice(0, 19) ?? 'never') : '-',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return (
+    rows
+      .map((row) =>
+        row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}
+
+function parseStatus(value: string): ChangeSetStatus {
+  const result = ChangeSetStatusSchema.safeParse(value);
+  if (!result.success)
+    throw new ValidationError(
+      `--status must be one of ${ChangeSetStatusSchema.options.join(', ')}, got "${value}"`,
+    );
+  return result.data;
+}
+
+function parseLimit(value: string): number {
+  const limit = Number(value);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+    throw new ValidationError(`--limit must be a whole number from 1 to 100, got "${value}"`);
+  return limit;
+}
+
 function print(io: CliIo, view: ChangeSetView, json: boolean | undefined): void {
   if (json) writeJson(io, view);
   else io.out(formatChangeSet(view));
@@ -203,6 +251,43 @@ export function registerChangeSetsCommand(program: Command, environment: CliEnvi
         `change set ${view.changeset_id} ended ${view.status}${view.execution.error ? `: ${view.execution.error.message}` : ''}`,
       );
   });
+
+  withWatchOptions(
+    withApiOptions(
+      changesets
+        .command('list')
+        .description(
+          "the tenant's change sets, newest first; --waiting: those waiting for a person's approval",
+        )
+        .option('--waiting', 'only change sets waiting for approval')
+        .option('--status <status>', `only this status (${ChangeSetStatusSchema.options.join(', ')})`)
+        .option('--limit <n>', 'page size, 1-100', '50')
+        .option('--cursor <cursor>', 'next_cursor of the previous page'),
+    ),
+  ).action(
+    async (
+      flags: ApiFlags & WatchFlags & { waiting?: boolean; status?: string; limit: string; cursor?: string },
+    ) => {
+      const limit = parseLimit(flags.limit);
+      const status = flags.status === undefined ? undefined : parseStatus(flags.status);
+      const { client, url } = clientFor(environment, flags);
+      await runWatched(io, flags, async (out) => {
+        const page = await callApi(url, () =>
+          client.listChangeSets({
+            limit,
+            ...(status === undefined ? {} : { status }),
+            ...(flags.waiting ? { approval: 'pending' as const } : {}),
+            ...(flags.cursor === undefined ? {} : { cursor: flags.cursor }),
+          }),
+        );
+        if (flags.json) return writeJson(out, page);
+        if (page.items.length === 0)
+          return out.out(flags.waiting ? 'no change sets wait for approval\n' : 'no change sets\n');
+        out.out(formatChangeSetList(page.items));
+        if (page.next_cursor) out.out(`more: --cursor ${page.next_cursor}\n`);
+      });
+    },
+  );
 
   withApiOptions(
     changesets

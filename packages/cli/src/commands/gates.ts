@@ -3,11 +3,17 @@
  * paused or blocked task, through the HTTP API as the API key given (`--key` or `WARDEN_API_KEY`) — so the
  * scope check (`tasks:approve`), separation of duties and the audit row naming the key's owner are the API's.
  * GATE is the gate id or the checkpoint of the task's open gate.
+ *
+ * `warden gates list --tenant T` reads the open gates from Postgres (`DATABASE_URL`), as `keys list` and
+ * `triggers list` read theirs: an operator's view, which changes nothing.
  */
 import type { Command } from 'commander';
-import { ValidationError, type Gate } from '@warden/domain';
-import type { CliEnvironment } from '../config.js';
+import { assertMigrationsCurrent, listWaitingItems, type WaitingGate } from '@warden/db';
+import { TenantIdSchema, ValidationError, type Gate } from '@warden/domain';
+import { loadConfig, type CliEnvironment } from '../config.js';
 import { writeJson, type CliIo } from '../output.js';
+import { closePostgres, connectPostgres } from '../postgres.js';
+import { runWatched, withWatchOptions, type WatchFlags } from '../watch.js';
 import { callApi, clientFor } from './changesets.js';
 
 interface ApiFlags {
@@ -33,10 +39,67 @@ function printGate(io: CliIo, gate: Gate, verb: string, json: boolean | undefine
   io.out(`${verb} gate ${gate.gate_id} (checkpoint ${gate.checkpoint}) of task ${gate.task_id}\n`);
 }
 
+/** The open gates as a table, newest first, for a person at a terminal. */
+export function formatGateList(gates: readonly WaitingGate[]): string {
+  const rows = [
+    ['GATE', 'TASK', 'CHECKPOINT', 'TASK STATUS', 'OPENED', 'EXPIRES', 'REASON'],
+    ...gates.map((g) => [
+      g.gate_id,
+      g.task_id,
+      g.checkpoint,
+      g.task_status,
+      g.opened_at.slice(0, 19),
+      g.expires_at?.slice(0, 19) ?? '-',
+      g.reason,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return (
+    rows
+      .map((row) =>
+        row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}
+
 export function registerGatesCommand(program: Command, environment: CliEnvironment, io: CliIo): void {
   const gates = program
     .command('gates')
-    .description("a person's acts on paused and blocked tasks: release or deny a gate, unblock a task");
+    .description(
+      "list open gates; a person's acts on paused and blocked tasks: release or deny a gate, unblock a task",
+    );
+
+  withWatchOptions(
+    gates
+      .command('list')
+      .description("a tenant's open gates, newest first (from Postgres: DATABASE_URL), with their deadlines")
+      .requiredOption('--tenant <tenant>', 'tenant id')
+      .option('--json', 'print the gates as a JSON array'),
+  ).action(async (flags: WatchFlags & { tenant: string; json?: boolean }) => {
+    const tenant = TenantIdSchema.safeParse(flags.tenant);
+    if (!tenant.success)
+      throw new ValidationError(
+        `invalid --tenant "${flags.tenant}": ${tenant.error.issues.map((issue) => issue.message).join('; ')}`,
+      );
+    const config = loadConfig(environment);
+    await runWatched(io, flags, async (out) => {
+      const db = await connectPostgres(config.DATABASE_URL);
+      let open: WaitingGate[];
+      try {
+        await assertMigrationsCurrent(db);
+        open = (await listWaitingItems(db, tenant.data)).gates;
+      } finally {
+        await closePostgres(db);
+      }
+      if (flags.json) return writeJson(out, open);
+      if (open.length === 0) return out.out(`no open gates for tenant ${tenant.data}\n`);
+      out.out(formatGateList(open));
+    });
+  });
 
   withApiOptions(
     gates

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import {
   assertMigrationsCurrent,
   ensureTenant,
+  findSeparationOfDuties,
   insertApiKey,
+  setSeparationOfDuties,
   listApiKeys,
   type ApiKeyRecord,
   insertOperatorKey,
@@ -26,6 +28,7 @@ import { loadConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError } from '../errors.js';
 import { writeJson, type CliIo } from '../output.js';
 import { closePostgres, connectPostgres } from '../postgres.js';
+import { runWatched, withWatchOptions, type WatchFlags } from '../watch.js';
 
 /** Parses one flag or argument with `schema`; a ValidationError (exit 2) quotes the value and says why. */
 function parseArgument<S extends z.ZodType>(schema: S, value: string, what: string): z.output<S> {
@@ -37,6 +40,7 @@ function parseArgument<S extends z.ZodType>(schema: S, value: string, what: stri
 }
 
 const KeyIdSchema = z.uuid('must be a key id (a UUID, as printed by `keys create`)');
+const ReasonSchema = z.string().trim().min(3, 'say why, in a few words').max(1000);
 
 /**
  * Splits `events:write, tasks:read` into scopes. Throws a ValidationError (exit 2) naming every unknown or
@@ -45,6 +49,14 @@ const KeyIdSchema = z.uuid('must be a key id (a UUID, as printed by `keys create
  */
 export function parseScopes(text: string): Scope[] {
   return parseNewKeyScopes(text.split(','));
+}
+
+/**
+ * The scopes' spelling only: whether they may be held together depends on the tenant's separation-of-duties
+ * rule, which {@link insertApiKey} reads in the transaction that stores the key.
+ */
+function parseScopeNames(text: string): Scope[] {
+  return parseNewKeyScopes(text.split(','), 'relaxed');
 }
 
 export interface CreateApiKeyOptions {
@@ -76,7 +88,7 @@ export interface CreatedApiKey {
  */
 export async function createApiKey(options: CreateApiKeyOptions): Promise<CreatedApiKey> {
   const tenantId = parseArgument(TenantIdSchema, options.tenantId, 'tenant id');
-  const scopes = parseScopes(options.scopes.join(','));
+  const scopes = parseScopeNames(options.scopes.join(','));
   const owner = parseArgument(KeyOwnerSchema, options.owner, 'owner');
   const name = options.name ?? `created by warden keys create on ${new Date().toISOString().slice(0, 10)}`;
   const key = generateApiKey();
@@ -158,7 +170,7 @@ export function registerKeysCommand(program: Command, environment: CliEnvironmen
     .requiredOption('--tenant <tenant>', 'tenant id (created when it does not exist)')
     .requiredOption(
       '--scopes <scopes>',
-      `comma-separated scopes: ${SCOPES.join(', ')}; "events:write" (an agent's) excludes "admin" and every ":approve" scope`,
+      `comma-separated scopes: ${SCOPES.join(', ')}; "events:write" (an agent's) excludes "admin" and every ":approve" scope unless the tenant's separation of duties is relaxed`,
     )
     .requiredOption(
       '--owner <owner>',
@@ -170,7 +182,7 @@ export function registerKeysCommand(program: Command, environment: CliEnvironmen
       async (flags: { tenant: string; scopes: string; owner: string; name?: string; json?: boolean }) => {
         // Validate the flags before reading the configuration so bad input is reported as such.
         const tenantId = parseArgument(TenantIdSchema, flags.tenant, '--tenant');
-        const scopes = parseScopes(flags.scopes);
+        const scopes = parseScopeNames(flags.scopes);
         const owner = parseArgument(KeyOwnerSchema, flags.owner, '--owner');
         const config = loadConfig(environment);
         const created = await createApiKey({
@@ -263,72 +275,141 @@ export function registerKeysCommand(program: Command, environment: CliEnvironmen
     });
 
   keys
+    .command('separation-of-duties')
+    .description(
+      "show or set a tenant's separation-of-duties rule (a platform operator's act, audited in the tenant's chain)",
+    )
+    .argument('<TENANT>', 'tenant id')
+    .option('--relax', "let this tenant's keys hold events:write together with approving scopes")
+    .option('--enforce', 'strip approving scopes from every key that writes events (the default rule)')
+    .option('--reason <text>', 'why (required with --relax or --enforce; recorded in the audit row)')
+    .option('--by <name>', 'the operator making the change (required with --relax or --enforce)')
+    .option('--json', 'print { tenant_id, rule, previous } as JSON')
+    .action(
+      async (
+        tenant: string,
+        flags: { relax?: boolean; enforce?: boolean; reason?: string; by?: string; json?: boolean },
+      ) => {
+        const tenantId = parseArgument(TenantIdSchema, tenant, 'TENANT');
+        if (flags.relax && flags.enforce)
+          throw new ValidationError('give --relax or --enforce, not both', [
+            { path: '--relax', message: 'conflicts with --enforce' },
+          ]);
+        const rule = flags.relax ? 'relaxed' : flags.enforce ? 'enforced' : undefined;
+        let reason: string | undefined;
+        let by: string | undefined;
+        if (rule) {
+          reason = parseArgument(ReasonSchema, flags.reason ?? '', '--reason');
+          by = parseArgument(KeyOwnerSchema, flags.by ?? '', '--by');
+        }
+        const config = loadConfig(environment);
+        const db = await connectPostgres(config.DATABASE_URL);
+        let result: { previous: string; rule: string } | undefined;
+        try {
+          await assertMigrationsCurrent(db);
+          if (rule && reason && by) {
+            result = await setSeparationOfDuties(db, { tenantId, rule, by, reason });
+          } else {
+            const current = await findSeparationOfDuties(db, tenantId);
+            result = current ? { previous: current, rule: current } : undefined;
+          }
+        } finally {
+          await closePostgres(db);
+        }
+        if (!result) throw new CommandFailedError(`no tenant ${tenantId}`);
+        if (flags.json)
+          return writeJson(io, { tenant_id: tenantId, rule: result.rule, previous: result.previous });
+        if (!rule) return io.out(`separation of duties for ${tenantId}: ${result.rule}\n`);
+        io.out(
+          result.previous === result.rule
+            ? `separation of duties for ${tenantId} was already ${result.rule}; nothing changed\n`
+            : `separation of duties for ${tenantId}: ${result.previous} → ${result.rule} (audited)\n` +
+                (result.rule === 'relaxed'
+                  ? "keys of this tenant may now hold events:write with approving scopes: an agent's key can approve its own work\n"
+                  : 'keys holding events:write lose their approving scopes at their next request\n'),
+        );
+      },
+    );
+
+  const list = keys
     .command('list')
     .description('list API keys (never a key or its hash): id, tenant, name, owner, prefix, scopes, created')
     .option('--tenant <tenant>', "only this tenant's keys (default: every tenant)")
     .option('--revoked', 'include revoked keys')
-    .option('--json', 'print the keys as a JSON array')
-    .action(async (flags: { tenant?: string; revoked?: boolean; json?: boolean }) => {
+    .option('--json', 'print the keys as a JSON array');
+  withWatchOptions(list).action(
+    async (flags: WatchFlags & { tenant?: string; revoked?: boolean; json?: boolean }) => {
       const tenantId =
         flags.tenant === undefined ? undefined : parseArgument(TenantIdSchema, flags.tenant, '--tenant');
       const config = loadConfig(environment);
-      const db = await connectPostgres(config.DATABASE_URL);
-      let listed: ApiKeyRecord[];
-      try {
-        await assertMigrationsCurrent(db);
-        listed = await listApiKeys(db, {
-          ...(tenantId === undefined ? {} : { tenantId }),
-          includeRevoked: flags.revoked ?? false,
-        });
-      } finally {
-        await closePostgres(db);
-      }
-      // What a request with the key may do: a stored key that also writes events has no approving scope.
-      const rows = listed.map((k) => ({
-        key_id: k.keyId,
-        tenant_id: k.tenantId,
-        name: k.name,
-        owner: k.owner,
-        prefix: k.keyPrefix,
-        scopes: effectiveScopes(k.scopes),
-        created_at: k.createdAt.toISOString(),
-        revoked_at: k.revokedAt?.toISOString() ?? null,
-      }));
-      if (flags.json) return writeJson(io, rows);
-      if (rows.length === 0)
-        return io.out(`no ${flags.revoked ? '' : 'live '}keys${tenantId ? ` for tenant ${tenantId}` : ''}\n`);
-      const table = [
-        [
-          'KEY ID',
-          'TENANT',
-          'NAME',
-          'OWNER',
-          'PREFIX',
-          'SCOPES',
-          'CREATED',
-          ...(flags.revoked ? ['REVOKED'] : []),
-        ],
-        ...rows.map((r) => [
-          r.key_id,
-          r.tenant_id,
-          r.name,
-          r.owner,
-          r.prefix,
-          r.scopes.join(','),
-          r.created_at.slice(0, 19),
-          ...(flags.revoked ? [r.revoked_at?.slice(0, 19) ?? '-'] : []),
-        ]),
-      ];
-      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-      io.out(
-        table
-          .map((row) =>
-            row
-              .map((cell, i) => cell.padEnd(widths[i]!))
-              .join('  ')
-              .trimEnd(),
-          )
-          .join('\n') + '\n',
-      );
+      await runWatched(io, flags, (out) => printKeys(out, config.DATABASE_URL, tenantId, flags));
+    },
+  );
+}
+
+/** One read of the key list, printed as a table or JSON. */
+async function printKeys(
+  io: CliIo,
+  databaseUrl: string,
+  tenantId: string | undefined,
+  flags: { revoked?: boolean; json?: boolean },
+): Promise<void> {
+  const db = await connectPostgres(databaseUrl);
+  let listed: ApiKeyRecord[];
+  try {
+    await assertMigrationsCurrent(db);
+    listed = await listApiKeys(db, {
+      ...(tenantId === undefined ? {} : { tenantId }),
+      includeRevoked: flags.revoked ?? false,
     });
+  } finally {
+    await closePostgres(db);
+  }
+  // What a request with the key may do: a stored key that also writes events has no approving scope.
+  const rows = listed.map((k) => ({
+    key_id: k.keyId,
+    tenant_id: k.tenantId,
+    name: k.name,
+    owner: k.owner,
+    prefix: k.keyPrefix,
+    scopes: effectiveScopes(k.scopes, k.separationOfDuties),
+    created_at: k.createdAt.toISOString(),
+    revoked_at: k.revokedAt?.toISOString() ?? null,
+  }));
+  if (flags.json) return writeJson(io, rows);
+  if (rows.length === 0)
+    return io.out(`no ${flags.revoked ? '' : 'live '}keys${tenantId ? ` for tenant ${tenantId}` : ''}\n`);
+  const table = [
+    [
+      'KEY ID',
+      'TENANT',
+      'NAME',
+      'OWNER',
+      'PREFIX',
+      'SCOPES',
+      'CREATED',
+      ...(flags.revoked ? ['REVOKED'] : []),
+    ],
+    ...rows.map((r) => [
+      r.key_id,
+      r.tenant_id,
+      r.name,
+      r.owner,
+      r.prefix,
+      r.scopes.join(','),
+      r.created_at.slice(0, 19),
+      ...(flags.revoked ? [r.revoked_at?.slice(0, 19) ?? '-'] : []),
+    ]),
+  ];
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+  io.out(
+    table
+      .map((row) =>
+        row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n',
+  );
 }

@@ -43,6 +43,11 @@ const leadEnvSchema = z.object({ LEAD_RULES_FILE: z.string().min(1).optional() }
 export interface LeadScanCommandOptions {
   databaseUrl: string;
   redisUrl: string;
+  /**
+   * The servers the lead miner takes its scan locks on (`REDLOCK_URLS`); the CLI must use the same ones, or
+   * its lock would not keep a service scan out. @defaultValue `[]`: the lock is on `redisUrl`
+   */
+  lockUrls?: readonly string[];
   /** The installation's queue prefix: the namespace of the lock keys. @defaultValue `warden` */
   queuePrefix?: string;
   window: string;
@@ -70,13 +75,14 @@ export interface LeadScanCommandResult {
  */
 export async function runLeadScanCommand(options: LeadScanCommandOptions): Promise<LeadScanCommandResult> {
   const db = await connectPostgres(options.databaseUrl);
-  let redis: Redis | undefined;
+  const lockRedis: Redis[] = [];
   try {
     await assertMigrationsCurrent(db);
     let lock: LeadScanLock | undefined;
     if (!options.force) {
-      redis = await connectRedis(options.redisUrl, options.redisTimeoutMs ?? 3000);
-      lock = redlockLeadScanLock(createRedlock([redis]));
+      const urls = options.lockUrls?.length ? options.lockUrls : [options.redisUrl];
+      for (const url of urls) lockRedis.push(await connectRedis(url, options.redisTimeoutMs ?? 3000));
+      lock = redlockLeadScanLock(createRedlock(lockRedis));
     }
     const tenants = options.tenantId ? [options.tenantId] : await listLeadScanTenants(db);
     const result: LeadScanCommandResult = { reports: [], failures: [] };
@@ -88,7 +94,7 @@ export async function runLeadScanCommand(options: LeadScanCommandOptions): Promi
     }
     return result;
   } finally {
-    redis?.disconnect();
+    for (const redis of lockRedis) redis.disconnect();
     await closePostgres(db);
   }
 }
@@ -250,6 +256,7 @@ export function registerLeadCommand(program: Command, environment: CliEnvironmen
         const result = await runLeadScanCommand({
           databaseUrl: config.DATABASE_URL,
           redisUrl: config.REDIS_URL,
+          lockUrls: config.REDLOCK_URLS,
           queuePrefix: config.QUEUE_PREFIX,
           window,
           rules,

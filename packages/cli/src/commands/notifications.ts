@@ -18,7 +18,8 @@ import {
 } from '@warden/domain';
 import type { CliEnvironment } from '../config.js';
 import { writeJson, type CliIo } from '../output.js';
-import { ApiEnvSchema, callApi } from './changesets.js';
+import { apiTarget } from '../api-target.js';
+import { callApi } from './changesets.js';
 
 /** Where `add` and `update` read a channel's secrets from. */
 export const CHANNEL_URL_ENV = 'WARDEN_CHANNEL_URL';
@@ -31,14 +32,7 @@ interface ApiFlags {
 }
 
 function clientFor(environment: CliEnvironment, flags: ApiFlags) {
-  const env = parseOrThrow(
-    ApiEnvSchema,
-    { WARDEN_API_URL: environment.env.WARDEN_API_URL, WARDEN_API_KEY: environment.env.WARDEN_API_KEY },
-    'configuration',
-  );
-  const url = flags.url ?? env.WARDEN_API_URL;
-  const key = flags.key ?? env.WARDEN_API_KEY;
-  if (!key) throw new ValidationError('no API key: pass --key or set WARDEN_API_KEY');
+  const { url, key } = apiTarget(environment, flags);
   return { client: new NotificationsClient({ baseUrl: url, apiKey: key, timeoutMs: 30_000 }), url };
 }
 

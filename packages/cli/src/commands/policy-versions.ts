@@ -16,7 +16,8 @@ import {
 } from '@warden/domain';
 import type { CliEnvironment } from '../config.js';
 import { writeJson, type CliIo } from '../output.js';
-import { ApiEnvSchema, callApi } from './changesets.js';
+import { apiTarget } from '../api-target.js';
+import { callApi } from './changesets.js';
 
 interface ApiFlags {
   url?: string;
@@ -25,15 +26,12 @@ interface ApiFlags {
   kind?: string;
 }
 
-function clientFor(environment: CliEnvironment, flags: ApiFlags): { client: PoliciesClient; url: string } {
-  const env = parseOrThrow(
-    ApiEnvSchema,
-    { WARDEN_API_URL: environment.env.WARDEN_API_URL, WARDEN_API_KEY: environment.env.WARDEN_API_KEY },
-    'configuration',
-  );
-  const url = flags.url ?? env.WARDEN_API_URL;
-  const key = flags.key ?? env.WARDEN_API_KEY;
-  if (!key) throw new ValidationError('no API key: pass --key or set WARDEN_API_KEY');
+/** A policies client for `--url`/`WARDEN_API_URL`, acting as `--key`/`WARDEN_API_KEY`. */
+export function policiesClientFor(
+  environment: CliEnvironment,
+  flags: { url?: string; key?: string },
+): { client: PoliciesClient; url: string } {
+  const { url, key } = apiTarget(environment, flags);
   return { client: new PoliciesClient({ baseUrl: url, apiKey: key, timeoutMs: 30_000 }), url };
 }
 
@@ -91,7 +89,7 @@ export function registerPolicyVersionCommands(policy: Command, environment: CliE
     } catch (error) {
       throw new ValidationError(`cannot read ${file}: ${(error as Error).message}`);
     }
-    const { client, url } = clientFor(environment, flags);
+    const { client, url } = policiesClientFor(environment, flags);
     const view = await callApi(url, () =>
       client.push({ kind, source, ...(flags.note ? { note: flags.note } : {}) }),
     );
@@ -107,7 +105,7 @@ export function registerPolicyVersionCommands(policy: Command, environment: CliE
   withApiOptions(policy.command('list').description("the tenant's stored versions, newest first")).action(
     async (flags: ApiFlags) => {
       const kind = kindOf(flags);
-      const { client, url } = clientFor(environment, flags);
+      const { client, url } = policiesClientFor(environment, flags);
       const views = await callApi(url, () => client.list(kind));
       if (flags.json) writeJson(io, views);
       else io.out(formatList(views));
@@ -122,7 +120,7 @@ export function registerPolicyVersionCommands(policy: Command, environment: CliE
   ).action(async (version: string, flags: ApiFlags) => {
     const kind = kindOf(flags);
     const number = versionOf(version, 'VERSION');
-    const { client, url } = clientFor(environment, flags);
+    const { client, url } = policiesClientFor(environment, flags);
     const view = await callApi(url, () => client.get(kind, number));
     if (flags.json) writeJson(io, view);
     else io.out(formatPolicyVersion(view, { diff: true }));
@@ -137,7 +135,7 @@ export function registerPolicyVersionCommands(policy: Command, environment: CliE
   ).action(async (version: string, flags: ApiFlags & { note?: string }) => {
     const kind = kindOf(flags);
     const number = versionOf(version, 'VERSION');
-    const { client, url } = clientFor(environment, flags);
+    const { client, url } = policiesClientFor(environment, flags);
     const view = await callApi(url, () =>
       client.activate(kind, number, flags.note ? { note: flags.note } : {}),
     );
@@ -154,7 +152,7 @@ export function registerPolicyVersionCommands(policy: Command, environment: CliE
   ).action(async (flags: ApiFlags & { to: string; reason: string }) => {
     const kind = kindOf(flags);
     const number = versionOf(flags.to, '--to');
-    const { client, url } = clientFor(environment, flags);
+    const { client, url } = policiesClientFor(environment, flags);
     const view = await callApi(url, () => client.rollback(kind, number, flags.reason));
     if (flags.json) writeJson(io, view);
     else io.out(formatPolicyVersion(view, { diff: false }));

@@ -17,6 +17,7 @@ import type { CliEnvironment } from '../config.js';
 import { CommandFailedError, UsageError } from '../errors.js';
 import { plural, writeJson, type CliIo } from '../output.js';
 import { runPolicyBacktest } from './policy-backtest.js';
+import { registerPolicyPromoteCommand } from './policy-promote.js';
 import { registerPolicyVersionCommands } from './policy-versions.js';
 
 export interface PolicyTestReport {
@@ -117,4 +118,5 @@ export function registerPolicyCommand(program: Command, environment: CliEnvironm
       },
     );
   registerPolicyVersionCommands(policy, environment, io);
+  registerPolicyPromoteCommand(policy, environment, io);
 }

@@ -17,11 +17,13 @@ import {
 } from '@warden/domain';
 import { ALL_QUEUE_NAMES, createRedis, pingRedis, WardenQueues, type QueueName } from '@warden/queue';
 import { probeBubblewrap, probePrlimit } from '@warden/runtime/sandbox-probe';
+import { SERVICE_NAMES, type ServiceName } from '@warden/config';
 import { inspectConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError, describeError } from '../errors.js';
 import { describeUrl, plural, writeJson, type CliIo } from '../output.js';
 import { closePostgres, connectPostgres } from '../postgres.js';
 import { withTimeout } from '../timeout.js';
+import { checkServiceEnvironments, parseServiceName, type EnvIssue } from './service-env.js';
 
 export type CheckStatus =
   | 'ok'
@@ -32,11 +34,13 @@ export type CheckStatus =
   | 'warn';
 
 export interface PreflightCheck {
-  /** `configuration`, `supervisor policy`, `writegate policy`, `lead rules`, `postgres`, `migrations`, `redis`, `queue <name>`, `executor sandbox`. */
+  /** `configuration`, `env <service>`, `supervisor policy`, `writegate policy`, `lead rules`, `postgres`, `migrations`, `redis`, `queue <name>`, `executor sandbox`. */
   name: string;
   status: CheckStatus;
   /** Why it passed (what was found) or why it did not. One line. */
   reason: string;
+  /** For an `env <service>` check: each variable that service would refuse, with its schema's message. */
+  issues?: EnvIssue[];
 }
 
 export interface PreflightReport {
@@ -60,6 +64,8 @@ export interface PreflightOptions {
   timeoutMs?: number;
   /** How the executor sandbox is probed. @defaultValue the real probes (bwrap and prlimit on this host) */
   sandboxProbes?: SandboxProbes;
+  /** Services whose environment schema the environment is checked against. @defaultValue every service */
+  services?: readonly ServiceName[];
 }
 
 const DEFAULT_TIMEOUT_MS = 3000;
@@ -120,6 +126,7 @@ export async function runPreflight(options: PreflightOptions = {}): Promise<Pref
 
   const checks = [
     configuration,
+    ...checkServiceEnvironments(environment.env, options.services),
     policy,
     writeGate,
     leadRules,
@@ -397,17 +404,23 @@ export function registerPreflightCommand(program: Command, environment: CliEnvir
   program
     .command('preflight')
     .description(
-      'check configuration, policy files, Postgres, migrations, Redis and queues; exit 1 listing what is wrong',
+      "check configuration (against each service's own schema), policy files, Postgres, migrations, Redis and queues; exit 1 listing what is wrong",
     )
     .option(
       '--supervisor-policy <file>',
       'supervisor policy file to validate (default: $SUPERVISOR_POLICY_FILE or infra/policies/supervisor.yaml)',
     )
+    .option(
+      '--service <name>',
+      `check the environment against this service's schema only (${SERVICE_NAMES.join(', ')}; default: every service)`,
+    )
     .option('--json', 'print the report as JSON')
-    .action(async (flags: { supervisorPolicy?: string; json?: boolean }) => {
+    .action(async (flags: { supervisorPolicy?: string; service?: string; json?: boolean }) => {
+      const services = flags.service === undefined ? undefined : [parseServiceName(flags.service)];
       const report = await runPreflight({
         env: environment.env,
         cwd: environment.cwd,
+        ...(services === undefined ? {} : { services }),
         ...(flags.supervisorPolicy === undefined ? {} : { supervisorPolicyFile: flags.supervisorPolicy }),
       });
       if (flags.json) {

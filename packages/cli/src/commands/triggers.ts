@@ -50,6 +50,7 @@ import { WardenQueues, createRedis, type JobInput } from '@warden/queue';
 import { loadConfig, type CliConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError, describeError } from '../errors.js';
 import { writeJson, type CliIo } from '../output.js';
+import { runWatched, withWatchOptions, type WatchFlags } from '../watch.js';
 import { closePostgres, connectPostgres } from '../postgres.js';
 import { withTimeout } from '../timeout.js';
 
@@ -216,13 +217,21 @@ function describeExecution(e: ExecutionView): string[] {
   ];
 }
 
+/** A handler as one line shows it: `queue reports`, its URL, or `lead scan 24h`. */
+function targetText(target: TriggerView['agent']): string {
+  if (!target) return '-';
+  if ('queue' in target) return `queue ${target.queue}`;
+  if ('lead_scan' in target) return `lead scan ${target.lead_scan.window}`;
+  return target.url;
+}
+
 function printStatus(io: CliIo, s: TriggerStatusView): void {
   const t = s.trigger;
   const pct = (v: number | null) => (v === null ? 'n/a' : `${(v * 100).toFixed(1)} %`);
   const lines = [
     `${t.event_name}  ${t.expression}  (${t.timezone})${t.description ? ` — ${t.description}` : ''}`,
     `  state       ${!s.enabled ? 'disabled' : s.paused ? `paused by ${t.pause?.paused_by ?? '?'} at ${t.pause?.paused_at ?? '?'}${t.pause?.note ? `: ${t.pause.note}` : ''}` : 'active'}`,
-    `  handlers    agent ${t.agent ? ('queue' in t.agent ? `queue ${t.agent.queue}` : t.agent.url) : '-'} · fallback ${t.fallback ? ('queue' in t.fallback ? `queue ${t.fallback.queue}` : t.fallback.url) : '-'} · strategy ${t.fallback_strategy}`,
+    `  handlers    agent ${targetText(t.agent)} · fallback ${targetText(t.fallback)} · strategy ${t.fallback_strategy}`,
     `  migration   mode ${s.migration.mode} · weight ${s.migration.migration_weight} · consistency ${pct(s.migration.consistency.rate)} over ${s.migration.consistency.samples} (bar ${pct(s.migration.consistency.threshold)}) · agent failures in a row ${s.migration.consecutive_agent_failures}`,
     `  breaker     ${s.breaker.state}${s.breaker.reason ? ` (${s.breaker.reason})` : ''} · recent failure rate ${pct(s.breaker.recent_failure_rate)} over ${s.breaker.recent_runs} runs`,
     `  last ${s.window.hours} h    ${s.window.runs} fires · success rate ${pct(s.window.success_rate)} · mean duration ${s.window.average_duration_ms === null ? 'n/a' : `${s.window.average_duration_ms} ms`} · cost $${s.window.cost_usd}`,
@@ -269,35 +278,40 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
   const tenantOf = (flags: { tenant: string }) => parseFlag(TenantIdSchema, flags.tenant, '--tenant');
   const nameOf = (value: string) => parseFlag(EventNameSchema, value, 'trigger name');
 
-  triggers
-    .command('list')
-    .description("list a tenant's triggers")
-    .requiredOption('--tenant <tenant>', 'tenant id')
-    .option('--tag <tag>', 'only triggers with this tag')
-    .option('--enabled <bool>', 'only enabled (true) or disabled (false) triggers')
-    .option('--limit <n>', 'page size, 1-100', '100')
-    .option('--cursor <cursor>', 'next_cursor of the previous page')
-    .option('--json', 'print { items, next_cursor } as JSON')
-    .action(
-      async (flags: {
+  withWatchOptions(
+    triggers
+      .command('list')
+      .description("list a tenant's triggers")
+      .requiredOption('--tenant <tenant>', 'tenant id')
+      .option('--tag <tag>', 'only triggers with this tag')
+      .option('--enabled <bool>', 'only enabled (true) or disabled (false) triggers')
+      .option('--limit <n>', 'page size, 1-100', '100')
+      .option('--cursor <cursor>', 'next_cursor of the previous page')
+      .option('--json', 'print { items, next_cursor } as JSON'),
+  ).action(
+    async (
+      flags: WatchFlags & {
         tenant: string;
         tag?: string;
         enabled?: string;
         limit: string;
         cursor?: string;
         json?: boolean;
-      }) => {
-        const tenantId = tenantOf(flags);
-        const limit = parseFlag(intFlag(1, 100), flags.limit, '--limit');
-        const enabled =
-          flags.enabled === undefined
-            ? undefined
-            : parseFlag(z.enum(['true', 'false']), flags.enabled, '--enabled') === 'true';
-        const after =
-          flags.cursor === undefined ? undefined : decodeCursor(flags.cursor, ListCursorSchema)?.after;
-        if (flags.cursor !== undefined && after === undefined)
-          throw new ValidationError(`invalid --cursor "${flags.cursor}": not a cursor this command printed`);
-        const page = await withDatabase(loadConfig(environment), tenantId, (db) =>
+      },
+    ) => {
+      const tenantId = tenantOf(flags);
+      const limit = parseFlag(intFlag(1, 100), flags.limit, '--limit');
+      const enabled =
+        flags.enabled === undefined
+          ? undefined
+          : parseFlag(z.enum(['true', 'false']), flags.enabled, '--enabled') === 'true';
+      const after =
+        flags.cursor === undefined ? undefined : decodeCursor(flags.cursor, ListCursorSchema)?.after;
+      if (flags.cursor !== undefined && after === undefined)
+        throw new ValidationError(`invalid --cursor "${flags.cursor}": not a cursor this command printed`);
+      const config = loadConfig(environment);
+      await runWatched(io, flags, async (io) => {
+        const page = await withDatabase(config, tenantId, (db) =>
           listTriggers(db, tenantId, {
             limit,
             ...(after !== undefined ? { after } : {}),
@@ -323,8 +337,9 @@ export function registerTriggersCommand(program: Command, environment: CliEnviro
           ]),
         );
         if (page.next_cursor) io.out(`more: --cursor ${page.next_cursor}\n`);
-      },
-    );
+      });
+    },
+  );
 
   triggers
     .command('get')

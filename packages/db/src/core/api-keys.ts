@@ -1,4 +1,11 @@
-import { PLATFORM_SCOPES, scopeConflict, ValidationError, type Scope } from '@warden/domain';
+import {
+  PLATFORM_SCOPES,
+  scopeConflict,
+  separationOfDutiesRule,
+  ValidationError,
+  type Scope,
+  type SeparationOfDutiesRule,
+} from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
 
 export interface ApiKeyRecord {
@@ -11,6 +18,8 @@ export interface ApiKeyRecord {
   scopes: Scope[];
   createdAt: Date;
   revokedAt: Date | null;
+  /** The tenant's separation-of-duties rule, read with the key: what {@link effectiveScopes} applies. */
+  separationOfDuties: SeparationOfDutiesRule;
 }
 
 export interface NewApiKey {
@@ -24,22 +33,37 @@ export interface NewApiKey {
 }
 
 const COLUMNS = [
-  'key_id',
-  'tenant_id',
-  'name',
-  'owner',
-  'key_prefix',
-  'scopes',
-  'created_at',
-  'revoked_at',
+  'api_keys.key_id',
+  'api_keys.tenant_id',
+  'api_keys.name',
+  'api_keys.owner',
+  'api_keys.key_prefix',
+  'api_keys.scopes',
+  'api_keys.created_at',
+  'api_keys.revoked_at',
+  'tenants.separation_of_duties',
 ] as const;
+
+/** Keys with their tenant's rule; a key whose tenant row is missing reads as `enforced` (toRecord). */
+function selectKeys(db: QueryExecutor) {
+  return db
+    .selectFrom('api_keys')
+    .leftJoin('tenants', 'tenants.tenant_id', 'api_keys.tenant_id')
+    .select(COLUMNS);
+}
 
 /**
  * Stores a new key. Refuses (ValidationError naming `scopes`) a key that would break separation of duties,
  * whoever asks — the CLI checks first, this is the last line — and one without an owner.
  */
 export async function insertApiKey(db: QueryExecutor, key: NewApiKey): Promise<ApiKeyRecord> {
-  const conflict = scopeConflict(key.scopes);
+  const tenant = await db
+    .selectFrom('tenants')
+    .select('separation_of_duties')
+    .where('tenant_id', '=', key.tenantId)
+    .executeTakeFirst();
+  const rule = separationOfDutiesRule(tenant?.separation_of_duties);
+  const conflict = scopeConflict(key.scopes, rule);
   if (conflict) throw new ValidationError(conflict, [{ path: 'scopes', message: conflict }]);
   const platform = key.scopes.filter((scope) => PLATFORM_SCOPES.includes(scope));
   if (platform.length > 0) {
@@ -58,9 +82,9 @@ export async function insertApiKey(db: QueryExecutor, key: NewApiKey): Promise<A
       key_prefix: key.keyPrefix,
       scopes: [...key.scopes],
     })
-    .returning(COLUMNS)
+    .returning(['key_id', 'tenant_id', 'name', 'owner', 'key_prefix', 'scopes', 'created_at', 'revoked_at'])
     .executeTakeFirstOrThrow();
-  return toRecord(row);
+  return toRecord({ ...row, separation_of_duties: rule });
 }
 
 /** The live (not revoked) key with this hash, or undefined. */
@@ -68,11 +92,9 @@ export async function findActiveApiKeyByHash(
   db: QueryExecutor,
   keyHash: string,
 ): Promise<ApiKeyRecord | undefined> {
-  const row = await db
-    .selectFrom('api_keys')
-    .select(COLUMNS)
-    .where('key_hash', '=', keyHash)
-    .where('revoked_at', 'is', null)
+  const row = await selectKeys(db)
+    .where('api_keys.key_hash', '=', keyHash)
+    .where('api_keys.revoked_at', 'is', null)
     .executeTakeFirst();
   return row ? toRecord(row) : undefined;
 }
@@ -82,11 +104,9 @@ export async function findActiveApiKeyById(
   db: QueryExecutor,
   keyId: string,
 ): Promise<ApiKeyRecord | undefined> {
-  const row = await db
-    .selectFrom('api_keys')
-    .select(COLUMNS)
-    .where('key_id', '=', keyId)
-    .where('revoked_at', 'is', null)
+  const row = await selectKeys(db)
+    .where('api_keys.key_id', '=', keyId)
+    .where('api_keys.revoked_at', 'is', null)
     .executeTakeFirst();
   return row ? toRecord(row) : undefined;
 }
@@ -109,9 +129,9 @@ export async function listApiKeys(
   db: QueryExecutor,
   options: { tenantId?: string; includeRevoked?: boolean } = {},
 ): Promise<ApiKeyRecord[]> {
-  let query = db.selectFrom('api_keys').select(COLUMNS).orderBy('created_at', 'desc').orderBy('key_id');
-  if (options.tenantId !== undefined) query = query.where('tenant_id', '=', options.tenantId);
-  if (!options.includeRevoked) query = query.where('revoked_at', 'is', null);
+  let query = selectKeys(db).orderBy('api_keys.created_at', 'desc').orderBy('api_keys.key_id');
+  if (options.tenantId !== undefined) query = query.where('api_keys.tenant_id', '=', options.tenantId);
+  if (!options.includeRevoked) query = query.where('api_keys.revoked_at', 'is', null);
   return (await query.execute()).map(toRecord);
 }
 
@@ -124,6 +144,7 @@ function toRecord(row: {
   scopes: string[];
   created_at: Date;
   revoked_at: Date | null;
+  separation_of_duties: string | null;
 }): ApiKeyRecord {
   return {
     keyId: row.key_id,
@@ -134,5 +155,6 @@ function toRecord(row: {
     scopes: row.scopes as Scope[],
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
+    separationOfDuties: separationOfDutiesRule(row.separation_of_duties),
   };
 }

@@ -27,13 +27,15 @@ export interface NewAudit extends TaskKey {
  * tenant's head is locked, allocate that tenant's `audit_id`s and `created_at`, so both are known before
  * hashing (they are hashed: version 2) and a tenant's ids grow in commit order; (2) insert the rows and move
  * the heads in one statement.
+ *
+ * Returns the rows' `audit_id`s, in the order given (for traces and logs: callers need not read them back).
  */
 export async function appendAudits(
   trx: QueryExecutor,
   audits: readonly NewAudit[],
   processedAt = new Date(),
-): Promise<void> {
-  if (audits.length === 0) return;
+): Promise<string[]> {
+  if (audits.length === 0) return [];
   const counts = new Map<string, number>();
   for (const audit of audits) counts.set(audit.tenant_id, (counts.get(audit.tenant_id) ?? 0) + 1);
   const tenants = [...counts.keys()].sort();
@@ -90,6 +92,7 @@ export async function appendAudits(
     update audit_chain_heads as h set chain_seq = v.seq, row_hash = v.hash, updated_at = now()
       from unnest(${finalHeads.map(([t]) => t)}::text[], ${finalHeads.map(([, s]) => s.seq)}::bigint[], ${finalHeads.map(([, s]) => s.hash)}::text[]) as v(tenant_id, seq, hash)
      where h.tenant_id = v.tenant_id`.execute(trx);
+  return rows.map((row) => String(row.audit_id));
 }
 
 /**

@@ -1,11 +1,18 @@
 /** Kysely types of the core tables: tenants, API keys, tasks and the audit chain (migrations 0001, 0002, 2026_12_01_0001). */
 import type { ColumnType, Generated } from 'kysely';
 import type { Json, NullableTimestamp, RequiredTimestamp, Timestamp } from '../column-types.js';
+import type { SeparationOfDutiesRule } from '@warden/domain';
 
 export interface TenantsTable {
   tenant_id: string;
   name: string;
   created_at: Timestamp;
+  /** `enforced` unless a platform operator relaxed it (migration 2026_12_04_0008). */
+  separation_of_duties: ColumnType<
+    SeparationOfDutiesRule,
+    SeparationOfDutiesRule | undefined,
+    SeparationOfDutiesRule
+  >;
 }
 
 export interface ApiKeysTable {

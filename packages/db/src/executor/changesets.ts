@@ -356,6 +356,8 @@ export interface ChangeSetSummary {
   verdict: string;
   risk_effective: string;
   approval_state: string;
+  /** When a pending approval lapses (the change set is then rejected); null when none was set. */
+  approval_expires_at: string | null;
   submitted_by: string;
   submitted_at: string;
   updated_at: string;
@@ -368,6 +370,8 @@ export async function listChangeSets(
   options: {
     limit: number;
     status?: ChangeSetStatus;
+    /** Only change sets in this approval state (`pending`: waiting for a person). @defaultValue any */
+    approval?: string;
     before?: { submitted_at: string; changeset_id: string };
   },
 ): Promise<{ items: ChangeSetSummary[]; next_cursor: string | null }> {
@@ -381,6 +385,7 @@ export async function listChangeSets(
       'verdict',
       'risk_effective',
       'approval_state',
+      'approval_expires_at',
       'submitted_by',
       'submitted_at',
       'updated_at',
@@ -390,6 +395,7 @@ export async function listChangeSets(
     .orderBy('changeset_id', 'desc')
     .limit(options.limit + 1);
   if (options.status) query = query.where('status', '=', options.status);
+  if (options.approval) query = query.where('approval_state', '=', options.approval);
   if (options.before) {
     const before = options.before;
     query = query.where((eb) =>
@@ -409,6 +415,7 @@ export async function listChangeSets(
     items: page.map((r) => ({
       ...r,
       status: r.status as ChangeSetStatus,
+      approval_expires_at: r.approval_expires_at?.toISOString() ?? null,
       submitted_at: r.submitted_at.toISOString(),
       updated_at: r.updated_at.toISOString(),
     })),

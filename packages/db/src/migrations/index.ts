@@ -15,6 +15,8 @@ import * as gateExpiry from './2026_12_04_0004_gate_expiry.js';
 import * as notifications from './2026_12_04_0005_notifications.js';
 import * as operatorKeys from './2026_12_04_0006_operator_keys.js';
 import * as gateDenial from './2026_12_04_0007_gate_denial.js';
+import * as tenantSeparationOfDuties from './2026_12_04_0008_tenant_separation_of_duties.js';
+import * as leadScanTriggers from './2026_12_04_0010_lead_scan_triggers.js';
 
 /**
  * Every migration, by name, in the order they apply. Listed statically (not read from a folder) so the same
@@ -37,4 +39,6 @@ export const migrations: Record<string, Migration> = {
   '2026_12_04_0005_notifications': notifications,
   '2026_12_04_0006_operator_keys': operatorKeys,
   '2026_12_04_0007_gate_denial': gateDenial,
+  '2026_12_04_0008_tenant_separation_of_duties': tenantSeparationOfDuties,
+  '2026_12_04_0010_lead_scan_triggers': leadScanTriggers,
 };

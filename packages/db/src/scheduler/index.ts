@@ -12,3 +12,4 @@ export * from './execution-history.js';
 export * from './manual-runs.js';
 export * from './lost-work.js';
 export * from './cron-migration.js';
+export * from './built-in-triggers.js';

@@ -107,7 +107,8 @@ export interface CronExecutionAttemptsTable {
   trigger_id: string;
   role: 'agent' | 'fallback';
   try: number;
-  target_kind: 'queue' | 'http';
+  /** How the call reached its handler; `target` is the queue name, URL or lead-scan window. */
+  target_kind: 'queue' | 'http' | 'lead_scan';
   target: string;
   status: 'running' | 'success' | 'failed' | 'timeout';
   started_at: RequiredTimestamp;

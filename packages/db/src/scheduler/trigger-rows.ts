@@ -90,6 +90,7 @@ export function toTriggerRecord(row: CronTriggerRow): TriggerRecord {
 function redactTarget(target: Target | null): TriggerView['agent'] {
   if (!target) return null;
   if ('queue' in target) return { queue: target.queue };
+  if ('lead_scan' in target) return { lead_scan: { window: target.lead_scan.window } };
   return {
     url: target.url,
     timeoutMs: target.timeoutMs,

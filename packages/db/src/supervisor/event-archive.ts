@@ -188,7 +188,7 @@ export async function readArchivedTasks(
   window: ArchiveWindow,
   onTask: (events: ArchivedEvent[]) => void,
 ): Promise<void> {
-  const pageSize = window.pageSize ?? 5000;
+  const pageSize = window.pageSize ?? 1000;
   await db.transaction().execute(async (trx) => {
     await sql`set transaction read only`.execute(trx);
     await sql`declare archive_replay no scroll cursor for

@@ -51,6 +51,11 @@ export const WriteGateResultSchema = z.object({
   /** Every step's outcome, in order: what denied, escalated or asked for approval, and what passed. */
   reasons: z.array(GateReasonSchema),
   policy_hash: z.string(),
+  /**
+   * The `version` of the WriteGate policy that judged: the file's own, or a tenant's stored version labelled
+   * `1@v3` (docs/executor.md, "Which policy judges"). Absent on verdicts stored before it was recorded.
+   */
+  policy_version: z.string().optional(),
   gate_version: z.string(),
   stats: z.object({ files: z.number().int(), changed_lines: z.number().int(), deletes: z.number().int() }),
 });
@@ -117,6 +122,7 @@ export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
     risk_effective: risk,
     reasons,
     policy_hash: input.policyHash,
+    policy_version: policy.version,
     gate_version: WRITEGATE_VERSION,
     stats,
   });

@@ -1,3 +1,4 @@
+export * from './built-in-triggers.js';
 export * from './circuit-breaker.js';
 export * from './cutover-gate.js';
 export * from './execution.js';

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { TenantIdSchema } from '../scopes.js';
+import { BUILT_IN_TRIGGER_TAG } from './built-in-triggers.js';
 import { changedDefinitionFields } from './trigger-audits.js';
 import { TriggerDefinitionSchema, type TriggerDefinition } from './trigger-definition.js';
 
@@ -39,8 +40,11 @@ export type TriggerPlanStep =
   | { action: 'update'; event_name: string; definition: TriggerDefinition; changed_fields: string[] }
   | { action: 'unchanged'; event_name: string }
   | { action: 'delete'; event_name: string }
-  /** Not in the file, kept because `prune` was not asked for. */
-  | { action: 'keep'; event_name: string };
+  /**
+   * Not in the file, kept because `prune` was not asked for — or because it is a built-in trigger (`built_in`),
+   * which a file manages only by listing it: pruning it would delete the tenant's lead scans for good.
+   */
+  | { action: 'keep'; event_name: string; built_in?: true };
 
 export interface TriggerPlan {
   steps: TriggerPlanStep[];
@@ -50,7 +54,7 @@ export interface TriggerPlan {
 
 /**
  * The plan from what is stored to what the file wants, ordered by name (creates, updates and deletes mixed, as
- * a reader scans a list). Nothing is deleted unless `prune`.
+ * a reader scans a list). Nothing is deleted unless `prune`, and a built-in trigger only by `warden triggers delete`.
  */
 export function planTriggerApply(
   current: readonly TriggerDefinition[],
@@ -67,8 +71,11 @@ export function planTriggerApply(
       : { action: 'update', event_name: definition.event_name, definition, changed_fields };
   });
   const listed = new Set(wanted.map((d) => d.event_name));
-  for (const { event_name } of current)
-    if (!listed.has(event_name)) steps.push({ action: options.prune ? 'delete' : 'keep', event_name });
+  for (const { event_name, tags } of current) {
+    if (listed.has(event_name)) continue;
+    if (tags.includes(BUILT_IN_TRIGGER_TAG)) steps.push({ action: 'keep', event_name, built_in: true });
+    else steps.push({ action: options.prune ? 'delete' : 'keep', event_name });
+  }
   steps.sort((a, b) => (a.event_name < b.event_name ? -1 : a.event_name > b.event_name ? 1 : 0));
   return {
     steps,
@@ -91,7 +98,9 @@ export function formatTriggerPlan(plan: TriggerPlan): string {
       step.action === 'update'
         ? ` (${step.changed_fields.join(', ')})`
         : step.action === 'keep'
-          ? ' (not in the file; kept — add --prune to delete it)'
+          ? step.built_in
+            ? ' (built-in, not in the file; kept — delete it with `warden triggers delete`)'
+            : ' (not in the file; kept — add --prune to delete it)'
           : '';
     return `${SYMBOLS[step.action]} ${step.action.padEnd(9)} ${step.event_name}${detail}`;
   });

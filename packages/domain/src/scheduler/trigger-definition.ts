@@ -5,6 +5,7 @@
  * the SDK writes it (`timeout_ms` is accepted).
  */
 import { z } from 'zod';
+import { LeadWindowKindSchema } from '../lead/lead-window.js';
 import { ScheduleError, validateCronExpression, validateTimeZone } from './schedule.js';
 
 /** Queue names Warden uses itself; a handler queue may not take one. */
@@ -59,7 +60,24 @@ export const HttpTargetSchema = z
   .strict();
 export type HttpTarget = z.infer<typeof HttpTargetSchema>;
 
-/** `{ queue }` or `{ url, timeoutMs }`. */
+/**
+ * A lead scan of the trigger's own tenant (docs/lead-miner.md): the call is a `scan` job on Warden's
+ * `lead-scans` queue, run by the lead miner, which reports the scan's outcome back like any handler. The
+ * tenant is always the trigger's, so a trigger can never scan another tenant.
+ */
+export const LeadScanTargetSchema = z
+  .object({
+    lead_scan: z
+      .object({
+        /** The window kind scanned (`24h`, `7d`, any `Nh`/`Nd` from 1h to 90d). */
+        window: LeadWindowKindSchema,
+      })
+      .strict(),
+  })
+  .strict();
+export type LeadScanTarget = z.infer<typeof LeadScanTargetSchema>;
+
+/** `{ queue }`, `{ url, timeoutMs }` or `{ lead_scan: { window } }`. */
 export const TargetSchema = z.preprocess(
   (value) => {
     // The SDK writes `timeoutMs`; snake_case callers send `timeout_ms`. Accept both, store one.
@@ -75,14 +93,29 @@ export const TargetSchema = z.preprocess(
     }
     return value;
   },
-  z.union([QueueTargetSchema, HttpTargetSchema], {
-    error: 'must be { "queue": name } or { "url": "https://…", "timeoutMs": n }',
+  z.union([QueueTargetSchema, HttpTargetSchema, LeadScanTargetSchema], {
+    error:
+      'must be { "queue": name }, { "url": "https://…", "timeoutMs": n } or { "lead_scan": { "window": "24h" } }',
   }),
 );
-export type Target = QueueTarget | HttpTarget;
+export type Target = QueueTarget | HttpTarget | LeadScanTarget;
 
 export function isHttpTarget(target: Target): target is HttpTarget {
   return 'url' in target;
+}
+
+export function isLeadScanTarget(target: Target): target is LeadScanTarget {
+  return 'lead_scan' in target;
+}
+
+/** How a handler call reaches its target, as `cron_execution_attempts.target_kind` records it. */
+export type TargetKind = 'queue' | 'http' | 'lead_scan';
+
+/** The kind of a target and the text the attempt row names it by (queue name, URL, scan window). */
+export function describeTarget(target: Target): { kind: TargetKind; name: string } {
+  if ('url' in target) return { kind: 'http', name: target.url };
+  if ('lead_scan' in target) return { kind: 'lead_scan', name: target.lead_scan.window };
+  return { kind: 'queue', name: target.queue };
 }
 
 export const FallbackStrategySchema = z.enum(['on_failure', 'always', 'never']);

@@ -16,6 +16,7 @@ import {
 export const TargetViewSchema = z.union([
   z.object({ queue: z.string() }),
   z.object({ url: z.string(), timeoutMs: z.number(), headers: z.record(z.string(), z.string()).optional() }),
+  z.object({ lead_scan: z.object({ window: z.string() }) }),
 ]);
 
 /** A paused trigger: who paused it, when, and why (`circuit_breaker` pauses resume on a successful probe). */

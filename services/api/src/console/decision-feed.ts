@@ -3,7 +3,8 @@
  * server-sent-event connections, each filtered to its tenant. One blocking reader per API process, started with
  * the first listener; a reader that loses Redis retries, and the pages keep working without live updates.
  */
-import type { Redis } from 'ioredis';
+// A server or a cluster connection (REDIS_URL may name a Redis Cluster).
+import type { RedisConnection as Redis } from '@warden/queue';
 import type { Logger } from '@warden/observability';
 import { decisionStreamKey } from '@warden/queue';
 

@@ -145,7 +145,7 @@ export function consoleRouter(options: ConsoleOptions): Router {
       throw error;
     });
     if (!key || key.tenantId !== claims.tenantId) return undefined;
-    const scopes = effectiveScopes(key.scopes);
+    const scopes = effectiveScopes(key.scopes, key.separationOfDuties);
     if (scopes.includes('events:write')) return undefined;
     return {
       auth: { keyId: key.keyId, tenantId: key.tenantId, owner: key.owner, scopes },

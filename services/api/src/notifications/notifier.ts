@@ -11,7 +11,8 @@
  * and an attempt is recorded only on a delivery that is still pending.
  */
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+// A server or a cluster connection (REDIS_URL may name a Redis Cluster).
+import type { RedisConnection as Redis } from '@warden/queue';
 import {
   dispatchNotifications,
   findStrandedDeliveries,

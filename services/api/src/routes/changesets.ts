@@ -19,6 +19,7 @@ import {
   type ChangeSetStepRecord,
 } from '@warden/db';
 import {
+  ApprovalStateSchema,
   ApproveChangeSetSchema,
   ChangeSetIdSchema,
   ChangeSetStateError,
@@ -58,7 +59,11 @@ import { enqueueAfterCommit } from '../enqueue-after-commit.js';
 import { page } from '../schemas.js';
 import { AuditPage, auditTrailPage } from '../audit-trail.js';
 
-const ListQuerySchema = PageQuerySchema.extend({ status: ChangeSetStatusSchema.optional() });
+const ListQuerySchema = PageQuerySchema.extend({
+  status: ChangeSetStatusSchema.optional(),
+  /** `pending`: the change sets waiting for a person's approval. */
+  approval: ApprovalStateSchema.optional(),
+});
 const ListCursorSchema = z.object({ submitted_at: z.iso.datetime(), changeset_id: z.string() });
 
 const Submission = ChangeSetSubmissionSchema.meta({ id: 'ChangeSetSubmission' });
@@ -111,11 +116,13 @@ async function storeSubmission(deps: ApiDeps, auth: AuthContext, submission: z.o
   const planHash = computePlanHash(plan);
   const idempotencyKey = changeSetIdempotencyKey(plan.plan_id, checksum);
   const fingerprint = submissionFingerprint({ workspace: changeset.workspace, planHash, checksum });
+  // One policy for the whole submission, taken once: a version activated meanwhile judges the next one.
+  const writeGate = deps.writeGate.policyFor(auth.tenantId);
   const verdict = evaluateWriteGate({
     plan,
     changeset,
-    policy: deps.writeGate.policy,
-    policyHash: deps.writeGate.hash,
+    policy: writeGate.policy,
+    policyHash: writeGate.hash,
   });
   const submitter = `api_key:${auth.keyId}`;
   const key = { tenant_id: auth.tenantId, changeset_id: changeset.changeset_id };
@@ -140,7 +147,7 @@ async function storeSubmission(deps: ApiDeps, auth: AuthContext, submission: z.o
       verdict,
       status: verdict.verdict === 'DENY' ? 'denied' : 'pending',
       approval_state: verdict.verdict === 'NEED_APPROVAL' ? 'pending' : 'not_required',
-      approval_expires_at: approvalDeadline(deps.writeGate.policy, verdict.risk_effective, new Date()),
+      approval_expires_at: approvalDeadline(writeGate.policy, verdict.risk_effective, new Date()),
       submitted_by: submitter,
       queued: verdict.verdict === 'ALLOW',
     });
@@ -177,6 +184,7 @@ async function storeSubmission(deps: ApiDeps, auth: AuthContext, submission: z.o
           verdict: verdict.verdict,
           risk_effective: verdict.risk_effective,
           policy_hash: verdict.policy_hash,
+          policy_version: verdict.policy_version,
           gate_version: verdict.gate_version,
           reasons: verdict.reasons,
         },
@@ -262,6 +270,7 @@ export const changeSetRoutes: Route[] = [
         await listChangeSets(deps.db, auth.tenantId, {
           limit: query.limit,
           ...(query.status ? { status: query.status } : {}),
+          ...(query.approval ? { approval: query.approval } : {}),
           ...(before ? { before } : {}),
         }),
       );

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { insertPendingEvents } from '@warden/db';
 import {
   ActionSchema,
   DecisionTypeSchema,
@@ -12,7 +11,9 @@ import {
   toTaskEvent,
   type IncomingEvent,
   type IngestResult,
+  type TaskEvent,
 } from '@warden/domain';
+import { activeTraceId } from '@warden/observability';
 import { QUEUE_NAMES, eventBatchJobId, eventJobId } from '@warden/queue';
 import { defineRoute, reply, type Route } from '../define-route.js';
 import { replyAfterWait, startWait } from '../decision-wait.js';
@@ -95,16 +96,26 @@ With \`Prefer: wait=<seconds>\` (RFC 7240; capped at ${MAX_PREFER_WAIT_SECONDS} 
         throw new ForbiddenError('events may only be sent for the tenant of the API key', foreign);
 
       const receivedAt = new Date();
-      const events = incoming.map((event) => toTaskEvent(event, auth.tenantId, 'http', receivedAt));
+      // With tracing on, an event that names no trace_id of its own carries the request's W3C trace id: the
+      // supervisor's decision log lines and the archive then point at the trace (docs/observability.md).
+      const traceId = activeTraceId();
+      const events = incoming.map((event) =>
+        toTaskEvent(
+          traceId !== undefined && event.trace_id === undefined ? { ...event, trace_id: traceId } : event,
+          auth.tenantId,
+          'http',
+          receivedAt,
+        ),
+      );
       const wait = startWait(
         deps,
         auth.tenantId,
         [...new Set(events.map((event) => event.event_id))],
         preferredWaitSeconds(headers.prefer),
       );
-      let fresh: Awaited<ReturnType<typeof insertPendingEvents>>;
+      let fresh: TaskEvent[];
       try {
-        fresh = await insertPendingEvents(deps.db, events);
+        fresh = await deps.insertEvents(events);
       } catch (error) {
         wait?.close();
         throw error;

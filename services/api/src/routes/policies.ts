@@ -1,7 +1,8 @@
 /**
  * Stored policy versions (`/v1/policies`): push a draft (validated, with its diff against the active
  * version), read versions, activate a draft with a second person's `policies:approve` key, roll back to an
- * earlier version, and read the audit trail of the changes. See docs/supervisor.md, "Changing a policy".
+ * earlier version, and read the audit trail of the changes; promote an event type from monitor to enforce on
+ * the evidence of its monitor-mode decisions (policy-promotion.ts). See docs/supervisor.md, "Changing a policy".
  */
 import { z } from 'zod';
 import { findPolicyVersion, listPolicyVersions, policyAuditTaskId, replayArchive } from '@warden/db';
@@ -13,6 +14,8 @@ import {
   PolicyRollbackSchema,
   PolicyVersionNumberSchema,
   PolicyVersionViewSchema,
+  PromotionQuerySchema,
+  PromotionRequestSchema,
   NotFoundError,
   Backtest,
   builtInPolicies,
@@ -25,6 +28,7 @@ import { AuditPage, auditTrailPage } from '../audit-trail.js';
 import { actorOf } from '../auth.js';
 import { defineRoute, ok, pathParam, reply, requiredBody, type Route } from '../define-route.js';
 import { activatePolicy, policyVersionView, pushPolicy, rollbackPolicy } from '../policy-changes.js';
+import { promotePolicy, promotionEvidence } from '../policy-promotion.js';
 
 const PolicyVersion = PolicyVersionViewSchema.meta({ id: 'PolicyVersion' });
 const PolicyVersionList = z.object({ items: z.array(PolicyVersion) }).meta({ id: 'PolicyVersionList' });
@@ -90,6 +94,49 @@ const BacktestReportSchema = z
     tasks_blocked_later_count: z.number(),
   })
   .meta({ id: 'PolicyBacktest' });
+
+const DecisionCounts = z.record(z.string(), z.number());
+const PromotionEvidenceSchema = z
+  .object({
+    tenant_id: z.string(),
+    event_type: z.string(),
+    since: z.string(),
+    window_start: z.string(),
+    max_rate: z.number().meta({ description: 'The threshold as a fraction (0.01 for 1%)' }),
+    active_version: z.number().int().nullable(),
+    enforcement: z.object({
+      mode: z.enum(['enforce', 'monitor']),
+      by: z.enum(['tenant', 'event_type', 'default']),
+    }),
+    summary: z.object({
+      decisions: z.number().meta({ description: 'Decisions of the type recorded in monitor mode' }),
+      would_have: DecisionCounts.meta({
+        description: 'What enforcement would have decided, per decision type',
+      }),
+      changed: z.number(),
+      stopped: z.number().meta({ description: 'Decisions enforcement would have made BLOCK or PAUSE' }),
+      stop_rate: z.number(),
+      top_findings: z.array(z.object({ code: z.string(), count: z.number() })),
+      samples: z.array(
+        z.object({
+          task_id: z.string(),
+          event_id: z.string(),
+          decision_id: z.string(),
+          would_have: z.string(),
+        }),
+      ),
+    }),
+    verdict: z.object({ passes: z.boolean(), reason: z.string() }),
+    diff: z.string().meta({ description: 'What the draft changes in the active policy' }),
+  })
+  .meta({ id: 'PolicyPromotionEvidence' });
+const PromotionOutcomeSchema = PromotionEvidenceSchema.extend({
+  accepted: z.boolean(),
+  draft: PolicyVersion.nullable().meta({ description: 'The stored draft; null when refused' }),
+}).meta({ id: 'PolicyPromotion' });
+
+const nothingToPromote =
+  'The event type is enforced for the tenant already, the tenant itself is set to monitor, or the active policy changed meanwhile';
 
 export const policyRoutes: Route[] = [
   defineRoute(
@@ -276,6 +323,56 @@ export const policyRoutes: Route[] = [
         elapsed_ms: Math.round(progress.elapsedMs),
         ...backtest.report(),
       });
+    },
+  ),
+
+  // Read-only: what enforcing the event type would have done, and the draft it would push.
+  defineRoute(
+    {
+      method: 'get',
+      path: '/v1/policies/supervisor/promotions/evidence',
+      scope: READERS,
+      summary: 'What enforcing an event type would have done to its decisions recorded in monitor mode',
+      description:
+        'Counts what enforcement would have decided over the window, the share it would have blocked or paused, ' +
+        'the commonest finding codes, sample decisions, the verdict against `max_rate` and the diff of the draft ' +
+        'a promotion would push. Stores nothing.',
+      query: PromotionQuerySchema,
+      responses: {
+        200: { description: 'The evidence', schema: PromotionEvidenceSchema },
+        409: nothingToPromote,
+      },
+    },
+    async ({ query, auth, deps }) =>
+      ok(await promotionEvidence(deps.db, deps.policies, auth.tenantId, query)),
+  ),
+
+  defineRoute(
+    {
+      method: 'post',
+      path: '/v1/policies/supervisor/promotions',
+      scope: 'policies:write',
+      summary:
+        'Push the active supervisor policy with one event type switched from monitor to enforce, on evidence',
+      description:
+        'The draft is stored (201) only when the share of monitor-mode decisions enforcement would have blocked or ' +
+        'paused is at most `max_rate`, or with `accept: true`; the verdict is its note and the evidence is recorded ' +
+        'in its POLICY_PUSHED audit row. Otherwise nothing is stored (200, `draft: null`). Activation stays a ' +
+        "second person's `policies:approve` step.",
+      body: requiredBody(PromotionRequestSchema),
+      responses: {
+        201: { description: 'The evidence and the stored draft', schema: PromotionOutcomeSchema },
+        200: { description: 'The evidence; no draft stored', schema: PromotionOutcomeSchema },
+        409: nothingToPromote,
+      },
+    },
+    async ({ body, auth, deps }) => {
+      const outcome = await promotePolicy(deps.db, deps.policies, {
+        ...body,
+        tenantId: auth.tenantId,
+        actor: actorOf(auth),
+      });
+      return reply(outcome.draft ? 201 : 200, outcome);
     },
   ),
 ];

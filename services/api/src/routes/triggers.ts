@@ -100,6 +100,20 @@ function forceOf(query: { force?: 'true' | 'false' | undefined }, auth: AuthCont
 }
 
 /**
+ * A `lead_scan` handler runs lead scans of the tenant, which the API otherwise allows only with `lead:run`: a key
+ * that may write triggers must not gain that by naming one. Changing a built-in scan's other fields (its
+ * schedule, limits) needs `triggers:write` only.
+ */
+function assertMayScheduleLeadScans(body: unknown, auth: AuthContext): void {
+  const fields = (body ?? {}) as { agent?: unknown; fallback?: unknown };
+  const namesLeadScan = [fields.agent, fields.fallback].some(
+    (target) => typeof target === 'object' && target !== null && 'lead_scan' in target,
+  );
+  if (namesLeadScan && !hasScope(auth.scopes, 'lead:run'))
+    throw new ForbiddenError('a "lead_scan" handler needs the "lead:run" scope (it runs lead scans)');
+}
+
+/**
  * Every trigger change commits in Postgres first; the scheduler hears of it through a `reconcile` job (and its
  * periodic reconcile, should Redis be away), and of a manual run or backfill through a `fire` job (and its sweeper).
  */
@@ -134,11 +148,12 @@ export const triggerRoutes: Route[] = [
       responses: {
         201: { description: 'Created', schema: Registered },
         200: { description: 'Updated, or unchanged', schema: Registered },
-        403: 'force without the triggers:approve scope',
+        403: 'force without the triggers:approve scope, or a lead_scan handler without lead:run',
         409: weightRefused,
       },
     },
     async ({ query, body, auth, deps }) => {
+      assertMayScheduleLeadScans(body, auth);
       const change = await deps.db.transaction().execute((trx) =>
         registerTrigger(trx, {
           tenantId: auth.tenantId,
@@ -203,12 +218,13 @@ export const triggerRoutes: Route[] = [
       body: { schema: TriggerPatchSchema.meta({ id: 'TriggerPatch' }), read: (raw: unknown) => raw ?? {} },
       responses: {
         200: { description: 'The trigger', schema: Change },
-        403: 'force without the triggers:approve scope',
+        403: 'force without the triggers:approve scope, or a lead_scan handler without lead:run',
         404: noTrigger,
         409: weightRefused,
       },
     },
     async ({ params, query, body, auth, deps }) => {
+      assertMayScheduleLeadScans(body, auth);
       const change = await deps.db.transaction().execute((trx) =>
         updateTrigger(trx, {
           tenantId: auth.tenantId,

@@ -12,6 +12,7 @@ import {
   type FileChange,
 } from '@warden/domain';
 import type { Logger } from '@warden/observability';
+import type { TenantPolicySource } from '@warden/runtime';
 import type { HealthChecker } from '../health-checker.js';
 import type { JournalRecovery } from '../journal-recovery.js';
 import type { ExecutorMetrics } from '../metrics.js';
@@ -41,7 +42,8 @@ export interface ExecutorHooks {
 export interface ChangeSetRunnerOptions {
   db: Db;
   logger: Logger;
-  policy: LoadedWriteGatePolicy;
+  /** A tenant's WriteGate policy: its active stored version, else the file (taken once per attempt). */
+  policy: TenantPolicySource<LoadedWriteGatePolicy>;
   workspaces: WorkspaceRegistry;
   locks: WorkspaceLocks;
   recovery: JournalRecovery;
@@ -85,6 +87,8 @@ export interface Attempt extends AttemptRef {
   workspace: Workspace;
   fs: WorkspaceFs;
   log: Logger;
+  /** The tenant's WriteGate policy when the attempt started: it re-checks, sizes and verifies the whole attempt. */
+  policy: LoadedWriteGatePolicy;
 }
 
 /** What the `validating` step established: the change set as stored, what is on disk for each path. */

@@ -12,7 +12,9 @@ import {
   isExecutableChangeSet,
   isTerminalChangeSetStatus,
   type ChangeSetStatus,
+  type ExecutionStepName,
 } from '@warden/domain';
+import { withSpan } from '@warden/observability';
 import { WorkspaceFs } from '../workspace-fs.js';
 import {
   nextAttempt,
@@ -43,8 +45,26 @@ export class ChangeSetRunner {
     this.pipeline = { options, recorder: new StepRecorder(options.db) };
   }
 
-  /** Executes the change set if it is due; safe to call any number of times for the same one. */
+  /**
+   * Executes the change set if it is due; safe to call any number of times for the same one. With tracing on,
+   * the execution is a span (`executor.execute`, a child of the job's) and each step a child span of it.
+   */
   async execute(key: ChangeSetKey): Promise<ExecuteOutcome> {
+    return withSpan(
+      'executor.execute',
+      { attributes: { 'warden.tenant_id': key.tenant_id, 'warden.changeset_id': key.changeset_id } },
+      async (span) => {
+        const outcome = await this.executeOnce(key);
+        span.setAttributes({
+          'warden.outcome': outcome.status,
+          ...(outcome.status === 'done' ? { 'warden.changeset_status': outcome.changeset_status } : {}),
+        });
+        return outcome;
+      },
+    );
+  }
+
+  private async executeOnce(key: ChangeSetKey): Promise<ExecuteOutcome> {
     const { db, logger, metrics, recovery } = this.options;
     const row = await findChangeSetRow(db, key.tenant_id, key.changeset_id);
     if (!row) return { status: 'skipped', reason: 'no such change set' };
@@ -62,21 +82,23 @@ export class ChangeSetRunner {
       workspace: row.workspace,
     });
 
-    const claim = await claimIdempotency(this.pipeline, row, log);
+    const claim = await step('idempotency', () => claimIdempotency(this.pipeline, row, log));
     if (claim !== 'claimed') return claim;
-    const taken = await lockWorkspace(this.pipeline, row, log);
+    const taken = await step('locked', () => lockWorkspace(this.pipeline, row, log));
     if (!('held' in taken)) return taken;
     const { held, workspace } = taken;
     metrics?.active.inc();
     try {
-      await recovery.recoverWorkspace(held, workspace);
+      await step('recovery', () => recovery.recoverWorkspace(held, workspace));
       const current = await findChangeSetRow(db, key.tenant_id, key.changeset_id);
       if (!current || isTerminalChangeSetStatus(current.status))
         return { status: 'done', changeset_status: (current?.status ?? 'failed') as ChangeSetStatus };
+      // One policy for the whole attempt: a version activated meanwhile applies to the next change set.
+      const policy = this.options.policy.policyFor(current.tenant_id);
       const fs = new WorkspaceFs(workspace.root, {
-        maxFileBytes: this.options.policy.policy.constraints.max_file_bytes,
+        maxFileBytes: policy.policy.constraints.max_file_bytes,
       });
-      return await this.run({ ...nextAttempt(current), row: current, held, workspace, fs, log });
+      return await this.run({ ...nextAttempt(current), row: current, held, workspace, fs, log, policy });
     } finally {
       metrics?.active.dec();
       await held.release();
@@ -93,19 +115,20 @@ export class ChangeSetRunner {
     await this.hook('locked', at);
     let validated: Validated;
     try {
-      validated = await validate(this.pipeline, at);
+      validated = await step('validating', () => validate(this.pipeline, at));
     } catch (error) {
       if (!(error instanceof WardenError) || error instanceof StaleLockError) throw error;
-      const detail = error.details.length > 0 ? { details: error.details } : {};
-      return refuse(
-        this.pipeline,
-        at.row,
-        { code: error.code, message: error.message, detail },
-        at.held.token,
+      // The version of the WriteGate policy the attempt ran under, so a re-check's refusal names what judged it.
+      const detail = {
+        ...(error.details.length > 0 ? { details: error.details } : {}),
+        policy_version: at.policy.policy.version,
+      };
+      return step('failed', () =>
+        refuse(this.pipeline, at.row, { code: error.code, message: error.message, detail }, at.held.token),
       );
     }
     await this.hook('validated', at);
-    const journal = await backUp(this.pipeline, at, validated);
+    const journal = await step('backing_up', () => backUp(this.pipeline, at, validated));
     at.held.track(journal.id);
     try {
       return await this.writeAndCheck(at, validated, journal);
@@ -125,7 +148,7 @@ export class ChangeSetRunner {
     await this.hook('backed_up', at);
     let applyMs: number;
     try {
-      applyMs = await apply(this.pipeline, at, validated, journal);
+      applyMs = await step('applying', () => apply(this.pipeline, at, validated, journal));
     } catch (error) {
       if (error instanceof StaleLockError) throw error;
       const code = error instanceof WardenError ? error.code : 'apply_failed';
@@ -134,13 +157,14 @@ export class ChangeSetRunner {
         code,
         message: `apply failed: ${(error as Error).message}`,
       };
-      return rollBack(this.pipeline, at, validated, journal, failure, null);
+      return step('rollback', () => rollBack(this.pipeline, at, validated, journal, failure, null));
     }
     await this.hook('applied', at);
-    const { checks, failure } = await runChecks(this.pipeline, at, validated.plan);
-    if (failure) return rollBack(this.pipeline, at, validated, journal, failure, applyMs);
+    const { checks, failure } = await step('verifying', () => runChecks(this.pipeline, at, validated.plan));
+    if (failure)
+      return step('rollback', () => rollBack(this.pipeline, at, validated, journal, failure, applyMs));
     await this.hook('verified', at);
-    return commit(this.pipeline, at, validated, journal, checks, applyMs);
+    return step('completed', () => commit(this.pipeline, at, validated, journal, checks, applyMs));
   }
 
   private async hook(point: ExecutionPoint, at: Attempt): Promise<void> {
@@ -151,4 +175,9 @@ export class ChangeSetRunner {
       fence_token: at.held.token,
     });
   }
+}
+
+/** One step of the pipeline as a span `executor.<step>` (a name from `EXECUTION_STEPS`); nothing when off. */
+function step<T>(name: ExecutionStepName, run: () => Promise<T>): Promise<T> {
+  return withSpan(`executor.${name}`, {}, run);
 }

@@ -4,6 +4,7 @@
  * schedule a retry, or finish the run. A due retry, a jittered start and a buffered run's turn come through
  * here too (with no report). The trigger's row is locked before the run's, as everywhere (no deadlocks).
  */
+import { setSpanAttributes } from '@warden/observability';
 import {
   attemptTotals,
   attemptsOfTry,
@@ -58,32 +59,40 @@ export async function advanceRun(
   const peek = await findExecution(ctx.db, executionId);
   if (!peek) return undefined;
   const now = ctx.now();
-  return runStep(ctx, async (trx, effects): Promise<FireRequest | undefined> => {
-    const trigger = await lockTrigger(trx, peek.trigger_id, { includeDeleted: true });
-    const execution = await lockExecution(trx, executionId);
-    if (!trigger || !execution || !['pending', 'running'].includes(execution.status)) return undefined;
-    if (report && !(await recordReport(trx, execution, report, now))) return undefined;
-    if (execution.status === 'pending') {
-      if (!execution.governed_at)
-        return {
-          tenant_id: execution.tenant_id,
-          trigger_id: execution.trigger_id,
-          scheduled_for: execution.scheduled_for,
-          fromScheduler: false,
-        };
-      if (execution.buffered && (await inFlightCount(trx, trigger.trigger_id, execution.execution_id)) > 0)
-        return undefined;
-      // A job that came early (clock skew between replicas) waits for the one at the right time.
-      if (
-        !execution.buffered &&
-        execution.next_attempt_at &&
-        execution.next_attempt_at.getTime() > now.getTime() + EARLY_TOLERANCE_MS
-      )
-        return undefined;
-    }
-    await progress(ctx, trx, effects, trigger, execution, now);
-    return undefined;
-  });
+  return runStep(
+    ctx,
+    async (trx, effects): Promise<FireRequest | undefined> => {
+      setSpanAttributes({
+        'warden.execution_id': executionId,
+        ...(report ? { 'warden.attempt_id': report.attempt_id } : {}),
+      });
+      const trigger = await lockTrigger(trx, peek.trigger_id, { includeDeleted: true });
+      const execution = await lockExecution(trx, executionId);
+      if (!trigger || !execution || !['pending', 'running'].includes(execution.status)) return undefined;
+      if (report && !(await recordReport(trx, execution, report, now))) return undefined;
+      if (execution.status === 'pending') {
+        if (!execution.governed_at)
+          return {
+            tenant_id: execution.tenant_id,
+            trigger_id: execution.trigger_id,
+            scheduled_for: execution.scheduled_for,
+            fromScheduler: false,
+          };
+        if (execution.buffered && (await inFlightCount(trx, trigger.trigger_id, execution.execution_id)) > 0)
+          return undefined;
+        // A job that came early (clock skew between replicas) waits for the one at the right time.
+        if (
+          !execution.buffered &&
+          execution.next_attempt_at &&
+          execution.next_attempt_at.getTime() > now.getTime() + EARLY_TOLERANCE_MS
+        )
+          return undefined;
+      }
+      await progress(ctx, trx, effects, trigger, execution, now);
+      return undefined;
+    },
+    'scheduler.advance_run',
+  );
 }
 
 /** Writes a handler call's end. False when the call was no longer running (a late or repeated report). */

@@ -8,7 +8,7 @@
  */
 import { limitLockWait, type Db, type QueryExecutor } from '@warden/db';
 import { scheduleOf, type HandlerOutcome, type Schedule } from '@warden/domain';
-import type { Logger } from '@warden/observability';
+import { groupMemberLinks, withSpan, type Logger } from '@warden/observability';
 import type { WardenQueues } from '@warden/queue';
 import type { DispatchRequest, HandlerDispatcher } from '../handlers/handler-dispatcher.js';
 import type { SchedulerMetrics } from '../ops/metrics.js';
@@ -74,19 +74,24 @@ const LOCK_WAIT_MS = 10_000;
 
 /**
  * Runs one step: `work` in one transaction, then — once it committed — the effects it collected (see
- * {@link runEffects}). Returns what `work` returned.
+ * {@link runEffects}). Returns what `work` returned. With tracing on the step is a span named `step` (its
+ * handler calls are children of it); `work` adds what it touched with `setSpanAttributes`.
  */
 export async function runStep<T>(
   ctx: EngineContext,
   work: (trx: Trx, effects: Effects) => Promise<T>,
+  step = 'scheduler.step',
 ): Promise<T> {
-  const effects: Effects = { dispatch: [], advances: [], after: [] };
-  const result = await ctx.db.transaction().execute(async (trx) => {
-    await limitLockWait(trx, LOCK_WAIT_MS);
-    return work(trx, effects);
+  // Governing a group of fires: the group's other fire jobs are linked (see GroupCommitter).
+  return withSpan(step, { links: groupMemberLinks() }, async () => {
+    const effects: Effects = { dispatch: [], advances: [], after: [] };
+    const result = await ctx.db.transaction().execute(async (trx) => {
+      await limitLockWait(trx, LOCK_WAIT_MS);
+      return work(trx, effects);
+    });
+    await runEffects(ctx, effects);
+    return result;
   });
-  await runEffects(ctx, effects);
-  return result;
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   type FireVerdict,
   type PreviousRun,
 } from '@warden/domain';
+import { setSpanAttributes } from '@warden/observability';
 import { applyBreakerChange } from './breaker-after-run.js';
 import {
   cachedScheduleOf,
@@ -62,50 +63,62 @@ export async function governFires(
   requests: readonly FireRequest[],
 ): Promise<FireOutcome[]> {
   const now = ctx.now();
-  return runStep(ctx, async (trx, effects) => {
-    const outcomes = new Array<FireOutcome>(requests.length).fill('gone');
-    const toGovern = await lockFires(ctx, trx, effects, requests, outcomes, now);
-    if (toGovern.length === 0) return outcomes;
-    const snapshots = await ledgerSnapshots(
-      trx,
-      toGovern.map(({ trigger, row }) => ({
-        trigger_id: trigger.trigger_id,
-        execution_id: row.execution_id,
-        scheduled_for: row.scheduled_for,
-        day: zonedDayOf(row.scheduled_for, trigger.definition.timezone),
-        // Only what the trigger's governance reads is looked up (a burst of plain triggers skips the rest).
-        needs: {
-          last_success: trigger.definition.cooldown_seconds > 0,
-          runs_today: trigger.definition.max_daily_runs !== null,
-          cost_today: trigger.definition.max_daily_cost_usd !== null,
-        },
-      })),
-    );
-    const decided = toGovern.map((fire) => ({
-      fire,
-      verdict: decideFire({
-        trigger: fire.trigger,
-        fire: fire.row,
-        ledger: snapshots.get(fire.row.execution_id)!,
-        now,
-      }),
-    }));
-    const inserted = await writeDecisions(trx, decided);
+  return runStep(
+    ctx,
+    async (trx, effects) => {
+      const outcomes = new Array<FireOutcome>(requests.length).fill('gone');
+      const toGovern = await lockFires(ctx, trx, effects, requests, outcomes, now);
+      setSpanAttributes({
+        'warden.trigger_ids': requests.map((r) => r.trigger_id),
+        'warden.execution_ids': toGovern.map(({ row }) => row.execution_id),
+      });
+      if (toGovern.length === 0) return outcomes;
+      const snapshots = await ledgerSnapshots(
+        trx,
+        toGovern.map(({ trigger, row }) => ({
+          trigger_id: trigger.trigger_id,
+          execution_id: row.execution_id,
+          scheduled_for: row.scheduled_for,
+          day: zonedDayOf(row.scheduled_for, trigger.definition.timezone),
+          // Only what the trigger's governance reads is looked up (a burst of plain triggers skips the rest).
+          needs: {
+            last_success: trigger.definition.cooldown_seconds > 0,
+            runs_today: trigger.definition.max_daily_runs !== null,
+            cost_today: trigger.definition.max_daily_cost_usd !== null,
+          },
+        })),
+      );
+      const decided = toGovern.map((fire) => ({
+        fire,
+        verdict: decideFire({
+          trigger: fire.trigger,
+          fire: fire.row,
+          ledger: snapshots.get(fire.row.execution_id)!,
+          now,
+        }),
+      }));
+      const inserted = await writeDecisions(trx, decided);
 
-    const attempts: NewAttempt[] = [];
-    for (const { fire, verdict } of decided) {
-      // A new fire's row that someone else wrote meanwhile (a manual run in the same millisecond) is theirs.
-      if (fire.isNew && !inserted.has(fire.row.execution_id)) {
-        outcomes[fire.index] = 'duplicate';
-        continue;
+      const attempts: NewAttempt[] = [];
+      for (const { fire, verdict } of decided) {
+        // A new fire's row that someone else wrote meanwhile (a manual run in the same millisecond) is theirs.
+        if (fire.isNew && !inserted.has(fire.row.execution_id)) {
+          outcomes[fire.index] = 'duplicate';
+          continue;
+        }
+        outcomes[fire.index] = verdict.outcome;
+        const previous = snapshots.get(fire.row.execution_id)!.previous_run;
+        attempts.push(...(await applyVerdict(ctx, trx, effects, fire, verdict, previous, now)));
       }
-      outcomes[fire.index] = verdict.outcome;
-      const previous = snapshots.get(fire.row.execution_id)!.previous_run;
-      attempts.push(...(await applyVerdict(ctx, trx, effects, fire, verdict, previous, now)));
-    }
-    await insertAttempts(trx, attempts);
-    return outcomes;
-  });
+      await insertAttempts(trx, attempts);
+      setSpanAttributes({
+        'warden.fire_outcomes': outcomes,
+        'warden.attempt_ids': attempts.map((a) => a.attempt_id),
+      });
+      return outcomes;
+    },
+    'scheduler.govern_fires',
+  );
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   type TriggerRecord,
 } from '@warden/db';
 import {
+  describeTarget,
   handlerCallDeadline,
   handlerContext,
   type HandlerRole,
@@ -69,6 +70,7 @@ export function startCalls(
     const target = role === 'agent' ? d.agent : d.fallback;
     if (!target) continue;
     const deadline = handlerCallDeadline(target, maxDuration, now);
+    const { kind, name } = describeTarget(target);
     const attempt: NewAttempt = {
       attempt_id: cronAttemptId(run.execution_id, run.retry_count, role),
       execution_id: run.execution_id,
@@ -76,8 +78,8 @@ export function startCalls(
       trigger_id: trigger.trigger_id,
       role,
       try: run.retry_count,
-      target_kind: 'url' in target ? 'http' : 'queue',
-      target: 'url' in target ? target.url : target.queue,
+      target_kind: kind,
+      target: name,
       started_at: now,
       deadline_at: deadline,
     };
@@ -94,9 +96,9 @@ export function startCalls(
 }
 
 /**
- * Re-sends the queue jobs of a running try: a duplicate fire after a crash between commit and dispatch. The
- * jobs keep their ids (the attempt ids), so a job that did reach Redis is not added twice. HTTP calls are not
- * repeated: their deadline settles them.
+ * Re-sends the queue jobs (handler queues and lead scans) of a running try: a duplicate fire after a crash
+ * between commit and dispatch. The jobs keep their ids (derived from the attempt ids), so a job that did reach
+ * Redis is not added twice. HTTP calls are not repeated: their deadline settles them.
  */
 export async function resendRunningCalls(
   trx: Trx,
@@ -105,12 +107,12 @@ export async function resendRunningCalls(
   execution: CronExecutionRow,
 ): Promise<void> {
   const attempts = await attemptsOfTry(trx, execution.execution_id, execution.retry_count);
-  const running = attempts.filter((a) => a.status === 'running' && a.target_kind === 'queue');
+  const running = attempts.filter((a) => a.status === 'running' && a.target_kind !== 'http');
   if (running.length === 0) return;
   const previous = await previousRun(trx, trigger.trigger_id, execution.scheduled_for);
   for (const attempt of running) {
     const target = attempt.role === 'agent' ? trigger.definition.agent : trigger.definition.fallback;
-    if (!target || !('queue' in target)) continue;
+    if (!target || 'url' in target) continue;
     dispatchCall(
       effects,
       trigger,

@@ -1,14 +1,24 @@
 /**
  * Hands handler calls to their targets once the transaction that recorded them has committed: a job on the
- * tenant's handler queue (served by an SDK trigger worker, which reports on `cron-results`), or an HTTP call
- * made here whose outcome is fed straight back to the engine. Nothing here decides anything: a lost dispatch
- * is caught by the call's deadline.
+ * tenant's handler queue (served by an SDK trigger worker, which reports on `cron-results`), a `scan` job on
+ * `lead-scans` (the lead miner runs it and reports the same way), or an HTTP call made here whose outcome is
+ * fed straight back to the engine. Nothing here decides anything: a lost dispatch is caught by the call's
+ * deadline.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+// A server or a cluster connection (REDIS_URL may name a Redis Cluster).
+import type { RedisConnection as Redis } from '@warden/queue';
 import type { HandlerJob, HandlerOutcome, Target } from '@warden/domain';
-import type { Logger } from '@warden/observability';
-import { triggerHandlerQueueName } from '@warden/queue';
+import { withSpan, type Logger } from '@warden/observability';
+import {
+  QUEUE_NAMES,
+  leadScanCallJobId,
+  queueKeyPrefix,
+  queueTelemetry,
+  triggerHandlerQueueName,
+  type JobInput,
+  type WardenQueues,
+} from '@warden/queue';
 import type { HttpHandlerClient } from './http-handler-client.js';
 
 export interface DispatchRequest {
@@ -20,7 +30,9 @@ export interface DispatchRequest {
 
 export interface HandlerDispatcherOptions {
   connection: Redis;
-  /** BullMQ key prefix. @defaultValue `warden` */
+  /** Warden's own queues: lead-scan calls become `scan` jobs on `lead-scans`. */
+  queues: WardenQueues;
+  /** The installation's key prefix (on a Redis Cluster each handler queue gets its own hash tag). @defaultValue `warden` */
   prefix?: string;
   http: HttpHandlerClient;
   logger: Logger;
@@ -39,17 +51,38 @@ export class HandlerDispatcher {
 
   /** Sends each call on its way; queue jobs are added before this resolves, HTTP calls run on in the background. */
   async dispatch(requests: readonly DispatchRequest[]): Promise<void> {
+    // The handler calls' span: a handler job carries its context to the agent's worker, an HTTP call its
+    // `traceparent` header.
+    await withSpan(
+      'scheduler.handler_calls',
+      {
+        attributes: {
+          'warden.execution_ids': requests.map((r) => r.job.execution_id),
+          'warden.attempt_ids': requests.map((r) => r.job.attempt_id),
+        },
+      },
+      () => this.send(requests),
+    );
+  }
+
+  private async send(requests: readonly DispatchRequest[]): Promise<void> {
     const byQueue = new Map<string, DispatchRequest[]>();
+    const leadScans: Array<{ payload: JobInput<'lead-scans', 'scan'>; options: { jobId: string } }> = [];
     for (const request of requests) {
       if ('queue' in request.target) {
         const name = triggerHandlerQueueName(request.tenant_id, request.target.queue);
         byQueue.set(name, [...(byQueue.get(name) ?? []), request]);
+      } else if ('lead_scan' in request.target) {
+        leadScans.push(leadScanJob(request, request.target.lead_scan.window));
       } else {
         this.callHttp(request);
       }
     }
-    await Promise.all(
-      [...byQueue.entries()].map(([name, batch]) =>
+    await Promise.all([
+      ...(leadScans.length > 0
+        ? [this.options.queues.enqueueBulk(QUEUE_NAMES.leadScans, 'scan', leadScans)]
+        : []),
+      ...[...byQueue.entries()].map(([name, batch]) =>
         this.queue(name).addBulk(
           // The job id is the attempt id: re-dispatching the same call (a repaired duplicate fire) adds nothing.
           batch.map((r) => ({
@@ -59,7 +92,7 @@ export class HandlerDispatcher {
           })),
         ),
       ),
-    );
+    ]);
   }
 
   /** HTTP calls still running (for a graceful stop). */
@@ -82,9 +115,11 @@ export class HandlerDispatcher {
   private queue(name: string): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
+      const telemetry = queueTelemetry();
       queue = new Queue(name, {
         connection: this.options.connection,
-        prefix: this.options.prefix ?? 'warden',
+        ...(telemetry ? { telemetry } : {}),
+        prefix: queueKeyPrefix(this.options.prefix ?? 'warden', name, this.options.connection),
       });
       queue.on('error', (error) =>
         this.options.logger.warn({ module: 'dispatcher', queue: name, err: error }, 'handler queue error'),
@@ -117,4 +152,27 @@ export class HandlerDispatcher {
       .finally(() => this.inFlight.delete(running));
     this.inFlight.add(running);
   }
+}
+
+/**
+ * The `scan` job of a lead-scan call: the trigger's tenant (never another), the target's window, and the call
+ * to report to. Its id derives from the attempt id, so re-dispatching the call adds nothing.
+ */
+function leadScanJob(
+  request: DispatchRequest,
+  window: string,
+): { payload: JobInput<'lead-scans', 'scan'>; options: { jobId: string } } {
+  const { job } = request;
+  return {
+    payload: {
+      tenant_id: request.tenant_id,
+      window,
+      dry_run: false,
+      force: false,
+      trigger: 'schedule',
+      requested_by: `trigger:${job.context.event_name}`,
+      trigger_call: { execution_id: job.execution_id, attempt_id: job.attempt_id },
+    },
+    options: { jobId: leadScanCallJobId(job.attempt_id) },
+  };
 }

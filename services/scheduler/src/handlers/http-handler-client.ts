@@ -6,7 +6,7 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import CircuitBreaker from 'opossum';
-import { redactSecretsInText } from '@warden/observability';
+import { redactSecretsInText, traceHeaders } from '@warden/observability';
 import { EgressRefusedError, type EgressGuard } from '@warden/runtime';
 import {
   HandlerResultSchema,
@@ -169,6 +169,8 @@ function postJson(
         lookup: egress.lookup,
         headers: {
           ...headers,
+          // With tracing on, the handler can continue the fire's trace (W3C `traceparent`).
+          ...traceHeaders(),
           'content-type': 'application/json',
           accept: 'application/json',
           'content-length': Buffer.byteLength(body),

@@ -2,7 +2,8 @@
  * The scheduler's health level (`GET /health` on the ops port): `unhealthy` when Postgres or Redis does not
  * answer, `degraded` when one answers slowly or any trigger's circuit breaker is open, `healthy` otherwise.
  */
-import type { Redis } from 'ioredis';
+// A server or a cluster connection (REDIS_URL may name a Redis Cluster).
+import type { RedisConnection as Redis } from '@warden/queue';
 import { listOpenBreakers, pingDatabase, type Db } from '@warden/db';
 import { pingRedis } from '@warden/queue';
 import { runReadinessChecks } from '@warden/observability';

@@ -141,7 +141,7 @@ async function runVerification(
   at: Attempt,
   name: string,
 ): Promise<{ ok: boolean; detail: string; output?: string }> {
-  const verifications = options.policy.policy.verifications;
+  const verifications = at.policy.policy.verifications;
   const verification = Object.hasOwn(verifications, name) ? verifications[name] : undefined;
   if (!verification) return { ok: false, detail: 'not declared in the WriteGate policy; nothing was run' };
   const { sandbox } = options;

@@ -23,7 +23,7 @@ import type { PathInspection } from '../../workspace-fs.js';
 import type { Attempt, Pipeline, Validated } from '../context.js';
 
 export async function validate(pipeline: Pipeline, at: Attempt): Promise<Validated> {
-  const { options, recorder } = pipeline;
+  const { recorder } = pipeline;
   const { row } = at;
   assertSubmissionVerdictAllows(row);
   const stored = readStored(row);
@@ -42,8 +42,8 @@ export async function validate(pipeline: Pipeline, at: Attempt): Promise<Validat
   const verdict = evaluateWriteGate({
     plan: stored.plan,
     changeset: { changes: stored.changes },
-    policy: options.policy.policy,
-    policyHash: options.policy.hash,
+    policy: at.policy.policy,
+    policyHash: at.policy.hash,
     pathFacts,
     currentContents,
   });
@@ -64,6 +64,7 @@ export async function validate(pipeline: Pipeline, at: Attempt): Promise<Validat
           verdict: verdict.verdict,
           risk_effective: verdict.risk_effective,
           policy_hash: verdict.policy_hash,
+          policy_version: verdict.policy_version,
         },
         event: 'CHANGESET_VALIDATED',
       }),
