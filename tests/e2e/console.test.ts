@@ -117,8 +117,15 @@ async function newPage(): Promise<{ context: BrowserContext; page: Page; dialogs
 async function signIn(page: Page, key: string): Promise<void> {
   await page.goto(`${api.url}/console`);
   await expect.poll(() => page.url()).toContain('/console/sign-in');
-  // Keyboard only: the field has focus on arrival, Enter submits.
+  // Keyboard only: the field has focus on arrival, Enter submits. Typing starts once it has (on a loaded
+  // machine the page may still be settling), and Enter only once every character landed.
+  await expect
+    .poll(() => page.evaluate(() => document.activeElement?.getAttribute('name') ?? null))
+    .toBe('api_key');
   await page.keyboard.type(key);
+  await expect
+    .poll(() => page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.value))
+    .toBe(key);
   await page.keyboard.press('Enter');
   await page.waitForLoadState('domcontentloaded');
 }
