@@ -119,13 +119,15 @@ async function signIn(page: Page, key: string): Promise<void> {
   await expect.poll(() => page.url()).toContain('/console/sign-in');
   // Keyboard only: the field has focus on arrival, Enter submits. Typing starts once it has (on a loaded
   // machine the page may still be settling), and Enter only once every character landed.
-  await expect
-    .poll(() => page.evaluate(() => document.activeElement?.getAttribute('name') ?? null))
-    .toBe('api_key');
+  const focused = () =>
+    page.evaluate(
+      () =>
+        (globalThis as unknown as { document: { activeElement: { id?: string } | null } }).document
+          .activeElement?.id ?? null,
+    );
+  await expect.poll(focused).toBe('api_key');
   await page.keyboard.type(key);
-  await expect
-    .poll(() => page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.value))
-    .toBe(key);
+  await expect.poll(() => page.locator('#api_key').inputValue()).toBe(key);
   await page.keyboard.press('Enter');
   await page.waitForLoadState('domcontentloaded');
 }
