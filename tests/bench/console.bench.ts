@@ -14,7 +14,7 @@ import { ensureTenant, insertApiKey, listWaitingItems, type Db } from '@warden/d
 import { displayPrefix, generateApiKey, hashApiKey } from '@warden/domain';
 import { createTestDatabase, deleteQueuePrefix, testQueuePrefix, testServers } from '@warden/testing';
 import { inboxPage } from '../../services/api/src/console/views.js';
-import { CleanupStack, formatTable, percentile, startJanitor, type Janitor } from './support.js';
+import { CleanupStack, formatTable, percentile, runBench, type Janitor } from './support.js';
 
 const ITEMS = Number(process.env.BENCH_CONSOLE_ITEMS ?? 1000);
 const RUNS = Number(process.env.BENCH_CONSOLE_RUNS ?? 100);
@@ -157,24 +157,4 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   console.log(`RESULT console items=${ITEMS} p50_ms=${p50.toFixed(1)} p99_ms=${p99.toFixed(1)}`);
 }
 
-const cleanup = new CleanupStack();
-const janitor = startJanitor();
-const cleanUpAndRelease = async () => {
-  if (await cleanup.run()) await janitor.release();
-};
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void cleanUpAndRelease().finally(() => process.exit(130));
-  });
-}
-let exitCode = 0;
-try {
-  await main(cleanup, janitor);
-} catch (error) {
-  console.error('console bench failed:', error);
-  exitCode = 1;
-} finally {
-  await cleanUpAndRelease();
-}
-process.exit(exitCode);
+await runBench('console', main);

@@ -40,7 +40,7 @@ import {
   percentile,
   processCpuSeconds,
   runConcurrently,
-  startJanitor,
+  runBench,
   type Janitor,
 } from './support.js';
 
@@ -510,26 +510,4 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   );
 }
 
-const cleanup = new CleanupStack();
-const janitor = startJanitor();
-const cleanUpAndRelease = async () => {
-  // A janitor is released only when everything is gone; otherwise it retries once this process has exited.
-  if (await cleanup.run()) await janitor.release();
-};
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void cleanUpAndRelease().finally(() => process.exit(130));
-  });
-}
-let exitCode = 0;
-try {
-  await main(cleanup, janitor);
-} catch (error) {
-  console.error('ingest bench failed:', error);
-  exitCode = 1;
-} finally {
-  await cleanUpAndRelease();
-}
-// Keep-alive sockets and timers of libraries must not hold the process open once the results are out.
-process.exit(exitCode);
+await runBench('ingest', main);

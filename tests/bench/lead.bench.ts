@@ -19,7 +19,7 @@ import { sql } from 'kysely';
 import type { Db } from '@warden/db';
 import type { LeadScanReport } from '@warden/domain';
 import { createTestDatabase, deleteQueuePrefix, testQueuePrefix, testServers } from '@warden/testing';
-import { CleanupStack, formatTable, median, startJanitor, type Janitor } from './support.js';
+import { CleanupStack, formatTable, median, runBench, type Janitor } from './support.js';
 
 const ROWS = Number(process.env.BENCH_LEAD_ROWS ?? 1_000_000);
 const SCAN_RUNS = 3;
@@ -140,6 +140,14 @@ function runWarden(args: string[], env: Record<string, string>): Promise<Process
   });
 }
 
+/** The bench tenant's report in `warden lead scan --json` output (one object, reports under `tenants`). */
+function tenantReport(stdout: string): LeadScanReport {
+  const report = (JSON.parse(stdout) as { tenants: Record<string, LeadScanReport> }).tenants[TENANT];
+  if (!report)
+    throw new Error(`warden lead scan --json has no report for ${TENANT}: ${stdout.slice(0, 200)}`);
+  return report;
+}
+
 async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   const benchStarted = performance.now();
   const database = await createTestDatabase();
@@ -194,7 +202,7 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   for (let run = 0; run < SCAN_RUNS; run++) {
     const result = await runWarden(['lead', 'scan', '--window', '7d', '--tenant', TENANT, '--json'], env);
     if (result.code !== 0) throw new Error(`warden lead scan exited ${result.code}: ${result.stderr.trim()}`);
-    const report = JSON.parse(result.stdout) as LeadScanReport;
+    const report = tenantReport(result.stdout);
     const scanSeconds = (Date.parse(report.stats.completed_at!) - Date.parse(report.stats.started_at)) / 1000;
     scans.push({ run: result, report, scanSeconds });
     process.stderr.write(
@@ -208,7 +216,7 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=1`.trim(),
   });
   if (lean.code !== 0) throw new Error(`warden lead scan (lean) exited ${lean.code}: ${lean.stderr.trim()}`);
-  const leanReport = JSON.parse(lean.stdout) as LeadScanReport;
+  const leanReport = tenantReport(lean.stdout);
   const leanIdle = await runWarden(['lead', 'scan', '--help'], {
     ...env,
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-semi-space-size=1`.trim(),
@@ -272,24 +280,4 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   );
 }
 
-const cleanup = new CleanupStack();
-const janitor = startJanitor();
-const cleanUpAndRelease = async () => {
-  if (await cleanup.run()) await janitor.release();
-};
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void cleanUpAndRelease().finally(() => process.exit(130));
-  });
-}
-let exitCode = 0;
-try {
-  await main(cleanup, janitor);
-} catch (error) {
-  console.error('lead bench failed:', error);
-  exitCode = 1;
-} finally {
-  await cleanUpAndRelease();
-}
-process.exit(exitCode);
+await runBench('lead', main);

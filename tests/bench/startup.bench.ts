@@ -36,7 +36,7 @@ import {
   median,
   medianRun,
   processCpuSeconds,
-  startJanitor,
+  runBench,
   type Janitor,
 } from './support.js';
 
@@ -155,24 +155,4 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
     console.log(`RESULT startup service=cli mode=${mode} help_ms=${median(cli[mode]).toFixed(0)}`);
 }
 
-const cleanup = new CleanupStack();
-const janitor = startJanitor();
-const cleanUpAndRelease = async () => {
-  if (await cleanup.run()) await janitor.release();
-};
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void cleanUpAndRelease().finally(() => process.exit(130));
-  });
-}
-let exitCode = 0;
-try {
-  await main(cleanup, janitor);
-} catch (error) {
-  console.error('startup bench failed:', error);
-  exitCode = 1;
-} finally {
-  await cleanUpAndRelease();
-}
-process.exit(exitCode);
+await runBench('startup', main);

@@ -255,3 +255,36 @@ if (
     },
   );
 }
+
+/**
+ * Runs a bench's `main` with a cleanup stack and a janitor, cleaning up on success, failure, SIGINT and SIGTERM,
+ * then exits (keep-alive sockets and library timers must not hold the process open once the results are out):
+ * 0 when `main` succeeded, 1 when it threw, 130 on a signal.
+ */
+export async function runBench(
+  name: string,
+  main: (cleanup: CleanupStack, janitor: Janitor) => Promise<void>,
+): Promise<never> {
+  const cleanup = new CleanupStack();
+  const janitor = startJanitor();
+  // A janitor is released only when everything is gone; otherwise it retries once this process has exited.
+  const cleanUpAndRelease = async () => {
+    if (await cleanup.run()) await janitor.release();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: cleaning up`);
+      void cleanUpAndRelease().finally(() => process.exit(130));
+    });
+  }
+  let exitCode = 0;
+  try {
+    await main(cleanup, janitor);
+  } catch (error) {
+    console.error(`${name} bench failed:`, error);
+    exitCode = 1;
+  } finally {
+    await cleanUpAndRelease();
+  }
+  process.exit(exitCode);
+}
