@@ -151,42 +151,24 @@ export async function denyGate(
   const locked = await lockGateForAPerson(trx, input, now);
   if (locked.status !== 'open') return locked.result as DenyGateResult;
   const { task, gate } = locked;
-  const denied = await trx
-    .updateTable('task_gates')
-    .set({ state: 'denied', released_at: now, released_by: input.deniedBy })
-    .where('tenant_id', '=', input.tenantId)
-    .where('gate_id', '=', gate.gate_id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
   const from = task.status as TaskStatus;
-  const transition = transitionTask(from, 'blocked', 'gate_denied');
-  const blocked = transition.allowed && from !== 'blocked';
-  if (blocked) await setTaskStatus(trx, input.tenantId, input.taskId, 'blocked');
-  await appendAudits(
-    trx,
-    [
-      {
-        tenant_id: input.tenantId,
-        task_id: input.taskId,
-        event_type: 'GATE_DENIED',
-        level: 'warn',
-        decision_id: null,
-        event_id: null,
-        source_event_ts: null,
-        payload: {
-          gate_id: gate.gate_id,
-          checkpoint: gate.checkpoint,
-          denied_by: input.deniedBy,
-          ...(input.deniedByOwner ? { denied_by_owner: input.deniedByOwner } : {}),
-          reason: input.reason,
-          from,
-          to: blocked ? 'blocked' : from,
-        },
-      },
-    ],
+  const closed = await closeGateBlockingTask(trx, gate, from, {
+    state: 'denied',
+    by: input.deniedBy,
+    why: 'gate_denied',
     now,
-  );
-  return { status: 'denied_now', gate: toGate(denied) };
+    eventType: 'GATE_DENIED',
+    payload: (to) => ({
+      gate_id: gate.gate_id,
+      checkpoint: gate.checkpoint,
+      denied_by: input.deniedBy,
+      ...(input.deniedByOwner ? { denied_by_owner: input.deniedByOwner } : {}),
+      reason: input.reason,
+      from,
+      to,
+    }),
+  });
+  return { status: 'denied_now', gate: toGate(closed.row) };
 }
 
 /** The task's gate with id `ref`, else its open gate at checkpoint `ref`; locked for the release. */
@@ -286,6 +268,52 @@ export async function unblockTask(
 }
 
 /**
+ * Closes an open gate without releasing it (`denied` by a person, `expired` by the clock) and blocks its task
+ * when the lifecycle allows (`why`), with one audit row whose payload is given the status the task ends in — all
+ * in the caller's transaction, which holds the task's row lock.
+ */
+async function closeGateBlockingTask(
+  trx: QueryExecutor,
+  gate: GateRow,
+  taskStatus: TaskStatus,
+  close: {
+    state: 'denied' | 'expired';
+    by: string;
+    why: 'gate_denied' | 'gate_expired';
+    now: Date;
+    eventType: 'GATE_DENIED' | 'GATE_EXPIRED';
+    payload: (to: TaskStatus) => Record<string, unknown>;
+  },
+): Promise<{ row: GateRow; blocked: boolean }> {
+  const row = await trx
+    .updateTable('task_gates')
+    .set({ state: close.state, released_at: close.now, released_by: close.by })
+    .where('tenant_id', '=', gate.tenant_id)
+    .where('gate_id', '=', gate.gate_id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const blocked = transitionTask(taskStatus, 'blocked', close.why).allowed && taskStatus !== 'blocked';
+  if (blocked) await setTaskStatus(trx, gate.tenant_id, gate.task_id, 'blocked');
+  await appendAudits(
+    trx,
+    [
+      {
+        tenant_id: gate.tenant_id,
+        task_id: gate.task_id,
+        event_type: close.eventType,
+        level: 'warn',
+        decision_id: null,
+        event_id: null,
+        source_event_ts: null,
+        payload: close.payload(blocked ? 'blocked' : taskStatus),
+      },
+    ],
+    close.now,
+  );
+  return { row, blocked };
+}
+
+/**
  * Expires one open gate whose deadline passed, with its task row already locked by the caller: the gate becomes
  * `expired` (by {@link EXPIRY_ACTOR}), a paused task is blocked (the lifecycle's `gate_expired` transition) and
  * a `GATE_EXPIRED` audit row joins the tenant's chain — all in the caller's transaction.
@@ -296,40 +324,22 @@ async function expireLockedGate(
   gate: GateRow,
   now: Date,
 ): Promise<Gate> {
-  const expired = await trx
-    .updateTable('task_gates')
-    .set({ state: 'expired', released_at: now, released_by: EXPIRY_ACTOR })
-    .where('tenant_id', '=', gate.tenant_id)
-    .where('gate_id', '=', gate.gate_id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  const transition = transitionTask(taskStatus, 'blocked', 'gate_expired');
-  const blocked = transition.allowed && taskStatus !== 'blocked';
-  if (blocked) await setTaskStatus(trx, gate.tenant_id, gate.task_id, 'blocked');
-  await appendAudits(
-    trx,
-    [
-      {
-        tenant_id: gate.tenant_id,
-        task_id: gate.task_id,
-        event_type: 'GATE_EXPIRED',
-        level: 'warn',
-        decision_id: null,
-        event_id: null,
-        source_event_ts: null,
-        payload: {
-          gate_id: gate.gate_id,
-          checkpoint: gate.checkpoint,
-          opened_at: gate.opened_at.toISOString(),
-          expires_at: gate.expires_at.toISOString(),
-          expired_by: EXPIRY_ACTOR,
-          from: taskStatus,
-          to: blocked ? 'blocked' : taskStatus,
-        },
-      },
-    ],
+  const { row: expired, blocked } = await closeGateBlockingTask(trx, gate, taskStatus, {
+    state: 'expired',
+    by: EXPIRY_ACTOR,
+    why: 'gate_expired',
     now,
-  );
+    eventType: 'GATE_EXPIRED',
+    payload: (to) => ({
+      gate_id: gate.gate_id,
+      checkpoint: gate.checkpoint,
+      opened_at: gate.opened_at.toISOString(),
+      expires_at: gate.expires_at.toISOString(),
+      expired_by: EXPIRY_ACTOR,
+      from: taskStatus,
+      to,
+    }),
+  });
   await recordNotifications(trx, [
     {
       tenant_id: gate.tenant_id,
