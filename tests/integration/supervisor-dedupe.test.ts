@@ -4,6 +4,7 @@ import {
   claimInboxEvents,
   completeClaimedEvents,
   failClaimedEvent,
+  insertAndClaimEvents,
   insertPendingEvents,
   releaseExpiredClaims,
 } from '@warden/db';
@@ -320,6 +321,47 @@ describe('supervisor dedupe', () => {
       // The holder's completion still counts.
       const done = await api.db.transaction().execute((trx) => completeClaimedEvents(trx, [held!]));
       expect(done.has(String(held!.inbox_id))).toBe(true);
+    });
+  });
+
+  // The worker's first statement for a delivered group: create the rows of events that came straight onto
+  // the queue, claimed, and claim the rows that exist, in one round trip.
+  describe('insertAndClaimEvents', () => {
+    it('should insert a new event already claimed, claim a pending one, and claim neither again', async () => {
+      const fresh = taskEvent('acme', 'ic-fresh', { task_id: 'task-ic' });
+      const pending = taskEvent('acme', 'ic-pending', { task_id: 'task-ic' });
+      await insertPendingEvents(api.db, [pending]);
+
+      const claimed = await insertAndClaimEvents(api.db, [fresh, pending], 30_000);
+      expect(claimed.map((row) => row.event_id).sort()).toEqual(['ic-fresh', 'ic-pending']);
+      const rows = await inboxRows(api.db, 'acme', ['ic-fresh', 'ic-pending']);
+      for (const id of ['ic-fresh', 'ic-pending'])
+        expect(rows.get(id)).toMatchObject({ status: 'processing', claim_generation: 1, attempts: 1 });
+      expect(rows.get('ic-fresh')!.claim_expires_at!.getTime()).toBeGreaterThan(Date.now() + 20_000);
+
+      // Both claims are valid: a second delivery claims nothing and changes nothing.
+      expect(await insertAndClaimEvents(api.db, [fresh, pending], 30_000)).toEqual([]);
+      expect(await inboxRows(api.db, 'acme', ['ic-fresh', 'ic-pending'])).toEqual(rows);
+    });
+
+    it('should claim each event once when the same new events are delivered many times at once', async () => {
+      const events = Array.from({ length: 5 }, (_, i) =>
+        taskEvent('acme', `ic-race-${i}`, { task_id: `task-ic-race-${i % 2}` }),
+      );
+      // 20 deliveries racing, each with every event (one of them twice in the same batch).
+      const deliveries = await Promise.all(
+        Array.from({ length: 20 }, (_, n) =>
+          insertAndClaimEvents(api.db, n % 2 === 0 ? [...events, events[0]!] : [...events].reverse(), 30_000),
+        ),
+      );
+      const claimedIds = deliveries.flat().map((row) => row.event_id);
+      expect(claimedIds.sort()).toEqual(events.map((e) => e.event_id).sort());
+      const { rows } = await sql<{ event_id: string; n: string }>`
+        select event_id, count(*)::text as n from supervisor_inbox
+         where tenant_id = 'acme' and event_id like 'ic-race-%' group by event_id order by event_id`.execute(
+        api.db,
+      );
+      expect(rows).toEqual(events.map((e) => ({ event_id: e.event_id, n: '1' })));
     });
   });
 });

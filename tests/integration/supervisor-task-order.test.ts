@@ -127,4 +127,45 @@ describe('per-task ordering across concurrent groups', () => {
       expect(seqs, taskId).toEqual([...seqs].sort((a, b) => a - b));
     }
   });
+
+  it('should decide the earlier undecided events of a task first when a later one is processed alone', async () => {
+    const processor = await createTestProcessor(database.db);
+    const taskId = `task-${randomUUID()}`;
+    const [created, step, failed] = [
+      taskEvent(tenant, `early-1-${randomUUID()}`, {
+        task_id: taskId,
+        event_type: 'TASK_CREATED',
+        payload: { agent_spec: { name: 'a', capabilities: [] } },
+      }),
+      taskEvent(tenant, `early-2-${randomUUID()}`, { task_id: taskId, event_type: 'TASK_STEP_COMPLETED' }),
+      taskEvent(tenant, `early-3-${randomUUID()}`, {
+        task_id: taskId,
+        event_type: 'TASK_FAILED',
+        payload: { error: 'connection refused' },
+      }),
+    ];
+    await insertPendingEvents(database.db, [created, step, failed]);
+
+    // Only the last one is delivered: the two before it are taken over and decided first, in inbox order.
+    expect(await processor.processEvents([failed])).toEqual([expect.objectContaining({ status: 'decided' })]);
+    const audits = await database.db
+      .selectFrom('task_audits')
+      .select(['event_id', 'chain_seq'])
+      .where('task_id', '=', taskId)
+      .where('decision_id', 'is not', null)
+      .orderBy('chain_seq')
+      .execute();
+    expect(audits.map((a) => a.event_id)).toEqual([created.event_id, step.event_id, failed.event_id]);
+    // Their own late deliveries find nothing to do, and nothing is decided twice.
+    expect(await processor.processEvents([created, step])).toEqual([
+      { status: 'skipped', reason: 'not_claimable' },
+      { status: 'skipped', reason: 'not_claimable' },
+    ]);
+    const decisions = await database.db
+      .selectFrom('decisions')
+      .select('event_id')
+      .where('task_id', '=', taskId)
+      .execute();
+    expect(decisions).toHaveLength(3);
+  });
 });

@@ -14,8 +14,18 @@ export interface GroupCommitterOptions<T, R> {
   maxGroupSize: number;
   /** Groups running at once (each typically holds a Postgres connection). */
   maxInFlight: number;
-  /** Higher goes first while items wait; equal priorities keep arrival order. @defaultValue every item equal */
+  /**
+   * Higher goes first while items wait (within their key, with `groupKeyOf`); equal priorities keep arrival
+   * order. @defaultValue every item equal
+   */
   priorityOf?: (item: T) => number;
+  /**
+   * Items of one key share groups, never a group with another key's items, and a key with no group in flight
+   * goes before one that has (else the key waiting longest). The supervisor keys events by tenant: a group then
+   * locks one tenant's audit chain head, so groups of different tenants commit side by side instead of each
+   * waiting for the one group that holds every tenant's chain. @defaultValue one key for all items
+   */
+  groupKeyOf?: (item: T) => string;
   /**
    * What a failed group does: `reject` fails every item of the group with the error; `retry-each` runs the
    * items again one by one, so one bad item never holds back the others. @defaultValue `'reject'`
@@ -32,35 +42,57 @@ interface Pending<T, R> {
 }
 
 export class GroupCommitter<T, R> {
-  private readonly queue: Array<Pending<T, R>> = [];
+  /** Waiting items by key, keys in the order they began waiting (a key leaves once it has none waiting). */
+  private readonly queues = new Map<string, Array<Pending<T, R>>>();
+  private readonly keysInFlight = new Map<string, number>();
   private inFlight = 0;
+  private waitingCount = 0;
 
   constructor(private readonly options: GroupCommitterOptions<T, R>) {}
 
   submit(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject, context: captureContext() });
+      const key = this.options.groupKeyOf?.(item) ?? '';
+      const queue = this.queues.get(key);
+      const pending = { item, resolve, reject, context: captureContext() };
+      if (queue) queue.push(pending);
+      else this.queues.set(key, [pending]);
+      this.waitingCount += 1;
       this.pump();
     });
   }
 
   /** Items waiting for a group. */
   get waiting(): number {
-    return this.queue.length;
+    return this.waitingCount;
   }
 
   private pump(): void {
     const { priorityOf, maxInFlight, maxGroupSize } = this.options;
-    if (priorityOf && this.inFlight < maxInFlight && this.queue.length > 1)
-      this.queue.sort((a, b) => priorityOf(b.item) - priorityOf(a.item));
-    while (this.inFlight < maxInFlight && this.queue.length > 0) {
-      const group = this.queue.splice(0, maxGroupSize);
+    while (this.inFlight < maxInFlight && this.waitingCount > 0) {
+      const key = this.nextKey();
+      const queue = this.queues.get(key)!;
+      if (priorityOf && queue.length > 1) queue.sort((a, b) => priorityOf(b.item) - priorityOf(a.item));
+      const group = queue.splice(0, maxGroupSize);
+      if (queue.length === 0) this.queues.delete(key);
+      this.waitingCount -= group.length;
       this.inFlight += 1;
-      void this.runGroup(group);
+      this.keysInFlight.set(key, (this.keysInFlight.get(key) ?? 0) + 1);
+      void this.runGroup(group, key);
     }
   }
 
-  private async runGroup(group: Array<Pending<T, R>>): Promise<void> {
+  /** The first waiting key with no group in flight, else the key waiting longest. */
+  private nextKey(): string {
+    let first: string | undefined;
+    for (const key of this.queues.keys()) {
+      if (!this.keysInFlight.has(key)) return key;
+      first ??= key;
+    }
+    return first!;
+  }
+
+  private async runGroup(group: Array<Pending<T, R>>, key: string): Promise<void> {
     try {
       const results = await runInGroupContext(
         group.map((p) => p.context),
@@ -72,6 +104,9 @@ export class GroupCommitter<T, R> {
       else for (const pending of group) pending.reject(error);
     } finally {
       this.inFlight -= 1;
+      const left = this.keysInFlight.get(key)! - 1;
+      if (left === 0) this.keysInFlight.delete(key);
+      else this.keysInFlight.set(key, left);
       this.pump();
     }
   }

@@ -1,17 +1,13 @@
 import {
   appendAudits,
-  archiveDecidedEvents,
   type ArchivedEventRecord,
-  claimInboxEvents,
-  completeClaimedEvents,
   failClaimedEvent,
   findTasksHoldingResources,
-  insertDecisions,
-  takeOverEarlierEvents,
-  insertPendingEvents,
+  insertAndClaimEvents,
   lockTaskContexts,
   openGates,
-  updateTasks,
+  recordDecidedGroup,
+  settleClaims,
   type ClaimedEvent,
   type Database,
   type Db,
@@ -22,7 +18,6 @@ import {
   applyPlan,
   builtInPolicies,
   decideInOrder,
-  decisionIdFor,
   gateDeadline,
   taskStateKey,
   type DecisionPlan,
@@ -194,9 +189,8 @@ export class DecisionProcessor {
 
   async processEvents(events: readonly TaskEvent[]): Promise<EventOutcome[]> {
     const { db } = this.options;
-    // Events enqueued straight onto the queue (SDK, in-cluster) have no inbox row yet.
-    await insertPendingEvents(db, events);
-    const claimed = await claimInboxEvents(db, events, this.claimTtlMs);
+    // Events enqueued straight onto the queue (SDK, in-cluster) have no inbox row yet: it is created claimed.
+    const claimed = await insertAndClaimEvents(db, events, this.claimTtlMs);
 
     const results = new Map<string, EventOutcome>();
     if (claimed.length > 0) {
@@ -244,35 +238,22 @@ export class DecisionProcessor {
           // no other transaction can be holding this task's inbox rows while we wait (they lock tasks first
           // too).
           const contexts = await lockTaskContexts(trx, claims);
-          const owned = await completeClaimedEvents(trx, claims);
-          const mine = claims.filter((claim) => owned.has(String(claim.inbox_id)));
+          // Then, in one statement: complete the claims still ours; take over earlier events of these tasks not
+          // decided yet (pending, failed, or claimed by a group still waiting for the task lock), so a task's
+          // events apply in inbox order whichever group they landed in (their own processors will find their
+          // claims gone); and learn which events have a decision already (an operator replayed a completed
+          // row): never decide an event twice.
+          const settled = await settleClaims(trx, claims);
+          const mine = [
+            ...claims.filter((claim) => settled.owned.has(String(claim.inbox_id))),
+            ...settled.takenOver,
+          ];
           for (const claim of claims)
-            if (!owned.has(String(claim.inbox_id)))
+            if (!settled.owned.has(String(claim.inbox_id)))
               outcomes.set(keyOf(claim), { status: 'skipped', reason: 'claim_lost' });
-          if (mine.length === 0) return new Date();
-          // Events of one task apply in inbox order, whichever group they landed in: earlier events of these
-          // tasks that are not decided yet (pending, failed, or claimed by a group still waiting for the task
-          // lock) are taken over and decided here first. Their own processors will find their claims gone.
-          mine.push(...(await takeOverEarlierEvents(trx, mine)));
-
-          // A decision can exist already if an operator replayed a completed row: never decide an event
-          // twice.
-          const existing = new Set(
-            (
-              await trx
-                .selectFrom('decisions')
-                .select('decision_id')
-                .where(
-                  'decision_id',
-                  'in',
-                  mine.map((c) => decisionIdFor(c.tenant_id, c.event_id)),
-                )
-                .execute()
-            ).map((r) => r.decision_id),
-          );
           const toDecide = mine
             .filter((claim) => {
-              if (!existing.has(decisionIdFor(claim.tenant_id, claim.event_id))) return true;
+              if (!settled.decided.has(String(claim.inbox_id))) return true;
               outcomes.set(keyOf(claim), { status: 'skipped', reason: 'already_decided' });
               return false;
             })
@@ -309,16 +290,23 @@ export class DecisionProcessor {
             });
           }
 
-          await insertDecisions(
-            trx,
-            plans.map(({ claim, plan }) => ({
+          const processedAt = new Date();
+          await recordDecidedGroup(trx, {
+            decisions: plans.map(({ claim, plan }) => ({
               tenant_id: claim.tenant_id,
               task_id: claim.task_id,
               event_id: claim.event_id,
               decision: plan.decision,
             })),
-          );
-          await updateTasks(trx, [...touched.values()]);
+            tasks: [...touched.values()],
+            archive: seen
+              ? plans.map(({ claim, plan }, index) => {
+                  const record = archiveRecordOf(claim, plan, seen, processedAt);
+                  applyPlan(seen, events[index]!, plan);
+                  return record;
+                })
+              : [],
+          });
           // Every gate carries its deadline from the tenant's policy: nothing waits for a person for ever.
           const openedAt = new Date();
           await openGates(
@@ -341,7 +329,8 @@ export class DecisionProcessor {
                 : [],
             ),
           );
-          const processedAt = new Date();
+          // The audit rows last: appending locks the tenants' chain heads until commit, and every other group of
+          // these tenants waits for that lock, so it is held for the append's two statements and the commit only.
           const audits: NewAudit[] = plans.flatMap(({ claim, plan }) =>
             plan.audits.map((audit) => ({
               ...audit,
@@ -352,15 +341,6 @@ export class DecisionProcessor {
             })),
           );
           auditIds = await appendAudits(trx, audits, processedAt);
-          if (seen)
-            await archiveDecidedEvents(
-              trx,
-              plans.map(({ claim, plan }, index) => {
-                const record = archiveRecordOf(claim, plan, seen, processedAt);
-                applyPlan(seen, events[index]!, plan);
-                return record;
-              }),
-            );
           await this.options.beforeCommit?.(trx, mine);
 
           for (const [index, { claim, plan }] of plans.entries()) {

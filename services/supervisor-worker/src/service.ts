@@ -111,6 +111,8 @@ export function createSupervisorService(
         run: (events) => activeProcessor.processEvents(events),
         maxGroupSize: config.MAX_GROUP_SIZE,
         maxInFlight: config.MAX_GROUPS_IN_FLIGHT,
+        // One tenant per group: each group then waits only for its own tenant's audit chain head.
+        groupKeyOf: (event) => event.tenant_id,
       });
 
       poller = new InboxPoller({

@@ -166,12 +166,17 @@ export interface TaskUpdate extends TaskKey {
 /** Writes the final state of each task (one row per task) in one statement. */
 export async function updateTasks(trx: QueryExecutor, updates: readonly TaskUpdate[]): Promise<void> {
   if (updates.length === 0) return;
+  await updateTasksStatement(updates).execute(trx);
+}
+
+/** The UPDATE of `updateTasks`, to run on its own or inside a larger statement. */
+export function updateTasksStatement(updates: readonly TaskUpdate[]) {
   const sorted = [...updates].sort(compareTaskKeys);
   // One JSON document, not an array per column: node-postgres escapes array elements (the metadata) slowly.
-  await sql`
+  return sql`
     update tasks as t
        set status = u.status, retry_count = u.retry_count, metadata = u.metadata, updated_at = now()
       from jsonb_to_recordset(${JSON.stringify(sorted.map((u) => ({ tenant_id: u.tenant_id, task_id: u.task_id, status: u.status, retry_count: u.retry_count, metadata: u.metadata })))}::jsonb)
            as u(tenant_id text, task_id text, status text, retry_count int, metadata jsonb)
-     where t.tenant_id = u.tenant_id and t.task_id = u.task_id`.execute(trx);
+     where t.tenant_id = u.tenant_id and t.task_id = u.task_id`;
 }

@@ -7,7 +7,8 @@ import {
   type TaskStatus,
 } from '@warden/domain';
 import type { QueryExecutor } from '../database.js';
-import { compareTaskKeys, type TaskKey } from '../core/tasks.js';
+import { compareTaskKeys, updateTasksStatement, type TaskKey, type TaskUpdate } from '../core/tasks.js';
+import { archiveStatement, type ArchivedEventRecord } from './event-archive.js';
 
 /**
  * Creates the tasks not seen before (status `running`) and locks every given task row until the transaction
@@ -19,29 +20,28 @@ export async function lockTaskContexts(
 ): Promise<Map<string, TaskContext & { created: boolean }>> {
   const unique = [...new Map(keys.map((k) => [taskStateKey(k), k])).values()].sort(compareTaskKeys);
   if (unique.length === 0) return new Map();
-  const created = await trx
-    .insertInto('tasks')
-    .values(
-      unique.map((k) => ({ tenant_id: k.tenant_id, task_id: k.task_id, status: 'running', metadata: '{}' })),
-    )
-    .onConflict((oc) => oc.columns(['tenant_id', 'task_id']).doNothing())
-    .returning(['tenant_id', 'task_id'])
-    .execute();
-  const createdKeys = new Set(created.map(taskStateKey));
+  // One statement: a new task is inserted, an existing one is locked by the no-op update, in the sorted order
+  // (so concurrent transactions cannot deadlock). Unlike a SELECT … FOR UPDATE after the insert, it also
+  // waits for and locks a task another transaction is creating right now. `xmax = 0` marks inserted rows.
   const rows = await sql<{
     tenant_id: string;
     task_id: string;
     status: string;
     metadata: Record<string, unknown>;
     retry_count: number;
+    created: boolean;
   }>`
-    select tenant_id, task_id, status, metadata, retry_count from tasks
-     where (tenant_id, task_id) in (select * from unnest(${unique.map((k) => k.tenant_id)}::text[], ${unique.map((k) => k.task_id)}::text[]))
-     order by tenant_id, task_id
-       for update`.execute(trx);
+    insert into tasks as t (tenant_id, task_id, status, metadata)
+    select tenant_id, task_id, 'running', '{}'::jsonb
+      from unnest(${unique.map((k) => k.tenant_id)}::text[], ${unique.map((k) => k.task_id)}::text[]) with ordinality as k(tenant_id, task_id, n)
+     order by n
+    on conflict (tenant_id, task_id) do update set status = t.status
+    returning t.tenant_id, t.task_id, t.status, t.metadata, t.retry_count, (t.xmax = 0) as created`.execute(
+    trx,
+  );
   const contexts = new Map<string, TaskContext & { created: boolean }>();
   for (const row of rows.rows) {
-    const isNew = createdKeys.has(taskStateKey(row));
+    const isNew = row.created;
     contexts.set(taskStateKey(row), {
       status: isNew ? undefined : (row.status as TaskStatus),
       metadata: row.metadata,
@@ -98,25 +98,56 @@ export async function insertDecisions(
   decisions: readonly NewDecision[],
 ): Promise<Set<string>> {
   if (decisions.length === 0) return new Set();
-  const rows = await trx
-    .insertInto('decisions')
-    .values(
-      decisions.map(({ tenant_id, task_id, event_id, decision }) => ({
-        decision_id: decision.decision_id,
-        tenant_id,
-        task_id,
-        event_id,
-        decision_type: decision.decision_type,
-        reason: decision.reason,
-        findings: JSON.stringify(decision.findings),
-        actions: JSON.stringify(decision.actions),
-        policy: decision.policy,
-        policy_version: decision.policy_version,
-        would_have: decision.would_have ?? null,
-      })),
-    )
-    .onConflict((oc) => oc.doNothing())
-    .returning('decision_id')
-    .execute();
+  const { rows } = await insertDecisionsStatement(decisions).execute(trx);
   return new Set(rows.map((r) => r.decision_id));
+}
+
+/** The INSERT of `insertDecisions` (returning the inserted ids), to run on its own or inside a larger statement. */
+function insertDecisionsStatement(decisions: readonly NewDecision[]) {
+  const rows = decisions.map(({ tenant_id, task_id, event_id, decision }) => ({
+    decision_id: decision.decision_id,
+    tenant_id,
+    task_id,
+    event_id,
+    decision_type: decision.decision_type,
+    reason: decision.reason,
+    findings: decision.findings,
+    actions: decision.actions,
+    policy: decision.policy,
+    policy_version: decision.policy_version,
+    would_have: decision.would_have ?? null,
+  }));
+  return sql<{ decision_id: string }>`
+    insert into decisions (decision_id, tenant_id, task_id, event_id, decision_type, reason, findings, actions, policy,
+                           policy_version, would_have)
+    select decision_id, tenant_id, task_id, event_id, decision_type, reason, findings, actions, policy, policy_version, would_have
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+           as r(decision_id text, tenant_id text, task_id text, event_id text, decision_type text, reason text,
+                findings jsonb, actions jsonb, policy text, policy_version text, would_have text)
+    on conflict do nothing
+    returning decision_id`;
+}
+
+/**
+ * A decided group's rows in one statement: the decisions (one that exists for the same event is skipped), each
+ * task's final state, and the archive records. Part of the caller's decision transaction.
+ */
+export async function recordDecidedGroup(
+  trx: QueryExecutor,
+  group: {
+    decisions: readonly NewDecision[];
+    tasks: readonly TaskUpdate[];
+    archive: readonly ArchivedEventRecord[];
+  },
+): Promise<void> {
+  const parts = [
+    group.decisions.length > 0 ? insertDecisionsStatement(group.decisions) : undefined,
+    group.tasks.length > 0 ? updateTasksStatement(group.tasks) : undefined,
+    group.archive.length > 0 ? archiveStatement(group.archive) : undefined,
+  ].filter((part) => part !== undefined);
+  if (parts.length === 0) return;
+  // Postgres runs every data-modifying CTE to completion, read or not.
+  await sql`with ${sql.join(
+    parts.map((part, index) => sql`${sql.raw(`w${index}`)} as (${part})`),
+  )} select 1`.execute(trx);
 }

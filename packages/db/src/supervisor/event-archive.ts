@@ -36,19 +36,26 @@ export async function archiveDecidedEvents(
   records: readonly ArchivedEventRecord[],
 ): Promise<void> {
   if (records.length === 0) return;
-  await trx
-    .insertInto('event_archive')
-    .values(
-      records.map((r) => ({
-        ...r,
-        payload: JSON.stringify(r.payload),
-        task_context: JSON.stringify(r.task_context),
-        running_tasks: JSON.stringify(r.running_tasks),
-      })),
-    )
-    // A decision is made once per event; a replayed row finds its record there already.
-    .onConflict((oc) => oc.doNothing())
-    .execute();
+  await archiveStatement(records).execute(trx);
+}
+
+/** The INSERT of `archiveDecidedEvents`, to run on its own or inside a larger statement. */
+export function archiveStatement(records: readonly ArchivedEventRecord[]) {
+  // One JSON document for the whole group (see `insertPendingEvents`); dates travel as ISO strings.
+  return sql`
+    insert into event_archive (tenant_id, event_id, task_id, event_type, inbox_id, source, trace_id, event_ts, received_at,
+                               payload, task_context, running_tasks, decision_id, decision_type, policy, policy_version,
+                               finding_codes, would_have, decided_at)
+    select tenant_id, event_id, task_id, event_type, inbox_id, source, trace_id, event_ts, received_at,
+           payload, task_context, running_tasks, decision_id, decision_type, policy, policy_version,
+           finding_codes, would_have, decided_at
+      from jsonb_to_recordset(${JSON.stringify(records)}::jsonb)
+           as r(tenant_id text, event_id text, task_id text, event_type text, inbox_id bigint, source text, trace_id text,
+                event_ts timestamptz, received_at timestamptz, payload jsonb, task_context jsonb, running_tasks jsonb,
+                decision_id text, decision_type text, policy text, policy_version text, finding_codes text[],
+                would_have text, decided_at timestamptz)
+    -- A decision is made once per event; a replayed row finds its record there already.
+    on conflict do nothing`;
 }
 
 const PARTITION_PREFIX = 'event_archive_p';

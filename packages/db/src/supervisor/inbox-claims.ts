@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
+import type { TaskEvent } from '@warden/domain';
 import type { InboxRow, QueryExecutor } from '../database.js';
+import { toInboxRecord } from './inbox.js';
 
 export interface InboxKey {
   tenant_id: string;
@@ -10,19 +12,13 @@ export interface InboxKey {
 export type ClaimedEvent = InboxRow;
 
 /**
- * Claims the given events for processing: rows that are `pending`, `failed` and due, or `processing` with an
- * expired claim. Each claim bumps `claim_generation` and `attempts`. Rows another processor holds (locked or
- * validly claimed) and finished rows are skipped, so a duplicate delivery claims nothing.
+ * The claim of the given events' inbox rows, as one UPDATE: rows that are `pending`, `failed` and due, or
+ * `processing` with an expired claim. Each claim bumps `claim_generation` and `attempts`. Rows another
+ * processor holds (locked or validly claimed) and finished rows are skipped, so a duplicate delivery claims
+ * nothing. Returns the claimed rows.
  */
-export async function claimInboxEvents(
-  db: QueryExecutor,
-  keys: readonly InboxKey[],
-  claimTtlMs: number,
-): Promise<ClaimedEvent[]> {
-  if (keys.length === 0) return [];
-  const tenants = keys.map((k) => k.tenant_id);
-  const events = keys.map((k) => k.event_id);
-  const result = await sql<ClaimedEvent>`
+function claimUpdate(keys: readonly InboxKey[], claimTtlMs: number) {
+  return sql<ClaimedEvent>`
     update supervisor_inbox as i
        set status = 'processing',
            claim_generation = i.claim_generation + 1,
@@ -32,7 +28,7 @@ export async function claimInboxEvents(
            error = null
       from (
         select inbox_id from supervisor_inbox
-         where (tenant_id, event_id) in (select * from unnest(${tenants}::text[], ${events}::text[]))
+         where (tenant_id, event_id) in (select * from unnest(${keys.map((k) => k.tenant_id)}::text[], ${keys.map((k) => k.event_id)}::text[]))
            and (   (status = 'pending')
                 or (status = 'failed' and coalesce(next_attempt_at, now()) <= now())
                 or (status = 'processing' and claim_expires_at < now()))
@@ -40,8 +36,112 @@ export async function claimInboxEvents(
            for update skip locked
       ) as claimable
      where i.inbox_id = claimable.inbox_id
- returning i.*`.execute(db);
+ returning i.*`;
+}
+
+/** Claims the given events' inbox rows for processing (see `claimUpdate`). */
+export async function claimInboxEvents(
+  db: QueryExecutor,
+  keys: readonly InboxKey[],
+  claimTtlMs: number,
+): Promise<ClaimedEvent[]> {
+  if (keys.length === 0) return [];
+  return (await claimUpdate(keys, claimTtlMs).execute(db)).rows;
+}
+
+/**
+ * Ensures each event has an inbox row and claims it, in one statement: an event never seen is inserted
+ * already claimed (generation 1, attempt 1); an existing row is claimed as `claimInboxEvents` does. The
+ * claim commits on its own, before any decision, so an event that crashes its processor still counts the
+ * attempt. An event whose row another transaction is inserting right now is left to that transaction.
+ */
+export async function insertAndClaimEvents(
+  db: QueryExecutor,
+  events: readonly TaskEvent[],
+  claimTtlMs: number,
+): Promise<ClaimedEvent[]> {
+  if (events.length === 0) return [];
+  // The statement sees the table as it was when it began: the UPDATE cannot see (and claim twice) the rows
+  // the INSERT adds, and the INSERT adds none the UPDATE could see (those conflict).
+  const result = await sql<ClaimedEvent>`
+    with fresh as (
+      insert into supervisor_inbox (tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts,
+                                    status, claim_generation, attempts, claimed_at, claim_expires_at)
+      select tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts,
+             'processing', 1, 1, now(), now() + make_interval(secs => ${claimTtlMs / 1000})
+        from jsonb_to_recordset(${JSON.stringify(events.map(toInboxRecord))}::jsonb)
+             as e(tenant_id text, event_id text, task_id text, event_type text, source text, payload jsonb, trace_id text, event_ts timestamptz)
+      on conflict (tenant_id, event_id) do nothing
+      returning *
+    ), claimed as (${claimUpdate(events, claimTtlMs)})
+    select * from fresh union all select * from claimed`.execute(db);
   return result.rows;
+}
+
+/** What became of a group's claims once it holds its tasks' locks (see `settleClaims`). */
+export interface SettledClaims {
+  /** Inbox ids of the claims still this processor's: now `completed`, locked until the transaction ends. */
+  owned: Set<string>;
+  /** Undecided earlier events of the same tasks, taken over to be decided first (by inbox order). */
+  takenOver: ClaimedEvent[];
+  /** Inbox ids of owned or taken-over rows whose event has a decision already (an operator replayed it). */
+  decided: Set<string>;
+}
+
+/**
+ * In one statement, under the tasks' row locks (see `lockTaskContexts`): completes the claims still owned
+ * (`completeClaimedEvents`), takes over the undecided events that came before them for the same tasks
+ * (`takeOverUpdate`), and says which of these rows' events are decided already.
+ */
+export async function settleClaims(
+  trx: QueryExecutor,
+  claims: ReadonlyArray<Pick<InboxRow, 'inbox_id' | 'claim_generation' | 'tenant_id' | 'task_id'>>,
+): Promise<SettledClaims> {
+  const settled: SettledClaims = { owned: new Set(), takenOver: [], decided: new Set() };
+  if (claims.length === 0) return settled;
+  // Owned rows come back as their keys only (their processor has them), taken-over rows whole: one result
+  // shape, the other's columns null ((null::supervisor_inbox).* is a row of the table's columns, all null).
+  const result = await sql<
+    ClaimedEvent & { settled_as: 'owned' | 'taken_over'; settled_id: string; decided: boolean }
+  >`
+    with owned as (${completeUpdate(claims)}), taken as (${takeOverUpdate(claims)}), settled as (
+      select 'owned' as settled_as, o.inbox_id as settled_id, o.tenant_id as settled_tenant, o.event_id as settled_event,
+             (null::supervisor_inbox).*
+        from owned o
+      union all
+      select 'taken_over', t.inbox_id, t.tenant_id, t.event_id, t.* from taken t
+    )
+    select s.*, exists (select 1 from decisions d where d.tenant_id = s.settled_tenant and d.event_id = s.settled_event) as decided
+      from settled s`.execute(trx);
+  for (const { settled_as: settledAs, settled_id: settledId, decided, ...rest } of result.rows) {
+    const id = String(settledId);
+    if (settledAs === 'owned') settled.owned.add(id);
+    else {
+      const {
+        settled_tenant: _tenant,
+        settled_event: _event,
+        ...row
+      } = rest as typeof rest & {
+        settled_tenant: string;
+        settled_event: string;
+      };
+      settled.takenOver.push(row);
+    }
+    if (decided) settled.decided.add(id);
+  }
+  settled.takenOver.sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
+  return settled;
+}
+
+/** Completes the rows whose claim is still the one given (ascending ids); returns their keys. */
+function completeUpdate(claims: ReadonlyArray<{ inbox_id: string; claim_generation: number }>) {
+  const sorted = [...claims].sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
+  return sql<Pick<InboxRow, 'inbox_id' | 'tenant_id' | 'event_id'>>`
+    update supervisor_inbox as i
+       set status = 'completed', processed_at = now(), claim_expires_at = null, error = null, next_attempt_at = null
+      from unnest(${sorted.map((c) => c.inbox_id)}::bigint[], ${sorted.map((c) => c.claim_generation)}::int[]) as owned(inbox_id, generation)
+     where i.inbox_id = owned.inbox_id and i.claim_generation = owned.generation and i.status = 'processing'
+ returning i.inbox_id, i.tenant_id, i.event_id`;
 }
 
 /**
@@ -54,27 +154,17 @@ export async function completeClaimedEvents(
   claims: ReadonlyArray<{ inbox_id: string; claim_generation: number }>,
 ): Promise<Set<string>> {
   if (claims.length === 0) return new Set();
-  const sorted = [...claims].sort((a, b) => Number(a.inbox_id) - Number(b.inbox_id));
-  const result = await sql<{ inbox_id: string }>`
-    update supervisor_inbox as i
-       set status = 'completed', processed_at = now(), claim_expires_at = null, error = null, next_attempt_at = null
-      from unnest(${sorted.map((c) => c.inbox_id)}::bigint[], ${sorted.map((c) => c.claim_generation)}::int[]) as owned(inbox_id, generation)
-     where i.inbox_id = owned.inbox_id and i.claim_generation = owned.generation and i.status = 'processing'
- returning i.inbox_id`.execute(trx);
+  const result = await completeUpdate(claims).execute(trx);
   return new Set(result.rows.map((r) => String(r.inbox_id)));
 }
 
 /**
- * Takes over the undecided events that came before `claims` for the same tasks (by inbox order): rows still
- * `pending`, `failed`, or `processing` under another claim. They are completed in this transaction, with a new
- * claim generation, so the caller decides them first and their earlier claimants complete nothing. Call it
- * while holding the tasks' row locks (see `lockTaskContexts`), so no other decision can be applying them.
+ * Takes over the undecided events that came before `claims` for the same tasks (by inbox order), the claims'
+ * own rows excepted: rows still `pending`, `failed`, or `processing` under another claim. They are completed
+ * with a new claim generation, so the caller decides them first and their earlier claimants complete nothing.
+ * Only while holding the tasks' row locks (see `lockTaskContexts`), so no other decision can be applying them.
  */
-export async function takeOverEarlierEvents(
-  trx: QueryExecutor,
-  claims: ReadonlyArray<Pick<InboxRow, 'inbox_id' | 'tenant_id' | 'task_id'>>,
-): Promise<ClaimedEvent[]> {
-  if (claims.length === 0) return [];
+function takeOverUpdate(claims: ReadonlyArray<Pick<InboxRow, 'inbox_id' | 'tenant_id' | 'task_id'>>) {
   const latest = new Map<string, { tenant_id: string; task_id: string; inbox_id: string }>();
   for (const claim of claims) {
     const key = `${claim.tenant_id}\u0000${claim.task_id}`;
@@ -87,7 +177,7 @@ export async function takeOverEarlierEvents(
       });
   }
   const tasks = [...latest.values()];
-  const result = await sql<ClaimedEvent>`
+  return sql<InboxRow>`
     update supervisor_inbox as i
        set status = 'completed', claim_generation = i.claim_generation + 1, attempts = i.attempts + 1, claimed_at = now(),
            processed_at = now(), claim_expires_at = null, error = null, next_attempt_at = null
@@ -102,8 +192,7 @@ export async function takeOverEarlierEvents(
            for update of s
       ) as earlier
      where i.inbox_id = earlier.inbox_id
- returning i.*`.execute(trx);
-  return result.rows;
+ returning i.*`;
 }
 
 /**

@@ -15,16 +15,7 @@ export async function insertPendingEvents(
   // the same size whatever the batch) or one array per column (node-postgres escapes array elements in
   // JavaScript, character by character: slower than the insert itself). Rows come out in input order, which
   // is the inbox order the supervisor applies a task's events in.
-  const rows = events.map((e) => ({
-    tenant_id: e.tenant_id,
-    event_id: e.event_id,
-    task_id: e.task_id,
-    event_type: e.event_type,
-    source: e.source,
-    payload: e.payload,
-    trace_id: e.trace_id ?? null,
-    event_ts: e.ts,
-  }));
+  const rows = events.map(toInboxRecord);
   const inserted = await sql<{ tenant_id: string; event_id: string }>`
     insert into supervisor_inbox (tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts)
     select tenant_id, event_id, task_id, event_type, source, payload, trace_id, event_ts
@@ -40,6 +31,20 @@ export async function insertPendingEvents(
     if (fresh.delete(key)) result.push(event);
   }
   return result;
+}
+
+/** An event as a record of the inbox's columns, for `jsonb_to_recordset`. */
+export function toInboxRecord(e: TaskEvent) {
+  return {
+    tenant_id: e.tenant_id,
+    event_id: e.event_id,
+    task_id: e.task_id,
+    event_type: e.event_type,
+    source: e.source,
+    payload: e.payload,
+    trace_id: e.trace_id ?? null,
+    event_ts: e.ts,
+  };
 }
 
 export interface InboxCounts {
