@@ -61,11 +61,51 @@ describe('notification events', () => {
     await db.transaction().execute((trx) => openGates(trx, [gate]));
     const rows = await outbox('gate.opened');
     expect(rows).toHaveLength(1);
-    expect(rows[0]!.payload).toMatchObject({
+    expect(rows[0]!.payload).toEqual({
       subject: { kind: 'task', id: 'ev-task' },
+      summary:
+        'Task ev-task is paused at checkpoint "open_plan" and waits for a person: rule_spec needs a person',
       console_path: '/console/tasks/ev-task',
-      details: { checkpoint: 'open_plan', gate_id: 'ev-gate' },
+      details: {
+        task_id: 'ev-task',
+        gate_id: 'ev-gate',
+        checkpoint: 'open_plan',
+        reason: 'rule_spec needs a person',
+        decision_id: null,
+        expires_at: gate.expires_at.toISOString(),
+      },
     });
+  });
+
+  it("should name a gate's default deadline in its notification as it was stored", async () => {
+    await db
+      .transaction()
+      .execute((trx) =>
+        openGates(trx, [
+          {
+            tenant_id: TENANT,
+            task_id: 'ev-default',
+            gate_id: 'ev-default-gate',
+            checkpoint: 'x',
+            reason: 'r',
+            decision_id: 'd-1',
+          },
+        ]),
+      );
+    const gate = await db
+      .selectFrom('task_gates')
+      .select('expires_at')
+      .where('tenant_id', '=', TENANT)
+      .where('gate_id', '=', 'ev-default-gate')
+      .executeTakeFirstOrThrow();
+    const notification = (await outbox('gate.opened')).find(
+      (row) => (row.payload as { details: { gate_id: string } }).details.gate_id === 'ev-default-gate',
+    );
+    expect(notification?.payload).toMatchObject({
+      details: { decision_id: 'd-1', expires_at: gate.expires_at.toISOString() },
+    });
+    // The column's default: about 24 hours from now.
+    expect(Math.abs(gate.expires_at.getTime() - Date.now() - 24 * 3_600_000)).toBeLessThan(60_000);
   });
 
   it('should write nothing when the transaction rolls back', async () => {

@@ -36,15 +36,20 @@ export async function recordNotifications(
         tenant_id: n.tenant_id,
         event_type: n.event_type,
         ...(n.occurred_at ? { created_at: n.occurred_at } : {}),
-        payload: JSON.stringify({
-          subject: n.subject,
-          summary: n.summary,
-          console_path: consolePathOf(n.subject),
-          details: n.details ?? {},
-        }),
+        payload: JSON.stringify(notificationPayload(n)),
       })),
     )
     .execute();
+}
+
+/** The stored payload of a notification: what its channels are sent, besides the row's own columns. */
+export function notificationPayload(n: Pick<NewNotification, 'subject' | 'summary' | 'details'>) {
+  return {
+    subject: n.subject,
+    summary: n.summary,
+    console_path: consolePathOf(n.subject),
+    details: n.details ?? {},
+  };
 }
 
 /** The event a channel receives for an outbox row. */

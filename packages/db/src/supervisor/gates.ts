@@ -2,7 +2,7 @@ import { EXPIRY_ACTOR, isPastDeadline, transitionTask, type Gate, type TaskStatu
 import type { GateRow, QueryExecutor } from '../database.js';
 import { appendAudits } from '../core/audits.js';
 import { toGate, type TaskKey } from '../core/tasks.js';
-import { recordNotifications } from '../notifications/outbox.js';
+import { notificationPayload, recordNotifications } from '../notifications/outbox.js';
 import { sql } from 'kysely';
 
 export type ReleaseGateResult =
@@ -470,43 +470,43 @@ export interface NewGate extends TaskKey {
 
 /**
  * Opens gates in the caller's transaction (a redelivered decision opens none twice) and records a
- * `gate.opened` notification for each gate it opened, in the same transaction.
+ * `gate.opened` notification for each gate it opened, in the same transaction and the same statement.
  */
 export async function openGates(trx: QueryExecutor, gates: readonly NewGate[]): Promise<void> {
   if (gates.length === 0) return;
-  const opened = await trx
-    .insertInto('task_gates')
-    .values(
-      gates.map((g) => ({
-        tenant_id: g.tenant_id,
+  const notifications = gates.map((g) => ({
+    tenant_id: g.tenant_id,
+    gate_id: g.gate_id,
+    // The deadline is filled in from the inserted row (it may be the column's default).
+    payload: notificationPayload({
+      subject: { kind: 'task', id: g.task_id },
+      summary: `Task ${g.task_id} is paused at checkpoint "${g.checkpoint}" and waits for a person: ${g.reason}`,
+      details: {
         task_id: g.task_id,
         gate_id: g.gate_id,
         checkpoint: g.checkpoint,
         reason: g.reason,
         decision_id: g.decision_id,
-        ...(g.expires_at ? { expires_at: g.expires_at } : {}),
-      })),
-    )
-    .onConflict((oc) => oc.columns(['tenant_id', 'gate_id']).doNothing())
-    .returningAll()
-    .execute();
-  await recordNotifications(
-    trx,
-    opened.map((gate) => ({
-      tenant_id: gate.tenant_id,
-      event_type: 'gate.opened' as const,
-      subject: { kind: 'task' as const, id: gate.task_id },
-      summary: `Task ${gate.task_id} is paused at checkpoint "${gate.checkpoint}" and waits for a person: ${gate.reason}`,
-      details: {
-        task_id: gate.task_id,
-        gate_id: gate.gate_id,
-        checkpoint: gate.checkpoint,
-        reason: gate.reason,
-        decision_id: gate.decision_id,
-        expires_at: gate.expires_at.toISOString(),
       },
-    })),
-  );
+    }),
+  }));
+  // `expires_at` defaults as the column does (24 hours after the insert); in the notification it is written
+  // as JavaScript's toISOString() writes it, milliseconds and `Z`.
+  await sql`
+    with opened as (
+      insert into task_gates (tenant_id, task_id, gate_id, checkpoint, reason, decision_id, expires_at)
+      select tenant_id, task_id, gate_id, checkpoint, reason, decision_id, coalesce(expires_at, now() + interval '24 hours')
+        from jsonb_to_recordset(${JSON.stringify(gates.map((g) => ({ ...g, expires_at: g.expires_at ?? null })))}::jsonb)
+             as g(tenant_id text, task_id text, gate_id text, checkpoint text, reason text, decision_id text, expires_at timestamptz)
+      on conflict (tenant_id, gate_id) do nothing
+      returning tenant_id, gate_id, expires_at
+    )
+    insert into notification_outbox (tenant_id, event_type, payload)
+    select o.tenant_id, 'gate.opened',
+           jsonb_set(n.payload, '{details,expires_at}', to_jsonb(to_char(o.expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))
+      from opened o
+      join jsonb_to_recordset(${JSON.stringify(notifications)}::jsonb) as n(tenant_id text, gate_id text, payload jsonb)
+        on n.tenant_id = o.tenant_id and n.gate_id = o.gate_id`.execute(trx);
 }
 
 /** A person's act moves the task (the lifecycle's transition was checked by the caller, under the task lock). */
