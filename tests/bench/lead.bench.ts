@@ -2,7 +2,9 @@
  * `pnpm bench:lead` — a 7d lead scan over 1,000,000 decision audit rows spread over 7 days (generated with
  * SQL), measured as an operator runs it: `warden lead scan --window 7d` as its own process, its wall time and
  * its peak RSS (VmHWM from /proc); in the same run, the floor — one `SELECT count(*) … GROUP BY event_type`
- * over the same rows. Goal: scan ≤ 5 s, RSS ≤ 150 MB.
+ * over the same rows. Goal: scan ≤ 3× the floor, peak RSS ≤ 100 MB. The CLI runs from the production build
+ * (`node packages/cli/dist/main.js`, what the image runs; built first when older than its sources), not
+ * through tsx, which alone adds ~40 MB of TypeScript loader to any process.
  *
  * The rows look like the supervisor's: ~97 % plain ALLOWs, 1.5 % pauses with two MEDIUM risks, 0.8 % blocks
  * over eight finding codes, 0.5 % retries, and a few tasks the rules should catch (pause-then-block churn,
@@ -19,16 +21,17 @@ import { sql } from 'kysely';
 import type { Db } from '@warden/db';
 import type { LeadScanReport } from '@warden/domain';
 import { createTestDatabase, deleteQueuePrefix, testQueuePrefix, testServers } from '@warden/testing';
+import { buildProduction } from '../support/service-process.js';
 import { CleanupStack, formatTable, median, runBench, type Janitor } from './support.js';
 
 const ROWS = Number(process.env.BENCH_LEAD_ROWS ?? 1_000_000);
 const SCAN_RUNS = 3;
 const FLOOR_RUNS = 3;
 const TENANT = 'bench';
-const GOAL_SCAN_S = 5;
-const GOAL_RSS_MB = 150;
+const GOAL_RATIO = 3;
+const GOAL_RSS_MB = 100;
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = ['--import', 'tsx', 'packages/cli/src/main.ts'];
+const CLI = ['packages/cli/dist/main.js'];
 
 /**
  * Inserts `count` decision audit rows (ids `from`…) spread evenly over the 7 days before `end`: ten decisions
@@ -150,6 +153,8 @@ function tenantReport(stdout: string): LeadScanReport {
 
 async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   const benchStarted = performance.now();
+  console.log('building the CLI (npm run build -- --if-stale packages/cli)…');
+  buildProduction(['packages/cli']);
   const database = await createTestDatabase();
   janitor.watch({ databaseUrl: database.url });
   cleanup.push('drop the bench database', () => database.drop());
@@ -262,7 +267,7 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   console.log(
     'scan s: the scan itself (report started_at → completed_at: lock, read, rules, store, follow-ups);',
   );
-  console.log('process s: the whole `warden lead scan` process, TypeScript loading (tsx) included.');
+  console.log('process s: the whole `warden lead scan` process (the production build), start-up included.');
   console.log(
     'scan 1 creates the findings and tasks; the later scans find them again (dedupe). RESULT: median scan s, median floor, largest peak RSS of scans 1-3 (node defaults).',
   );
@@ -273,7 +278,7 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
   const ratio = scanSeconds / floor;
   console.log(`total time ${((performance.now() - benchStarted) / 1000).toFixed(1)} s`);
   console.log(
-    `goal scan <= ${GOAL_SCAN_S} s: ${scanSeconds <= GOAL_SCAN_S ? 'met' : 'NOT met'} (${scanSeconds.toFixed(2)} s); goal RSS <= ${GOAL_RSS_MB} MB: ${rss <= GOAL_RSS_MB ? 'met' : 'NOT met'} (${rss.toFixed(0)} MB, of which ${idle.peakRssMb.toFixed(0)} MB an idle CLI)`,
+    `goal scan <= ${GOAL_RATIO}x the floor: ${ratio <= GOAL_RATIO ? 'met' : 'NOT met'} (${ratio.toFixed(1)}x, ${scanSeconds.toFixed(2)} s); goal RSS <= ${GOAL_RSS_MB} MB: ${rss <= GOAL_RSS_MB ? 'met' : 'NOT met'} (${rss.toFixed(0)} MB, of which ${idle.peakRssMb.toFixed(0)} MB an idle CLI)`,
   );
   console.log(
     `RESULT lead rows=${ROWS} scan_s=${scanSeconds.toFixed(2)} floor_s=${floor.toFixed(3)} ratio=${ratio.toFixed(1)} rss_mb=${rss.toFixed(0)}`,

@@ -236,6 +236,8 @@ describe('the six lead rules over supervisor decisions', () => {
         thresholds: { percentile: 0.95, threshold_ms: 30_000 },
       });
       expect((stored.evidence.details as { percentile_ms: number }).percentile_ms).toBeGreaterThan(30_000);
+      // The largest lag to the microsecond, as the decisions themselves give it (the window's count reads it).
+      expect((stored.evidence.details as { max_ms: number }).max_ms).toBe((await lags('lag-one')).at(-1));
       // The slowest first.
       expect((stored.evidence.sample_task_ids as string[]).slice(0, 2).sort()).toEqual(['slow', 'slow-2']);
     });

@@ -5,7 +5,7 @@
  * `@sesamecare-oss/redlock` one `@warden/queue` creates) rather than its class, so tests can hand in anything
  * with the same shape.
  */
-import { isLockHeldError } from '@warden/queue';
+import { isLockHeldError } from '@warden/queue/locks';
 import { LeadScanLockUnavailableError } from './errors.js';
 
 /** A held lock. `signal` aborts when the lock could not be extended and may have passed to someone else. */

@@ -25,7 +25,7 @@ import {
   runLeadScan,
   type LeadScanLock,
 } from '@warden/lead-engine';
-import { createRedis, createRedlock, pingRedis } from '@warden/queue';
+import { createRedis, createRedlock, pingRedis } from '@warden/queue/locks';
 import { loadConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError, UsageError, describeError } from '../errors.js';
 import { describeUrl, plural, writeJson, type CliIo } from '../output.js';

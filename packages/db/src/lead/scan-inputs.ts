@@ -139,7 +139,7 @@ async function countDecisions(
              count(*)::int as decisions,
              count(*) filter (where processed_at >= source_event_ts)::int as lag_samples,
              count(*) filter (where processed_at - source_event_ts > ${thresholdMs}::double precision * interval '1 millisecond')::int as lag_over,
-             (max(extract(epoch from processed_at - source_event_ts)) filter (where processed_at >= source_event_ts) * 1000)::float8 as max_lag_ms
+             (extract(epoch from max(processed_at - source_event_ts) filter (where processed_at >= source_event_ts)) * 1000)::float8 as max_lag_ms
         from task_audits
        where tenant_id = ${tenantId} and decision_id is not null
          and source_event_ts >= ${slice.start} and source_event_ts < ${slice.end}
@@ -169,7 +169,14 @@ async function countDecisions(
  */
 async function copyNotableDecisions(trx: QueryExecutor, options: ReadLeadScanInputsOptions): Promise<void> {
   const { tenantId, window } = options;
-  await sql`select set_config('enable_seqscan', 'off', true)`.execute(trx);
+  // The same misestimate (every row of the window, not the few notable ones) prices handing rows over from
+  // parallel workers far too high; priced per notable row, the heap reads (most of this statement) are shared
+  // with the workers, as the window's count is. Both settings go back to what they were for the rule queries.
+  const previous = await sql<{ parallel_tuple_cost: string }>`
+    select current_setting('parallel_tuple_cost') as parallel_tuple_cost,
+           set_config('enable_seqscan', 'off', true), set_config('parallel_tuple_cost', '0.003', true)`.execute(
+    trx,
+  );
   await sql`
     create temporary table lead_scan_notable on commit drop as
     select audit_id, task_id, decision_id, event_type,
@@ -180,7 +187,9 @@ async function copyNotableDecisions(trx: QueryExecutor, options: ReadLeadScanInp
      where tenant_id = ${tenantId} and decision_id is not null
        and (event_type <> ${sql.lit(ALLOWED)} or payload -> 'findings' <> '[]'::jsonb)
        and source_event_ts >= ${window.previous_start} and source_event_ts < ${window.end}`.execute(trx);
-  await sql`select set_config('enable_seqscan', 'on', true)`.execute(trx);
+  await sql`select set_config('enable_seqscan', 'on', true), set_config('parallel_tuple_cost', ${previous.rows[0]!.parallel_tuple_cost}, true)`.execute(
+    trx,
+  );
   // Not analyzed: ANALYZE of the jsonb column costs more than every rule query together, and the planner's
   // size estimate from the table's pages is enough for the hash joins below.
 }
