@@ -33,8 +33,9 @@ export const jobCatalog = {
       defaultOptions: { attempts: 5, backoff: { type: 'exponential', delay: 200 }, ...keepForAWhile },
     },
     /**
-     * The events of one ingest request, in one job: a BullMQ job costs about as much Redis and API CPU as the
-     * Postgres insert of its event, so one job per request instead of per event roughly doubles batch ingest.
+     * The events of one ingest request — or of one tenant's single-event requests stored together (the API's
+     * group commit) — in one job: a BullMQ job costs about as much Redis and API CPU as the Postgres insert of
+     * its event, so one job per request instead of per event roughly doubles batch ingest.
      */
     events: {
       schema: z.object({ events: z.array(TaskEventSchema).min(1).max(500) }),

@@ -43,7 +43,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import { API_ROUTES } from './routes/index.js';
 import type { ApiPolicyDeps } from './policy-changes.js';
 import type { ApiWriteGatePolicy } from './write-gate.js';
-import { createEventInserter } from './event-inserter.js';
+import { createEventIngester } from './event-ingester.js';
 
 export interface AppOptions {
   db: Db;
@@ -131,14 +131,21 @@ export function createApp(options: AppOptions): Express {
     ),
   );
   v1.use(authenticate({ db: options.db, cacheTtlMs: options.authCacheTtlMs ?? 10_000 }));
+  const enqueueTimeoutMs = options.enqueueTimeoutMs ?? 500;
   const deps: ApiDeps = {
     db: options.db,
     queues: options.queues,
     logger: options.logger,
     metrics,
     writeGate: options.writeGate,
-    insertEvents: createEventInserter({ db: options.db }),
-    enqueueTimeoutMs: options.enqueueTimeoutMs ?? 500,
+    ingestEvents: createEventIngester({
+      db: options.db,
+      queues: options.queues,
+      logger: options.logger,
+      enqueueTimeoutMs,
+      onEnqueueDeferred: (count) => metrics.enqueueFailures.inc(count),
+    }),
+    enqueueTimeoutMs,
     ...(options.decisionWaiter ? { decisionWaiter: options.decisionWaiter } : {}),
     policies: options.policies,
   };
@@ -218,6 +225,8 @@ function requestLogging(
         const route = routeLabel(req, res);
         histogram.observe({ method: req.method, route, status: String(res.statusCode) }, latency / 1000);
         const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug';
+        // A 2xx is logged at debug, which production does not write: then no line is built per request.
+        if (!log.isLevelEnabled(level)) return;
         log[level](
           {
             action: 'request',

@@ -16,7 +16,7 @@ import type { DecisionWaiter } from './decision-waiter.js';
 import type { ApiMetrics } from './metrics.js';
 import type { ApiPolicyDeps } from './policy-changes.js';
 import type { ApiWriteGatePolicy } from './write-gate.js';
-import type { EventInserter } from './event-inserter.js';
+import type { EventIngester } from './event-ingester.js';
 
 /** Every public route lives under this prefix; express mounts them there behind authentication. */
 export const API_PREFIX = '/v1';
@@ -29,8 +29,11 @@ export interface ApiDeps {
   metrics: ApiMetrics;
   /** The WriteGate policy a tenant's change sets are gated with: its active stored version, else the file. */
   writeGate: TenantPolicySource<ApiWriteGatePolicy>;
-  /** Stores events as pending inbox rows (group commit of single-event requests: event-inserter.ts). */
-  insertEvents: EventInserter;
+  /**
+   * Stores events as pending inbox rows, then enqueues the new ones (group commit of single-event requests:
+   * event-ingester.ts).
+   */
+  ingestEvents: EventIngester;
   /** How long a write waits for Redis before answering anyway: what it wrote is durable already. */
   enqueueTimeoutMs: number;
   /** Wakes requests waiting for their decisions (`Prefer: wait`); without it the preference is ignored. */

@@ -14,10 +14,8 @@ import {
   type TaskEvent,
 } from '@warden/domain';
 import { activeTraceId } from '@warden/observability';
-import { QUEUE_NAMES, eventBatchJobId, eventJobId } from '@warden/queue';
 import { defineRoute, reply, type Route } from '../define-route.js';
 import { replyAfterWait, startWait } from '../decision-wait.js';
-import { enqueueAfterCommit } from '../enqueue-after-commit.js';
 import { MAX_PREFER_WAIT_SECONDS, preferredWaitSeconds } from '../prefer-wait.js';
 
 const Event = IncomingEventSchema.meta({ id: 'IncomingEvent' });
@@ -52,8 +50,9 @@ function readEvents(body: unknown): { events: IncomingEvent[]; batch: boolean } 
 
 /**
  * `POST /v1/events`: the ingest path. Events are durable in Postgres (inbox rows, `pending`) before the 202;
- * the enqueue that follows (one job for the request's new events) is an optimisation — if Redis is away the
- * reply is still 202 and the supervisor's poller enqueues the rows later. Duplicates (same tenant + event id,
+ * the enqueue that follows (one job for the request's new events, or for a group of concurrent single-event
+ * requests: event-ingester.ts) is an optimisation — if Redis is away the reply is still 202 and the
+ * supervisor's poller enqueues the rows later. Duplicates (same tenant + event id,
  * in the batch or from before) are counted, not stored twice.
  */
 export const eventRoutes: Route[] = [
@@ -115,7 +114,7 @@ With \`Prefer: wait=<seconds>\` (RFC 7240; capped at ${MAX_PREFER_WAIT_SECONDS} 
       );
       let fresh: TaskEvent[];
       try {
-        fresh = await deps.insertEvents(events);
+        fresh = await deps.ingestEvents(events);
       } catch (error) {
         wait?.close();
         throw error;
@@ -123,46 +122,6 @@ With \`Prefer: wait=<seconds>\` (RFC 7240; capped at ${MAX_PREFER_WAIT_SECONDS} 
       const result: IngestResult = { accepted: fresh.length, duplicates: events.length - fresh.length };
       deps.metrics.eventsIngested.inc({ result: 'accepted' }, result.accepted);
       if (result.duplicates > 0) deps.metrics.eventsIngested.inc({ result: 'duplicate' }, result.duplicates);
-
-      const [first] = fresh;
-      if (first) {
-        // One job per request: a single event keeps its own job id (tenant + event id); a batch is one job
-        // whose id derives from the tenant and its event ids. The payloads were parsed by the same schemas.
-        const options = { timeoutMs: deps.enqueueTimeoutMs, validate: false };
-        const queued = await enqueueAfterCommit(
-          () =>
-            fresh.length === 1
-              ? deps.queues.enqueueBulk(
-                  QUEUE_NAMES.supervisorEvents,
-                  'event',
-                  [{ payload: first, options: { jobId: eventJobId(first.tenant_id, first.event_id) } }],
-                  options,
-                )
-              : deps.queues.enqueueBulk(
-                  QUEUE_NAMES.supervisorEvents,
-                  'events',
-                  [
-                    {
-                      payload: { events: fresh },
-                      options: {
-                        jobId: eventBatchJobId(
-                          auth.tenantId,
-                          fresh.map((event) => event.event_id),
-                        ),
-                      },
-                    },
-                  ],
-                  options,
-                ),
-          {
-            logger: deps.logger,
-            fields: { module: 'ingest', count: fresh.length },
-            message:
-              'events are durable but could not be enqueued now; the supervisor poller will pick them up',
-          },
-        );
-        if (!queued) deps.metrics.enqueueFailures.inc(fresh.length);
-      }
       return wait ? replyAfterWait(wait, result) : reply(202, result);
     },
   ),
