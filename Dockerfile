@@ -38,6 +38,14 @@ RUN mkdir -p /out/infra \
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# V8's young generation (two semi-spaces) may grow to 2 × 16 MB, and start-up (loading the bundle and its
+# dependencies) grows it to that size in every process, where it stays while the process idles: half of a
+# service's idle heap. Capped at 2 × 2 MB, each idle service holds 15-25 MB less resident memory (the
+# supervisor-worker more: its policy thread has a young generation of its own; `pnpm bench:startup`, which
+# starts the services with these options). The price is more frequent scavenges under load: the supervisor's
+# CPU per decision stayed within ~10% of the default at 2 MB, and rose ~35% at 1 MB (`pnpm bench:supervisor`
+# sweeps on a busy two-core machine). Applies to every process of the image, the CLI included.
+ENV NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /app
 # bubblewrap sandboxes the executor's verification commands (docs/executor.md, "Verifications and the sandbox");
 # EXECUTOR_SANDBOX=auto uses it where the host allows unprivileged user namespaces, and reports degraded otherwise.

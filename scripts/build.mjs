@@ -11,7 +11,10 @@
 // - The `@warden/*` workspace packages are bundled in; every other package stays outside, loaded at run time
 //   from the target's own node_modules (with require(), and lazily where it can be: see externalModule). So
 //   each such package must be a `dependencies` entry of the target's package.json (what the image's
-//   `pnpm install --prod` installs); the build fails naming any that is not.
+//   `pnpm install --prod` installs); the build fails naming any that is not. The files of a bundle import
+//   each such package through one shared module (see sharedImportFacade), not each on its own.
+// - A `@warden/*` module the target does not use is left out (the packages run nothing at import but build
+//   constants), so a service does not hold every other service's schemas; the target's own modules all stay.
 // - Files found by path at run time (`new URL('./x', import.meta.url)`, `import.meta.dirname`,
 //   `createRequire(import.meta.url)`): every source file's `import.meta.url` is rewritten to the place the
 //   file would have if `dist/` mirrored `src/` (src/a/b.ts → dist/a/b.js), and every file under `src/` that
@@ -125,6 +128,28 @@ function externalModule(targetDir, specifier) {
   ].join('\n');
 }
 
+const RESOLVING = Symbol('resolving a workspace import');
+
+/** True for a source file of a bundled `@warden/*` package (not of the target being built, nor a dependency). */
+function isWorkspacePackageFile(file, targetDir) {
+  if (file.includes(`${sep}node_modules${sep}`) || !file.startsWith(join(root, 'packages') + sep))
+    return false;
+  return packageRootOf(file) !== targetDir;
+}
+
+/**
+ * The one ES module through which every `import` statement of the third-party module `specifier` reaches its
+ * stand-in. esbuild gives each importing file its own ESM view of a CommonJS module (`__toESM`: a getter per
+ * export, per file): with 47 files importing kysely and 37 importing zod, each of hundreds of exports, that
+ * was some 30,000 getters, about 1-2 MB of every service's idle heap. Re-exported once here, importers read
+ * the exports from this module's namespace instead; the stand-in is still loaded only when an export is used.
+ * `require()` calls (from inlined CommonJS) keep the stand-in itself: they expect `module.exports`.
+ */
+function sharedImportFacade(specifier) {
+  const quoted = JSON.stringify(specifier);
+  return `export * from ${quoted};\nexport { default } from ${quoted};`;
+}
+
 /**
  * Bundles `@warden/*`, leaves every other bare import external (recording it), and rewrites
  * `import.meta.url` / `import.meta.dirname` in workspace sources to their mirrored place in dist.
@@ -133,14 +158,39 @@ function wardenPlugin(targetDir, externals, inline = []) {
   return {
     name: 'warden',
     setup(pluginBuild) {
+      // A bundled `@warden/*` package runs nothing at import but building constants (zod schemas, compiled
+      // patterns), so esbuild may leave out each of its modules that the target never uses: a service does
+      // not build the schemas of every other service's domain at start (the policy worker thread: the
+      // decision code only). The target's own modules are all kept, as written.
+      pluginBuild.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.pluginData === RESOLVING || args.namespace !== 'file') return undefined;
+        const fromPackage = args.importer !== '' && isWorkspacePackageFile(args.importer, targetDir);
+        if (!args.path.startsWith('@warden/') && !(args.path.startsWith('.') && fromPackage))
+          return undefined;
+        const { path, namespace, external, errors } = await pluginBuild.resolve(args.path, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: RESOLVING,
+        });
+        if (errors.length > 0) return { errors };
+        return { path, namespace, external, sideEffects: !isWorkspacePackageFile(path, targetDir) };
+      });
       pluginBuild.onResolve({ filter: /^[^./]/ }, (args) => {
         if (args.path.startsWith('@warden/')) return undefined;
-        if (inline.includes(packageNameOf(args.path)) && args.namespace !== 'required') return undefined;
+        const standIn = args.namespace === 'required' || args.namespace === 'facade';
+        if (inline.includes(packageNameOf(args.path)) && !standIn) return undefined;
         if (BUILT_INS.has(args.path) || args.namespace === 'required')
           return { path: args.path, external: true };
         externals.add(packageNameOf(args.path));
-        return { path: args.path, namespace: 'required' };
+        const viaFacade = args.namespace !== 'facade' && args.kind !== 'require-call';
+        return { path: args.path, namespace: viaFacade ? 'facade' : 'required' };
       });
+      pluginBuild.onLoad({ filter: /.*/, namespace: 'facade' }, (args) => ({
+        contents: sharedImportFacade(args.path),
+        loader: 'js',
+        resolveDir: targetDir,
+      }));
       pluginBuild.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({
         contents: externalModule(targetDir, args.path),
         loader: 'js',
@@ -212,8 +262,12 @@ export async function buildTarget(target) {
         `"dependencies"; a production install (\`pnpm install --prod\`, as in the image) would not have ${missing.length === 1 ? 'it' : 'them'}`,
     );
 
-  // Source files only: the stand-ins of third-party modules are `required:<name>`, not files.
-  const inputs = new Set(Object.keys(result.metafile.inputs).filter((file) => !file.startsWith('required:')));
+  // Source files only: the stand-ins of third-party modules are `required:<name>` / `facade:<name>`, not files.
+  const inputs = new Set(
+    Object.keys(result.metafile.inputs).filter(
+      (file) => !file.startsWith('required:') && !file.startsWith('facade:'),
+    ),
+  );
   // Non-TypeScript files next to the sources, mirrored: the target's own, then each bundled package's.
   const owners = new Set([...inputs].map((file) => packageRootOf(join(root, file))));
   const copied = [];

@@ -13,10 +13,14 @@
  * mode, median reported. Builds first when the build is older than its sources (scripts/build.mjs
  * --if-stale). Self-contained: own database and queue prefix, removed at the end, even on failure or Ctrl-C.
  *
+ * The services run with the NODE_OPTIONS the image gives every process (`ENV NODE_OPTIONS=` in the Dockerfile,
+ * a smaller V8 young generation): what is measured is what is deployed.
+ *
  * Environment: BENCH_STARTUP_RUNS (3), BENCH_SETTLE_MS (3000), BENCH_SERVICES (all five, comma-separated),
- * BENCH_NODE_OPTIONS (handed to the services as NODE_OPTIONS, e.g. `--max-semi-space-size=1`; unset: none).
+ * BENCH_NODE_OPTIONS (handed to the services as NODE_OPTIONS instead of the image's; empty: none).
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +50,14 @@ const MODES: readonly ServiceMode[] = ['dist', 'tsx'];
 const SERVICES = (process.env.BENCH_SERVICES?.split(',') ?? SERVICE_NAMES) as ServiceName[];
 for (const name of SERVICES)
   if (!SERVICE_NAMES.includes(name)) throw new Error(`BENCH_SERVICES: unknown service "${name}"`);
+
+/** The NODE_OPTIONS the image sets for every process (its last `ENV NODE_OPTIONS=`), or '' when it sets none. */
+function imageNodeOptions(): string {
+  const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
+  const value = [...dockerfile.matchAll(/^ENV NODE_OPTIONS=(.*)$/gm)].at(-1)?.[1]?.trim() ?? '';
+  return value.replace(/^"(.*)"$/, '$1');
+}
+const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? imageNodeOptions();
 
 interface StartupRun {
   readyMs: number;
@@ -105,8 +117,9 @@ async function main(cleanup: CleanupStack, janitor: Janitor): Promise<void> {
     QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'warn',
     EXECUTOR_WORKSPACES: JSON.stringify({ default: workspace }),
-    ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+    ...(NODE_OPTIONS ? { NODE_OPTIONS } : {}),
   };
+  console.log(`services run with NODE_OPTIONS=${NODE_OPTIONS ? `"${NODE_OPTIONS}"` : '(none)'}`);
 
   const results: { service: string; mode: ServiceMode; run: StartupRun }[] = [];
   for (const name of SERVICES) {

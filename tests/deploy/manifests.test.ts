@@ -777,6 +777,13 @@ describe('deployment manifests', () => {
       expect(lastStage, 'Dockerfile: default CMD').toContain('CMD ["node", "services/api/dist/main.js"]');
     });
 
+    it('should cap V8\'s young generation for every process (idle memory; README, "Production build")', () => {
+      const lastStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+      expect(lastStage, 'Dockerfile: final stage must set NODE_OPTIONS=--max-semi-space-size=<MB>').toMatch(
+        /^ENV NODE_OPTIONS=.*--max-semi-space-size=\d+/m,
+      );
+    });
+
     describe('when it is built in stages', () => {
       const stages = dockerfile.split(/\n(?=FROM )/).filter((stage) => stage.startsWith('FROM '));
       const buildStage = stages[0] ?? '';

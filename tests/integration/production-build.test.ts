@@ -169,6 +169,30 @@ describe('production build', () => {
       expect(version.stdout.trim()).toBe(expected);
     });
 
+    it('should turn each third-party package into an ES module view once per bundle, not once per importing file', () => {
+      // esbuild's interop copies every export of a CommonJS module into a getter per importing file: with
+      // kysely and zod imported by dozens of files each, tens of thousands of getters held by an idle service.
+      for (const bundle of ['services/api/dist/main.js', 'services/supervisor-worker/dist/main.js']) {
+        const views = new Map<string, number>();
+        for (const [, name] of readFileSync(join(repoRoot, bundle), 'utf8').matchAll(
+          /__toESM\((require_\w+)\(\)/g,
+        ))
+          views.set(name!, (views.get(name!) ?? 0) + 1);
+        expect(views.get('require_kysely'), `${bundle}: kysely's views`).toBeGreaterThan(0);
+        expect(
+          [...views].filter(([, count]) => count > 2),
+          `${bundle}: packages viewed more than twice`,
+        ).toEqual([]);
+      }
+    });
+
+    it('should leave the workspace modules a bundle never uses out of it: the policy thread holds the decision code only', () => {
+      const worker = readFileSync(join(repoRoot, 'services/supervisor-worker/dist/policy-worker.js'), 'utf8');
+      const modules = [...worker.matchAll(/^\/\/ (packages\/\S+)$/gm)].map(([, file]) => file!);
+      expect(modules).toContain('packages/domain/src/supervisor/decide.ts');
+      expect(modules.filter((file) => /\/(lead|scheduler|executor)\//.test(file))).toEqual([]);
+    });
+
     it('should load no tsx in any thread of either service or the CLI', async () => {
       // After the decisions above: the policy worker thread has loaded its module from dist by now.
       for (const service of [api!, supervisor!]) {
