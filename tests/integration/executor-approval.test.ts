@@ -140,6 +140,20 @@ describe('change-set approval', () => {
       'health_checking:skipped',
       'completed:ok',
     ]);
+    // One audit row per step, in the chain in step order — also for steps recorded together in one transaction
+    // (validation with the journal; checks that ran nothing with the completion).
+    expect(await changeSetAuditTypes(api.db, TENANT, 'approved')).toEqual([
+      'CHANGESET_SUBMITTED',
+      'CHANGESET_APPROVAL_REQUIRED',
+      'CHANGESET_APPROVED',
+      'CHANGESET_EXECUTION_STARTED',
+      'CHANGESET_VALIDATED',
+      'CHANGESET_BACKED_UP',
+      'CHANGESET_APPLIED',
+      'CHANGESET_VERIFIED',
+      'CHANGESET_HEALTH_CHECKED',
+      'CHANGESET_COMPLETED',
+    ]);
   });
 
   it('should refuse a change set tampered with after its approval, writing nothing', async () => {

@@ -114,4 +114,22 @@ describe('matchesAnyGlob', () => {
     expect(matchesAnyGlob('Config/Secrets/.ENV', ['**/.env'])).toBe(false);
     expect(matchesAnyGlob('Config/Secrets/.ENV', ['**/.env'], { caseInsensitive: true })).toBe(true);
   });
+
+  it('should keep the case option apart for one list matched both ways', () => {
+    const globs = ['**/.env'];
+    expect(matchesAnyGlob('a/.ENV', globs, { caseInsensitive: true })).toBe(true);
+    expect(matchesAnyGlob('a/.ENV', globs)).toBe(false);
+  });
+
+  it('should match against a list changed in place since it was last matched, not against its old globs', () => {
+    // Lists are compiled once and kept per array: one edited afterwards must not keep its old patterns.
+    const globs = ['*.md'];
+    expect(matchesAnyGlob('secrets/key.pem', globs)).toBe(false);
+    globs.push('*.pem');
+    expect(matchesAnyGlob('secrets/key.pem', globs)).toBe(true);
+    globs[1] = '*.key';
+    expect(matchesAnyGlob('secrets/key.pem', globs)).toBe(false);
+    globs.length = 0;
+    expect(matchesAnyGlob('docs/readme.md', globs)).toBe(false);
+  });
 });

@@ -23,6 +23,16 @@ export async function forEachLimit<T>(
   if (failure) throw failure.error;
 }
 
+/**
+ * Awaits every one of `work` (started together: they overlap), then rejects with the first failure, if any — so
+ * nothing is left running unobserved behind a failed one, as with {@link forEachLimit}.
+ */
+export async function allSettledOrThrow(work: ReadonlyArray<Promise<unknown>>): Promise<void> {
+  const results = await Promise.allSettled(work);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -8,7 +8,7 @@
 import {
   ACTIVE_JOURNAL_PHASES,
   findActiveJournals,
-  findChangeSetRow,
+  findChangeSetHead,
   findJournal,
   listJournalEntries,
   recordChangeSetSteps,
@@ -148,7 +148,7 @@ export class JournalRecovery {
         createdDirs: journal.created_dirs,
         concurrency: this.options.writeConcurrency,
       });
-      const row = await findChangeSetRow(db, key.tenant_id, key.changeset_id);
+      const row = await findChangeSetHead(db, key.tenant_id, key.changeset_id);
       const problems = restored.problems.join('; ');
       const { outcome, move } = restoreSettlement(this.recorder, {
         of: { key, attempt: journal.attempt },

@@ -9,8 +9,9 @@
  * each component with `lstat` just before use, which narrows the race but cannot close it.
  */
 import { createHash } from 'node:crypto';
-import { constants, existsSync, promises as fsp, type Stats } from 'node:fs';
+import fs, { constants, existsSync, promises as fsp, type Stats } from 'node:fs';
 import { join, posix } from 'node:path';
+import { promisify } from 'node:util';
 import { CompareAndSwapError, ForbiddenPathError, displayPath, type PathFact } from '@warden/domain';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
@@ -139,17 +140,23 @@ export class FsSession {
       throw error;
     }
     const target = `${at.prefix}/${name}`;
-    const stats = await lstatOrUndefined(target);
+    // Synchronous calls, on purpose: every file a change set replaces or deletes is read twice (validation, then
+    // the compare-and-swap before its write), and on a file in the page cache each call takes a few microseconds,
+    // several times less than an asynchronous call's round trip through libuv's thread pool — those round trips
+    // were most of the validation's time. The event loop waits at most one file's handful of calls, and a file
+    // larger than SYNC_READ_MAX_BYTES is read asynchronously.
+    const stats = fs.lstatSync(target, { throwIfNoEntry: false });
     if (!stats) return { exists: false };
     assertRegularFile(stats, relPath);
-    // O_NONBLOCK: should the file be swapped for a FIFO after the lstat, opening it must not hang.
-    const handle = await fsp
-      .open(target, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-      .catch((error: NodeJS.ErrnoException) => {
-        throw error.code === 'ELOOP' ? symlinkError(relPath) : error;
-      });
+    let fd: number;
     try {
-      const opened = await handle.stat();
+      // O_NONBLOCK: should the file be swapped for a FIFO after the lstat, opening it must not hang.
+      fd = fs.openSync(target, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+      throw (error as NodeJS.ErrnoException).code === 'ELOOP' ? symlinkError(relPath) : error;
+    }
+    try {
+      const opened = fs.fstatSync(fd);
       assertRegularFile(opened, relPath);
       // Another name for the same bytes (perhaps outside the workspace): its backup would copy that file, and
       // replacing or deleting this name would silently part the two. Refused rather than guessed at.
@@ -165,10 +172,10 @@ export class FsSession {
           [{ path: relPath, message: 'PATH_FILE_TOO_LARGE' }],
         );
       }
-      const content = await handle.readFile();
+      const content = await readOpenedFile(fd, opened.size);
       return { exists: true, content, hash: sha256OfBytes(content), mode: opened.mode & 0o7777 };
     } finally {
-      await handle.close();
+      fs.closeSync(fd);
     }
   }
 
@@ -251,7 +258,8 @@ export class FsSession {
       }
       await fsp.unlink(temp);
     } else {
-      const existing = await lstatOrUndefined(target);
+      // Synchronous, as in readState: a metadata read, microseconds, where the thread pool's round trip is not.
+      const existing = fs.lstatSync(target, { throwIfNoEntry: false });
       if (existing) assertRegularFile(existing, relPath);
       await fsp.rename(temp, target);
     }
@@ -274,7 +282,8 @@ export class FsSession {
       throw error;
     }
     const target = `${at.prefix}/${name}`;
-    const stats = await lstatOrUndefined(target);
+    // Synchronous, as in readState: a metadata read, microseconds, where the thread pool's round trip is not.
+    const stats = fs.lstatSync(target, { throwIfNoEntry: false });
     if (!stats) return false;
     assertRegularFile(stats, relPath);
     await fsp.unlink(target);
@@ -406,6 +415,31 @@ export class FsSession {
     }
     return { prefix: current };
   }
+}
+
+/** Files up to this size are read with synchronous calls (see `readState`). */
+const SYNC_READ_MAX_BYTES = 64 * 1024;
+
+const readAsync = promisify(fs.read);
+const readFileAsync = promisify(fs.readFile);
+
+/**
+ * The bytes of an open regular file whose size `fstat` just gave: up to that size, as `readFile` reads — without
+ * the second `fstat` it would make. A file that came up empty is read to its end, as `readFile` does.
+ */
+async function readOpenedFile(fd: number, size: number): Promise<Buffer> {
+  if (size === 0) return readFileAsync(fd);
+  const buffer = Buffer.allocUnsafeSlow(size);
+  let filled = 0;
+  while (filled < size) {
+    const bytesRead =
+      size <= SYNC_READ_MAX_BYTES
+        ? fs.readSync(fd, buffer, filled, size - filled, null)
+        : (await readAsync(fd, buffer, filled, size - filled, null)).bytesRead;
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === size ? buffer : buffer.subarray(0, filled);
 }
 
 function split(relPath: string): { dir: string; name: string } {

@@ -192,6 +192,63 @@ export async function findChangeSetRow(
   return query.executeTakeFirst();
 }
 
+/**
+ * A change set's row without its plan and changes, which are most of its bytes (every file's new content): enough
+ * to decide whether, where and under which idempotency key it runs, for readers that never parse the body.
+ */
+export type ChangeSetHeadRow = Omit<ChangeSetRow, 'plan_json' | 'changes_json'>;
+
+// Every column but the two bodies; one added to the table and not here fails to compile (findChangeSetHead's type).
+const CHANGE_SET_HEAD_COLUMNS = [
+  'tenant_id',
+  'changeset_id',
+  'plan_id',
+  'workspace',
+  'generated_by',
+  'checksum',
+  'plan_hash',
+  'idempotency_key',
+  'fingerprint',
+  'verdict',
+  'risk_effective',
+  'verdict_detail',
+  'policy_hash',
+  'status',
+  'approval_state',
+  'approval_by',
+  'approval_at',
+  'approval_checksum',
+  'approval_plan_hash',
+  'approval_note',
+  'approval_expires_at',
+  'approval_expiry_warned_at',
+  'submitted_by',
+  'submitted_at',
+  'updated_at',
+  'queued_at',
+  'attempts',
+  'started_at',
+  'finished_at',
+  'error_code',
+  'error_message',
+  'result',
+  'fence_token',
+] as const satisfies ReadonlyArray<keyof ChangeSetHeadRow>;
+
+/** {@link findChangeSetRow} without the plan and the changes. */
+export async function findChangeSetHead(
+  db: QueryExecutor,
+  tenantId: string,
+  changesetId: string,
+): Promise<ChangeSetHeadRow | undefined> {
+  return db
+    .selectFrom('changesets')
+    .select(CHANGE_SET_HEAD_COLUMNS)
+    .where('tenant_id', '=', tenantId)
+    .where('changeset_id', '=', changesetId)
+    .executeTakeFirst();
+}
+
 /** Serializes submissions under one idempotency key until the transaction ends (a transaction-scoped advisory lock). */
 export async function lockIdempotencyKey(
   trx: QueryExecutor,

@@ -58,8 +58,21 @@ function lineDiffSize(before: string, after: string, limit: number): number {
   }
   const oldMiddle = a.subarray(start, endA);
   const newMiddle = b.subarray(start, endB);
+  // A middle rewritten outright (no line in common, the usual shape of a regenerated file) is every line removed
+  // and every line added: exactly what the diff would find, after O((N+M)²) work instead of O(N+M).
+  if (!sharesAnyLine(oldMiddle, newMiddle)) return oldMiddle.length + newMiddle.length;
   // Over the limit: every line counts, an upper bound of the real edit size (and over the limit itself).
   return editDistance(oldMiddle, newMiddle, Math.max(1, limit)) ?? oldMiddle.length + newMiddle.length;
+}
+
+/** True when some line of `b` is also a line of `a` (lines as interned ids, so each below the count of ids). */
+function sharesAnyLine(a: Int32Array, b: Int32Array): boolean {
+  let maxId = 0;
+  for (const id of a) if (id > maxId) maxId = id;
+  const inA = new Uint8Array(maxId + 1);
+  for (const id of a) inA[id] = 1;
+  for (const id of b) if (id <= maxId && inA[id] === 1) return true;
+  return false;
 }
 
 /** Lines as small integers (equal lines, equal numbers), so the diff compares numbers, not strings. */

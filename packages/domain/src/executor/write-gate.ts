@@ -422,6 +422,7 @@ export function evaluateWriteGate(input: WriteGateInput): WriteGateResult {
   return result('ALLOW', risk);
 }
 
+/** Bytes of `text` as UTF-8 (a lone surrogate counts as the 3 bytes of U+FFFD, as encoding writes it), counted without encoding it. */
 function utf8Length(text: string): number {
-  return new TextEncoder().encode(text).length;
+  return Buffer.byteLength(text, 'utf8');
 }

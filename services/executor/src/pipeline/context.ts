@@ -2,7 +2,7 @@
  * What the steps and outcomes of the pipeline share: the runner's dependencies and options, the attempt under
  * way (the change set, its workspace and the lock held on it), and what each step hands to the next.
  */
-import type { ChangeSetRow, Db, NewJournalEntry } from '@warden/db';
+import type { ChangeSetHeadRow, ChangeSetRow, ChangeSetStepRecord, Db, NewJournalEntry } from '@warden/db';
 import {
   EXECUTING_CHANGESET_STATUSES,
   type ChangePlan,
@@ -96,6 +96,8 @@ export interface Validated {
   plan: ChangePlan;
   changes: FileChange[];
   inspections: Map<string, PathInspection>;
+  /** The `validating` step, recorded (and the status moved to `backing_up`) with the journal. */
+  step: ChangeSetStepRecord;
 }
 
 /** The journal the `backing_up` step committed, as the apply and a rollback use it. */
@@ -118,6 +120,6 @@ export interface Failure {
 export const EXECUTABLE_STATUSES: readonly ChangeSetStatus[] = ['pending', ...EXECUTING_CHANGESET_STATUSES];
 
 /** A change set's key and the attempt that comes next, for steps recorded before the workspace is held. */
-export function nextAttempt(row: ChangeSetRow): AttemptRef {
+export function nextAttempt(row: ChangeSetHeadRow): AttemptRef {
   return { key: { tenant_id: row.tenant_id, changeset_id: row.changeset_id }, attempt: row.attempts + 1 };
 }

@@ -5,7 +5,7 @@
  * health_checking; then one outcome: commit, roll back, refuse or replay. Each step is a file in steps/, each
  * outcome a file in outcomes/; every status change goes through the one settle transaction (settle.ts).
  */
-import { findChangeSetRow, type ChangeSetKey } from '@warden/db';
+import { findChangeSetHead, findChangeSetRow, type ChangeSetKey } from '@warden/db';
 import {
   StaleLockError,
   WardenError,
@@ -66,7 +66,9 @@ export class ChangeSetRunner {
 
   private async executeOnce(key: ChangeSetKey): Promise<ExecuteOutcome> {
     const { db, logger, metrics, recovery } = this.options;
-    const row = await findChangeSetRow(db, key.tenant_id, key.changeset_id);
+    // Without the plan and changes (most of the row's bytes): whether it runs is decided without them, and the
+    // attempt reads the whole row once it holds the workspace.
+    const row = await findChangeSetHead(db, key.tenant_id, key.changeset_id);
     if (!row) return { status: 'skipped', reason: 'no such change set' };
     if (isTerminalChangeSetStatus(row.status))
       return { status: 'done', changeset_status: row.status as ChangeSetStatus };
@@ -160,11 +162,15 @@ export class ChangeSetRunner {
       return step('rollback', () => rollBack(this.pipeline, at, validated, journal, failure, null));
     }
     await this.hook('applied', at);
-    const { checks, failure } = await step('verifying', () => runChecks(this.pipeline, at, validated.plan));
+    const { checks, failure, unrecorded } = await step('verifying', () =>
+      runChecks(this.pipeline, at, validated.plan),
+    );
     if (failure)
       return step('rollback', () => rollBack(this.pipeline, at, validated, journal, failure, applyMs));
     await this.hook('verified', at);
-    return step('completed', () => commit(this.pipeline, at, validated, journal, checks, applyMs));
+    return step('completed', () =>
+      commit(this.pipeline, at, validated, journal, checks, applyMs, unrecorded),
+    );
   }
 
   private async hook(point: ExecutionPoint, at: Attempt): Promise<void> {

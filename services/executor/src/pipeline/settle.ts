@@ -14,6 +14,7 @@ import {
   type ChangeSetStepRecord,
   type Db,
   type JournalPhase,
+  type QueryExecutor,
 } from '@warden/db';
 import type { ChangeSetStatus, ExecutionResult } from '@warden/domain';
 
@@ -43,28 +44,35 @@ export interface Settlement {
  * the change set (another executor took it over, or its status moved on).
  */
 export async function settleChangeSet(db: Db, settlement: Settlement): Promise<boolean> {
+  return db.transaction().execute((trx) => settleChangeSetIn(trx, settlement));
+}
+
+/**
+ * Applies a settlement in the caller's transaction — one that must commit it whole, such as the apply's (the
+ * settlement then commits with the fence check that covered the writes, in one round trip less). Returns false
+ * when the owner no longer owns the change set; the caller then must not commit what it wrote (throw).
+ */
+export async function settleChangeSetIn(trx: QueryExecutor, settlement: Settlement): Promise<boolean> {
   const { key, owner, journal, idempotency } = settlement;
-  return db.transaction().execute(async (trx) => {
-    if (!(await updateChangeSet(trx, key, settlement.patch, owner))) return false;
-    // The change set and its journal change hands together (recovery re-stamps both in one transaction), so the
-    // change set's guard above also holds for the journal.
-    if (journal && 'fenceToken' in owner) {
-      await setJournalPhase(trx, journal.id, journal.phase, {
-        fenceToken: owner.fenceToken,
-        ...(journal.leaseUntil ? { leaseExpiresAt: journal.leaseUntil } : {}),
-      });
-    }
-    if (idempotency) {
-      await settleIdempotencyKey(trx, {
-        tenantId: key.tenant_id,
-        key: idempotency.key,
-        changesetId: key.changeset_id,
-        state: idempotency.state,
-        result: idempotency.result,
-        retentionMs: idempotency.retentionMs,
-      });
-    }
-    await recordChangeSetSteps(trx, settlement.steps);
-    return true;
-  });
+  if (!(await updateChangeSet(trx, key, settlement.patch, owner))) return false;
+  // The change set and its journal change hands together (recovery re-stamps both in one transaction), so the
+  // change set's guard above also holds for the journal.
+  if (journal && 'fenceToken' in owner) {
+    await setJournalPhase(trx, journal.id, journal.phase, {
+      fenceToken: owner.fenceToken,
+      ...(journal.leaseUntil ? { leaseExpiresAt: journal.leaseUntil } : {}),
+    });
+  }
+  if (idempotency) {
+    await settleIdempotencyKey(trx, {
+      tenantId: key.tenant_id,
+      key: idempotency.key,
+      changesetId: key.changeset_id,
+      state: idempotency.state,
+      result: idempotency.result,
+      retentionMs: idempotency.retentionMs,
+    });
+  }
+  await recordChangeSetSteps(trx, settlement.steps);
+  return true;
 }

@@ -9,6 +9,7 @@ import {
   type ChangeSetPatch,
   type ChangeSetStepRecord,
   type Db,
+  type QueryExecutor,
 } from '@warden/db';
 import {
   StaleLockError,
@@ -18,7 +19,7 @@ import {
   type ExecutionStepName,
 } from '@warden/domain';
 import type { HeldWorkspace } from '../workspace-lock.js';
-import { settleChangeSet, type Settlement } from './settle.js';
+import { settleChangeSet, settleChangeSetIn, type Settlement } from './settle.js';
 
 /** Which attempt of which change set a step belongs to. */
 export interface AttemptRef {
@@ -69,6 +70,24 @@ export class StepRecorder {
    */
   async advance(at: AttemptRef & { held: Pick<HeldWorkspace, 'token'> }, move: Move): Promise<void> {
     const owned = await settleChangeSet(this.db, {
+      ...move,
+      key: at.key,
+      owner: { fenceToken: at.held.token },
+    });
+    if (!owned) throw takenOver(move.patch.status);
+  }
+
+  /**
+   * {@link advance} in the caller's transaction, so the move commits with what that transaction writes (the
+   * journal, the fence check covering the writes) instead of in a transaction of its own. Throws StaleLockError,
+   * and the caller's transaction rolls back, when another executor took the change set over.
+   */
+  async advanceIn(
+    trx: QueryExecutor,
+    at: AttemptRef & { held: Pick<HeldWorkspace, 'token'> },
+    move: Move,
+  ): Promise<void> {
+    const owned = await settleChangeSetIn(trx, {
       ...move,
       key: at.key,
       owner: { fenceToken: at.held.token },

@@ -2,6 +2,7 @@
  * Outcome `completed`: every check passed. One transaction makes the change set completed, its journal
  * committed and its result replayable to duplicates under the same idempotency key.
  */
+import type { ChangeSetStepRecord } from '@warden/db';
 import { checkForResult, countFileChanges, executionResult, type CheckOutcome } from '@warden/domain';
 import type { Attempt, ExecuteOutcome, Journal, Pipeline, Validated } from '../context.js';
 
@@ -12,6 +13,8 @@ export async function commit(
   journal: Journal,
   checks: readonly CheckOutcome[],
   applyMs: number,
+  /** Rows of check steps that ran nothing, not recorded yet: they commit with the completion, before it. */
+  unrecorded: readonly ChangeSetStepRecord[],
 ): Promise<ExecuteOutcome> {
   const result = executionResult({
     outcome: 'completed',
@@ -29,6 +32,7 @@ export async function commit(
       retentionMs: options.idempotencyRetentionMs,
     },
     steps: [
+      ...unrecorded,
       recorder.entry(at, {
         step: 'completed',
         status: 'ok',

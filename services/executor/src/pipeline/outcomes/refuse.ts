@@ -4,7 +4,7 @@
  * the reason, audited. The idempotency key is released for a retry — except on a conflict, where it belongs to
  * the other change set.
  */
-import type { ChangeSetRow } from '@warden/db';
+import type { ChangeSetHeadRow } from '@warden/db';
 import { executionResult } from '@warden/domain';
 import { EXECUTABLE_STATUSES, nextAttempt, type ExecuteOutcome, type Pipeline } from '../context.js';
 import { settleChangeSet } from '../settle.js';
@@ -22,7 +22,7 @@ export interface Refusal {
  */
 export async function refuse(
   { options, recorder }: Pipeline,
-  row: ChangeSetRow,
+  row: ChangeSetHeadRow,
   refusal: Refusal,
   fenceToken?: string,
 ): Promise<ExecuteOutcome> {

@@ -2,7 +2,7 @@
  * Outcome `replayed`: an identical change set (same idempotency key, same content) completed, so this one
  * completes with its stored result and writes nothing.
  */
-import type { ChangeSetRow, ExecutorIdempotencyRow } from '@warden/db';
+import type { ChangeSetHeadRow, ExecutorIdempotencyRow } from '@warden/db';
 import { replayedExecutionResult } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import { EXECUTABLE_STATUSES, nextAttempt, type ExecuteOutcome, type Pipeline } from '../context.js';
@@ -10,7 +10,7 @@ import { settleChangeSet } from '../settle.js';
 
 export async function replay(
   { options, recorder }: Pipeline,
-  row: ChangeSetRow,
+  row: ChangeSetHeadRow,
   record: ExecutorIdempotencyRow,
   log: Logger,
 ): Promise<ExecuteOutcome> {

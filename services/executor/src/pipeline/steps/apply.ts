@@ -15,9 +15,9 @@
  * never touched — so a file the apply never reached, perhaps changed by a concurrent writer (the reason the apply
  * stopped), is never put back over someone else's change.
  */
-import { markJournalEntries, setJournalPhase } from '@warden/db';
+import { markJournalEntries } from '@warden/db';
 import { CompareAndSwapError, StaleLockError, displayPath } from '@warden/domain';
-import { forEachLimit, sleep } from '../../concurrency.js';
+import { allSettledOrThrow, forEachLimit, sleep } from '../../concurrency.js';
 import { applyTempName } from '../../workspace-restorer.js';
 import type { FsSession, StagedFile } from '../../workspace-fs.js';
 import type { Attempt, Journal, Pipeline, Validated } from '../context.js';
@@ -46,15 +46,19 @@ export async function apply(
   const session = at.fs.session();
   const counts = { created: 0, updated: 0, deleted: 0 };
   const written: number[] = [];
+  let applyMs = 0;
   try {
     await options.db.transaction().execute(async (trx) => {
+      // Before the first write (a directory created counts): from here on the share lock holds any newer token
+      // back until this transaction ends.
       await at.held.assertFence(trx);
-      for (const dir of journal.createdDirs) await session.ensureDir(dir);
+      // Parents before children; the directories of one depth at once.
+      for (const level of byDepth(journal.createdDirs))
+        await allSettledOrThrow(level.map((dir) => session.ensureDir(dir)));
       try {
         for (let offset = 0; offset < journal.entries.length; offset += APPLY_BATCH_FILES) {
           const batch = journal.entries.slice(offset, offset + APPLY_BATCH_FILES);
           if (at.held.lost) throw new StaleLockError(at.held.lost);
-          await at.held.assertFence(trx);
           await forEachLimit(batch, options.writeConcurrency, async (entry) => {
             const change = validated.changes[entry.seq]!;
             if (change.operation === 'create') return;
@@ -63,13 +67,18 @@ export async function apply(
             if (!now.exists || now.hash !== entry.pre_hash)
               throw new CompareAndSwapError(`${displayPath(change.path)} changed during the apply`);
           });
-          // Outside the transaction, so the marks are durable before the writes even if the process dies.
-          await markJournalEntries(
-            options.db,
-            journal.id,
-            batch.map((entry) => entry.seq),
-            'writing',
-          );
+          // Two connections at once, both before the batch's first byte: the mark commits outside the transaction
+          // (durable before the writes even if the process dies), and the fence is read again in it — which also
+          // proves the transaction, and so its share lock, is still alive (a dropped connection loses both).
+          await allSettledOrThrow([
+            at.held.assertFence(trx),
+            markJournalEntries(
+              options.db,
+              journal.id,
+              batch.map((entry) => entry.seq),
+              'writing',
+            ),
+          ]);
           await writeBatch(options, session, validated, journal, batch, { counts, written });
         }
       } catch (error) {
@@ -77,30 +86,44 @@ export async function apply(
         await markJournalEntries(options.db, journal.id, written, 'applied').catch(() => {});
         throw error;
       }
-      await markJournalEntries(options.db, journal.id, written, 'applied');
-      await session.syncDirectories();
-      await setJournalPhase(trx, journal.id, 'applied', { fenceToken: at.held.token });
+      // Independent: a rollback treats `writing` and `applied` alike, and the directory fsyncs only make the
+      // renames survive a power cut (without them a file simply still holds what was there before).
+      await allSettledOrThrow([
+        markJournalEntries(options.db, journal.id, written, 'applied'),
+        session.syncDirectories(),
+      ]);
+      applyMs = Math.round(performance.now() - started);
+      // The move to `verifying` commits with the transaction whose fence check covered the writes.
+      await recorder.advanceIn(trx, at, {
+        patch: { status: 'verifying' },
+        journal: { id: journal.id, phase: 'verifying' },
+        steps: [
+          recorder.entry(at, {
+            step: 'applying',
+            status: 'ok',
+            message: `${counts.created} created, ${counts.updated} updated, ${counts.deleted} deleted in ${applyMs} ms`,
+            detail: { ...counts, apply_ms: applyMs },
+            event: 'CHANGESET_APPLIED',
+            durationMs: applyMs,
+          }),
+        ],
+      });
     });
   } finally {
     await session.close();
   }
-  const applyMs = Math.round(performance.now() - started);
   options.metrics?.applySeconds.observe(applyMs / 1000);
-  await recorder.advance(at, {
-    patch: { status: 'verifying' },
-    journal: { id: journal.id, phase: 'verifying' },
-    steps: [
-      recorder.entry(at, {
-        step: 'applying',
-        status: 'ok',
-        message: `${counts.created} created, ${counts.updated} updated, ${counts.deleted} deleted in ${applyMs} ms`,
-        detail: { ...counts, apply_ms: applyMs },
-        event: 'CHANGESET_APPLIED',
-        durationMs: applyMs,
-      }),
-    ],
-  });
   return applyMs;
+}
+
+/** Directories grouped by depth, shallowest first (`a`, then `a/b` and `c/d`, …). */
+function byDepth(dirs: readonly string[]): string[][] {
+  const levels = new Map<number, string[]>();
+  for (const dir of dirs) {
+    const depth = dir.split('/').length;
+    levels.set(depth, [...(levels.get(depth) ?? []), dir]);
+  }
+  return [...levels.entries()].sort(([a], [b]) => a - b).map(([, level]) => level);
 }
 
 /**

@@ -35,8 +35,10 @@ export async function backUp(
   );
   const backedUp = entries.filter((e) => e.backup).length;
   const bytes = entries.reduce((sum, e) => sum + (e.backup?.length ?? 0), 0);
-  // The journal and its step commit together; the status stays `backing_up` until the apply takes over.
+  // The validation's step, the journal and its own step commit together, under the holder's fencing token; the
+  // status stays `backing_up` until the apply takes over.
   const id = await options.db.transaction().execute(async (trx) => {
+    await recorder.advanceIn(trx, at, { patch: { status: 'backing_up' }, steps: [] });
     const journalId = await createJournal(trx, {
       ...at.key,
       attempt: at.attempt,
@@ -48,6 +50,7 @@ export async function backUp(
       entries,
     });
     await recordChangeSetSteps(trx, [
+      validated.step,
       recorder.entry(at, {
         step: 'backing_up',
         status: 'ok',

@@ -5,6 +5,7 @@
  * its checks in order and stops at the first failure; a failed step is recorded and the execution rolls back.
  * A new kind of check is one more entry in `CHECK_STEPS`.
  */
+import type { ChangeSetStepRecord } from '@warden/db';
 import {
   checkForResult,
   totalCheckDuration,
@@ -74,15 +75,36 @@ const CHECK_STEPS: readonly CheckStep[] = [
   },
 ];
 
-/** Runs every check step in order; the checks that ran, and the failure to roll back for when one failed. */
+/**
+ * Runs every check step in order; the checks that ran, and the failure to roll back for when one failed.
+ *
+ * A step with no checks in the plan runs nothing, so it is not worth a transaction of its own: its `skipped` row
+ * (and the status it moves to) goes with the next write — recorded before the next step that runs checks starts
+ * them, so the status shown while a check runs is its own, or, returned as `unrecorded`, with the commit.
+ */
 export async function runChecks(
   pipeline: Pipeline,
   at: Attempt,
   plan: ChangePlan,
-): Promise<{ checks: CheckOutcome[]; failure?: Failure }> {
+): Promise<{ checks: CheckOutcome[]; failure?: Failure; unrecorded: ChangeSetStepRecord[] }> {
   const checks: CheckOutcome[] = [];
+  let unrecorded: ChangeSetStepRecord[] = [];
+  let movedTo: ChangeSetStatus | undefined;
   for (const step of CHECK_STEPS) {
-    const outcomes = await runCheckStep(pipeline, at, step, step.checks(pipeline, at, plan));
+    const thunks = step.checks(pipeline, at, plan);
+    if (thunks.length === 0) {
+      unrecorded.push(stepEntry(pipeline, at, step, 0, []));
+      movedTo = step.next ?? movedTo;
+      continue;
+    }
+    if (unrecorded.length > 0) {
+      const { recorder } = pipeline;
+      if (movedTo) await recorder.advance(at, { patch: { status: movedTo }, steps: unrecorded });
+      else await recorder.record(unrecorded);
+      unrecorded = [];
+      movedTo = undefined;
+    }
+    const outcomes = await runCheckStep(pipeline, at, step, thunks);
     checks.push(...outcomes);
     const failed = outcomes.find((c) => !c.ok);
     if (failed)
@@ -94,9 +116,10 @@ export async function runChecks(
           message: `${step.singular} "${failed.name}" failed: ${failed.detail}`,
           checks,
         },
+        unrecorded: [],
       };
   }
-  return { checks };
+  return { checks, unrecorded };
 }
 
 async function runCheckStep(
@@ -112,24 +135,36 @@ async function runCheckStep(
     if (!outcome.ok) break;
   }
   const ok = outcomes.every((o) => o.ok);
+  const entry = stepEntry({ recorder }, at, step, checks.length, outcomes);
+  if (ok && step.next) await recorder.advance(at, { patch: { status: step.next }, steps: [entry] });
+  else await recorder.record([entry]);
+  return outcomes;
+}
+
+/** The row of a check step: skipped (no checks), ok, or failed at its last outcome. */
+function stepEntry(
+  { recorder }: Pick<Pipeline, 'recorder'>,
+  at: Attempt,
+  step: CheckStep,
+  planned: number,
+  outcomes: readonly CheckOutcome[],
+): ChangeSetStepRecord {
+  const ok = outcomes.every((o) => o.ok);
   const last = outcomes.at(-1);
   const message =
-    checks.length === 0
+    planned === 0
       ? step.none
       : ok
         ? `${outcomes.length} ${step.counted} passed`
         : `${step.singular} failed: ${last!.name} (${last!.detail})`;
-  const entry = recorder.entry(at, {
+  return recorder.entry(at, {
     step: step.step,
-    status: checks.length === 0 ? 'skipped' : ok ? 'ok' : 'failed',
+    status: planned === 0 ? 'skipped' : ok ? 'ok' : 'failed',
     message,
     detail: { checks: outcomes.map(checkForResult) },
     event: ok ? step.passedEvent : step.failedEvent,
     durationMs: totalCheckDuration(outcomes),
   });
-  if (ok && step.next) await recorder.advance(at, { patch: { status: step.next }, steps: [entry] });
-  else await recorder.record([entry]);
-  return outcomes;
 }
 
 /**

@@ -6,7 +6,7 @@
 import {
   claimIdempotencyKey,
   listChangeSetSteps,
-  type ChangeSetRow,
+  type ChangeSetHeadRow,
   type ExecutorIdempotencyRow,
 } from '@warden/db';
 import type { Logger } from '@warden/observability';
@@ -23,7 +23,7 @@ const DUPLICATE_RETRY_MS = 2000;
 /** `claimed` when this change set runs under its key; otherwise how the execution ends for now. */
 export async function claimIdempotency(
   pipeline: Pipeline,
-  row: ChangeSetRow,
+  row: ChangeSetHeadRow,
   log: Logger,
 ): Promise<'claimed' | ExecuteOutcome> {
   const { db, duplicateWaitMs, idempotencyRetentionMs } = pipeline.options;
@@ -67,7 +67,7 @@ export async function claimIdempotency(
 /** Records, once per attempt, that the change set waits for an identical one. */
 async function noteWaiting(
   { options, recorder }: Pipeline,
-  row: ChangeSetRow,
+  row: ChangeSetHeadRow,
   running: ExecutorIdempotencyRow,
 ): Promise<void> {
   const of = nextAttempt(row);

@@ -3,7 +3,7 @@
  * fencing token from Postgres that every later write checks. A busy workspace defers the job (it is delayed,
  * not failed); an unknown workspace, or one the tenant may not use, is refused before anything is touched.
  */
-import type { ChangeSetRow } from '@warden/db';
+import type { ChangeSetHeadRow } from '@warden/db';
 import type { Logger } from '@warden/observability';
 import type { HeldWorkspace } from '../../workspace-lock.js';
 import type { Workspace } from '../../workspaces.js';
@@ -18,7 +18,7 @@ const RETRY_JITTER_MS = 1500;
 /** The workspace, held; otherwise how the execution ends for now (refused, or deferred while it is busy). */
 export async function lockWorkspace(
   pipeline: Pipeline,
-  row: ChangeSetRow,
+  row: ChangeSetHeadRow,
   log: Logger,
 ): Promise<{ held: HeldWorkspace; workspace: Workspace } | ExecuteOutcome> {
   const { workspaces, locks, lockWaitMs, metrics } = pipeline.options;

@@ -51,26 +51,23 @@ export async function validate(pipeline: Pipeline, at: Attempt): Promise<Validat
   // Paths the lexical checks refused have no inspection, but the gate has denied them by now.
   assertCompareAndSwap(stored.changes, (path) => inspections.get(path)!.state);
 
-  await recorder.advance(at, {
-    patch: { status: 'backing_up' },
-    steps: [
-      recorder.entry(at, {
-        step: 'validating',
-        status: 'ok',
-        message: `checksum, plan hash, approval, WriteGate (${verdict.verdict}, risk ${verdict.risk_effective}) and compare-and-swap of ${stored.changes.length} file(s) hold`,
-        detail: {
-          checksum,
-          plan_hash: planHash,
-          verdict: verdict.verdict,
-          risk_effective: verdict.risk_effective,
-          policy_hash: verdict.policy_hash,
-          policy_version: verdict.policy_version,
-        },
-        event: 'CHANGESET_VALIDATED',
-      }),
-    ],
+  // Recorded by the `backing_up` step, in the transaction that commits the journal: nothing happens in between
+  // that a crash could leave half-done, and it saves a transaction.
+  const step = recorder.entry(at, {
+    step: 'validating',
+    status: 'ok',
+    message: `checksum, plan hash, approval, WriteGate (${verdict.verdict}, risk ${verdict.risk_effective}) and compare-and-swap of ${stored.changes.length} file(s) hold`,
+    detail: {
+      checksum,
+      plan_hash: planHash,
+      verdict: verdict.verdict,
+      risk_effective: verdict.risk_effective,
+      policy_hash: verdict.policy_hash,
+      policy_version: verdict.policy_version,
+    },
+    event: 'CHANGESET_VALIDATED',
   });
-  return { plan: stored.plan, changes: stored.changes, inspections };
+  return { plan: stored.plan, changes: stored.changes, inspections, step };
 }
 
 function readStored(row: Attempt['row']): ReturnType<typeof readStoredChangeSet> {
