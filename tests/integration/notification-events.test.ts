@@ -78,20 +78,18 @@ describe('notification events', () => {
   });
 
   it("should name a gate's default deadline in its notification as it was stored", async () => {
-    await db
-      .transaction()
-      .execute((trx) =>
-        openGates(trx, [
-          {
-            tenant_id: TENANT,
-            task_id: 'ev-default',
-            gate_id: 'ev-default-gate',
-            checkpoint: 'x',
-            reason: 'r',
-            decision_id: 'd-1',
-          },
-        ]),
-      );
+    await db.transaction().execute((trx) =>
+      openGates(trx, [
+        {
+          tenant_id: TENANT,
+          task_id: 'ev-default',
+          gate_id: 'ev-default-gate',
+          checkpoint: 'x',
+          reason: 'r',
+          decision_id: 'd-1',
+        },
+      ]),
+    );
     const gate = await db
       .selectFrom('task_gates')
       .select('expires_at')
