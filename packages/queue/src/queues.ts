@@ -58,6 +58,16 @@ export class WardenQueues {
       });
       queue.on('error', () => {});
       this.queues.set(name, queue);
+      // A queue whose connection set-up failed stays failed: BullMQ keeps the rejected set-up and every later
+      // call on the queue rejects with it. That happens on a Redis Cluster still starting up (BullMQ takes the
+      // cluster's `connect` state for ready and its first command is refused: "Cluster isn't ready"), so such a
+      // queue is dropped, and the next call opens a new one instead of every enqueue failing until a restart.
+      const opened = queue;
+      opened.waitUntilReady().catch(() => {
+        if (this.queues.get(name) !== opened) return;
+        this.queues.delete(name);
+        void opened.close().catch(() => {});
+      });
     }
     return queue;
   }

@@ -63,3 +63,23 @@ function createCluster(target: RedisClusterTarget, options: RedisOptions): Clust
   if (enableReadyCheck !== undefined) clusterOptions.enableReadyCheck = enableReadyCheck;
   return new Cluster(target.nodes, clusterOptions);
 }
+
+/**
+ * Waits, at most `timeoutMs`, until a Redis Cluster connection is `ready` (a single server: at once). BullMQ
+ * takes a cluster's `connect` state, which comes first, for ready: a queue opened in between has its first
+ * command refused when the connection has no offline queue (the API's producer), so a service waits for its
+ * cluster before it takes work. Never throws: a cluster not ready in time is left to its retries (and a queue
+ * whose set-up failed is replaced: see `WardenQueues.get`).
+ */
+export async function waitForClusterReady(connection: RedisConnection, timeoutMs: number): Promise<void> {
+  if (!connection.isCluster || connection.status === 'ready') return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      connection.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    connection.once('ready', done);
+  });
+}

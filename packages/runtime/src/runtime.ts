@@ -11,6 +11,7 @@ import {
 import {
   WardenQueues,
   createRedis,
+  waitForClusterReady,
   openLockClients,
   pingRedis,
   type LockClients,
@@ -113,6 +114,7 @@ export async function openRuntime(options: OpenRuntimeOptions): Promise<ServiceR
   };
   try {
     await assertMigrationsCurrent(db);
+    await waitForClusterReady(queueConnection, 10_000);
     if (options.opsPort !== undefined)
       ops = await startOpsServer({ port: options.opsPort, registry, readiness });
   } catch (error) {
