@@ -39,3 +39,18 @@ export function describeUrl(url: string): string {
     return '(unparseable URL)';
   }
 }
+
+/** Rows as left-aligned columns two spaces apart (the first row is the header), one line each. */
+export function formatColumns(rows: ReadonlyArray<readonly string[]>): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return (
+    rows
+      .map((row) =>
+        row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
+}

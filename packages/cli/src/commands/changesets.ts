@@ -28,7 +28,7 @@ import {
 import { apiTarget } from '../api-target.js';
 import type { CliEnvironment } from '../config.js';
 import { CommandFailedError, EXIT_USAGE } from '../errors.js';
-import { writeJson, type CliIo } from '../output.js';
+import { formatColumns, writeJson, type CliIo } from '../output.js';
 import { runWatched, withWatchOptions, type WatchFlags } from '../watch.js';
 
 export { ApiEnvSchema } from '../api-target.js';
@@ -161,17 +161,7 @@ export function formatChangeSetList(items: readonly ChangeSetSummaryView[]): str
       c.approval_state === 'pending' ? (c.approval_expires_at?.slice(0, 19) ?? 'never') : '-',
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return (
-    rows
-      .map((row) =>
-        row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return formatColumns(rows);
 }
 
 function parseStatus(value: string): ChangeSetStatus {

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { assertMigrationsCurrent, listWaitingItems, type WaitingGate } from '@warden/db';
 import { TenantIdSchema, ValidationError, type Gate } from '@warden/domain';
 import { loadConfig, type CliEnvironment } from '../config.js';
-import { writeJson, type CliIo } from '../output.js';
+import { formatColumns, writeJson, type CliIo } from '../output.js';
 import { closePostgres, connectPostgres } from '../postgres.js';
 import { runWatched, withWatchOptions, type WatchFlags } from '../watch.js';
 import { callApi, clientFor } from './changesets.js';
@@ -53,17 +53,7 @@ export function formatGateList(gates: readonly WaitingGate[]): string {
       g.reason,
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return (
-    rows
-      .map((row) =>
-        row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
+  return formatColumns(rows);
 }
 
 export function registerGatesCommand(program: Command, environment: CliEnvironment, io: CliIo): void {

@@ -26,7 +26,7 @@ import {
 } from '@warden/domain';
 import { loadConfig, type CliEnvironment } from '../config.js';
 import { CommandFailedError } from '../errors.js';
-import { writeJson, type CliIo } from '../output.js';
+import { formatColumns, writeJson, type CliIo } from '../output.js';
 import { closePostgres, connectPostgres } from '../postgres.js';
 import { runWatched, withWatchOptions, type WatchFlags } from '../watch.js';
 
@@ -401,15 +401,5 @@ async function printKeys(
       ...(flags.revoked ? [r.revoked_at?.slice(0, 19) ?? '-'] : []),
     ]),
   ];
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  io.out(
-    table
-      .map((row) =>
-        row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n',
-  );
+  io.out(formatColumns(table));
 }
