@@ -115,10 +115,17 @@ export function createApp(options: AppOptions): Express {
     conformBullBoardErrors,
     bullBoard.guardReadOnly,
     bullBoard.refresh,
-    bullBoard.router,
+    bullBoard.handle,
   );
   // express hides a mounted sub-application behind a wrapper; kept here so the route fuzz test reaches its routes too.
-  app.locals.mountedApps = [{ path: BULL_BOARD_PATH, app: bullBoard.router }];
+  app.locals.mountedApps = [
+    {
+      path: BULL_BOARD_PATH,
+      get app() {
+        return bullBoard.router();
+      },
+    },
+  ];
 
   const v1 = express.Router();
   v1.use(labelDeclaredRoutes(API_PREFIX, API_ROUTES));

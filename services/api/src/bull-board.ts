@@ -22,7 +22,10 @@ export interface BullBoardOptions {
 }
 
 export interface WardenBullBoard {
-  router: Router;
+  /** Serves the board; the board itself is built on the first request (see {@link bullBoardRouter}). */
+  handle: RequestHandler;
+  /** The board's express router, built now if no request has built it yet. */
+  router(): Router;
   /** Middleware run before the board: refreshes the trigger names and the list of handler queues when stale. */
   refresh: RequestHandler;
   /** Refuses every request that would change a queue or a job while the board is read-only. */
@@ -38,14 +41,42 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * trigger handler queue (`cron-handler.<tenant>.<queue>`, found from the triggers' targets), with jobs named by
  * their trigger's name rather than its UUID. Read-only unless configured otherwise. Authentication — a
  * platform operator's key, never a tenant's — is the caller's job.
+ *
+ * The board is built when it is first asked for, not with the app: Bull Board and what it loads (its UI
+ * templates, lodash, valibot) held about 5 MB of every idle API process's memory, for a page an operator
+ * opens now and then (`pnpm bench:startup`).
  */
 export function bullBoardRouter(options: BullBoardOptions): WardenBullBoard {
   const readOnly = options.readOnly ?? true;
+  const handlerQueues = new Map<string, Queue>();
+  let built: ReturnType<typeof buildBoard> | undefined;
+  const board = () => (built ??= buildBoard(options, readOnly, handlerQueues));
+
+  return {
+    handle: (req, res, next) => board().router(req, res, next),
+    router: () => board().router,
+    refresh: (req, res, next) => board().refresh(req, res, next),
+    guardReadOnly: (req, _res, next) => {
+      if (!readOnly || SAFE_METHODS.has(req.method)) return next();
+      next(
+        new ForbiddenError(
+          'Bull Board is read-only (BULL_BOARD_READ_ONLY=true): queues and jobs can be looked at, not changed',
+        ),
+      );
+    },
+    queueNames: () => [...ALL_QUEUE_NAMES, ...[...handlerQueues.keys()].sort()],
+  };
+}
+
+function buildBoard(
+  options: BullBoardOptions,
+  readOnly: boolean,
+  handlerQueues: Map<string, Queue>,
+): { router: Router; refresh: RequestHandler } {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(options.basePath);
   const triggerNames = new Map<string, string>();
   const adapters = new Map<string, BullMQAdapter>();
-  const handlerQueues = new Map<string, Queue>();
 
   const adapterFor = (name: string, queue: Queue): BullMQAdapter => {
     let adapter = adapters.get(name);
@@ -104,15 +135,6 @@ export function bullBoardRouter(options: BullBoardOptions): WardenBullBoard {
       refreshing ??= reload().finally(() => (refreshing = undefined));
       refreshing.then(() => next(), next);
     },
-    guardReadOnly: (req, _res, next) => {
-      if (!readOnly || SAFE_METHODS.has(req.method)) return next();
-      next(
-        new ForbiddenError(
-          'Bull Board is read-only (BULL_BOARD_READ_ONLY=true): queues and jobs can be looked at, not changed',
-        ),
-      );
-    },
-    queueNames: () => [...ALL_QUEUE_NAMES, ...[...handlerQueues.keys()].sort()],
   };
 }
 
