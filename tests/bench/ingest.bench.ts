@@ -33,6 +33,7 @@ import { createTestDatabase, deleteQueuePrefix, testServers } from '@warden/test
 import {
   CleanupStack,
   chunk,
+  createHttpPoster,
   formatTable,
   machineCpuSeconds,
   median,
@@ -157,9 +158,9 @@ function coresUsed(before: CpuSample, after: CpuSample, seconds: number): CoresU
 }
 
 /**
- * POSTs pre-serialised bodies with CONCURRENCY requests in flight. Plain fetch rather than the SDK: the
- * bodies are built before the clock starts so the load generator spends as little CPU as possible on a
- * machine it shares with the API and Postgres. Node's fetch keeps connections alive.
+ * POSTs pre-serialised bodies with CONCURRENCY requests in flight over kept-alive connections. A plain
+ * node:http client rather than the SDK, the bodies built before the clock starts: the load generator spends
+ * as little CPU as it can on a machine it shares with the API and Postgres.
  */
 async function postBodies(
   api: RunningApi,
@@ -172,13 +173,12 @@ async function postBodies(
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
   let accepted = 0;
   const before = await probe.sample();
+  const http = createHttpPoster(CONCURRENCY);
   const load = await runConcurrently(bodies, CONCURRENCY, async (body) => {
-    const response = await fetch(url, { method: 'POST', headers, body });
-    const text = await response.text();
-    if (response.status !== 202)
-      throw new Error(`POST /v1/events answered ${response.status}: ${text.slice(0, 300)}`);
+    const { status, text } = await http.post(url, headers, body);
+    if (status !== 202) throw new Error(`POST /v1/events answered ${status}: ${text.slice(0, 300)}`);
     accepted += (JSON.parse(text) as { accepted: number }).accepted;
-  });
+  }).finally(() => http.close());
   const after = await probe.sample();
   // Fresh ids every phase: anything but all-accepted means the measurement is not what it claims to be.
   if (accepted !== events)
