@@ -152,17 +152,22 @@ export function createService(config: Config, options: { logger?: Logger } = {})
       }
 
       const workerConnection = runtime.workerConnection();
+      // Several workers fetch fires side by side (see FIRE_WORKERS); all hand them to the one group committer.
+      const fireWorkers = Math.min(config.FIRE_WORKERS, config.FIRE_CONCURRENCY);
+      const processFire = cronFiresProcessor({ fires, engine: liveEngine, reconciler });
       workers = [
-        createValidatedWorker({
-          queue: QUEUE_NAMES.cronFires,
-          connection: workerConnection,
-          prefix: config.QUEUE_PREFIX,
-          concurrency: config.FIRE_CONCURRENCY,
-          logger,
-          process: cronFiresProcessor({ fires, engine: liveEngine, reconciler }),
-          // A fire met while Postgres is away waits for it: every fire gets its ledger row when it returns.
-          waitOutOutage,
-        }),
+        ...Array.from({ length: fireWorkers }, () =>
+          createValidatedWorker({
+            queue: QUEUE_NAMES.cronFires,
+            connection: workerConnection,
+            prefix: config.QUEUE_PREFIX,
+            concurrency: Math.ceil(config.FIRE_CONCURRENCY / fireWorkers),
+            logger,
+            process: processFire,
+            // A fire met while Postgres is away waits for it: every fire gets its ledger row when it returns.
+            waitOutOutage,
+          }),
+        ),
         createValidatedWorker({
           queue: QUEUE_NAMES.cronResults,
           connection: workerConnection,
@@ -202,6 +207,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
           status: 'ok',
           ops_port: ops.port,
           fire_concurrency: config.FIRE_CONCURRENCY,
+          fire_workers: fireWorkers,
           prefix: config.QUEUE_PREFIX,
         },
         'scheduler started',
