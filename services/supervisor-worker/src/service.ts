@@ -50,7 +50,7 @@ export function createSupervisorService(
   options: SupervisorServiceOptions = {},
 ): SupervisorService {
   let runtime: ServiceRuntime | undefined;
-  let worker: Worker | undefined;
+  let workers: Worker[] = [];
   let processor: DecisionProcessor | undefined;
   let poller: InboxPoller | undefined;
   let gateExpiry: PeriodicTask | undefined;
@@ -156,22 +156,28 @@ export function createSupervisorService(
       });
       gateExpiry.start();
 
-      worker = createValidatedWorker({
-        queue: QUEUE_NAMES.supervisorEvents,
-        connection: runtime.workerConnection(),
-        prefix: config.QUEUE_PREFIX,
-        concurrency: config.WORKER_CONCURRENCY,
-        logger,
-        // Postgres holds the retry state (failed rows come back through the poller); the job is done once
-        // every event in it has an outcome. A batch job's events join the same groups as single ones.
-        process: async (payload, _job, name) => {
-          if (name === 'events') {
-            const { events } = payload as { events: TaskEvent[] };
-            return Promise.all(events.map((event) => committer.submit(event)));
-          }
-          return committer.submit(payload as TaskEvent);
-        },
-      });
+      // Several BullMQ workers fetch side by side (see EVENT_WORKERS); every event goes to the same groups.
+      // Postgres holds the retry state (failed rows come back through the poller); a job is done once every
+      // event in it has an outcome. A batch job's events join the same groups as single ones.
+      const processJob = async (payload: unknown, name: string) => {
+        if (name === 'events') {
+          const { events } = payload as { events: TaskEvent[] };
+          return Promise.all(events.map((event) => committer.submit(event)));
+        }
+        return committer.submit(payload as TaskEvent);
+      };
+      const eventWorkers = Math.min(config.EVENT_WORKERS, config.WORKER_CONCURRENCY);
+      const workerConnection = runtime.workerConnection();
+      workers = Array.from({ length: eventWorkers }, () =>
+        createValidatedWorker({
+          queue: QUEUE_NAMES.supervisorEvents,
+          connection: workerConnection,
+          prefix: config.QUEUE_PREFIX,
+          concurrency: Math.ceil(config.WORKER_CONCURRENCY / eventWorkers),
+          logger,
+          process: (payload, _job, name) => processJob(payload, name),
+        }),
+      );
       logger.info(
         {
           module: 'lifecycle',
@@ -180,6 +186,7 @@ export function createSupervisorService(
           ops_port: runtime.ops?.port,
           policy_version: policy.version,
           concurrency: config.WORKER_CONCURRENCY,
+          event_workers: eventWorkers,
         },
         'supervisor-worker started',
       );
@@ -188,8 +195,8 @@ export function createSupervisorService(
       // Workers first (finish in-flight groups), then the poller and the sandbox; the runtime closes queues,
       // Redis and Postgres. A forced close is
       // safe: in-flight events' claims expire and the poller hands them out again.
-      if (worker) await closeWorker(worker);
-      worker = undefined;
+      await Promise.all(workers.map((worker) => closeWorker(worker)));
+      workers = [];
       await poller?.stop();
       poller = undefined;
       await policies?.stop();
