@@ -4,35 +4,27 @@
  * inbox order.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSupervisorService, loadConfig, type SupervisorService } from '@warden/supervisor-worker';
 import { QUEUE_NAMES } from '@warden/queue';
-import { testServers, waitFor } from '@warden/testing';
+import { waitFor } from '@warden/testing';
 import { call, event, startTestApi, type TestApi } from '../support/api.js';
+import { startTestSupervisor, type TestSupervisor } from '../support/supervisor.js';
 
 describe('events taken by several workers at once', () => {
   let api: TestApi;
-  let supervisor: SupervisorService;
+  let supervisor: TestSupervisor;
 
   beforeAll(async () => {
     api = await startTestApi();
-    supervisor = createSupervisorService(
-      loadConfig({
-        DATABASE_URL: api.database.url,
-        REDIS_URL: testServers.redisUrl,
-        QUEUE_PREFIX: api.prefix,
-        OPS_PORT: '0',
-        LOG_LEVEL: 'silent',
-        EVENT_WORKERS: '3',
-        WORKER_CONCURRENCY: '12',
-        // A long poll interval: only the queue jobs themselves can get these events decided in time.
-        POLL_INTERVAL_MS: '3600000',
-      }),
-    );
-    await supervisor.start();
+    // The poller runs once an hour: only the queue jobs themselves can get these events decided in time.
+    supervisor = await startTestSupervisor({
+      databaseUrl: api.database.url,
+      prefix: api.prefix,
+      env: { EVENT_WORKERS: '3', WORKER_CONCURRENCY: '12' },
+    });
   });
   afterAll(async () => {
-    await supervisor.stop();
-    await api.stop();
+    await supervisor?.stop();
+    await api?.stop();
   });
 
   it('should have EVENT_WORKERS workers taking supervisor-events', async () => {
