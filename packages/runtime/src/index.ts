@@ -8,3 +8,4 @@ export * from './close-worker.js';
 export * from './dependency-errors.js';
 export * from './egress.js';
 export * from './deadline-sweeper.js';
+export * from './split-concurrency.js';

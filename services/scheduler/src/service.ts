@@ -3,6 +3,7 @@ import { startOpsServer, type Logger, type OpsServer, type RunnableService } fro
 import { QUEUE_NAMES, createRedlock, createValidatedWorker, pingRedis } from '@warden/queue';
 import {
   GroupCommitter,
+  splitConcurrency,
   PeriodicTask,
   closeWorker,
   egressGuardFromConfig,
@@ -153,15 +154,15 @@ export function createService(config: Config, options: { logger?: Logger } = {})
 
       const workerConnection = runtime.workerConnection();
       // Several workers fetch fires side by side (see FIRE_WORKERS); all hand them to the one group committer.
-      const fireWorkers = Math.min(config.FIRE_WORKERS, config.FIRE_CONCURRENCY);
+      const fireShares = splitConcurrency(config.FIRE_CONCURRENCY, config.FIRE_WORKERS);
       const processFire = cronFiresProcessor({ fires, engine: liveEngine, reconciler });
       workers = [
-        ...Array.from({ length: fireWorkers }, () =>
+        ...fireShares.map((concurrency) =>
           createValidatedWorker({
             queue: QUEUE_NAMES.cronFires,
             connection: workerConnection,
             prefix: config.QUEUE_PREFIX,
-            concurrency: Math.ceil(config.FIRE_CONCURRENCY / fireWorkers),
+            concurrency,
             logger,
             process: processFire,
             // A fire met while Postgres is away waits for it: every fire gets its ledger row when it returns.
@@ -207,7 +208,7 @@ export function createService(config: Config, options: { logger?: Logger } = {})
           status: 'ok',
           ops_port: ops.port,
           fire_concurrency: config.FIRE_CONCURRENCY,
-          fire_workers: fireWorkers,
+          fire_workers: fireShares.length,
           prefix: config.QUEUE_PREFIX,
         },
         'scheduler started',

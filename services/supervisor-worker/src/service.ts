@@ -4,6 +4,7 @@ import type { Logger, RunnableService } from '@warden/observability';
 import { QUEUE_NAMES, createRedis, createValidatedWorker } from '@warden/queue';
 import {
   GroupCommitter,
+  splitConcurrency,
   closeWorker,
   openRuntime,
   type PeriodicTask,
@@ -166,14 +167,14 @@ export function createSupervisorService(
         }
         return committer.submit(payload as TaskEvent);
       };
-      const eventWorkers = Math.min(config.EVENT_WORKERS, config.WORKER_CONCURRENCY);
+      const shares = splitConcurrency(config.WORKER_CONCURRENCY, config.EVENT_WORKERS);
       const workerConnection = runtime.workerConnection();
-      workers = Array.from({ length: eventWorkers }, () =>
+      workers = shares.map((concurrency) =>
         createValidatedWorker({
           queue: QUEUE_NAMES.supervisorEvents,
           connection: workerConnection,
           prefix: config.QUEUE_PREFIX,
-          concurrency: Math.ceil(config.WORKER_CONCURRENCY / eventWorkers),
+          concurrency,
           logger,
           process: (payload, _job, name) => processJob(payload, name),
         }),
@@ -186,7 +187,7 @@ export function createSupervisorService(
           ops_port: runtime.ops?.port,
           policy_version: policy.version,
           concurrency: config.WORKER_CONCURRENCY,
-          event_workers: eventWorkers,
+          event_workers: shares.length,
         },
         'supervisor-worker started',
       );
