@@ -85,7 +85,20 @@ export const SupervisorPolicyFileSchema = z
         /** Globs no command argument or declared path may name. */
         forbidden_paths: z
           .array(z.string().min(1))
-          .default(['/etc/**', '**/.ssh/**', '**/.env', '**/*.pem', '**/*.key']),
+          .default([
+            '/etc/**',
+            '**/.ssh/**',
+            '**/.env',
+            '**/*.pem',
+            '**/*.key',
+            '**/.aws/**',
+            '**/.gnupg/**',
+            '**/.kube/config',
+            '**/.docker/config.json',
+            '**/.git-credentials',
+            '**/.netrc',
+            '**/.pgpass',
+          ]),
         /** Fields each spec must declare when present. */
         required_fields: z
           .object({

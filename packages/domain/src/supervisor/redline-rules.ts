@@ -209,6 +209,37 @@ export const DEFAULT_FORBIDDEN_COMMANDS: z.input<typeof ForbiddenCommandRuleSche
   },
   { description: 'write to a raw disk', writes_any: RAW_DISKS },
   { description: 'format or wipe a disk', programs: ['mkfs', 'mkfs.*', 'mke2fs', 'mkswap', 'wipefs'] },
+  {
+    description: 'shut down or reboot the machine',
+    programs: ['shutdown', 'reboot', 'halt', 'poweroff', 'kexec'],
+  },
+  {
+    description: 'shut down or reboot the machine',
+    programs: ['systemctl', 'loginctl'],
+    subcommands: ['poweroff', 'reboot', 'halt', 'kexec', 'soft-reboot', 'emergency', 'rescue'],
+  },
+  { description: 'shut down or reboot the machine', programs: ['init', 'telinit'], args_any: ['0', '6'] },
+  { description: 'signal every process (pid -1)', programs: ['kill'], args_any: ['-1'] },
+  { description: 'kill every process', programs: ['killall5'] },
+  {
+    description: 'flush or disable the firewall',
+    programs: ['iptables', 'ip6tables', 'iptables-*', 'ip6tables-*'],
+    flags_any: ['-F', '--flush', '-X', '--delete-chain'],
+  },
+  { description: 'flush or disable the firewall', programs: ['nft'], subcommands: ['flush'] },
+  { description: 'flush or disable the firewall', programs: ['ufw'], subcommands: ['disable', 'reset'] },
+  { description: 'remove every cron job', programs: ['crontab'], flags_any: ['-r'] },
+  {
+    description: "a container with the host's root, its Docker socket or full privileges",
+    programs: ['docker', 'podman', 'nerdctl'],
+    args_match: [
+      '^(-v=?|--volume=)?/(:|$)',
+      '(^|,)(source|src)=/(,|$)',
+      'docker\\.sock',
+      '^--privileged(=true)?$',
+      '^--(pid|userns)=host$',
+    ],
+  },
   { description: 'fork bomb', traits_any: ['fork_bomb'] },
 ];
 

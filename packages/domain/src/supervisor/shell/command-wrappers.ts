@@ -627,8 +627,93 @@ export function unwrapCommand(program: string, args: ArgWord[]): Unwrapped {
         ({ rest }) => runs(args.slice(rest)),
       );
     default:
-      return { kind: 'none' };
+      return programGivenInline(name, args);
   }
+}
+
+const AWKS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'original-awk']);
+const VIMS = new Set(['vi', 'vim', 'nvim', 'view', 'ex', 'gvim', 'rvim', 'rview', 'vimdiff', 'evim']);
+/** What an awk program needs to run a command or write a file: `system()`, a pipe, `getline`, a redirect. */
+const AWK_EFFECTS = /\bsystem\b|\||\bgetline\b|>|@/;
+/** tar options whose value is a command tar hands to a shell. */
+const TAR_COMMAND_OPTIONS = [
+  '--checkpoint-action',
+  '--to-command',
+  '--use-compress-program',
+  '--rsh-command',
+  '--rmt-command',
+  '--info-script',
+  '--new-volume-script',
+];
+
+/**
+ * Programs that take a program or commands of their own as an argument, in a language this reader does not
+ * judge: awk's program text, tar's `--to-command` / `--checkpoint-action=exec=`, vim's ex commands (`-c`,
+ * `+cmd`: `:!` runs a shell), `gdb -ex`, `deno eval`. Each is `unknown` (so a person reviews it) unless it
+ * certainly runs nothing: an awk program that neither calls `system()`, pipes, reads with `getline` nor
+ * redirects; tar's shell text is read as shell when there is exactly one.
+ */
+function programGivenInline(name: string, args: ArgWord[]): Unwrapped {
+  if (AWKS.has(name)) return awkProgram(name, args);
+  if (name === 'tar' || name === 'bsdtar' || name === 'gtar') return tarCommands(args);
+  if (VIMS.has(name)) {
+    const inline = args.some(
+      (word) =>
+        ['-c', '--cmd'].includes(word.value) ||
+        (/^\+./.test(word.value) && !/^\+(\d+|\/.*|\?.*)$/.test(word.value)),
+    );
+    return inline ? { kind: 'unknown', reason: `${name} runs ex commands given inline` } : { kind: 'none' };
+  }
+  if (name === 'gdb' && args.some((word) => /^(-ex|--ex|-eval-command|--eval-command)(=|$)/.test(word.value)))
+    return { kind: 'unknown', reason: 'gdb runs debugger commands given inline' };
+  if (name === 'deno' && args.find((word) => !word.value.startsWith('-'))?.value === 'eval')
+    return { kind: 'unknown', reason: 'deno eval runs a program given inline' };
+  return { kind: 'none' };
+}
+
+function awkProgram(name: string, args: ArgWord[]): Unwrapped {
+  for (let i = 0; i < args.length; i++) {
+    const text = args[i]!.value;
+    if (text === '--') {
+      i++;
+    } else if (/^(-f|-E|--file|--exec)(=|$)/.test(text) || /^-[fE]./.test(text)) {
+      return { kind: 'none' }; // the program is a file, as `python script.py`
+    } else if (/^(-l|--load)(=|$)/.test(text) || /^-l./.test(text)) {
+      return { kind: 'unknown', reason: `${name} loads an extension library` };
+    } else if (/^(-F|-v|-i|--field-separator|--assign|--include)$/.test(text)) {
+      i++;
+      continue;
+    } else if (text.startsWith('-') && text !== '-') {
+      continue;
+    }
+    const program = args[i];
+    if (!program) return { kind: 'none' };
+    if (program.fromCommand || !isStaticValue(program.value) || AWK_EFFECTS.test(program.value))
+      return { kind: 'unknown', reason: `${name} runs a program that can run commands or write files` };
+    return { kind: 'none' };
+  }
+  return { kind: 'none' };
+}
+
+function tarCommands(args: ArgWord[]): Unwrapped {
+  const bodies: ArgWord[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
+    const [flag = word.value, value] = splitOnce(word.value, '=');
+    if (TAR_COMMAND_OPTIONS.includes(flag)) {
+      const given = value ?? args[++i]?.value;
+      if (given === undefined) return { kind: 'unknown', reason: `tar ${flag} without its command` };
+      // `--checkpoint-action=exec=CMD` (or `sleep=`, `echo`, …: only `exec` runs a command).
+      if (flag === '--checkpoint-action' && !/^exec=/.test(given)) continue;
+      bodies.push({ ...word, value: given.replace(/^exec=/, '') });
+    } else if (/^-[A-Za-z]*[IF]/.test(word.value) || (i === 0 && /^[A-Za-z]*[IF]/.test(word.value))) {
+      // `-I prog`, `-F script`, or either inside a cluster of short options (`tar -xvI zstd`, `tar xIf …`).
+      return { kind: 'unknown', reason: 'tar runs a compression program or volume script' };
+    }
+  }
+  if (bodies.length === 0) return { kind: 'none' };
+  if (bodies.length > 1) return { kind: 'unknown', reason: 'tar runs several commands' };
+  return { kind: 'script', body: bodies[0]! };
 }
 
 // --- Interpreters ------------------------------------------------------------------------------------------
@@ -667,7 +752,19 @@ const INTERPRETER_SYNTAX: Array<[RegExp, InterpreterSyntax]> = [
   [/^ruby[\d.]*$/, { inline: ['-e'], value: ['-I', '-r', '-C', '-E'], other: [] }],
   [/^php[\d.]*$/, { inline: ['-r'], value: ['-c', '-d', '-z'], other: ['-S'] }],
   [/^lua[\d.]*$|^luajit$/, { inline: ['-e'], value: ['-l'], other: [] }],
+  [/^(rscript|julia)$/, { inline: ['-e', '--eval'], value: [], other: [] }],
+  [/^(osascript|jxa)$/, { inline: ['-e'], value: ['-l'], other: [] }],
+  [/^expect$/, { inline: ['-c'], value: [], other: [] }],
+  [/^(tclsh|wish)[\d.]*$/, { inline: [], value: [], other: [] }],
 ];
+
+/**
+ * PowerShell's parameters are case-insensitive and may be shortened to any unambiguous prefix: `-c`, `-Comm`,
+ * `-Command`, `-ec`, `-EncodedCommand` all pass a program as text. Windows PowerShell also takes a bare
+ * operand as a command.
+ */
+const POWERSHELL_INLINE =
+  /^--?(c|co|com|comm|comma|comman|command|e|ec|en|enc|enco|encod|encode|encoded|encodedc[a-z]*)(:.*)?$/i;
 
 const STDIN_PATHS = new Set(['-', '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
 
@@ -702,6 +799,14 @@ export function scriptSource(program: string, args: readonly ArgWord[]): ScriptS
     }
     return { kind: 'stdin' };
   }
+  if (/^(pwsh|powershell)(\.exe)?$/.test(name)) {
+    const at = args.findIndex((word) => POWERSHELL_INLINE.test(word.value));
+    if (at >= 0) return { kind: 'inline', word: args[at + 1] ?? args[at]! };
+    if (name.startsWith('powershell')) {
+      const operand = args.find((word) => !word.value.startsWith('-'));
+      if (operand) return { kind: 'inline', word: operand };
+    }
+  }
   const syntax = INTERPRETER_SYNTAX.find(([pattern]) => pattern.test(name))?.[1] ?? {
     inline: [],
     value: [],
@@ -722,10 +827,13 @@ export function scriptSource(program: string, args: readonly ArgWord[]): ScriptS
     const [flag = text] = splitOnce(text, '=');
     const attachedShort = /^-[a-zA-Z]/.test(text) && !text.startsWith('--') ? text.slice(0, 2) : flag;
     if (syntax.inline.includes(flag) || syntax.inline.includes(attachedShort)) {
+      const [, attachedLong] = splitOnce(text, '=');
       const inline =
-        text.length > attachedShort.length && !text.startsWith('--')
-          ? { source: word.source, value: text.slice(2) }
-          : args[i + 1];
+        text.startsWith('--') && attachedLong !== undefined
+          ? { ...word, value: attachedLong }
+          : text.length > attachedShort.length && !text.startsWith('--')
+            ? { ...word, value: text.slice(2) }
+            : args[i + 1];
       return inline ? { kind: 'inline', word: inline } : { kind: 'other' };
     }
     if (syntax.other.includes(flag) || syntax.other.includes(attachedShort)) return { kind: 'other' };

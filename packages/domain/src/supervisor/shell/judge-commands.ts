@@ -34,12 +34,14 @@ function args(command: ParsedCommand): ArgWord[] {
 /** Every path a command names: arguments (and their `=value` parts), redirect targets, assignment values. */
 export function commandPaths(command: ParsedCommand): string[] {
   const raw: string[] = [];
+  // `curl -d @/etc/shadow`, `-F f=@~/.ssh/id_rsa`: `@path` hands the file's content over (curl, httpie, wget).
+  const withFile = (value: string) => (value.startsWith('@') ? [value, value.slice(1)] : [value]);
   for (const word of args(command)) {
     const value = word.value;
     const equals = value.indexOf('=');
     // `--file=/etc/x`, `of=/dev/sda`, `KEY=~/.ssh/id`: the value names a path as much as a bare word does.
-    if (equals >= 0) raw.push(value.slice(equals + 1));
-    if (!value.startsWith('-')) raw.push(value);
+    if (equals >= 0) raw.push(...withFile(value.slice(equals + 1)));
+    if (!value.startsWith('-')) raw.push(...withFile(value));
   }
   for (const redirect of command.redirects) raw.push(redirect.target.value);
   for (const assign of command.assigns) raw.push(assign.value.value);

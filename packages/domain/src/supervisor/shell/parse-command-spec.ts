@@ -763,6 +763,15 @@ class SpecReader {
     const shell = SHELLS.has(command.program.toLowerCase());
     if (source.kind === 'operand' && source.word.stream) command.scriptFrom = 'process-substitution';
     if (source.kind === 'inline' && source.word.fromCommand) command.scriptFrom = 'command-output';
+    else if (source.kind === 'inline' && !shell) {
+      // `python3 -c "import os; os.system('rm -rf /')"`: a program in a language this reader does not read can
+      // do anything a shell can, so it is unreadable, never allowed unseen (a person reviews it).
+      this.problem(
+        'REDLINE_UNREADABLE_COMMAND',
+        `${command.program} runs a program given inline, which is not shell and cannot be judged`,
+        source.word.source,
+      );
+    }
     if (source.kind === 'operand' && this.written.has(normalizePathValue(source.word.value, ctx.cwd))) {
       command.scriptFrom = 'written-file';
     }
