@@ -2,11 +2,13 @@
 // corpus (each must not ALLOW) and benign look-alikes (each must ALLOW).
 import { describe, expect, it } from 'vitest';
 import {
+  DECLARED_BY_EVENT,
   SupervisorPolicyFileSchema,
   builtInPolicies,
   canonicalHost,
   decide,
   taskActionProposedPolicy,
+  taskCreatedPolicy,
   type PolicyInput,
   type TaskContext,
 } from '../src/index.js';
@@ -25,7 +27,13 @@ function inputFor(action: unknown, task: Partial<TaskContext> = {}): PolicyInput
       source: 'http',
       payload: action === undefined ? {} : { action },
     },
-    task: { status: 'running', metadata: { capabilities: ALL }, retry_count: 0, ...task },
+    // A declared task (TASK_CREATED's pre-flight stamped it) unless the test gives its own metadata.
+    task: {
+      status: 'running',
+      retry_count: 0,
+      ...task,
+      metadata: { [DECLARED_BY_EVENT]: 'created-1', ...(task.metadata ?? { capabilities: ALL }) },
+    },
     runningTasks: [],
     config: defaults,
   };
@@ -48,6 +56,41 @@ describe('when the task is not free to act', () => {
     const outcome = judge({ tool: 'search' }, { status: undefined });
     expect(outcome.decision_type).toBe('BLOCK');
     expect(outcome.findings.map((f) => f.code)).toEqual(['ACTION_UNKNOWN_TASK']);
+  });
+  it('should BLOCK an action of a task first seen through another event, never pre-flighted', () => {
+    // TASK_STEP_COMPLETED, TASK_STATE_CHANGED or an unknown type creates the task row as running.
+    const input = inputFor({ tool: 'search' });
+    const outcome = taskActionProposedPolicy.evaluate({
+      ...input,
+      task: { ...input.task, metadata: { capabilities: ALL } },
+    });
+    expect(outcome.decision_type).toBe('BLOCK');
+    expect(outcome.findings.map((f) => f.code)).toEqual(['ACTION_UNKNOWN_TASK']);
+    expect(outcome.task?.status).toBe('blocked');
+  });
+  it('should BLOCK even when the agent put the marker in a field of its own', () => {
+    // What a TASK_CREATED-less task could hold: the marker only as a value nested in something else.
+    const input = inputFor({ tool: 'search' });
+    const forged = { capabilities: ALL, metadata: { [DECLARED_BY_EVENT]: 'x' }, [DECLARED_BY_EVENT]: 1 };
+    const outcome = taskActionProposedPolicy.evaluate({
+      ...input,
+      task: { ...input.task, metadata: forged },
+    });
+    expect(outcome.decision_type).toBe('BLOCK');
+  });
+  it("should stamp the declaration with TASK_CREATED's own event id, whatever metadata the agent sent", () => {
+    const input = inputFor(undefined);
+    const outcome = taskCreatedPolicy.evaluate({
+      ...input,
+      event: {
+        ...input.event,
+        event_id: 'created-7',
+        event_type: 'TASK_CREATED',
+        payload: { metadata: { [DECLARED_BY_EVENT]: 'forged' } },
+      },
+      task: { status: undefined, metadata: {}, retry_count: 0 },
+    });
+    expect(outcome.task?.metadata?.[DECLARED_BY_EVENT]).toBe('created-7');
   });
   it('should PAUSE a benign action of a paused task', () => {
     expect(decided({ tool: 'search' }, { status: 'paused' }).decision_type).toBe('PAUSE');

@@ -20,7 +20,7 @@ import { compileRedlineRules } from './redline-rules.js';
 import { judgeCommands } from './shell/judge-commands.js';
 import { parseCommandSpec } from './shell/parse-command-spec.js';
 import { normalizePathValue, pathValueMatchesGlob } from './shell/path-pattern.js';
-import { FAIL_CLOSED_CODES } from './task-created-policy.js';
+import { FAIL_CLOSED_CODES, wasDeclared } from './task-created-policy.js';
 
 /** decide.ts's `REVIEW_CHECKPOINT` (not imported: decide.ts imports the registry, which imports this file). */
 const REVIEW_CHECKPOINT = 'supervisor_review';
@@ -214,8 +214,13 @@ export const taskActionProposedPolicy: Policy = {
   name: 'task_action_guard',
   version: '1',
   evaluate(input: PolicyInput): PolicyOutcome {
-    if (input.task.status === undefined) {
-      const reason = 'unknown task: an action needs a task declared with TASK_CREATED first';
+    // A task row exists after any first event (TASK_STEP_COMPLETED, an unknown type, …); only TASK_CREATED's
+    // pre-flight declares one, and an agent must not skip it by opening with another event.
+    if (input.task.status === undefined || !wasDeclared(input.task.metadata)) {
+      const reason =
+        input.task.status === undefined
+          ? 'unknown task: an action needs a task declared with TASK_CREATED first'
+          : 'undeclared task: it was never judged by TASK_CREATED pre-flight, so it may not act';
       return {
         decision_type: 'BLOCK',
         reason,

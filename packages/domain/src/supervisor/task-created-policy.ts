@@ -151,6 +151,17 @@ function conflictFindings(input: PolicyInput): FindingDraft[] {
   return findings;
 }
 
+/**
+ * The task metadata key TASK_CREATED's pre-flight sets to its event id. A task is created on first sight of any
+ * event, but only one that went through pre-flight was declared: guarded actions need it (ACTION_UNKNOWN_TASK).
+ */
+export const DECLARED_BY_EVENT = 'declared_by_event';
+
+/** Whether TASK_CREATED's pre-flight judged this task (see {@link DECLARED_BY_EVENT}). */
+export function wasDeclared(metadata: Record<string, unknown>): boolean {
+  return typeof metadata[DECLARED_BY_EVENT] === 'string';
+}
+
 /** What a new task declares, kept on the task so later events are judged against it. */
 function declaredMetadata(input: PolicyInput): Record<string, unknown> {
   const { payload } = input.event;
@@ -177,7 +188,12 @@ export const taskCreatedPolicy: Policy = {
   version: '2',
   evaluate(input: PolicyInput): PolicyOutcome {
     const findings = [...redlineFindings(input), ...conflictFindings(input)];
-    const metadata = { ...input.task.metadata, ...declaredMetadata(input) };
+    // Stamped last, so no declared field can forge it: only this pre-flight makes a task one that may act.
+    const metadata = {
+      ...input.task.metadata,
+      ...declaredMetadata(input),
+      [DECLARED_BY_EVENT]: input.event.event_id,
+    };
     if (findings.some((f) => severityAtLeast(f.severity, 'HIGH'))) {
       const reason = `blocked at pre-flight: ${summarizeFindings(findings)}`;
       return {
