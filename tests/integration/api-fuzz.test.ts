@@ -1113,6 +1113,26 @@ describe('API fuzz', () => {
       expect(errorOf(response).details).toContainEqual({ path, message: expect.stringMatching(/NUL/) });
     });
 
+    // Found by a newcomer's attack run: twelve levels of `&lN [*prev ×9]` made the yaml library throw while
+    // expanding the aliases, past the parse, and the API answered 500.
+    const aliasBomb = [
+      'a0: &l0 [x, x, x, x, x, x, x, x, x]',
+      ...Array.from(
+        { length: 11 },
+        (_, i) => `a${i + 1}: &l${i + 1} [${Array.from({ length: 9 }, () => `*l${i}`).join(', ')}]`,
+      ),
+    ].join('\n');
+    it.each([
+      ['a supervisor policy', '/v1/policies', { kind: 'supervisor', source: aliasBomb }],
+      ['a WriteGate policy', '/v1/policies', { kind: 'writegate', source: aliasBomb }],
+      ['lead rules', '/v1/policies', { kind: 'lead-rules', source: aliasBomb }],
+      ['a backtest', '/v1/policies/backtests', { source: aliasBomb, since: '1d' }],
+    ])('should answer 400 for a YAML alias bomb in %s', async (_name, target, body) => {
+      const response = await post(target, JSON.stringify(body));
+      expect(response.status).toBe(400);
+      expect(errorOf(response).message).toMatch(/alias/i);
+    });
+
     it('should answer 400 naming the URL field for a URL that does not parse', async () => {
       const response = await post(
         '/v1/triggers',

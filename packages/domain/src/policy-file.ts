@@ -33,7 +33,15 @@ export function parsePolicyYaml<S extends z.ZodType>(text: string, schema: S, fi
       details,
     );
   }
-  const result = schema.safeParse(doc.toJS() ?? {});
+  let value: unknown;
+  try {
+    value = doc.toJS() ?? {};
+  } catch (error) {
+    // The yaml library refuses to expand an alias bomb (`&a [*b, *b, …]` nested) here, with a plain Error.
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    throw new ValidationError(`${fileName}: not valid YAML: ${message}`, [{ path: '(root)', message }]);
+  }
+  const result = schema.safeParse(value);
   if (result.success) return result.data;
   const details = describeIssues(result.error.issues);
   throw new ValidationError(
