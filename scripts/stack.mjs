@@ -335,7 +335,7 @@ async function setup() {
   await ensurePostgres(process.env.DATABASE_URL);
 
   // `npm run warden` runs this build while it is current (a command then starts in a fraction of a second).
-  step('building the CLI (unchanged: kept)');
+  step('building the CLI (when older than its sources)');
   mustRun(
     process.execPath,
     [join(root, 'scripts', 'build.mjs'), '--if-stale', 'packages/cli'],
@@ -632,7 +632,7 @@ async function reportWhenReady(pnpm, stopAll, isStopping) {
     '',
     '  Send an event:',
     `    curl -s -X POST ${apiUrl}/v1/events -H "authorization: Bearer ${agentKey}" -H 'content-type: application/json' \\`,
-    `      -d '{"event_id":"evt-1","task_id":"task-1","event_type":"TASK_CREATED","payload":{}}'`,
+    `      -d '{"event_id":"hello-1","task_id":"hello","event_type":"TASK_CREATED","payload":{}}'`,
     '',
     '  Or watch Warden at work:  npm run warden -- demo',
     '',
