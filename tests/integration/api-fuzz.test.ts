@@ -942,6 +942,14 @@ describe('API fuzz', () => {
         /not a cursor/,
       ],
       ['a cursor nested deep', `/v1/changesets?cursor=${cursorRaw(nested(20))}`, 'cursor', /not a cursor/],
+      // Found by a newcomer's attack run: the filter was dropped and every decision of the task came back.
+      [
+        'a bracketed filter',
+        '/v1/tasks/fuzz-task/decisions?event_id[]=x',
+        'event_id[]',
+        /bracketed query keys/,
+      ],
+      ['a bracketed limit', '/v1/changesets?limit[a]=1', 'limit[a]', /bracketed query keys/],
     ])('should answer 400 naming the parameter for %s', async (_name, target, path, message) => {
       const response = await raw({ method: 'GET', target, headers: authed() });
       expect(response.status).toBe(400);
@@ -1021,6 +1029,29 @@ describe('API fuzz', () => {
       const response = await post('/v1/events', '{"event_id": ');
       expect(response.status).toBe(400);
       expect(errorOf(response)).toMatchObject({ code: 'invalid_json', details: [{ path: '(root)' }] });
+      expect(errorOf(response).message).toBe('request body is not valid JSON');
+    });
+
+    it.each(['null', '42', '"x"', 'true'])(
+      'should say a body of %s is JSON but not an object',
+      async (body) => {
+        const response = await post('/v1/events', body);
+        expect(response.status).toBe(400);
+        expect(errorOf(response)).toMatchObject({
+          code: 'invalid_json',
+          message: 'request body must be a JSON object',
+        });
+      },
+    );
+
+    it('should refuse event fields beside a batch, which would be an event silently dropped', async () => {
+      const response = await post(
+        '/v1/events',
+        JSON.stringify({ events: [event('beside-1')], ...event('beside-2') }),
+      );
+      expect(response.status).toBe(400);
+      expect(errorOf(response).details[0]).toMatchObject({ message: expect.stringMatching(/events: \[/) });
+      expect(errorOf(response).message).toMatch(/event_id/);
     });
 
     it.each([

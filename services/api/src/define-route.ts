@@ -7,7 +7,7 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import type { z } from 'zod';
 import type { Db } from '@warden/db';
-import { parseOrThrow, type Scope } from '@warden/domain';
+import { ValidationError, parseOrThrow, type Scope } from '@warden/domain';
 import type { Logger } from '@warden/observability';
 import type { WardenQueues } from '@warden/queue';
 import type { TenantPolicySource } from '@warden/runtime';
@@ -175,6 +175,7 @@ export function defineRoute<
     const params: Record<string, unknown> = {};
     for (const [name, param] of Object.entries(spec.params ?? {}))
       params[name] = parseOrThrow(param.schema, raw.params?.[name], param.what);
+    rejectBracketKeys(raw.query);
     const query = spec.query ? parseOrThrow(spec.query, raw.query ?? {}, 'query') : undefined;
     const body = readBody(spec.body, raw.body);
     const headers = raw.headers ?? {};
@@ -198,6 +199,18 @@ export function defineRoute<
       res.status(answer.status).json(answer.body);
     },
   };
+}
+
+/**
+ * `?event_id[]=x` or `?limit[a]=1`: the query is read flat (`a=1&a=2` repeats a key), so a bracketed key would
+ * be a parameter nobody reads and its filter silently dropped — a client asking for one task's decisions would
+ * get all of them. Refused instead, naming the key.
+ */
+function rejectBracketKeys(query: Record<string, unknown> | undefined): void {
+  const key = Object.keys(query ?? {}).find((name) => name.includes('[') || name.includes(']'));
+  if (key === undefined) return;
+  const message = `${key}: bracketed query keys are not read; repeat the key (a=1&a=2) or send one value`;
+  throw new ValidationError(`invalid query: ${message}`, [{ path: key, message }]);
 }
 
 // Every zod 4 schema carries `_zod`; a BodyReader is a plain object.

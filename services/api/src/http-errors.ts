@@ -48,9 +48,13 @@ export function clientErrorOf(error: unknown): ClientErrorReply | undefined {
     return { status: 413, body: errorBody('payload_too_large', text, [{ path: '(root)', message: text }]) };
   }
   if (type === 'entity.parse.failed') {
+    // The JSON reader takes objects and arrays only: `null`, `42` or `"x"` are JSON, just not a request.
+    const text = isJsonScalar((error as { body?: unknown }).body)
+      ? 'request body must be a JSON object'
+      : 'request body is not valid JSON';
     return {
       status: 400,
-      body: errorBody('invalid_json', 'request body is not valid JSON', [{ path: '(root)', message }]),
+      body: errorBody('invalid_json', text, [{ path: '(root)', message }]),
     };
   }
   if (type === 'encoding.unsupported') {
@@ -171,3 +175,13 @@ export function errorMiddleware(logger: Logger): ErrorRequestHandler {
 export const notFoundRoute: RequestHandler = (req, _res, next) => {
   next(new NotFoundError(`no route ${req.method} ${req.path}`));
 };
+
+function isJsonScalar(body: unknown): boolean {
+  if (typeof body !== 'string') return false;
+  try {
+    const value: unknown = JSON.parse(body);
+    return value === null || typeof value !== 'object';
+  } catch {
+    return false;
+  }
+}

@@ -8,6 +8,7 @@ import {
   IncomingEventSchema,
   IngestResultSchema,
   parseOrThrow,
+  ValidationError,
   toTaskEvent,
   type IncomingEvent,
   type IngestResult,
@@ -43,6 +44,12 @@ const WaitedIngestResult = IngestResultSchema.extend({
 /** `{ events: [...] }` is a batch; anything else is read as one event. */
 function readEvents(body: unknown): { events: IncomingEvent[]; batch: boolean } {
   if (body !== null && typeof body === 'object' && !Array.isArray(body) && 'events' in body) {
+    // An event's fields beside `events` would be one more event, silently dropped: refused, naming them.
+    const beside = Object.keys(body).filter((key) => key !== 'events');
+    if (beside.length > 0) {
+      const message = `a batch is { events: [...] } only; move ${beside.join(', ')} into an event of the list`;
+      throw new ValidationError(`invalid request body: ${message}`, [{ path: beside[0]!, message }]);
+    }
     return { events: parseOrThrow(Batch, body, 'request body').events, batch: true };
   }
   return { events: [parseOrThrow(Event, body, 'request body')], batch: false };
