@@ -1044,6 +1044,15 @@ describe('API fuzz', () => {
       },
     );
 
+    it('should refuse one event id twice in a batch with different content, naming the second', async () => {
+      const response = await post(
+        '/v1/events',
+        JSON.stringify({ events: [event('twice-1'), event('twice-1', { task_id: 'another-task' })] }),
+      );
+      expect(response.status).toBe(400);
+      expect(errorOf(response).details[0]).toMatchObject({ path: 'events.1.event_id' });
+    });
+
     it('should refuse event fields beside a batch, which would be an event silently dropped', async () => {
       const response = await post(
         '/v1/events',

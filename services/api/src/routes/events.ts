@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   ActionSchema,
+  canonicalJson,
   DecisionTypeSchema,
   EventBatchSchema,
   FindingSchema,
@@ -50,9 +51,30 @@ function readEvents(body: unknown): { events: IncomingEvent[]; batch: boolean } 
       const message = `a batch is { events: [...] } only; move ${beside.join(', ')} into an event of the list`;
       throw new ValidationError(`invalid request body: ${message}`, [{ path: beside[0]!, message }]);
     }
-    return { events: parseOrThrow(Batch, body, 'request body').events, batch: true };
+    const { events } = parseOrThrow(Batch, body, 'request body');
+    rejectConflictingDuplicates(events);
+    return { events, batch: true };
   }
   return { events: [parseOrThrow(Event, body, 'request body')], batch: false };
+}
+
+/**
+ * The same event twice in one batch is a duplicate, counted as such; the same event id with different content
+ * is a client's mistake that would keep one of the two silently, so it is refused, naming the second.
+ */
+function rejectConflictingDuplicates(events: readonly IncomingEvent[]): void {
+  // Content is compared only when an id comes back, so a batch without duplicates pays one Map.
+  const seen = new Map<string, IncomingEvent>();
+  events.forEach((event, i) => {
+    const first = seen.get(event.event_id);
+    if (first === undefined) seen.set(event.event_id, event);
+    else if (canonicalJson(first) !== canonicalJson(event)) {
+      const message = `event id ${event.event_id} is given twice in the batch with different content`;
+      throw new ValidationError(`invalid request body: events.${i}.event_id: ${message}`, [
+        { path: `events.${i}.event_id`, message },
+      ]);
+    }
+  });
 }
 
 /**
