@@ -678,6 +678,13 @@ function awkProgram(name: string, args: ArgWord[]): Unwrapped {
       i++;
     } else if (/^(-f|-E|--file|--exec)(=|$)/.test(text) || /^-[fE]./.test(text)) {
       return { kind: 'none' }; // the program is a file, as `python script.py`
+    } else if (/^(-e|--source)(=|$)/.test(text)) {
+      // gawk's `-e TEXT` / `--source=TEXT`: program text beside (or instead of) the operand one.
+      const [, attached] = splitOnce(text, '=');
+      const source = attached !== undefined ? { ...args[i]!, value: attached } : args[++i];
+      if (source && (source.fromCommand || !isStaticValue(source.value) || AWK_EFFECTS.test(source.value)))
+        return { kind: 'unknown', reason: `${name} runs a program that can run commands or write files` };
+      continue;
     } else if (/^(-l|--load)(=|$)/.test(text) || /^-l./.test(text)) {
       return { kind: 'unknown', reason: `${name} loads an extension library` };
     } else if (/^(-F|-v|-i|--field-separator|--assign|--include)$/.test(text)) {
@@ -837,6 +844,20 @@ export function scriptSource(program: string, args: readonly ArgWord[]): ScriptS
       return inline ? { kind: 'inline', word: inline } : { kind: 'other' };
     }
     if (syntax.other.includes(flag) || syntax.other.includes(attachedShort)) return { kind: 'other' };
+    // A cluster of short options (`perl -ne`, `node -pe`, `python3 -Bc`): read letter by letter, as the
+    // interpreter does, until one takes a value; an inline option's value is the rest of the word or the next.
+    if (/^-[a-zA-Z]{2,}$/.test(text)) {
+      for (let at = 1; at < text.length; at++) {
+        const letter = `-${text[at]}`;
+        if (syntax.inline.includes(letter)) {
+          const rest = text.slice(at + 1);
+          const inline = rest !== '' ? { ...word, value: rest } : args[i + 1];
+          return inline ? { kind: 'inline', word: inline } : { kind: 'other' };
+        }
+        if (syntax.other.includes(letter)) return { kind: 'other' };
+        if (syntax.value.includes(letter)) break;
+      }
+    }
     if (
       (syntax.value.includes(flag) && !text.includes('=')) ||
       (syntax.value.includes(attachedShort) && text === attachedShort)
