@@ -215,5 +215,35 @@ describe('task lifecycle', () => {
         { numRuns: 500, seed: 20261203 },
       );
     });
+
+    it('should never ALLOW an action of a task no TASK_CREATED declared, whatever events came before', () => {
+      const undeclared = agentEvent.filter((e) => e.event_type !== 'TASK_CREATED');
+      fc.assert(
+        fc.property(fc.array(undeclared, { maxLength: 12 }), (events) => {
+          const key = taskStateKey({ tenant_id: 't', task_id: 'task' });
+          // Never seen before the sequence: the first event creates the task, as the supervisor does.
+          const state: DecisionState = {
+            tasks: new Map([[key, { status: undefined, metadata: {}, retry_count: 0 }]]),
+            holders: new Map(),
+          };
+          // A harmless command that needs no capability: only the missing declaration may stop it.
+          const action = { event_type: 'TASK_ACTION_PROPOSED', payload: { action: { command: 'ls -la' } } };
+          const sequence = [...events, action].map((e, n): TaskEvent => ({
+            event_id: `e${n}`,
+            tenant_id: 't',
+            task_id: 'task',
+            event_type: e.event_type,
+            ts: '2026-12-03T00:00:00Z',
+            source: 'queue',
+            payload: e.payload as Record<string, unknown>,
+          }));
+          const plans = decideInOrder(sequence, state, policy, registry);
+          expect(plans.at(-1)!.decision.decision_type).not.toBe('ALLOW');
+          // Blocked by the action, or already finished (which holds it just as well).
+          expect(['blocked', 'finished']).toContain(heldBy(state.tasks.get(key)!.status));
+        }),
+        { numRuns: 300, seed: 20261205 },
+      );
+    });
   });
 });
