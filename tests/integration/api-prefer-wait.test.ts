@@ -95,6 +95,40 @@ describe('when the action crosses a redline', () => {
     expect(types.filter((t: string) => t === 'SUPERVISOR_BLOCKED')).toHaveLength(2);
   });
 
+  // Found by a newcomer's attack run: any first event created the task as running, and its actions passed.
+  it.each([
+    ['a step', { event_type: 'TASK_STEP_COMPLETED', payload: {} }],
+    ['a state change to running', { event_type: 'TASK_STATE_CHANGED', payload: { status: 'running' } }],
+    ['an event type with no policy', { event_type: 'TASK_NUKE', payload: {} }],
+  ])(
+    'should answer BLOCK for an action of a task opened with %s instead of TASK_CREATED',
+    async (_n, first) => {
+      const taskId = id('skipped-preflight');
+      expect((await send({ event_id: id('first'), task_id: taskId, ...first }, 'wait=5')).status).toBe(200);
+      const res = await send(propose(taskId, { command: 'ls -la' }), 'wait=5');
+      expect(res.status).toBe(200);
+      expect(res.body.decisions[0]).toMatchObject({
+        decision_type: 'BLOCK',
+        findings: [expect.objectContaining({ code: 'ACTION_UNKNOWN_TASK' })],
+      });
+    },
+  );
+
+  it.each([
+    `python3 -c "import os;os.system('rm -rf /')"`,
+    `node -e "require('child_process').execSync('rm -rf /')"`,
+    `awk 'BEGIN{system("rm -rf /")}'`,
+  ])('should not ALLOW `%s`: a program given inline goes to a person', async (command) => {
+    const taskId = id('inline');
+    await declareTask(taskId, ['search', 'network', 'file_write', 'shell']);
+    const res = await send(propose(taskId, { tool: 'shell', command }), 'wait=5');
+    expect(res.status).toBe(200);
+    expect(res.body.decisions[0]).toMatchObject({
+      decision_type: 'REQUIRE_REVIEW',
+      findings: [expect.objectContaining({ code: 'REDLINE_UNREADABLE_COMMAND' })],
+    });
+  });
+
   it('should answer BLOCK for an action of a task never declared (fail closed)', async () => {
     const res = await send(propose('task-unknown', { tool: 'search' }), 'wait=5');
     expect(res.status).toBe(200);
