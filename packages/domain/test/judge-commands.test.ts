@@ -157,6 +157,10 @@ describe('judgeCommands', () => {
       ['cat package.json | python3 -m json.tool', []],
       ['python3 -m json.tool data.json', []],
       ['python3 -u scripts/report.py', []],
+      ['rsync -e ssh -av src/ host:dst/', ['network']],
+      ["psql -c 'select 1'", []],
+      ["sqlite3 app.db 'select count(*) from users'", []],
+      ['zip -r out.zip dist', []],
       ['perl -w scripts/report.pl', []],
       ["gawk -e '{print $2}' data.txt", []],
       ['python3 --version && node --version && perl -v', []],
@@ -228,6 +232,9 @@ describe('judgeCommands', () => {
     it.each([
       "tar -cf /dev/null . --checkpoint=1 --checkpoint-action=exec='rm -rf /'",
       "tar -xf a.tar --to-command='sudo sh'",
+      `rsync -e 'sh -c "rm -rf /"' src host:`,
+      "rsync --rsh='sudo ssh' src host:",
+      "zip out.zip f -T -TT 'rm -rf /'",
       'docker run -v /:/host alpine rm -rf /host',
       'docker run --volume=/:/host alpine',
       'docker run --mount type=bind,source=/,target=/host alpine',
@@ -325,6 +332,9 @@ describe('judgeCommands', () => {
       ["vim '+:!rm -rf /' x", 'REDLINE_UNREADABLE_COMMAND'],
       [`deno eval "Deno.removeSync('/', { recursive: true })"`, 'REDLINE_UNREADABLE_COMMAND'],
       ["gdb -batch -ex 'shell rm -rf /'", 'REDLINE_UNREADABLE_COMMAND'],
+      ["psql -c '\\! rm -rf /'", 'REDLINE_UNREADABLE_COMMAND'],
+      ["mysql -e 'system rm -rf /'", 'REDLINE_UNREADABLE_COMMAND'],
+      ["sqlite3 x.db '.shell rm -rf /'", 'REDLINE_UNREADABLE_COMMAND'],
     ])('should send `%s` to review with %s', (spec, code) => {
       const result = outcome(spec);
       expect(result.decision_type).toBe('REQUIRE_REVIEW');

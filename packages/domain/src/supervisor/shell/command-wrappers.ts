@@ -668,7 +668,42 @@ function programGivenInline(name: string, args: ArgWord[]): Unwrapped {
     return { kind: 'unknown', reason: 'gdb runs debugger commands given inline' };
   if (name === 'deno' && args.find((word) => !word.value.startsWith('-'))?.value === 'eval')
     return { kind: 'unknown', reason: 'deno eval runs a program given inline' };
+  // Database clients run shell commands from their own escapes: psql and mysql `\!` (mysql also `system`),
+  // sqlite3 `.shell` / `.system`.
+  if (
+    ['psql', 'mysql', 'mariadb', 'sqlite3'].includes(name) &&
+    args.some((word) => /\\!|(^|[;\n])\s*(\.shell|\.system|system)\s/i.test(word.value))
+  )
+    return { kind: 'unknown', reason: `${name} is given a shell escape` };
+  // rsync's remote shell and zip's test command are command lines it runs.
+  const commandOption = COMMAND_OPTIONS[name];
+  if (commandOption) return commandOptionBody(name, args, commandOption);
   return { kind: 'none' };
+}
+
+const COMMAND_OPTIONS: Record<string, { short: string[]; long: string[] }> = {
+  rsync: { short: ['-e'], long: ['--rsh', '--rsync-path'] },
+  zip: { short: ['-TT'], long: ['--unzip-command'] },
+};
+
+function commandOptionBody(
+  name: string,
+  args: ArgWord[],
+  options: { short: string[]; long: string[] },
+): Unwrapped {
+  const bodies: ArgWord[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
+    const [flag = word.value, value] = splitOnce(word.value, '=');
+    if (options.long.includes(flag) || options.short.includes(word.value)) {
+      const given = value !== undefined && options.long.includes(flag) ? value : args[++i]?.value;
+      if (given === undefined) return { kind: 'unknown', reason: `${name} ${flag} without its command` };
+      bodies.push({ ...word, value: given });
+    }
+  }
+  if (bodies.length === 0) return { kind: 'none' };
+  if (bodies.length > 1) return { kind: 'unknown', reason: `${name} runs several commands` };
+  return { kind: 'script', body: bodies[0]! };
 }
 
 function awkProgram(name: string, args: ArgWord[]): Unwrapped {
