@@ -495,7 +495,10 @@ export function unwrapCommand(program: string, args: ArgWord[]): Unwrapped {
         { shortValue: 'BbcDEeFIiJLlmOoPpQRSWw', shortFlag: '46AaCfGgKkMNnqsTtVvXxYy' },
         ({ rest }) => {
           const remote = args.slice(rest + 1);
-          return remote.length === 0 ? { kind: 'none' } : { kind: 'script', body: joinWords(remote) };
+          const commands = sshOptionCommands(args.slice(0, rest));
+          if (remote.length > 0) commands.push(joinWords(remote));
+          if (commands.length > 1) return { kind: 'unknown', reason: 'ssh runs several command lines' };
+          return commands.length === 0 ? { kind: 'none' } : { kind: 'script', body: commands[0]! };
         },
       );
     case 'script':
@@ -629,6 +632,24 @@ export function unwrapCommand(program: string, args: ArgWord[]): Unwrapped {
     default:
       return programGivenInline(name, args);
   }
+}
+
+/** ssh `-o` options whose value is a command line: run locally (Proxy, Local, KnownHosts) or remotely. */
+const SSH_COMMAND_OPTIONS =
+  /^\s*(proxycommand|localcommand|knownhostscommand|remotecommand)\s*(=|\s)\s*(.*)$/is;
+
+/** The command lines of `-o Key=value` options among ssh's leading options (`-oKey=v`, `-vo Key v` too). */
+function sshOptionCommands(options: readonly ArgWord[]): ArgWord[] {
+  const commands: ArgWord[] = [];
+  for (let i = 0; i < options.length; i++) {
+    const cluster = /^-[46AaCfGgKkMNnqsTtVvXxYy]*o(.*)$/s.exec(options[i]!.value);
+    if (!cluster) continue;
+    const word = cluster[1] !== '' ? { ...options[i]!, value: cluster[1]! } : options[++i];
+    const command = word && SSH_COMMAND_OPTIONS.exec(word.value)?.[3];
+    if (word && command !== undefined && command.toLowerCase() !== 'none')
+      commands.push({ ...word, value: command });
+  }
+  return commands;
 }
 
 const AWKS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'original-awk']);
