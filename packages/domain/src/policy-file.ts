@@ -101,7 +101,7 @@ export const SupervisorPolicyFileSchema = z
             '**/*.key',
             '**/.aws/**',
             '**/.gnupg/**',
-            '**/.kube/config',
+            '**/.kube/**',
             '**/.docker/config.json',
             '**/.git-credentials',
             '**/.netrc',

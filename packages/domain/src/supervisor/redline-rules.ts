@@ -8,7 +8,7 @@ import { z } from 'zod';
  */
 
 /** Traits the command reader can attach to a command (see `ParsedCommand.traits`). */
-export const COMMAND_TRAITS = ['fork_bomb'] as const;
+export const COMMAND_TRAITS = ['fork_bomb', 'kill_every_process'] as const;
 
 const glob = z.string().min(1, 'must not be empty');
 const globs = z.array(glob).min(1, 'must list at least one item');
@@ -217,9 +217,15 @@ export const DEFAULT_FORBIDDEN_COMMANDS: z.input<typeof ForbiddenCommandRuleSche
     description: 'shut down or reboot the machine',
     programs: ['systemctl', 'loginctl'],
     subcommands: ['poweroff', 'reboot', 'halt', 'kexec', 'soft-reboot', 'emergency', 'rescue'],
+    value_flags: ['-M', '-H', '--machine', '--host', '-t', '--type', '-p', '--property', '--root'],
+  },
+  {
+    description: 'shut down or reboot the machine',
+    programs: ['systemctl'],
+    args_any: ['poweroff.target', 'reboot.target', 'halt.target', 'kexec.target', 'ctrl-alt-del.target'],
   },
   { description: 'shut down or reboot the machine', programs: ['init', 'telinit'], args_any: ['0', '6'] },
-  { description: 'signal every process (pid -1)', programs: ['kill'], args_any: ['-1'] },
+  { description: 'signal every process (pid -1)', traits_any: ['kill_every_process'] },
   { description: 'kill every process', programs: ['killall5'] },
   {
     description: 'flush or disable the firewall',
@@ -233,11 +239,15 @@ export const DEFAULT_FORBIDDEN_COMMANDS: z.input<typeof ForbiddenCommandRuleSche
     description: "a container with the host's root, its Docker socket or full privileges",
     programs: ['docker', 'podman', 'nerdctl'],
     args_match: [
-      '^(-v=?|--volume=)?/(:|$)',
-      '(^|,)(source|src)=/(,|$)',
-      'docker\\.sock',
-      '^--privileged(=true)?$',
-      '^--(pid|userns)=host$',
+      '^(-v=?|--volume=)?/+(\\.?/*)*:',
+      '^(-v=?|--volume=)?/+(var/+)?run/*(:|/+docker\\.sock)',
+      '(^|,)"?(source|src)"?=/+(\\.?/*)*(,|$)',
+      '(^|,)"?(source|src)"?=/+(var/+)?run/*(,|$)',
+      'docker\\.sock:',
+      '(source|src)=[^,]*docker\\.sock',
+      '^--privileged(=(1|t|true))?$',
+      '^--(pid|userns)(=host)?$',
+      '^--cap-add=(all|sys_admin)$',
     ],
   },
   { description: 'fork bomb', traits_any: ['fork_bomb'] },

@@ -636,7 +636,7 @@ export function unwrapCommand(program: string, args: ArgWord[]): Unwrapped {
 
 /** ssh `-o` options whose value is a command line: run locally (Proxy, Local, KnownHosts) or remotely. */
 const SSH_COMMAND_OPTIONS =
-  /^\s*(proxycommand|localcommand|knownhostscommand|remotecommand)\s*(=|\s)\s*(.*)$/is;
+  /^\s*"?(proxycommand|localcommand|knownhostscommand|remotecommand)"?\s*(=|\s)\s*(.*)$/is;
 
 /** The command lines of `-o Key=value` options among ssh's leading options (`-oKey=v`, `-vo Key v` too). */
 function sshOptionCommands(options: readonly ArgWord[]): ArgWord[] {
@@ -645,6 +645,11 @@ function sshOptionCommands(options: readonly ArgWord[]): ArgWord[] {
     const cluster = /^-[46AaCfGgKkMNnqsTtVvXxYy]*o(.*)$/s.exec(options[i]!.value);
     if (!cluster) continue;
     const word = cluster[1] !== '' ? { ...options[i]!, value: cluster[1]! } : options[++i];
+    // An option known only at run time could be any of them: its whole text is judged as a command line.
+    if (word && !isStaticValue(word.value)) {
+      commands.push(word);
+      continue;
+    }
     const command = word && SSH_COMMAND_OPTIONS.exec(word.value)?.[3];
     if (word && command !== undefined && command.toLowerCase() !== 'none')
       commands.push({ ...word, value: command });
@@ -654,8 +659,44 @@ function sshOptionCommands(options: readonly ArgWord[]): ArgWord[] {
 
 const AWKS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'original-awk']);
 const VIMS = new Set(['vi', 'vim', 'nvim', 'view', 'ex', 'gvim', 'rvim', 'rview', 'vimdiff', 'evim']);
-/** What an awk program needs to run a command or write a file: `system()`, a pipe, `getline`, a redirect. */
-const AWK_EFFECTS = /\bsystem\b|\||\bgetline\b|>|@/;
+/**
+ * What an awk program needs to run a command or write a file — `system()`, `getline`, a pipe to or from a
+ * command (`print | "sh"`, `|&`), a redirect of `print`/`printf`, gawk's `@load` / `@include` — looked for
+ * once string and regex literals are taken out, so `NR > 1`, `/a|b/` and `OFS = "|"` stay plain programs.
+ */
+function awkHasEffects(program: string): boolean {
+  const bare = program
+    .replace(/"(?:[^"\\\n]|\\.)*"/g, '""')
+    // A regex literal: a slash where an operand starts (start, `(`, `,`, `!`, `~`, `&&`, `||`, `{`, `;`).
+    .replace(/(^|[(,!~{;&|]\s*|\n\s*)\/(?:[^/\\\n]|\\.)*\//g, '$1//');
+  return /\bsystem\s*\(|\bgetline\b|(?<!\|)\|(?!\|)|\bprintf?\b[^;}\n]*>|@\s*(load|include|namespace)\b/.test(
+    bare,
+  );
+}
+
+/** gawk's long options that take a value, so the word after them is not the program. */
+const AWK_VALUE_OPTIONS = ['--field-separator', '--assign', '--include', '--dump-variables', '--profile'];
+/** Every gawk long option that takes no value (any other, or an abbreviation of one, fails closed). */
+const AWK_FLAG_OPTIONS = [
+  '--posix',
+  '--traditional',
+  '--compat',
+  '--lint',
+  '--sandbox',
+  '--characters-as-bytes',
+  '--use-lc-numeric',
+  '--re-interval',
+  '--bignum',
+  '--csv',
+  '--optimize',
+  '--no-optimize',
+  '--copyright',
+  '--version',
+  '--help',
+  '--gen-pot',
+  '--non-decimal-data',
+  '--pretty-print',
+];
 /** tar options whose value is a command tar hands to a shell. */
 const TAR_COMMAND_OPTIONS = [
   '--checkpoint-action',
@@ -678,10 +719,14 @@ function programGivenInline(name: string, args: ArgWord[]): Unwrapped {
   if (AWKS.has(name)) return awkProgram(name, args);
   if (name === 'tar' || name === 'bsdtar' || name === 'gtar') return tarCommands(args);
   if (VIMS.has(name)) {
+    // `-c CMD`, `-cCMD`, `--cmd CMD`, `+CMD`; `+42` and a `+/pattern` search run nothing (unless `|` chains a
+    // second command), and `-s` / `-S` read keystrokes or commands from a file, as a script file would.
     const inline = args.some(
       (word) =>
-        ['-c', '--cmd'].includes(word.value) ||
-        (/^\+./.test(word.value) && !/^\+(\d+|\/.*|\?.*)$/.test(word.value)),
+        !isStaticValue(word.value) ||
+        /^-c/.test(word.value) ||
+        word.value === '--cmd' ||
+        (/^\+./.test(word.value) && !/^\+(\d+|[/?][^|]*)$/.test(word.value)),
     );
     return inline ? { kind: 'unknown', reason: `${name} runs ex commands given inline` } : { kind: 'none' };
   }
@@ -693,18 +738,34 @@ function programGivenInline(name: string, args: ArgWord[]): Unwrapped {
   // sqlite3 `.shell` / `.system`.
   if (
     ['psql', 'mysql', 'mariadb', 'sqlite3'].includes(name) &&
-    args.some((word) => /\\!|(^|[;\n])\s*(\.shell|\.system|system)\s/i.test(word.value))
+    args.some(
+      (word) =>
+        !isStaticValue(word.value) ||
+        /\\!|\\[og]\s*\||(^|[;\n])\s*(\.sh[a-z]*|\.sy[a-z]*|system)\s|(^|[;\n])\s*\.(once|output|o[a-z]*)\s+("|')?\|/i.test(
+          word.value,
+        ),
+    )
   )
     return { kind: 'unknown', reason: `${name} is given a shell escape` };
   // rsync's remote shell and zip's test command are command lines it runs.
   const commandOption = COMMAND_OPTIONS[name];
-  if (commandOption) return commandOptionBody(name, args, commandOption);
+  if (commandOption) {
+    // scp and sftp take ssh's `-o ProxyCommand=…` too.
+    const viaSsh = name === 'scp' || name === 'sftp' ? sshOptionCommands(args) : [];
+    const own = commandOptionBody(name, args, commandOption);
+    if (viaSsh.length === 0) return own;
+    if (viaSsh.length > 1 || own.kind !== 'none')
+      return { kind: 'unknown', reason: `${name} runs several command lines` };
+    return { kind: 'script', body: viaSsh[0]! };
+  }
   return { kind: 'none' };
 }
 
 const COMMAND_OPTIONS: Record<string, { short: string[]; long: string[] }> = {
   rsync: { short: ['-e'], long: ['--rsh', '--rsync-path'] },
   zip: { short: ['-TT'], long: ['--unzip-command'] },
+  scp: { short: ['-S'], long: [] },
+  sftp: { short: ['-S'], long: [] },
 };
 
 function commandOptionBody(
@@ -716,11 +777,16 @@ function commandOptionBody(
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!;
     const [flag = word.value, value] = splitOnce(word.value, '=');
-    if (options.long.includes(flag) || options.short.includes(word.value)) {
-      const given = value !== undefined && options.long.includes(flag) ? value : args[++i]?.value;
-      if (given === undefined) return { kind: 'unknown', reason: `${name} ${flag} without its command` };
-      bodies.push({ ...word, value: given });
-    }
+    const long = flag.length > 4 ? options.long.find((full) => full.startsWith(flag)) : undefined;
+    // `-e CMD`, `-eCMD`, or the letter at the end of a cluster (`rsync -avze CMD`, `-avz'eCMD'` too).
+    const short = options.short
+      .map((letters) => new RegExp(`^-[A-Za-z]*?${letters.slice(1)}(.*)$`, 's').exec(word.value))
+      .find((match) => match !== null);
+    if (!long && !short) continue;
+    const attached = long ? value : short![1] !== '' ? short![1] : undefined;
+    const given = attached ?? args[++i]?.value;
+    if (given === undefined) return { kind: 'unknown', reason: `${name} ${flag} without its command` };
+    bodies.push({ ...word, value: given });
   }
   if (bodies.length === 0) return { kind: 'none' };
   if (bodies.length > 1) return { kind: 'unknown', reason: `${name} runs several commands` };
@@ -728,34 +794,77 @@ function commandOptionBody(
 }
 
 function awkProgram(name: string, args: ArgWord[]): Unwrapped {
+  const effects = {
+    kind: 'unknown',
+    reason: `${name} runs a program that can run commands or write files`,
+  } as const;
+  const risky = (word: ArgWord | undefined) =>
+    word !== undefined &&
+    (word.fromCommand === true || !isStaticValue(word.value) || awkHasEffects(word.value));
+  let fromFile = false;
   for (let i = 0; i < args.length; i++) {
-    const text = args[i]!.value;
+    const word = args[i]!;
+    const text = word.value;
     if (text === '--') {
-      i++;
-    } else if (/^(-f|-E|--file|--exec)(=|$)/.test(text) || /^-[fE]./.test(text)) {
-      return { kind: 'none' }; // the program is a file, as `python script.py`
-    } else if (/^(-e|--source)(=|$)/.test(text)) {
-      // gawk's `-e TEXT` / `--source=TEXT`: program text beside (or instead of) the operand one.
-      const [, attached] = splitOnce(text, '=');
-      const source = attached !== undefined ? { ...args[i]!, value: attached } : args[++i];
-      if (source && (source.fromCommand || !isStaticValue(source.value) || AWK_EFFECTS.test(source.value)))
-        return { kind: 'unknown', reason: `${name} runs a program that can run commands or write files` };
-      continue;
-    } else if (/^(-l|--load)(=|$)/.test(text) || /^-l./.test(text)) {
-      return { kind: 'unknown', reason: `${name} loads an extension library` };
-    } else if (/^(-F|-v|-i|--field-separator|--assign|--include)$/.test(text)) {
-      i++;
-      continue;
-    } else if (text.startsWith('-') && text !== '-') {
+      const program = fromFile ? undefined : args[i + 1];
+      return risky(program) ? effects : { kind: 'none' };
+    }
+    // `$OPTS` or `-$X`: an option (or the program) known only at run time.
+    if (!isStaticValue(text) && (text.startsWith('-') || hasUnknownPrefix(text))) return effects;
+    if (text.startsWith('--') || text.startsWith('-W')) {
+      // gawk long options, abbreviated as far as they stay unambiguous, or spelled `-W name[=value]`.
+      const spelled = text.startsWith('-W') ? `--${text.slice(2) || (args[++i]?.value ?? '')}` : text;
+      const [flag = spelled, value] = splitOnce(spelled, '=');
+      const is = (full: string) => flag.length > 2 && full.startsWith(flag);
+      if (is('--source')) {
+        if (risky(value !== undefined ? { ...word, value } : args[++i])) return effects;
+      } else if (is('--load') || is('--exec')) {
+        return { kind: 'unknown', reason: `${name} loads an extension or a program file it runs` };
+      } else if (is('--file')) {
+        fromFile = true;
+        if (value === undefined) i++;
+      } else if (AWK_VALUE_OPTIONS.some(is)) {
+        if (value === undefined && !['--dump-variables', '--profile'].some(is)) i++;
+      } else if (!AWK_FLAG_OPTIONS.some(is)) {
+        return { kind: 'unknown', reason: `${name}: option ${flag} is not known` };
+      }
       continue;
     }
-    const program = args[i];
-    if (!program) return { kind: 'none' };
-    if (program.fromCommand || !isStaticValue(program.value) || AWK_EFFECTS.test(program.value))
-      return { kind: 'unknown', reason: `${name} runs a program that can run commands or write files` };
-    return { kind: 'none' };
+    if (/^-[A-Za-z]/.test(text)) {
+      // A cluster of short options (`-bF:`): a value-taking letter takes the rest of the word or the next.
+      for (let at = 1; at < text.length; at++) {
+        const letter = text[at]!;
+        const rest = text.slice(at + 1);
+        const valueWord = () => (rest !== '' ? { ...word, value: rest } : args[++i]);
+        if (letter === 'e') {
+          if (risky(valueWord())) return effects;
+          break;
+        }
+        if (letter === 'l' || letter === 'E') {
+          return { kind: 'unknown', reason: `${name} loads an extension or a program file it runs` };
+        }
+        if (letter === 'f') {
+          fromFile = true;
+          valueWord();
+          break;
+        }
+        if ('Fvi'.includes(letter)) {
+          valueWord();
+          break;
+        }
+      }
+      continue;
+    }
+    if (text === '-') continue;
+    // The first operand is the program, unless a file gave it; then operands are input files.
+    return !fromFile && risky(word) ? effects : { kind: 'none' };
   }
   return { kind: 'none' };
+}
+
+/** Whether a word starts with something known only at run time (`$X-c`). */
+function hasUnknownPrefix(text: string): boolean {
+  return text.startsWith(UNKNOWN);
 }
 
 function tarCommands(args: ArgWord[]): Unwrapped {
@@ -763,11 +872,13 @@ function tarCommands(args: ArgWord[]): Unwrapped {
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!;
     const [flag = word.value, value] = splitOnce(word.value, '=');
-    if (TAR_COMMAND_OPTIONS.includes(flag)) {
+    // tar takes any unambiguous abbreviation of a long option (`--to-comm`, `--checkpoint-act`).
+    const option = flag.length > 5 ? TAR_COMMAND_OPTIONS.find((full) => full.startsWith(flag)) : undefined;
+    if (option) {
       const given = value ?? args[++i]?.value;
       if (given === undefined) return { kind: 'unknown', reason: `tar ${flag} without its command` };
       // `--checkpoint-action=exec=CMD` (or `sleep=`, `echo`, …: only `exec` runs a command).
-      if (flag === '--checkpoint-action' && !/^exec=/.test(given)) continue;
+      if (option === '--checkpoint-action' && isStaticValue(given) && !/^exec=/.test(given)) continue;
       bodies.push({ ...word, value: given.replace(/^exec=/, '') });
     } else if (/^-[A-Za-z]*[IF]/.test(word.value) || (i === 0 && /^[A-Za-z]*[IF]/.test(word.value))) {
       // `-I prog`, `-F script`, or either inside a cluster of short options (`tar -xvI zstd`, `tar xIf …`).
@@ -829,6 +940,10 @@ const INTERPRETER_SYNTAX: Array<[RegExp, InterpreterSyntax]> = [
 const POWERSHELL_INLINE =
   /^--?(c|co|com|comm|comma|comman|command|e|ec|en|enc|enco|encod|encode|encoded|encodedc[a-z]*)(:.*)?$/i;
 
+/** A word an interpreter certainly runs as its script: a file with a script's extension. */
+const SCRIPT_FILE =
+  /\.(py|pyw|pyc|js|mjs|cjs|ts|mts|cts|jsx|tsx|pl|pm|rb|php|lua|r|jl|exp|ps1|applescript|scpt)$/i;
+
 const STDIN_PATHS = new Set(['-', '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
 
 /**
@@ -870,22 +985,30 @@ export function scriptSource(program: string, args: readonly ArgWord[]): ScriptS
       if (operand) return { kind: 'inline', word: operand };
     }
   }
-  const syntax = INTERPRETER_SYNTAX.find(([pattern]) => pattern.test(name))?.[1] ?? {
-    inline: [],
-    value: [],
-    other: [],
-  };
+  const known = INTERPRETER_SYNTAX.find(([pattern]) => pattern.test(name))?.[1];
+  const syntax = known ?? { inline: [], value: [], other: [] };
+  // For an interpreter whose inline options are known, an option this table does not list may take a value
+  // (`node --env-file .env -e …`), so a word that is not clearly a script file does not end the options: the
+  // search for an inline program goes on to the first script file (`app.py`, `index.mjs`) or `--`.
+  let firstOperand: ArgWord | undefined;
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!;
     const text = word.value;
     if (text === '--') {
-      const operand = args[i + 1];
+      const operand = firstOperand ?? args[i + 1];
       return operand && !STDIN_PATHS.has(operand.value)
         ? { kind: 'operand', word: operand }
         : { kind: 'stdin' };
     }
+    // `-${X}c`, `$FLAGS`: an option known only at run time could be the inline one.
+    if (known && !isStaticValue(text)) return { kind: 'inline', word };
     if (STDIN_PATHS.has(text) || !text.startsWith('-') || word.stream) {
-      return STDIN_PATHS.has(text) ? { kind: 'stdin' } : { kind: 'operand', word };
+      if (!known || STDIN_PATHS.has(text) || word.stream || SCRIPT_FILE.test(text))
+        return STDIN_PATHS.has(text) && !firstOperand
+          ? { kind: 'stdin' }
+          : { kind: 'operand', word: firstOperand ?? word };
+      firstOperand ??= word;
+      continue;
     }
     const [flag = text] = splitOnce(text, '=');
     const attachedShort = /^-[a-zA-Z]/.test(text) && !text.startsWith('--') ? text.slice(0, 2) : flag;
@@ -920,5 +1043,5 @@ export function scriptSource(program: string, args: readonly ArgWord[]): ScriptS
     )
       i++;
   }
-  return { kind: 'stdin' };
+  return firstOperand ? { kind: 'operand', word: firstOperand } : { kind: 'stdin' };
 }

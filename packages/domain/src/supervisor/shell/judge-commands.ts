@@ -34,14 +34,18 @@ function args(command: ParsedCommand): ArgWord[] {
 /** Every path a command names: arguments (and their `=value` parts), redirect targets, assignment values. */
 export function commandPaths(command: ParsedCommand): string[] {
   const raw: string[] = [];
-  // `curl -d @/etc/shadow`, `-F f=@~/.ssh/id_rsa`: `@path` hands the file's content over (curl, httpie, wget).
-  const withFile = (value: string) => (value.startsWith('@') ? [value, value.slice(1)] : [value]);
+  // `curl -d @/etc/shadow`, `-F 'f=@~/.ssh/id_rsa;type=text/plain'`: `@path` hands the file's content over
+  // (curl, httpie, wget); curl's `;type=` / `;filename=` after it is not part of the path.
+  const withFile = (value: string) =>
+    value.startsWith('@') ? [value, value.slice(1), value.slice(1).split(';')[0]!] : [value];
   for (const word of args(command)) {
     const value = word.value;
     const equals = value.indexOf('=');
     // `--file=/etc/x`, `of=/dev/sda`, `KEY=~/.ssh/id`: the value names a path as much as a bare word does.
     if (equals >= 0) raw.push(...withFile(value.slice(equals + 1)));
     if (!value.startsWith('-')) raw.push(...withFile(value));
+    // A short option with its value attached: `-d@/etc/shadow`, `-T~/.netrc`, `-o/etc/x`.
+    else if (/^-[A-Za-z][@~./]/.test(value)) raw.push(...withFile(value.slice(2)));
   }
   for (const redirect of command.redirects) raw.push(redirect.target.value);
   for (const assign of command.assigns) raw.push(assign.value.value);

@@ -728,6 +728,7 @@ class SpecReader {
       );
     }
     if (program !== '' && ctx.functions.includes(program) && ctx.forked) command.traits.push('fork_bomb');
+    if (killsEveryProcess(program, argv.slice(1))) command.traits.push('kill_every_process');
     if (program === '' || ctx.depth > this.maxDepth) {
       if (ctx.depth > this.maxDepth)
         this.problem('REDLINE_UNREADABLE_COMMAND', `commands nested deeper than ${this.maxDepth} levels`);
@@ -1008,4 +1009,18 @@ export function parseCommandSpec(spec: unknown, options: ParseCommandSpecOptions
       `command_spec.command is a ${typeof command}, not a string or an array`,
     );
   return result(argText, cwd, env);
+}
+
+/**
+ * `kill -9 -1`, `kill -s KILL -- -1`, `kill -01`: pid -1 is every process the caller may signal. The first
+ * word is the signal when it is an option (`kill -1 1234` sends SIGHUP to one process); the words after it
+ * (and after `--`) are targets.
+ */
+function killsEveryProcess(program: string, args: readonly ArgWord[]): boolean {
+  if (program.toLowerCase() !== 'kill') return false;
+  let i = 0;
+  if (args[0]?.value === '-s' || args[0]?.value === '-n') i = 2;
+  else if (args[0] && /^-./.test(args[0].value) && args[0].value !== '--') i = 1;
+  if (args[i]?.value === '--') i++;
+  return args.slice(i).some((word) => /^-0*1$/.test(word.value));
 }
