@@ -712,6 +712,13 @@ class SpecReader {
       reading: ctx.reading,
     };
     this.commands.push(command);
+    for (const assign of assigns) this.judgeEnvironment(assign.name, assign.value, ctx);
+    if (['export', 'declare', 'typeset', 'readonly', 'local'].includes(program)) {
+      for (const word of argv.slice(1)) {
+        const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(word.value);
+        if (match) this.judgeEnvironment(match[1]!, { ...word, value: match[2]! }, ctx);
+      }
+    }
     for (const assign of assigns) {
       if (assign.name === 'IFS')
         this.problem(
@@ -737,6 +744,31 @@ class SpecReader {
     this.followScript(command, ctx);
     this.recordWrites(command);
     this.follow(command, ctx);
+  }
+
+  /**
+   * An environment variable some program runs as a command line (`GIT_SSH_COMMAND`, `PAGER`, `EDITOR`, …) is
+   * read as shell; one that loads code into a program (`LD_PRELOAD`, `NODE_OPTIONS=--require …`, `PERL5OPT`,
+   * git's `GIT_CONFIG_*`) is unreadable.
+   */
+  judgeEnvironment(name: string, value: ArgWord, ctx: Context): void {
+    if (SHELL_TEXT_ENV.has(name)) {
+      if (isStaticValue(value.value)) this.readShell(value.value, this.nested(ctx, `${name}=`));
+      else
+        this.problem(
+          'REDLINE_DYNAMIC_COMMAND',
+          `${name}, a command line, is not known before run time`,
+          value.source,
+        );
+      return;
+    }
+    const loads = CODE_ENV.find(([pattern]) => pattern.test(name));
+    if (loads && (!isStaticValue(value.value) || loads[1].test(value.value)))
+      this.problem(
+        'REDLINE_UNREADABLE_COMMAND',
+        `${name} loads code into the programs it runs`,
+        `${name}=${value.source}`,
+      );
   }
 
   /** Remembers what a command writes, so a later interpreter running that file is seen as running output. */
@@ -872,6 +904,39 @@ class SpecReader {
   }
 }
 
+/** Variables whose value some program runs as a shell command line. */
+const SHELL_TEXT_ENV = new Set([
+  'GIT_SSH_COMMAND',
+  'GIT_SSH',
+  'GIT_PAGER',
+  'PAGER',
+  'MANPAGER',
+  'GIT_EDITOR',
+  'EDITOR',
+  'VISUAL',
+  'GIT_SEQUENCE_EDITOR',
+  'GIT_EXTERNAL_DIFF',
+  'GIT_ASKPASS',
+  'SSH_ASKPASS',
+  'SUDO_ASKPASS',
+  'RSYNC_RSH',
+  'PROMPT_COMMAND',
+  'BROWSER',
+  'LESSOPEN',
+  'LESSCLOSE',
+]);
+/** Variables that load code into a program, and the values that do (an empty value loads nothing). */
+const CODE_ENV: Array<[RegExp, RegExp]> = [
+  [/^LD_(PRELOAD|AUDIT)$/, /\S/],
+  [
+    /^NODE_OPTIONS$/,
+    /(^|\s)(-r|--require|--import|--loader|--experimental-loader|-e|--eval|-p|--print)(\s|=|$)/,
+  ],
+  [/^PERL5(OPT|DB)$/, /\S/],
+  [/^RUBYOPT$/, /(^|\s)-r/],
+  [/^GIT_CONFIG_(PARAMETERS|COUNT|KEY_\d+|VALUE_\d+)$/, /\S/],
+];
+
 function rootContext(reading: 'shell' | 'exec', cwd: string | null): Context {
   return { depth: 0, stdin: null, cwd, via: [], functions: [], forked: false, reading, argsFromStdin: false };
 }
@@ -948,8 +1013,10 @@ export function parseCommandSpec(spec: unknown, options: ParseCommandSpecOptions
   if (record.env !== undefined && record.env !== null) {
     if (typeof record.env === 'object' && !Array.isArray(record.env)) {
       for (const [name, value] of Object.entries(record.env as Record<string, unknown>)) {
-        if (typeof value === 'string') env.push({ name, value: { source: value, value } });
-        else reader.problem('REDLINE_UNKNOWN_SPEC_SHAPE', `command_spec.env.${name} is not a string`);
+        if (typeof value === 'string') {
+          env.push({ name, value: { source: value, value } });
+          reader.judgeEnvironment(name, { source: value, value }, rootContext('exec', null));
+        } else reader.problem('REDLINE_UNKNOWN_SPEC_SHAPE', `command_spec.env.${name} is not a string`);
         if (name === 'IFS')
           reader.problem(
             'REDLINE_DYNAMIC_COMMAND',
