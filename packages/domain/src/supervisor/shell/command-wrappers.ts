@@ -405,6 +405,186 @@ export function unwrapCommand(program: string, args: ArgWord[]): Unwrapped {
       return unwrapXargs(args);
     case 'find':
       return unwrapFind(args);
+    // Tracers, schedulers and namespace tools run the command after their options; an option these tables
+    // do not know fails closed (unknown), since it might take the command's place.
+    case 'strace':
+    case 'ltrace':
+      return withOptions(
+        args,
+        {
+          shortValue: 'aeEIoOpPsSuXbAUn',
+          shortFlag: 'cCdDfFhiqrtTvVwxyzkZ',
+          longValue: ['output', 'trace', 'signal', 'status', 'user', 'env', 'string-limit', 'attach'],
+          longFlag: ['follow-forks', 'output-separately', 'summary-only', 'help', 'version'],
+        },
+        ({ rest, options }) => {
+          // `-o |cmd` / `-o !cmd` pipes the trace into a shell command.
+          const output = options.get('o') ?? options.get('output');
+          if (output !== undefined && output !== true && /^[|!]/.test(output.value))
+            return { kind: 'script', body: { ...output, value: output.value.slice(1) } };
+          return runs(args.slice(rest));
+        },
+      );
+    case 'taskset':
+      return withOptions(
+        args,
+        { shortFlag: 'acpV', longFlag: ['all-tasks', 'cpu-list', 'pid', 'help', 'version'] },
+        ({ rest }) => runs(args.slice(rest + 1)),
+      );
+    case 'chrt':
+      return withOptions(
+        args,
+        {
+          shortValue: 'T',
+          shortFlag: 'abdefimoprRvhV',
+          longValue: ['sched-runtime', 'sched-deadline', 'sched-period'],
+          longFlag: [
+            'all-tasks',
+            'batch',
+            'deadline',
+            'fifo',
+            'idle',
+            'max',
+            'other',
+            'pid',
+            'rr',
+            'reset-on-fork',
+            'verbose',
+            'help',
+            'version',
+          ],
+        },
+        ({ rest }) => runs(args.slice(rest + 1)),
+      );
+    case 'unshare':
+    case 'nsenter':
+      return withOptions(
+        args,
+        {
+          shortValue: 'tSGwR',
+          shortFlag: 'imnpuUCTfrcFaehV',
+          longValue: [
+            'target',
+            'setuid',
+            'setgid',
+            'wd',
+            'root',
+            'propagation',
+            'setgroups',
+            'map-user',
+            'map-group',
+            'kill-child',
+          ],
+          longFlag: [
+            'ipc',
+            'mount',
+            'net',
+            'pid',
+            'uts',
+            'user',
+            'cgroup',
+            'time',
+            'fork',
+            'map-root-user',
+            'map-current-user',
+            'mount-proc',
+            'preserve-credentials',
+            'all',
+            'help',
+            'version',
+          ],
+        },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    case 'systemd-run':
+      return withOptions(
+        args,
+        {
+          shortValue: 'upEMH',
+          shortFlag: 'trPGSqh',
+          longValue: [
+            'unit',
+            'property',
+            'description',
+            'slice',
+            'uid',
+            'gid',
+            'nice',
+            'working-directory',
+            'setenv',
+            'machine',
+            'host',
+            'on-calendar',
+            'on-active',
+          ],
+          longFlag: [
+            'user',
+            'system',
+            'scope',
+            'remain-after-exit',
+            'pty',
+            'pipe',
+            'wait',
+            'collect',
+            'quiet',
+            'same-dir',
+            'shell',
+            'no-block',
+            'help',
+            'version',
+          ],
+        },
+        ({ rest }) => runs(args.slice(rest)),
+      );
+    case 'sshpass':
+      return withOptions(args, { shortValue: 'pfdP', shortFlag: 'evh', longFlag: ['help'] }, ({ rest }) =>
+        runs(args.slice(rest)),
+      );
+    case 'nix-shell':
+    case 'nix-shell.exe': {
+      const at = args.findIndex((word) => word.value === '--run' || word.value === '--command');
+      const body = at >= 0 ? args[at + 1] : undefined;
+      return at < 0
+        ? { kind: 'none' }
+        : body
+          ? { kind: 'script', body }
+          : { kind: 'unknown', reason: 'nix-shell --run without its text' };
+    }
+    case 'parallel':
+      // GNU parallel runs each line or `:::` argument through a shell: what it runs is only known at run time.
+      return { kind: 'unknown', reason: 'parallel builds its commands at run time' };
+    case 'make':
+    case 'gmake':
+      return args.some((word) => /^--eval(=|$)|^-E/.test(word.value))
+        ? { kind: 'unknown', reason: `${name} --eval runs a makefile given inline` }
+        : { kind: 'none' };
+    case 'npx':
+    case 'pnpx':
+    case 'bunx':
+      return packageRunner(name, args, 0);
+    case 'npm':
+    case 'pnpm':
+    case 'yarn':
+    case 'bun':
+      return args[0]?.value === 'exec' || args[0]?.value === 'x' || args[0]?.value === 'dlx'
+        ? packageRunner(name, args, 1)
+        : { kind: 'none' };
+    case 'uv':
+    case 'poetry':
+    case 'pipenv':
+    case 'conda':
+    case 'mamba':
+    case 'pyenv':
+    case 'bundle':
+    case 'rbenv':
+    case 'nodenv':
+      // `poetry run pytest`: the command follows at once; after options this reader cannot follow, fail closed.
+      if (!['run', 'exec'].includes(args[0]?.value ?? '')) return { kind: 'none' };
+      if (args[1] && !args[1].value.startsWith('-')) return runs(args.slice(1));
+      return {
+        kind: 'unknown',
+        reason: `${name} ${args[0]!.value} runs a command after options this reader does not follow`,
+      };
     case 'setsid':
       return withOptions(
         args,
@@ -655,6 +835,26 @@ function sshOptionCommands(options: readonly ArgWord[]): ArgWord[] {
       commands.push({ ...word, value: command });
   }
   return commands;
+}
+
+/**
+ * `npx [options] pkg args…` / `npm exec -- pkg args…`: `-c 'text'` / `--call` runs shell text; otherwise the
+ * package's binary runs with the rest, read as a command when no option could have taken its place.
+ */
+function packageRunner(name: string, args: ArgWord[], from: number): Unwrapped {
+  for (let i = from; i < args.length; i++) {
+    const text = args[i]!.value;
+    if (text === '--') return runs(args.slice(i + 1));
+    if (/^(-c|--call)(=|$)/.test(text)) {
+      const [, attached] = splitOnce(text, '=');
+      const body = attached !== undefined ? { ...args[i]!, value: attached } : args[i + 1];
+      return body ? { kind: 'script', body } : { kind: 'unknown', reason: `${name} -c without its text` };
+    }
+    if (!text.startsWith('-')) return runs(args.slice(i));
+    if (!/^(-y|--yes|--no|-q|--quiet|--silent|--no-install|--prefer-offline|--ignore-existing)$/.test(text))
+      return { kind: 'unknown', reason: `${name}: option ${text} is not known` };
+  }
+  return { kind: 'none' };
 }
 
 const AWKS = new Set(['awk', 'gawk', 'mawk', 'nawk', 'original-awk']);
