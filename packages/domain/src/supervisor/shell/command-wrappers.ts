@@ -837,6 +837,17 @@ function sshOptionCommands(options: readonly ArgWord[]): ArgWord[] {
   return commands;
 }
 
+/** gdb's options that run commands: `-ex`, `-iex`, `-x`, `-ix` and any abbreviation of their long names. */
+function gdbCommandOption(text: string): boolean {
+  const [flag = text] = splitOnce(text.replace(/^--/, '-'), '=');
+  if (['-ex', '-iex', '-x', '-ix'].includes(flag)) return true;
+  const long = flag.slice(1);
+  return (
+    long.length >= 2 &&
+    ['eval-command', 'init-eval-command', 'command', 'init-command'].some((full) => full.startsWith(long))
+  );
+}
+
 /**
  * `npx [options] pkg args…` / `npm exec -- pkg args…`: `-c 'text'` / `--call` runs shell text; otherwise the
  * package's binary runs with the rest, read as a command when no option could have taken its place.
@@ -930,8 +941,10 @@ function programGivenInline(name: string, args: ArgWord[]): Unwrapped {
     );
     return inline ? { kind: 'unknown', reason: `${name} runs ex commands given inline` } : { kind: 'none' };
   }
-  if (name === 'gdb' && args.some((word) => /^(-ex|--ex|-eval-command|--eval-command)(=|$)/.test(word.value)))
-    return { kind: 'unknown', reason: 'gdb runs debugger commands given inline' };
+  if (name === 'gdb' && args.some((word) => gdbCommandOption(word.value)))
+    return { kind: 'unknown', reason: 'gdb runs debugger commands given inline or from a file' };
+  if (name === 'lldb' && args.some((word) => /^(-[oOsSkK]|--(one-line|source|batch))/.test(word.value)))
+    return { kind: 'unknown', reason: 'lldb runs debugger commands given inline or from a file' };
   if (name === 'deno' && args.find((word) => !word.value.startsWith('-'))?.value === 'eval')
     return { kind: 'unknown', reason: 'deno eval runs a program given inline' };
   // Database clients run shell commands from their own escapes: psql and mysql `\!` (mysql also `system`),
@@ -1113,24 +1126,36 @@ interface InterpreterSyntax {
 }
 
 const INTERPRETER_SYNTAX: Array<[RegExp, InterpreterSyntax]> = [
-  [/^python[\d.]*$|^pypy[\d.]*$/, { inline: ['-c'], value: ['-W', '-X', '-Q'], other: ['-m'] }],
   [
-    /^(node|nodejs|bun)$/,
+    /^(python|pypy)[\d.]*(m|d|-dbg)?(\.exe)?$|^ipython[\d.]*$|^py(\.exe)?$/,
+    { inline: ['-c'], value: ['-W', '-X', '-Q'], other: ['-m'] },
+  ],
+  [
+    /^(node|nodejs)[\d.]*(\.exe)?$|^(bun|tsx|ts-node|ts-node-esm)$/,
     {
       inline: ['-e', '-p', '--eval', '--print'],
       value: ['-r', '--require', '--import', '--loader', '-C', '--conditions', '--input-type'],
       other: [],
     },
   ],
-  [/^perl[\d.]*$/, { inline: ['-e', '-E'], value: ['-I', '-M', '-m', '-x'], other: [] }],
-  [/^ruby[\d.]*$/, { inline: ['-e'], value: ['-I', '-r', '-C', '-E'], other: [] }],
-  [/^php[\d.]*$/, { inline: ['-r'], value: ['-c', '-d', '-z'], other: ['-S'] }],
+  [/^perl[\d.]*(\.exe)?$/, { inline: ['-e', '-E'], value: ['-I', '-M', '-m', '-x'], other: [] }],
+  [/^ruby[\d.]*(\.exe)?$/, { inline: ['-e'], value: ['-I', '-r', '-C', '-E'], other: [] }],
+  [
+    /^php[\d.]*(-cli)?(\.exe)?$/,
+    { inline: ['-r', '-R', '-B', '-E'], value: ['-c', '-d', '-z'], other: ['-S'] },
+  ],
   [/^lua[\d.]*$|^luajit$/, { inline: ['-e'], value: ['-l'], other: [] }],
-  [/^(rscript|julia)$/, { inline: ['-e', '--eval'], value: [], other: [] }],
+  [/^(rscript|r)$/, { inline: ['-e'], value: [], other: [] }],
+  [/^julia$/, { inline: ['-e', '--eval', '-E', '--print'], value: [], other: [] }],
   [/^(osascript|jxa)$/, { inline: ['-e'], value: ['-l'], other: [] }],
   [/^expect$/, { inline: ['-c'], value: [], other: [] }],
   [/^(tclsh|wish)[\d.]*$/, { inline: [], value: [], other: [] }],
 ];
+
+/** Python modules whose arguments are Python code (`python -m timeit 'os.system(…)'`, `-m pdb -c …`). */
+const PYTHON_CODE_MODULES = new Set(['timeit', 'pdb', 'code', 'trace', 'cprofile', 'profile']);
+/** A perl `-M` / `-m` value that is a module name (with import list), not code smuggled after a `;`. */
+const PERL_MODULE = /^[\w:]+(=[\w:,.-]*)?$/;
 
 /**
  * PowerShell's parameters are case-insensitive and may be shortened to any unambiguous prefix: `-c`, `-Comm`,
@@ -1138,7 +1163,26 @@ const INTERPRETER_SYNTAX: Array<[RegExp, InterpreterSyntax]> = [
  * operand as a command.
  */
 const POWERSHELL_INLINE =
-  /^--?(c|co|com|comm|comma|comman|command|e|ec|en|enc|enco|encod|encode|encoded|encodedc[a-z]*)(:.*)?$/i;
+  /^([-\u2013\u2014\u2015]{1,2}|\/)(c|co|com|comm|comma|comman|command|commandw[a-z]*|cwa|e|ec|en|enc|enco|encod|encode|encoded|encodedc[a-z]*)(:.*)?$/i;
+
+/** Code passed where a module name goes: `perl '-Mstrict;system"id"'`, `python3 -m timeit 'code'`. */
+function smuggledCode(name: string, args: readonly ArgWord[]): ArgWord | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const text = args[i]!.value;
+    if (text === '--' || !text.startsWith('-')) return undefined;
+    const isPerl = /^perl/.test(name);
+    if (isPerl && /^-[Mm]/.test(text)) {
+      const value = text.length > 2 ? text.slice(2) : args[i + 1]?.value;
+      if (value !== undefined && !PERL_MODULE.test(value.replace(/^-/, ''))) return args[i];
+    }
+    if (/^(python|pypy|py$)/.test(name) && /^-m/.test(text)) {
+      const module = text.length > 2 ? text.slice(2) : args[i + 1]?.value;
+      if (module !== undefined && PYTHON_CODE_MODULES.has(module.toLowerCase())) return args[i];
+      return undefined;
+    }
+  }
+  return undefined;
+}
 
 /** A word an interpreter certainly runs as its script: a file with a script's extension. */
 const SCRIPT_FILE =
@@ -1177,7 +1221,7 @@ export function scriptSource(program: string, args: readonly ArgWord[]): ScriptS
     }
     return { kind: 'stdin' };
   }
-  if (/^(pwsh|powershell)(\.exe)?$/.test(name)) {
+  if (/^(pwsh|powershell)(-preview)?(\.exe)?$/.test(name)) {
     const at = args.findIndex((word) => POWERSHELL_INLINE.test(word.value));
     if (at >= 0) return { kind: 'inline', word: args[at + 1] ?? args[at]! };
     if (name.startsWith('powershell')) {
@@ -1187,6 +1231,8 @@ export function scriptSource(program: string, args: readonly ArgWord[]): ScriptS
   }
   const known = INTERPRETER_SYNTAX.find(([pattern]) => pattern.test(name))?.[1];
   const syntax = known ?? { inline: [], value: [], other: [] };
+  const smuggled = smuggledCode(name, args);
+  if (smuggled) return { kind: 'inline', word: smuggled };
   // For an interpreter whose inline options are known, an option this table does not list may take a value
   // (`node --env-file .env -e …`), so a word that is not clearly a script file does not end the options: the
   // search for an inline program goes on to the first script file (`app.py`, `index.mjs`) or `--`.
