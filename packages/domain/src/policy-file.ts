@@ -106,6 +106,11 @@ export const SupervisorPolicyFileSchema = z
             '**/.git-credentials',
             '**/.netrc',
             '**/.pgpass',
+            '**/.npmrc',
+            '**/.pypirc',
+            '**/.config/gh/**',
+            '**/.config/gcloud/**',
+            '**/.azure/**',
           ]),
         /** Fields each spec must declare when present. */
         required_fields: z

@@ -232,8 +232,16 @@ export const DEFAULT_FORBIDDEN_COMMANDS: z.input<typeof ForbiddenCommandRuleSche
     programs: ['iptables', 'ip6tables', 'iptables-*', 'ip6tables-*'],
     flags_any: ['-F', '--flush', '-X', '--delete-chain'],
   },
-  { description: 'flush or disable the firewall', programs: ['nft'], subcommands: ['flush'] },
-  { description: 'flush or disable the firewall', programs: ['ufw'], subcommands: ['disable', 'reset'] },
+  {
+    description: 'flush or disable the firewall',
+    programs: ['nft'],
+    subcommands: ['flush', 'flush *', 'delete', 'delete *'],
+  },
+  {
+    description: 'flush or disable the firewall',
+    programs: ['ufw'],
+    subcommands: ['disable', 'reset', 'default'],
+  },
   { description: 'remove every cron job', programs: ['crontab'], flags_any: ['-r'] },
   {
     description: "a container with the host's root, its Docker socket or full privileges",
@@ -250,6 +258,45 @@ export const DEFAULT_FORBIDDEN_COMMANDS: z.input<typeof ForbiddenCommandRuleSche
       '^--cap-add=(all|sys_admin)$',
     ],
   },
+  {
+    description: 'shut down or reboot the machine',
+    programs: ['busctl', 'dbus-send', 'gdbus'],
+    args_match: ['(poweroff|reboot|halt)'],
+  },
+  { description: 'shut down or reboot the machine', writes_any: ['/proc/sysrq-trigger'] },
+  { description: 'kill every process', programs: ['pkill', 'pgrep'], flags_any: ['-v', '--inverse'] },
+  {
+    description: 'kill every process',
+    programs: ['pkill', 'killall'],
+    args_any: ['.', '.\\*', '.+', '^', '^.\\*$'],
+  },
+  {
+    description: 'flush or disable the firewall',
+    programs: ['iptables', 'ip6tables', 'iptables-*', 'ip6tables-*'],
+    flags_any: ['-P', '--policy'],
+  },
+  {
+    description: 'flush or disable the firewall',
+    programs: ['iptables-restore', 'ip6tables-restore', 'iptables-legacy-restore', 'iptables-nft-restore'],
+  },
+  { description: 'flush or disable the firewall', programs: ['nft'], flags_any: ['-f', '--file'] },
+  {
+    description: 'flush or disable the firewall',
+    programs: ['systemctl'],
+    subcommands: ['stop', 'disable', 'mask', 'kill'],
+    args_any: [
+      'firewalld',
+      'firewalld.service',
+      'ufw',
+      'ufw.service',
+      'nftables',
+      'nftables.service',
+      'iptables',
+      'iptables.service',
+    ],
+  },
+  { description: 'replace every cron job', programs: ['crontab'], args_any: ['-'] },
+  { description: 'replace every cron job', programs: ['crontab'], args_match: ['^[^-]'] },
   { description: 'fork bomb', traits_any: ['fork_bomb'] },
 ];
 
