@@ -310,12 +310,18 @@ function shellBody(args: ArgWord[]): Unwrapped | undefined {
 
 /** Git settings whose value git runs as a shell command (`alias.*` only when it starts with `!`). */
 const GIT_SHELL_KEYS =
-  /^(core\.(sshcommand|pager|editor|fsmonitor|askpass|hookspath)|sequence\.editor|diff\.external|gpg\.program|credential\.helper|(diff|merge|filter)\..+\.(command|driver|textconv|clean|smudge|process)|alias\..+)$/i;
+  /^(core\.(sshcommand|pager|editor|fsmonitor|askpass|hookspath|gitproxy|alternaterefscommand)|pager\..+|sequence\.editor|diff\.external|(gpg|gpg\.(ssh|x509|openpgp))\.program|gpg\.ssh\.defaultkeycommand|credential\.(.+\.)?helper|(diff|merge|filter|mergetool|difftool)\..+\.(command|driver|textconv|clean|smudge|process|cmd)|remote\..+\.(uploadpack|receivepack|proxy)|interactive\.difffilter|sendemail\..*(cmd|command)|alias\..+)$/i;
+/** Settings that are not a command line but let one run: `protocol.ext.allow=always` enables `ext::CMD` URLs. */
+const GIT_UNSAFE_KEYS =
+  /^(protocol\.(ext\.)?allow|core\.(worktree|bare)|include(if\..+)?\.path|uploadpack\.packobjectshook)$/i;
 
 function gitShellValue(key: string, value: ArgWord): ArgWord | undefined {
   if (!GIT_SHELL_KEYS.test(key)) return undefined;
   if (/^alias\./i.test(key))
     return value.value.startsWith('!') ? { ...value, value: value.value.slice(1) } : undefined;
+  // A credential helper starting with `!` is a shell snippet, the `!` git's marker, not the shell's.
+  if (/^credential\./i.test(key) && value.value.startsWith('!'))
+    return { ...value, value: value.value.slice(1) };
   return value;
 }
 
@@ -325,11 +331,19 @@ function unwrapGit(args: ArgWord[]): Unwrapped {
   let i = 0;
   for (; i < args.length; i++) {
     const text = args[i]!.value;
-    if (text === '-c' && args[i + 1]) {
-      const [key = '', value] = args[++i]!.value.split(/=(.*)/s);
-      const body = value === undefined ? undefined : gitShellValue(key, { ...args[i]!, value });
+    if (text === '--config-env' || text.startsWith('--config-env=')) {
+      // `--config-env=core.pager=VAR`: a setting whose value is an environment variable, known only at run time.
+      return { kind: 'unknown', reason: 'git --config-env sets a value known only at run time' };
+    }
+    if ((text === '-c' && args[i + 1]) || (text.startsWith('-c') && text.length > 2)) {
+      const setting = text === '-c' ? args[++i]! : { ...args[i]!, value: text.slice(2) };
+      if (!isStaticValue(setting.value))
+        return { kind: 'unknown', reason: 'git -c with a setting known only at run time' };
+      const [key = '', value] = setting.value.split(/=(.*)/s);
+      if (GIT_UNSAFE_KEYS.test(key)) return { kind: 'unknown', reason: `git -c ${key} lets a command run` };
+      const body = value === undefined ? undefined : gitShellValue(key, { ...setting, value });
       if (body) bodies.push(body);
-    } else if (['-C', '--git-dir', '--work-tree', '--namespace', '--config-env'].includes(text)) i++;
+    } else if (['-C', '--git-dir', '--work-tree', '--namespace'].includes(text)) i++;
     else if (!text.startsWith('-')) break;
   }
   if (args[i]?.value === 'config') {
