@@ -1207,7 +1207,7 @@ const STDIN_PATHS = new Set(['-', '/dev/stdin', '/dev/fd/0', '/proc/self/fd/0'])
 /**
  * Where `program` (a basename) would read its script from, given its arguments. Shells know `-c` (inline) and
  * `-s` (stdin); a few interpreters' inline and module options are known; for any other program the first
- * operand is the script. Used only to judge programs a rule names as interpreters.
+ * operand is the script. Used to judge programs a rule names as interpreters, and to find a program given inline.
  */
 export function scriptSource(program: string, args: readonly ArgWord[]): ScriptSource {
   const name = program.toLowerCase();
