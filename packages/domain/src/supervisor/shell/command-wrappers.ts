@@ -24,6 +24,8 @@ export type Unwrapped =
   | { kind: 'command'; argv: ArgWord[]; argsFromStdin?: boolean; stdinConsumed?: boolean }
   /** Runs `body` as shell text (`sh -c`, `eval`, `watch`, `ssh host …`, `flock -c`, `su -c`). */
   | { kind: 'script'; body: ArgWord }
+  /** Runs each of `bodies` as shell text of its own (`git -c core.pager=… -c core.editor=…`, `ssh -o ProxyCommand=… host cmd`). */
+  | { kind: 'scripts'; bodies: ArgWord[] }
   /** `find … -exec …;`: each argv, with `{}` standing for what find found under `roots`. */
   | { kind: 'find'; commands: ArgWord[][]; roots: ArgWord[] }
   /** Options this reader does not know, or a word it cannot read, where the wrapped program starts. */
@@ -138,6 +140,12 @@ export function joinWords(words: readonly ArgWord[]): ArgWord {
 
 function runs(argv: ArgWord[], extra: Partial<Extract<Unwrapped, { kind: 'command' }>> = {}): Unwrapped {
   return argv.length === 0 ? { kind: 'none' } : { kind: 'command', argv, ...extra };
+}
+
+/** The command lines a program runs, each read on its own (joined, one's open quote could swallow the next). */
+function commandLines(bodies: ArgWord[]): Unwrapped {
+  if (bodies.length === 0) return { kind: 'none' };
+  return bodies.length === 1 ? { kind: 'script', body: bodies[0]! } : { kind: 'scripts', bodies };
 }
 
 function withOptions(
@@ -352,8 +360,7 @@ function unwrapGit(args: ArgWord[]): Unwrapped {
     const body = key && value ? gitShellValue(key.value, value) : undefined;
     if (body) bodies.push(body);
   }
-  if (bodies.length === 0) return { kind: 'none' };
-  return { kind: 'script', body: { ...joinWords(bodies), value: bodies.map((b) => b.value).join('\n') } };
+  return commandLines(bodies);
 }
 
 /**
@@ -691,8 +698,7 @@ export function unwrapCommand(program: string, args: ArgWord[]): Unwrapped {
           const remote = args.slice(rest + 1);
           const commands = sshOptionCommands(args.slice(0, rest));
           if (remote.length > 0) commands.push(joinWords(remote));
-          if (commands.length > 1) return { kind: 'unknown', reason: 'ssh runs several command lines' };
-          return commands.length === 0 ? { kind: 'none' } : { kind: 'script', body: commands[0]! };
+          return commandLines(commands);
         },
       );
     case 'script':
@@ -934,11 +940,12 @@ const TAR_COMMAND_OPTIONS = [
 ];
 
 /**
- * Programs that take a program or commands of their own as an argument, in a language this reader does not
- * judge: awk's program text, tar's `--to-command` / `--checkpoint-action=exec=`, vim's ex commands (`-c`,
- * `+cmd`: `:!` runs a shell), `gdb -ex`, `deno eval`. Each is `unknown` (so a person reviews it) unless it
- * certainly runs nothing: an awk program that neither calls `system()`, pipes, reads with `getline` nor
- * redirects; tar's shell text is read as shell when there is exactly one.
+ * Programs that take a program or commands of their own as an argument. Command lines they hand to a shell
+ * (tar's `--to-command` / `--checkpoint-action=exec=`, rsync's `-e`, zip's `-TT`, scp's `-S` and `-o
+ * ProxyCommand`) are read as shell. Programs in a language this reader does not judge (awk's program text,
+ * vim's ex commands — `:!` runs a shell —, gdb and lldb commands, `deno eval`, a database client's shell
+ * escapes) are `unknown`, so a person reviews them, unless they certainly run nothing: an awk program that
+ * neither calls `system()`, pipes, reads with `getline` nor redirects.
  */
 function programGivenInline(name: string, args: ArgWord[]): Unwrapped {
   if (AWKS.has(name)) return awkProgram(name, args);
@@ -980,10 +987,9 @@ function programGivenInline(name: string, args: ArgWord[]): Unwrapped {
     // scp and sftp take ssh's `-o ProxyCommand=…` too.
     const viaSsh = name === 'scp' || name === 'sftp' ? sshOptionCommands(args) : [];
     const own = commandOptionBody(name, args, commandOption);
-    if (viaSsh.length === 0) return own;
-    if (viaSsh.length > 1 || own.kind !== 'none')
-      return { kind: 'unknown', reason: `${name} runs several command lines` };
-    return { kind: 'script', body: viaSsh[0]! };
+    if (own.kind === 'unknown' || own.kind === 'command' || own.kind === 'find') return own;
+    const bodies = own.kind === 'script' ? [own.body] : own.kind === 'scripts' ? own.bodies : [];
+    return commandLines([...viaSsh, ...bodies]);
   }
   return { kind: 'none' };
 }
@@ -1015,9 +1021,7 @@ function commandOptionBody(
     if (given === undefined) return { kind: 'unknown', reason: `${name} ${flag} without its command` };
     bodies.push({ ...word, value: given });
   }
-  if (bodies.length === 0) return { kind: 'none' };
-  if (bodies.length > 1) return { kind: 'unknown', reason: `${name} runs several commands` };
-  return { kind: 'script', body: bodies[0]! };
+  return commandLines(bodies);
 }
 
 function awkProgram(name: string, args: ArgWord[]): Unwrapped {
@@ -1112,9 +1116,7 @@ function tarCommands(args: ArgWord[]): Unwrapped {
       return { kind: 'unknown', reason: 'tar runs a compression program or volume script' };
     }
   }
-  if (bodies.length === 0) return { kind: 'none' };
-  if (bodies.length > 1) return { kind: 'unknown', reason: 'tar runs several commands' };
-  return { kind: 'script', body: bodies[0]! };
+  return commandLines(bodies);
 }
 
 // --- Interpreters ------------------------------------------------------------------------------------------

@@ -838,6 +838,24 @@ class SpecReader {
     };
   }
 
+  /** Reads the shell text a wrapper runs, or fails closed when it is known only at run time. */
+  private readScriptBody(command: ParsedCommand, body: ArgWord, ctx: Context): void {
+    if (isStaticValue(body.value)) {
+      this.readShell(body.value, {
+        ...this.nested(ctx, `${command.program} -c`),
+        stdin: ctx.stdin,
+        argsFromStdin: ctx.argsFromStdin,
+      });
+      return;
+    }
+    if (body.fromCommand) command.scriptFrom = 'command-output';
+    this.problem(
+      'REDLINE_DYNAMIC_COMMAND',
+      `the shell text ${command.program} runs is not known before run time`,
+      body.source,
+    );
+  }
+
   /** Follows wrappers, `-c` text, `eval` and `find -exec` to the commands they run. */
   private follow(command: ParsedCommand, ctx: Context): void {
     const unwrapped = unwrapCommand(command.program, command.argv.slice(1));
@@ -859,24 +877,12 @@ class SpecReader {
           },
         });
         return;
-      case 'script': {
-        const body = unwrapped.body;
-        if (isStaticValue(body.value)) {
-          this.readShell(body.value, {
-            ...this.nested(ctx, `${command.program} -c`),
-            stdin: ctx.stdin,
-            argsFromStdin: ctx.argsFromStdin,
-          });
-          return;
-        }
-        if (body.fromCommand) command.scriptFrom = 'command-output';
-        this.problem(
-          'REDLINE_DYNAMIC_COMMAND',
-          `the shell text ${command.program} runs is not known before run time`,
-          body.source,
-        );
+      case 'script':
+        this.readScriptBody(command, unwrapped.body, ctx);
         return;
-      }
+      case 'scripts':
+        for (const body of unwrapped.bodies) this.readScriptBody(command, body, ctx);
+        return;
       case 'find':
         for (const argv of unwrapped.commands) {
           for (const root of unwrapped.roots) {
